@@ -1,0 +1,55 @@
+# cartmem: `make test` runs lint and the whole test suite; `make demo` runs the main job.
+# The virtual environment lives outside the clone, keyed by the pinned dependency file, so a
+# second clone (or CI on the same machine) reuses it instead of reinstalling torch.
+
+PYTHON ?= python3
+CACHE_DIR ?= $(HOME)/.cache/cartmem
+DEPS_KEY := $(shell cat constraints.txt | sha256sum | cut -c1-16)
+VENV ?= $(CACHE_DIR)/venv-$(DEPS_KEY)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.deps-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+PYTEST_ARGS ?=
+
+.PHONY: test lint format venv tools demo clean-venv lock
+
+test: venv tools lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+venv: $(STAMP)
+	@# point the editable install at this clone (another clone may have claimed the venv)
+	@if [ "$$(cat $(VENV)/.cartmem-src 2>/dev/null)" != "$(CURDIR)" ]; then \
+		$(BIN)/pip install -q --no-deps --no-build-isolation -e . && echo "$(CURDIR)" > $(VENV)/.cartmem-src; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt
+	@echo "== creating $(VENV) (first time: downloads torch, a few minutes)"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	echo "$(CURDIR)" > $(VENV)/.cartmem-src
+	touch $@
+
+# kcat is the independent Kafka client the smoke tests compare against (Debian package).
+tools:
+	@command -v kcat >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "== installing kcat (apt)"; \
+			(apt-get install -y -qq kcat >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq kcat >/dev/null 2>&1)) \
+			|| echo "== could not install kcat; its smoke test will say so"; \
+		else echo "== kcat not installed and apt-get not usable; its smoke test will say so"; fi; }
+
+# Regenerate the pins from the current environment (after changing dependencies).
+lock: venv
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,60 @@
+"""The ``cartmem`` command: one click group; each command parses, calls one function, prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from app.cli import catalog, config, db, dev, sessions
+from app.db import Database
+from app.errors import CartmemError
+from app.settings import Settings
+
+__all__ = ["AppContext", "main"]
+
+
+@dataclass
+class AppContext:
+    """Settings read once per invocation; the database opens on first use, never at import."""
+
+    settings: Settings
+    _database: Database | None = field(default=None, repr=False)
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = Database(self.settings)
+        return self._database
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.dispose()
+
+
+class _CartmemGroup(click.Group):
+    """Turns every domain error into one sentence on stderr and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CartmemError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_CartmemGroup)
+@click.version_option(package_name="cartmem")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """cartmem: a fixed-size video memory per shopping session, and checkout answers from it.
+
+    Configuration comes from CARTMEM_* environment variables (`cartmem config show`).
+    """
+    app = AppContext(Settings.from_env())
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+for _command in (db.db, dev.dev, catalog.catalog, sessions.sessions, config.config):
+    main.add_command(_command)

@@ -1,0 +1,102 @@
+"""The database as the app sees it: engine from settings, schema migrations, readable failures."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+import migrations
+from app.errors import DatabaseUnavailableError, SchemaMissingError
+from app.settings import Settings, env_name
+from storage import make_engine, session_factory
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic configuration pointing at the packaged ``migrations`` and ``url``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    # ConfigParser interpolation treats % specially; URL-encoded passwords contain it
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = script.get_current_head()
+    assert head is not None, "migrations/ has no versions"
+    return head
+
+
+@contextlib.contextmanager
+def reachable(settings: Settings) -> Iterator[None]:
+    """Turn 'cannot connect' into one sentence naming the setting to check."""
+    shown = sa.make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        yield
+    except DBAPIError as exc:
+        first_line = (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig else str(exc)
+        if _is_missing_table(exc):
+            raise SchemaMissingError(
+                f"the database at {shown} has no cartmem tables ({first_line}); "
+                "run `cartmem db upgrade` first."
+            ) from None
+        if not isinstance(exc, OperationalError):
+            raise
+        raise DatabaseUnavailableError(
+            f"cannot reach the database at {shown} ({first_line}); "
+            f"check {env_name('database_url')} and that the server is running."
+        ) from None
+
+
+def _is_missing_table(exc: DBAPIError) -> bool:
+    # 42P01 is PostgreSQL's undefined_table; SQLite only says it in words
+    return getattr(exc.orig, "pgcode", None) == "42P01" or "no such table" in str(exc.orig)
+
+
+def upgrade(settings: Settings, revision: str = "head") -> str:
+    """Migrate to ``revision`` and return the revision reached; a second run changes nothing."""
+    with reachable(settings):
+        command.upgrade(alembic_config(settings.database_url), revision)
+        return current_revision(settings) or "base"
+
+
+def downgrade(settings: Settings, revision: str = "base") -> None:
+    with reachable(settings):
+        command.downgrade(alembic_config(settings.database_url), revision)
+
+
+def current_revision(settings: Settings) -> str | None:
+    """The revision the database is at; None when it was never migrated."""
+    engine = make_engine(settings.database_url)
+    try:
+        with reachable(settings), engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+class Database:
+    """An engine plus session factory built once from settings and passed down."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self._sessions = session_factory(self.engine)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with reachable(self.settings), self._sessions.begin() as db:
+            yield db
+
+    def dispose(self) -> None:
+        self.engine.dispose()

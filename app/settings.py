@@ -1,0 +1,167 @@
+"""One typed settings object, read once from ``CARTMEM_*`` environment variables.
+
+Nothing here connects to a server: values are parsed and checked, never used. Every
+setting has an embedded default so that ``cartmem demo`` runs with nothing set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import ArgumentError
+
+from app.errors import SettingsError
+
+ENV_PREFIX = "CARTMEM_"
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/cartmem``, else ``~/.local/share/cartmem``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cartmem"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a cartmem process needs to know about where it runs.
+
+    Fields map to ``CARTMEM_<FIELD NAME IN UPPER CASE>``; ``metadata["env"]`` overrides that
+    where the variable name differs.
+    """
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str = ""  # empty: a SQLite file under data_dir
+    kafka_bootstrap_servers: str = ""  # empty: the in-process file source, no Kafka
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    topic: str = "cartmem.video"
+    group: str = "cartmem-ingest"
+    device: str = "auto"
+    checkpoint_path: str = ""  # empty: the checkpoint shipped with the package
+    memory_fps: float = 0.0  # 0: the checkpoint's own frames per second
+    max_message_bytes: int = 1_048_576
+    max_frame_pixels: int = 3840 * 2160
+    max_chunk_seconds: float = 30.0
+    max_live_sessions: int = 1024
+    checkpoint_interval_s: float = 10.0
+    metrics_port: int = 0  # 0: no metrics server
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            url = f"sqlite:///{Path(self.data_dir) / 'cartmem.db'}"
+            object.__setattr__(self, "database_url", url)
+        object.__setattr__(self, "database_url", _normalized_database_url(self.database_url))
+        _check_choice(
+            "kafka_security_protocol", self.kafka_security_protocol, KAFKA_SECURITY_PROTOCOLS
+        )
+        if self.kafka_sasl_mechanism:
+            _check_choice("kafka_sasl_mechanism", self.kafka_sasl_mechanism, KAFKA_SASL_MECHANISMS)
+        if self.kafka_security_protocol.startswith("SASL") and not self.kafka_sasl_mechanism:
+            raise SettingsError(
+                f"{env_name('kafka_sasl_mechanism')} must be set when "
+                f"{env_name('kafka_security_protocol')} is {self.kafka_security_protocol}."
+            )
+        _check_choice("device", self.device, DEVICES)
+        for name in ("max_message_bytes", "max_frame_pixels", "max_live_sessions"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(name)} must be a positive integer.")
+        for name in ("max_chunk_seconds", "checkpoint_interval_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(name)} must be a positive number of seconds.")
+        if self.memory_fps < 0:
+            raise SettingsError(
+                f"{env_name('memory_fps')} must be 0 (the checkpoint's) or positive."
+            )
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"{env_name('metrics_port')} must be a TCP port (0 turns it off).")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``); unknown variables are ignored."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(env_name(f.name))
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, f.type, raw.strip())
+        return cls(**values)
+
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.kafka_bootstrap_servers)
+
+    @property
+    def database_backend(self) -> str:
+        return sa.make_url(self.database_url).get_backend_name()
+
+    def redacted(self) -> dict[str, str]:
+        """Every setting as text for people to read; secrets and URL passwords are masked."""
+        shown: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "kafka_sasl_password" and value:
+                value = "***"
+            elif f.name == "database_url":
+                value = sa.make_url(value).render_as_string(hide_password=True)
+            shown[env_name(f.name)] = str(value)
+        return shown
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def _parse(name: str, type_name: Any, raw: str) -> Any:
+    type_name = str(type_name)
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+    except ValueError:
+        kind = "an integer" if type_name == "int" else "a number"
+        raise SettingsError(f"{env_name(name)} must be {kind}, not {raw!r}.") from None
+    if type_name == "Path":
+        return Path(raw).expanduser()
+    return raw
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SettingsError(f"{env_name(name)} must be one of {', '.join(choices)}, not {value!r}.")
+
+
+def _normalized_database_url(url: str) -> str:
+    """The URL checked, with a bare ``postgresql://`` bound to psycopg2 (our dependency)."""
+    if url.startswith("postgres://"):  # the spelling some hosting platforms hand out
+        url = "postgresql://" + url.removeprefix("postgres://")
+    try:
+        parsed = sa.make_url(url)
+    except ArgumentError:
+        raise SettingsError(
+            f"{env_name('database_url')} is not a database URL "
+            "(expected e.g. postgresql+psycopg2://user:password@host:5432/cartmem)."
+        ) from None
+    if parsed.get_backend_name() not in ("postgresql", "sqlite"):
+        raise SettingsError(
+            f"{env_name('database_url')} must point at PostgreSQL or SQLite, "
+            f"not {parsed.get_backend_name()!r}."
+        )
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)

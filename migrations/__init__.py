@@ -1,0 +1,1 @@
+"""Alembic environment and versions of the cartmem schema (run through ``cartmem db``)."""

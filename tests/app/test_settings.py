@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+
+from app.errors import SettingsError
+from app.settings import Settings
+
+
+def test_defaults_use_a_sqlite_file_under_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings.from_env({"CARTMEM_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'cartmem.db'}"
+    assert settings.database_backend == "sqlite"
+    assert not settings.uses_kafka
+    assert settings.topic == "cartmem.video"
+
+
+def test_every_field_is_read_from_its_variable(tmp_path: Path) -> None:
+    env = {
+        "CARTMEM_DATA_DIR": str(tmp_path),
+        "CARTMEM_DATABASE_URL": "postgresql://u:p@db:5432/cartmem",
+        "CARTMEM_KAFKA_BOOTSTRAP_SERVERS": "k1:9092,k2:9092",
+        "CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "CARTMEM_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "CARTMEM_KAFKA_SASL_USERNAME": "cartmem",
+        "CARTMEM_KAFKA_SASL_PASSWORD": "s3cret",
+        "CARTMEM_TOPIC": "store7.video",
+        "CARTMEM_GROUP": "store7",
+        "CARTMEM_DEVICE": "cuda",
+        "CARTMEM_MAX_MESSAGE_BYTES": "2000000",
+        "CARTMEM_MAX_CHUNK_SECONDS": "12.5",
+    }
+    s = Settings.from_env(env)
+    # a bare postgresql:// URL is bound to psycopg2, the driver cartmem ships with
+    assert s.database_url == "postgresql+psycopg2://u:p@db:5432/cartmem"
+    assert s.kafka_bootstrap_servers == "k1:9092,k2:9092"
+    assert (s.kafka_security_protocol, s.kafka_sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert (s.topic, s.group, s.device) == ("store7.video", "store7", "cuda")
+    assert s.max_message_bytes == 2_000_000
+    assert s.max_chunk_seconds == 12.5
+    assert s.uses_kafka
+
+
+def test_secrets_never_show(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        {
+            "CARTMEM_DATA_DIR": str(tmp_path),
+            "CARTMEM_DATABASE_URL": "postgresql://u:hunter2@db/cartmem",
+            "CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "CARTMEM_KAFKA_SASL_MECHANISM": "PLAIN",
+            "CARTMEM_KAFKA_SASL_PASSWORD": "s3cret",
+        }
+    )
+    shown = s.redacted()
+    assert "s3cret" not in repr(s)
+    assert "s3cret" not in str(shown) and "hunter2" not in str(shown)
+    assert shown["CARTMEM_KAFKA_SASL_PASSWORD"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"CARTMEM_DATABASE_URL": "not a url"}, "CARTMEM_DATABASE_URL"),
+        ({"CARTMEM_DATABASE_URL": "mysql://u@h/db"}, "CARTMEM_DATABASE_URL"),
+        ({"CARTMEM_MAX_MESSAGE_BYTES": "lots"}, "CARTMEM_MAX_MESSAGE_BYTES"),
+        ({"CARTMEM_MAX_LIVE_SESSIONS": "0"}, "CARTMEM_MAX_LIVE_SESSIONS"),
+        ({"CARTMEM_DEVICE": "tpu"}, "CARTMEM_DEVICE"),
+        ({"CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "CARTMEM_KAFKA_SASL_MECHANISM"),
+        ({"CARTMEM_CHECKPOINT_INTERVAL_S": "-1"}, "CARTMEM_CHECKPOINT_INTERVAL_S"),
+    ],
+)
+def test_bad_values_name_the_variable_in_one_sentence(env: dict[str, str], names: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    message = str(info.value)
+    assert names in message
+    assert message.endswith(".") and "\n" not in message
+
+
+def test_reading_settings_connects_to_nothing() -> None:
+    # an address where nothing listens: parsing must not try it
+    s = Settings.from_env(
+        {
+            "CARTMEM_DATABASE_URL": "postgresql://u@127.0.0.1:1/x",
+            "CARTMEM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        }
+    )
+    assert s.database_backend == "postgresql"
