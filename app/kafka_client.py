@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import NoBrokersAvailable
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from app.errors import BrokerUnavailableError, SettingsError
 from app.settings import Settings, env_name
@@ -60,7 +60,7 @@ def make_consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaCo
 def _connect(settings: Settings, factory: type, options: dict[str, Any], *args: Any) -> Any:
     try:
         return factory(*args, **options)
-    except NoBrokersAvailable:
+    except (KafkaTimeoutError, KafkaConnectionError):  # 3.0 raises "Unable to bootstrap"
         raise BrokerUnavailableError(
             f"no Kafka broker answered at {settings.kafka_bootstrap_servers}; check "
             f"{env_name('kafka_bootstrap_servers')} and that the broker is running."

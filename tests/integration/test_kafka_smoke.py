@@ -116,6 +116,6 @@ def test_messages_from_kcat_are_read_by_our_consumer(kafka_bootstrap: str, tmp_p
 def test_an_unreachable_broker_is_one_sentence_naming_the_setting(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
     with pytest.raises(BrokerUnavailableError) as info:
-        make_producer(settings, api_version_auto_timeout_ms=2000)
+        make_producer(settings, bootstrap_timeout_ms=2000)
     assert "CARTMEM_KAFKA_BOOTSTRAP_SERVERS" in str(info.value)
     assert "127.0.0.1:1" in str(info.value)
