@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from app.errors import DevStackError
 
@@ -242,3 +242,30 @@ def wait_ready(
                 f"(a slow machine may need a longer ready_timeout):\n{_logs_report(logs)}"
             )
         time.sleep(0.1)
+
+
+class ServerHandle:
+    """What both local servers share: a process, how to stop it, and use as a context manager.
+
+    Subclasses are dataclasses with a ``process`` field and set ``stop_signal``.
+    """
+
+    process: ServerProcess
+    stop_signal = signal.SIGTERM
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def is_running(self) -> bool:
+        return self.process.is_running()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Send ``stop_signal``; SIGKILL the process group after ``timeout``. Safe to call twice."""
+        self.process.stop(self.stop_signal, timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

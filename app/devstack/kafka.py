@@ -19,12 +19,12 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from app.devstack._ports import LOOPBACK, free_ports
 from app.devstack._process import (
     ServerExitedError,
+    ServerHandle,
     ServerProcess,
     file_lock,
     progress,
@@ -266,7 +266,7 @@ def _metadata_ok(bootstrap_servers: str) -> bool:
 
 
 @dataclass
-class KafkaBroker:
+class KafkaBroker(ServerHandle):
     """A running single-node broker listening only on 127.0.0.1."""
 
     workdir: Path
@@ -345,17 +345,6 @@ class KafkaBroker:
     def bootstrap_servers(self) -> str:
         return f"{LOOPBACK}:{self.port}"
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def is_running(self) -> bool:
-        return self.process.is_running()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """Controlled shutdown on SIGTERM; SIGKILL after ``timeout``. Safe to call twice."""
-        self.process.stop(signal.SIGTERM, timeout)
-
     def to_state(self) -> dict[str, Any]:
         """JSON-able description that ``from_state`` turns back into a handle, in any process."""
         return {
@@ -378,14 +367,3 @@ class KafkaBroker:
             str(state["version"]),
             ServerProcess.from_state(state),
         )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

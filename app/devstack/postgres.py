@@ -17,11 +17,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from app.devstack._ports import LOOPBACK, free_ports
-from app.devstack._process import ServerExitedError, ServerProcess, progress, wait_ready
+from app.devstack._process import (
+    ServerExitedError,
+    ServerHandle,
+    ServerProcess,
+    progress,
+    wait_ready,
+)
 from app.errors import DevStackError
 
 _START_ATTEMPTS = 3
@@ -164,13 +169,15 @@ def _server_version(port: int) -> str:
 
 
 @dataclass
-class PostgresServer:
+class PostgresServer(ServerHandle):
     """A running PostgreSQL listening only on 127.0.0.1, with trust auth for user postgres."""
 
     workdir: Path
     port: int
     version: str
     process: ServerProcess = field(repr=False)
+    # fast shutdown: SIGINT disconnects clients, SIGTERM would wait for them
+    stop_signal = signal.SIGINT
 
     @classmethod
     def start(cls, workdir: Path, *, ready_timeout: float = 30.0) -> Self:
@@ -235,17 +242,6 @@ class PostgresServer:
         """SQLAlchemy URL of the ``postgres`` database as the ``postgres`` superuser."""
         return f"postgresql+psycopg2://postgres@{LOOPBACK}:{self.port}/postgres"
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def is_running(self) -> bool:
-        return self.process.is_running()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """Fast shutdown (SIGINT disconnects clients; SIGTERM would wait for them), then SIGKILL."""
-        self.process.stop(signal.SIGINT, timeout)
-
     def to_state(self) -> dict[str, Any]:
         """JSON-able description that ``from_state`` turns back into a handle, in any process."""
         return {
@@ -266,14 +262,3 @@ class PostgresServer:
             str(state["version"]),
             ServerProcess.from_state(state),
         )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
