@@ -31,3 +31,7 @@ class NotFoundError(CartmemError):
 
 class InvalidInputError(CartmemError):
     """A value given by the user (an image file, a SKU, a time window) is not acceptable."""
+
+
+class VideoError(CartmemError):
+    """A video file or chunk cannot be read, or breaks a configured limit."""

@@ -1,0 +1,7 @@
+"""Video for the contract: cut files into chunks, decode chunks, resample to the memory FPS."""
+
+from app.video.chunker import Chunk, cut_chunks
+from app.video.decoder import DecodedChunk, decode_chunk
+from app.video.timeline import Timeline
+
+__all__ = ["Chunk", "DecodedChunk", "Timeline", "cut_chunks", "decode_chunk"]

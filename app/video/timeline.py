@@ -1,0 +1,70 @@
+"""Resampling decoded frames to the memory FPS on the session timeline, one chunk at a time.
+
+Sample k shows session time k / fps: the last frame whose time is at most k / fps. Samples
+run while k / fps is before the end of the session (the last frame's time plus one frame
+duration). A sample can only be emitted once a later frame proves nothing else falls at or
+before its time, so the timeline holds one frame back; that frame and the next sample index
+are its whole state, which the ingest checkpoint stores with the pending clip.
+
+Times are integer microseconds: a chunk's frames are placed at ``t0`` plus their offset in
+the chunk, and integer arithmetic makes the result independent of how the video was cut
+(the same as decoding the whole file), up to sub-microsecond rounding that the tolerance
+absorbs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TOLERANCE_US = 1  # a frame this close after a sample time still counts as at or before it
+
+
+@dataclass
+class Timeline:
+    """Turns frames at arbitrary times into frames at exactly ``fps``; resumable from its fields."""
+
+    fps: float
+    next_index: int = 0
+    held: np.ndarray | None = None  # (H, W, 3) uint8, the newest frame seen
+    held_time_us: int = -1
+    frame_duration_us: int = 0  # of the source, for where the session ends
+
+    def push(self, frames: np.ndarray, times_us: np.ndarray, frame_duration_us: int) -> np.ndarray:
+        """Add frames (N, H, W, 3) at session times (N,); return the samples now final (K, H, W, 3).
+
+        Frames that go back in time (a re-sent or overlapping chunk) are ignored: the timeline
+        only moves forward, so replaying a message cannot change what was emitted.
+        """
+        out: list[np.ndarray] = []
+        for frame, t in zip(frames, times_us.tolist(), strict=True):
+            if t <= self.held_time_us:
+                continue
+            if self.held is not None:
+                while self._sample_time_us(self.next_index) < t - TOLERANCE_US:
+                    out.append(self.held)
+                    self.next_index += 1
+            self.held, self.held_time_us = frame, t
+        self.frame_duration_us = frame_duration_us
+        return _stack(out, self.held)
+
+    def flush(self) -> np.ndarray:
+        """At session end: the samples up to the end of the last frame (K, H, W, 3)."""
+        out: list[np.ndarray] = []
+        if self.held is not None:
+            end = self.held_time_us + self.frame_duration_us
+            while self._sample_time_us(self.next_index) < end - TOLERANCE_US:
+                out.append(self.held)
+                self.next_index += 1
+        return _stack(out, self.held)
+
+    def _sample_time_us(self, k: int) -> int:
+        return round(k * 1_000_000 / self.fps)
+
+
+def _stack(frames: list[np.ndarray], like: np.ndarray | None) -> np.ndarray:
+    """(K, H, W, 3); an empty result keeps the frame size so results concatenate."""
+    if frames:
+        return np.stack(frames)
+    return np.zeros((0, *(like.shape if like is not None else (0, 0, 3))), dtype=np.uint8)

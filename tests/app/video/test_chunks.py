@@ -1,0 +1,125 @@
+"""Cutting files into chunks and decoding them again, on real encoded video."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from app.errors import VideoError
+from app.video import Timeline, cut_chunks, decode_chunk
+
+LIMITS = {"max_frame_pixels": 10_000_000, "max_seconds": 30.0}
+
+
+def whole_file_samples(path: Path, fps: float) -> np.ndarray:
+    timeline = Timeline(fps)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoded = list(container.decode(stream))
+        start = decoded[0].pts
+        times = np.array([round((f.pts - start) * stream.time_base * 1_000_000) for f in decoded])
+        images = np.stack([f.to_ndarray(format="rgb24") for f in decoded])
+        duration = round(1_000_000 / stream.average_rate)
+    return np.concatenate([timeline.push(images, times, duration), timeline.flush()])
+
+
+def chunk_samples(path: Path, fps: float, **cut) -> tuple[np.ndarray, list]:  # type: ignore[no-untyped-def, type-arg]
+    chunks = list(cut_chunks(path, **cut))
+    timeline = Timeline(fps)
+    out = []
+    for chunk in chunks:
+        decoded = decode_chunk(chunk.data, chunk.content_type, **LIMITS)
+        times = decoded.offsets_us + round(chunk.t0 * 1_000_000)
+        out.append(timeline.push(decoded.frames, times, decoded.frame_duration_us))
+    out.append(timeline.flush())
+    return np.concatenate(out), chunks
+
+
+@pytest.mark.parametrize("bframes", ["0", "3"])
+def test_h264_is_cut_at_key_frames_without_changing_a_pixel(
+    make_video: Callable[..., Path], bframes: str
+) -> None:
+    path = make_video(
+        "cam.mp4",
+        frames=60,
+        options={"g": "10", "keyint_min": "10", "sc_threshold": "0", "bframes": bframes},
+    )
+    got, chunks = chunk_samples(path, 3.0, chunk_seconds=2.0, max_bytes=900_000)
+    assert [c.t0 for c in chunks] == [0.0, 2.0, 4.0]
+    assert not any(c.reencoded for c in chunks)
+    assert np.array_equal(got, whole_file_samples(path, 3.0))
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "options", "pix_fmt"),
+    [
+        ("cam.webm", "libvpx-vp9", {}, "yuv420p"),
+        ("cam.mkv", "mjpeg", {}, "yuvj420p"),
+        ("cam-hevc.mkv", "libx265", {"x265-params": "log-level=error"}, "yuv420p"),
+    ],
+)
+def test_other_codecs_are_reencoded_as_h264(make_video, name, codec, options, pix_fmt) -> None:  # type: ignore[no-untyped-def]
+    path = make_video(name, codec, frames=30, options=options, pix_fmt=pix_fmt)
+    got, chunks = chunk_samples(path, 2.0, chunk_seconds=1.0, max_bytes=900_000)
+    assert all(c.reencoded for c in chunks) and len(chunks) == 3
+    for chunk in chunks:
+        with av.open(__import__("io").BytesIO(chunk.data), format="mpegts") as ts:
+            assert ts.streams.video[0].codec_context.name == "h264"
+    reference = whole_file_samples(path, 2.0)
+    assert got.shape == reference.shape
+    # lossy, but the same pictures: mean error of a few grey levels
+    assert np.abs(got.astype(int) - reference.astype(int)).mean() < 8
+
+
+def test_every_chunk_fits_the_byte_limit(make_video: Callable[..., Path]) -> None:
+    path = make_video("busy.mp4", frames=40, noise=120, options={"g": "40"})
+    got, chunks = chunk_samples(path, 2.0, chunk_seconds=4.0, max_bytes=12_000)
+    assert len(chunks) > 2 and all(len(c.data) <= 12_000 for c in chunks)
+    assert [c.t0 for c in chunks] == sorted(c.t0 for c in chunks)
+    assert got.shape == whole_file_samples(path, 2.0).shape
+
+
+def test_not_a_video_file(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 1000)
+    with pytest.raises(VideoError, match="cannot open video"):
+        list(cut_chunks(junk, chunk_seconds=2.0, max_bytes=900_000))
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"this is not video" * 50, "no decodable frame|not readable|holds no video"),
+        (b"", "not readable|holds no video|no decodable frame"),
+    ],
+)
+def test_undecodable_chunks_are_errors_with_a_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(VideoError, match=reason):
+        decode_chunk(data, "video/mp2t", **LIMITS)
+
+
+def test_a_truncated_chunk_is_an_error_or_decodes_what_it_holds(
+    make_video: Callable[..., Path],
+) -> None:
+    path = make_video("cam.mp4", frames=20, options={"g": "20"})
+    (chunk,) = cut_chunks(path, chunk_seconds=5.0, max_bytes=900_000)
+    full = decode_chunk(chunk.data, chunk.content_type, **LIMITS)
+    try:
+        cut = decode_chunk(chunk.data[: len(chunk.data) // 3], chunk.content_type, **LIMITS)
+    except VideoError as error:
+        assert str(error).endswith(".")
+    else:  # what a truncated stream still yields is a prefix of the real frames
+        assert 0 < len(cut.frames) < len(full.frames)
+
+
+def test_limits_on_frame_size_and_duration(make_video: Callable[..., Path]) -> None:
+    path = make_video("cam.mp4", frames=40, options={"g": "40"})
+    (chunk,) = cut_chunks(path, chunk_seconds=10.0, max_bytes=900_000)
+    with pytest.raises(VideoError, match="over the limit of 1000 pixels"):
+        decode_chunk(chunk.data, chunk.content_type, max_frame_pixels=1000, max_seconds=30)
+    with pytest.raises(VideoError, match=r"spans 3\.9 s, over the 2 s limit"):
+        decode_chunk(chunk.data, chunk.content_type, max_frame_pixels=10**7, max_seconds=2)
+    with pytest.raises(VideoError, match="not a video format"):
+        decode_chunk(chunk.data, "video/avi", **LIMITS)
