@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from app.cli import catalog, config, db, dev, sessions
+from app.cli import catalog, config, db, dev, publish, sessions
 from app.db import Database
 from app.errors import CartmemError
 from app.settings import Settings
@@ -56,5 +56,12 @@ def main(ctx: click.Context) -> None:
     ctx.call_on_close(app.close)
 
 
-for _command in (db.db, dev.dev, catalog.catalog, sessions.sessions, config.config):
+for _command in (
+    db.db,
+    dev.dev,
+    catalog.catalog,
+    sessions.sessions,
+    config.config,
+    publish.publish,
+):
     main.add_command(_command)
