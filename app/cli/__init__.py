@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from app.cli import catalog, config, db, dev, publish, sessions
+from app.cli import catalog, config, db, dev, publish, sessions, synth
 from app.db import Database
 from app.errors import CartmemError
 from app.settings import Settings
@@ -63,5 +63,6 @@ for _command in (
     sessions.sessions,
     config.config,
     publish.publish,
+    synth.synth,
 ):
     main.add_command(_command)

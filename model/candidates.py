@@ -1,0 +1,152 @@
+"""What a memory writer chooses from: the session's memory tokens plus the new clip's tokens.
+
+The clip's frames continue the session timeline: frame ``t`` of the clip gets time index
+``frames_seen + t``. A clip may be partial (the end of a session): its missing frames are
+masked, must come last, and their tokens never enter memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from model.memory import Memory
+
+
+@dataclass
+class ClipTokens:
+    """One clip per session, as tokens.
+
+    Attributes:
+        tokens: ``(B, k, C)`` with ``k = T * S`` (frame-major: frame t's tokens are
+            ``t*S .. t*S + S - 1``).
+        time_index, spatial_index: ``(B, k)`` int64.
+        valid: ``(B, k)`` bool, False for tokens of masked (missing) frames.
+        frames: ``(B,)`` int64 number of real frames in each session's clip.
+    """
+
+    tokens: Tensor
+    time_index: Tensor
+    spatial_index: Tensor
+    valid: Tensor
+    frames: Tensor
+
+    @classmethod
+    def from_frames(
+        cls,
+        tokens: Tensor,
+        frames_seen: Tensor,
+        clip_frames: int,
+        frame_mask: Tensor | None = None,
+    ) -> ClipTokens:
+        """Flatten backbone tokens ``(B, T, S, C)``, padding T up to ``clip_frames``.
+
+        Padding to the full clip length keeps the writer's shapes fixed, so a session's
+        result does not depend on the length of anything else in the batch.
+        """
+        b, t, s, c = tokens.shape
+        if t > clip_frames:
+            raise ValueError(f"A clip holds at most {clip_frames} frames, got {t}.")
+        if frame_mask is None:
+            frame_mask = torch.ones(b, t, dtype=torch.bool, device=tokens.device)
+        frame_mask = frame_mask.to(device=tokens.device, dtype=torch.bool)
+        if tuple(frame_mask.shape) != (b, t):
+            raise ValueError(f"frame_mask must have shape {(b, t)}, got {tuple(frame_mask.shape)}.")
+        if bool((frame_mask[:, 1:] & ~frame_mask[:, :-1]).any()):
+            raise ValueError("frame_mask may only mask frames at the end of a clip.")
+        if t < clip_frames:
+            pad = clip_frames - t
+            tokens = torch.cat((tokens, tokens.new_zeros(b, pad, s, c)), dim=1)  # (B, T', S, C)
+            frame_mask = torch.cat((frame_mask, frame_mask.new_zeros(b, pad)), dim=1)  # (B, T')
+        tokens = tokens.masked_fill(~frame_mask[:, :, None, None], 0.0)
+        steps = torch.arange(clip_frames, device=tokens.device)
+        time_index = frames_seen.to(tokens.device)[:, None] + steps  # (B, T')
+        cells = torch.arange(s, device=tokens.device)
+        return cls(
+            tokens=tokens.reshape(b, clip_frames * s, c),  # (B, T', S, C) -> (B, k, C)
+            time_index=time_index[:, :, None].expand(b, clip_frames, s).reshape(b, -1),  # (B, k)
+            spatial_index=cells.expand(b, clip_frames, s).reshape(b, -1),  # (B, k)
+            valid=frame_mask[:, :, None].expand(b, clip_frames, s).reshape(b, -1),  # (B, k)
+            frames=frame_mask.sum(dim=1),
+        )
+
+
+@dataclass
+class Candidates:
+    """Memory tokens followed by clip tokens: ``n = m + k`` candidates per session.
+
+    Attributes:
+        tokens: ``(B, n, C)``; time_index, spatial_index: ``(B, n)`` int64;
+        valid: ``(B, n)`` bool; frames_seen: ``(B,)`` frames seen once this clip is written.
+    """
+
+    tokens: Tensor
+    time_index: Tensor
+    spatial_index: Tensor
+    valid: Tensor
+    frames_seen: Tensor
+
+    @classmethod
+    def of(cls, memory: Memory, clip: ClipTokens) -> Candidates:
+        return cls(
+            tokens=torch.cat((memory.tokens, clip.tokens.to(memory.tokens.dtype)), dim=1),
+            time_index=torch.cat((memory.time_index, clip.time_index), dim=1),
+            spatial_index=torch.cat((memory.spatial_index, clip.spatial_index), dim=1),
+            valid=torch.cat((memory.valid, clip.valid), dim=1),
+            frames_seen=memory.frames_seen + clip.frames,
+        )
+
+    @property
+    def batch_size(self) -> int:
+        return self.tokens.shape[0]
+
+    def session(self, i: int) -> Candidates:
+        """Session ``i`` alone (batch of one), for per-session processing."""
+        return Candidates(
+            self.tokens[i : i + 1],
+            self.time_index[i : i + 1],
+            self.spatial_index[i : i + 1],
+            self.valid[i : i + 1],
+            self.frames_seen[i : i + 1],
+        )
+
+    def keep(self, chosen: Tensor, m: int, weights: Tensor | None = None) -> Memory:
+        """The memory made of the ``chosen`` candidates: ``gather(slots(chosen, m), weights)``."""
+        return self.gather(self.slots(chosen, m), weights)
+
+    def slots(self, chosen: Tensor, m: int) -> Tensor:
+        """Candidate positions ``(B, m)`` of the ``chosen`` ones, in canonical memory order.
+
+        Args:
+            chosen: ``(B, n)`` bool with exactly ``m`` True per row (invalid candidates may
+                be among them as padding when fewer than ``m`` are valid).
+            m: memory size.
+        """
+        # Positions of chosen candidates, in candidate order: (B, m).
+        pos = torch.sort((~chosen).to(torch.uint8), dim=-1, stable=True).indices[:, :m]
+        # Canonical order: valid first, then by (time, spatial); stable sorts, least
+        # significant key first.
+        for key in (self.spatial_index, self.time_index, (~self.valid).to(torch.int64)):
+            order = torch.sort(key.gather(1, pos), dim=-1, stable=True).indices
+            pos = pos.gather(1, order)
+        return pos
+
+    def gather(self, pos: Tensor, weights: Tensor | None = None) -> Memory:
+        """The memory whose slot j holds candidate ``pos[:, j]``; invalid slots are zeroed.
+
+        ``weights`` ``(B, n)``: straight-through weights; kept tokens are multiplied by
+        theirs so that the loss reaches the scores (their forward value is 1).
+        """
+        valid = self.valid.gather(1, pos)  # (B, m)
+        tokens = self.tokens.gather(1, pos[:, :, None].expand(-1, -1, self.tokens.shape[-1]))
+        if weights is not None:
+            tokens = tokens * weights.gather(1, pos)[:, :, None]  # (B, m, C) x (B, m, 1)
+        return Memory(
+            tokens=tokens.masked_fill(~valid[:, :, None], 0.0),
+            time_index=self.time_index.gather(1, pos).masked_fill(~valid, 0),
+            spatial_index=self.spatial_index.gather(1, pos).masked_fill(~valid, 0),
+            valid=valid,
+            frames_seen=self.frames_seen,
+        )

@@ -1,0 +1,225 @@
+"""The frozen configuration that builds a Long-VMNet, and the named presets.
+
+Everything that decides the architecture lives here, so that a checkpoint carrying this
+config (as JSON) rebuilds exactly the network that wrote it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from model.errors import ConfigError
+
+#: Activity classes of the retail product; the synthetic store generator uses exactly these.
+DEFAULT_ACTIVITY_LABELS: tuple[str, ...] = (
+    "take_from_shelf",
+    "put_in_cart",
+    "inspect",
+    "return_to_shelf",
+    "take_out_of_cart",
+)
+
+#: Names accepted by ``ModelConfig.writer`` (see ``model.writers``).
+WRITER_NAMES: tuple[str, ...] = ("neural", "random", "merge")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a Long-VMNet; ``ModelConfig.preset(name)`` gives the named ones.
+
+    Time is counted in frames at ``fps`` on the session timeline: memory time indices,
+    query windows ``[start, end)`` and time answers are all such integer steps.
+    """
+
+    name: str
+    # Frozen timm backbone; its final feature grid gives the tokens.
+    backbone: str
+    image_size: int  # square input side in pixels; the whole frame is resized to it
+    backbone_channels: int  # C: channels of one token (the memory lives in this space)
+    grid: tuple[int, int]  # (h', w'): the backbone's output grid, tokens per frame = h' * w'
+    # Memory and timeline.
+    fps: float  # memory frames per second: one time step = 1 / fps seconds
+    clip_frames: int  # T: frames per clip written into memory in one sampler step
+    memory_size: int  # m: tokens kept per session, whatever the video length
+    # Transformers (sampler, encoder-decoder) and heads.
+    d_model: int
+    num_heads: int
+    ffn_dim: int
+    sampler_layers: int
+    encoder_layers: int
+    decoder_layers: int
+    mlp_layers: int  # layers of every MLP (sampler scores, heads); the paper uses 1
+    dropout: float
+    activity_labels: tuple[str, ...] = DEFAULT_ACTIVITY_LABELS
+    writer: str = "neural"  # which memory writer ``LongVMNet.write`` uses
+    writer_seed: int = 0  # seeds the ``random`` writer (mixed with each session's frames_seen)
+    # A local file with the backbone's stock weights; None: random init (or weights come
+    # from a LongVMNet checkpoint). Never a hub download.
+    backbone_weights_file: str | None = None
+    # Loss weights (paper: lambda_L1 = 5, lambda_gIoU = 2).
+    loss_activity: float = 1.0
+    loss_box_l1: float = 5.0
+    loss_box_giou: float = 2.0
+    loss_time: float = 1.0
+
+    def __post_init__(self) -> None:
+        # JSON gives lists; keep the config hashable and comparable.
+        object.__setattr__(self, "grid", tuple(int(g) for g in self.grid))
+        object.__setattr__(self, "activity_labels", tuple(self.activity_labels))
+        self._validate()
+
+    # ------------------------------------------------------------------ derived sizes
+    @property
+    def tokens_per_frame(self) -> int:
+        """S = h' * w'."""
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def clip_tokens(self) -> int:
+        """k = T * S: tokens one full clip offers the writer."""
+        return self.clip_frames * self.tokens_per_frame
+
+    @property
+    def num_activities(self) -> int:
+        return len(self.activity_labels)
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ModelConfig:
+        """The named preset (``paper``, ``small``, ``tiny``), optionally with fields replaced."""
+        try:
+            base = _PRESETS[name]
+        except KeyError:
+            raise ConfigError(
+                f"Unknown model preset {name!r}; choose one of {', '.join(_PRESETS)}."
+            ) from None
+        return dataclasses.replace(base, **overrides) if overrides else base
+
+    @staticmethod
+    def preset_names() -> tuple[str, ...]:
+        return tuple(_PRESETS)
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["grid"] = list(self.grid)
+        out["activity_labels"] = list(self.activity_labels)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"Model config has unknown fields {unknown}; is the file newer?")
+        try:
+            return cls(**values)
+        except TypeError as exc:  # a required field is missing
+            raise ConfigError(f"Model config is incomplete: {exc}.") from None
+
+    # ------------------------------------------------------------------ checks
+    def _validate(self) -> None:
+        positive = (
+            "image_size",
+            "backbone_channels",
+            "clip_frames",
+            "memory_size",
+            "d_model",
+            "num_heads",
+            "ffn_dim",
+            "sampler_layers",
+            "encoder_layers",
+            "decoder_layers",
+            "mlp_layers",
+        )
+        for field_name in positive:
+            if int(getattr(self, field_name)) <= 0:
+                raise ConfigError(f"ModelConfig.{field_name} must be a positive integer.")
+        if len(self.grid) != 2 or min(self.grid) <= 0:
+            raise ConfigError("ModelConfig.grid must be two positive integers (rows, columns).")
+        if self.fps <= 0:
+            raise ConfigError("ModelConfig.fps must be positive.")
+        if self.d_model % self.num_heads:
+            raise ConfigError("ModelConfig.d_model must be a multiple of num_heads.")
+        if self.d_model % 4:
+            raise ConfigError("ModelConfig.d_model must be a multiple of 4 (2-D sinusoids).")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("ModelConfig.dropout must be in [0, 1).")
+        if not self.activity_labels or len(set(self.activity_labels)) != len(self.activity_labels):
+            raise ConfigError("ModelConfig.activity_labels must be non-empty and unique.")
+        if self.writer not in WRITER_NAMES:
+            raise ConfigError(
+                f"ModelConfig.writer must be one of {', '.join(WRITER_NAMES)}, not {self.writer!r}."
+            )
+        if ":" in self.backbone:  # "hf-hub:..." / "local-dir:..." would make timm fetch
+            raise ConfigError(
+                "ModelConfig.backbone must be a plain timm model name; give weights through "
+                "backbone_weights_file, never a hub reference."
+            )
+
+
+_PRESETS: dict[str, ModelConfig] = {
+    # The paper's sizes (Sec. 4.2): Swin-V2 small, 49 tokens per frame, T = 120 at 1 FPS,
+    # m = 5,880 = T * 49, N = 2 layers, 1-layer MLPs, dropout 0.2, d_model 256 as TubeDETR.
+    "paper": ModelConfig(
+        name="paper",
+        backbone="swinv2_cr_small_ns_224",
+        image_size=224,
+        backbone_channels=768,
+        grid=(7, 7),
+        fps=1.0,
+        clip_frames=120,
+        memory_size=5880,
+        d_model=256,
+        num_heads=8,
+        ffn_dim=2048,
+        sampler_layers=2,
+        encoder_layers=2,
+        decoder_layers=2,
+        mlp_layers=1,
+        dropout=0.2,
+    ),
+    # A single-GPU / patient-CPU middle ground: ResNet-18 at 160 px (5 x 5 grid), 32-frame
+    # clips, m = 32 * 25 = 800.
+    "small": ModelConfig(
+        name="small",
+        backbone="resnet18",
+        image_size=160,
+        backbone_channels=512,
+        grid=(5, 5),
+        fps=1.0,
+        clip_frames=32,
+        memory_size=800,
+        d_model=128,
+        num_heads=4,
+        ffn_dim=512,
+        sampler_layers=2,
+        encoder_layers=2,
+        decoder_layers=2,
+        mlp_layers=1,
+        dropout=0.1,
+    ),
+    # Runs comfortably on 2 CPU cores (tests, demo, issue-4 training): MobileNetV3-small at
+    # 128 px (4 x 4 grid, ~1 ms per frame), 16-frame clips, m = 16 * 16 = 256.
+    "tiny": ModelConfig(
+        name="tiny",
+        backbone="mobilenetv3_small_100",
+        image_size=128,
+        backbone_channels=576,
+        grid=(4, 4),
+        fps=1.0,
+        clip_frames=16,
+        memory_size=256,
+        d_model=64,
+        num_heads=4,
+        ffn_dim=128,
+        sampler_layers=2,
+        encoder_layers=2,
+        decoder_layers=2,
+        mlp_layers=1,
+        dropout=0.1,
+    ),
+}

@@ -1,0 +1,92 @@
+"""The query encoder-decoder: memory + query inputs in, one vector per window step out.
+
+Encoder input per query kind (paper, Sec. "Encoder-Decoder"):
+
+- activity query: memory tokens multiplied by the object image's tokens, plus the object
+  tokens: ``m + S`` tokens;
+- object query: memory tokens plus the activity token: ``m + 1``;
+- time query: memory tokens multiplied by the object tokens, plus the object tokens and
+  the activity token: ``m + S + 1``.
+
+The multiplication pairs each memory token with the object token of the same grid cell
+(by spatial index), which is what survives sampling (the paper multiplies frame by frame
+when every frame is whole). Decoder queries are the temporal encodings of the window's
+steps, so the decoder answers "what happened at step t" for each step of the window.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from model.config import ModelConfig
+from model.encodings import SpatialEncoding, TemporalEncoding
+from model.layers import Decoder, Encoder, TokenProjection
+from model.memory import Memory
+
+
+class EncoderDecoder(nn.Module):
+    """Transformer encoder over memory + query inputs; decoder over the window's steps."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.project = TokenProjection(cfg)  # shared by memory and object-image tokens
+        # The paper feeds a one-hot activity vector to a linear layer: an embedding table.
+        self.activity_embed = nn.Embedding(cfg.num_activities, cfg.d_model)
+        self.spatial = SpatialEncoding(cfg.d_model, cfg.grid)
+        self.temporal = TemporalEncoding(cfg.d_model)
+        self.encoder = Encoder(cfg, cfg.encoder_layers)
+        self.decoder = Decoder(cfg, cfg.decoder_layers)
+
+    def project_memory(self, memory: Memory) -> Memory:
+        """The same memory with tokens projected to the model width: ``(B, m, d)``.
+
+        Done once per memory and call, before the per-query gather: many queries on one
+        session then share it.
+        """
+        return Memory(
+            self.project(memory.tokens),
+            memory.time_index,
+            memory.spatial_index,
+            memory.valid,
+            memory.frames_seen,
+        )
+
+    def forward(
+        self,
+        memory: Memory,
+        steps: Tensor,
+        step_mask: Tensor,
+        object_tokens: Tensor | None = None,
+        activity: Tensor | None = None,
+    ) -> Tensor:
+        """Decoded window steps ``(N, L, d)`` for N queries.
+
+        Args:
+            memory: projected memory, one session per query: tokens ``(N, m, d)``.
+            steps: ``(N, L)`` session steps of each window (padded rows past its length).
+            step_mask: ``(N, L)`` bool, True for real steps.
+            object_tokens: ``(N, S, C)`` backbone tokens of each query's object image.
+            activity: ``(N,)`` activity class of each query.
+        """
+        n = steps.shape[0]
+        x = memory.tokens  # (N, m, d)
+        parts: list[Tensor] = []
+        attend: list[Tensor] = [memory.valid]  # (N, m): invalid slots are never attended to
+        if object_tokens is not None:
+            objects = self.project(object_tokens)  # (N, S, d)
+            cells = memory.spatial_index[:, :, None].expand(-1, -1, x.shape[-1])  # (N, m, d)
+            x = x * objects.gather(1, cells)  # memory token at cell s x object token at cell s
+            grid = torch.arange(objects.shape[1], device=x.device)
+            parts.append(objects + self.spatial(grid))
+            attend.append(torch.ones(n, objects.shape[1], dtype=torch.bool, device=x.device))
+        x = x + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
+        parts.insert(0, x)
+        if activity is not None:
+            parts.append(self.activity_embed(activity)[:, None])  # (N, d) -> (N, 1, d)
+            attend.append(torch.ones(n, 1, dtype=torch.bool, device=x.device))
+        src = torch.cat(parts, dim=1)  # (N, m [+ S] [+ 1], d)
+        src_mask = torch.cat(attend, dim=1)  # never all False: the query's own tokens are real
+        encoded = self.encoder(src, src_mask)
+        queries = self.temporal(steps)  # (N, L, d)
+        return self.decoder(queries, encoded, step_mask, src_mask)

@@ -1,0 +1,56 @@
+"""Position encodings: video-level temporal (frame step) and 2-D spatial (grid cell).
+
+Both are the fixed sinusoids of Vaswani et al., which the paper uses for time; computing
+them from the integer index (instead of a table sized to the longest video) means any
+session length works and nothing needs training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def sinusoid(positions: Tensor, dim: int) -> Tensor:
+    """Sinusoidal encoding of integer ``positions`` ``(...)`` → ``(..., dim)`` float32.
+
+    Channel ``2i`` is ``sin(p / 10000^(2i/dim))`` and ``2i+1`` the matching cosine. Angles
+    are formed in float64 so that frame numbers of hours-long sessions keep their precision.
+    """
+    half = dim // 2
+    freqs = torch.exp(
+        torch.arange(half, device=positions.device, dtype=torch.float64)
+        * (-math.log(10000.0) * 2.0 / dim)
+    )  # (dim/2,)
+    angles = positions.to(torch.float64).unsqueeze(-1) * freqs  # (..., dim/2)
+    out = torch.stack((angles.sin(), angles.cos()), dim=-1)  # (..., dim/2, 2)
+    return out.flatten(-2).to(torch.float32)  # (..., dim)
+
+
+class TemporalEncoding(nn.Module):
+    """Video-level temporal encoding: frame step on the session timeline → ``(..., d)``."""
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.d_model = d_model
+
+    def forward(self, time_index: Tensor) -> Tensor:
+        return sinusoid(time_index, self.d_model)
+
+
+class SpatialEncoding(nn.Module):
+    """2-D spatial encoding: half of the channels encode the grid row, half the column."""
+
+    def __init__(self, d_model: int, grid: tuple[int, int]) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.columns = grid[1]
+
+    def forward(self, spatial_index: Tensor) -> Tensor:
+        """Spatial index ``(...)`` (row-major cell number) → ``(..., d)``."""
+        rows = torch.div(spatial_index, self.columns, rounding_mode="floor")
+        cols = spatial_index % self.columns
+        half = self.d_model // 2
+        return torch.cat((sinusoid(rows, half), sinusoid(cols, half)), dim=-1)  # (..., d)

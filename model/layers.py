@@ -1,0 +1,156 @@
+"""Small building blocks shared by the sampler and the encoder-decoder."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.config import ModelConfig
+
+
+class MLP(nn.Module):
+    """``layers`` linear layers with ReLU between them; ``layers=1`` is one linear map."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, layers: int) -> None:
+        super().__init__()
+        dims = [in_dim] + [hidden_dim] * (layers - 1) + [out_dim]
+        blocks: list[nn.Module] = []
+        for i in range(layers):
+            blocks.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < layers - 1:
+                blocks.append(nn.ReLU())
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class TokenProjection(nn.Module):
+    """Backbone space ``(..., C)`` → transformer width ``(..., d)``.
+
+    The memory stays in backbone space (C = 768 for the paper's Swin-V2); the layer norm
+    puts every backbone, pretrained or not, on one scale before the linear map.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.backbone_channels)
+        self.linear = nn.Linear(cfg.backbone_channels, cfg.d_model)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        # A memory may be kept in float16 (half the bytes); compute in the weights' dtype.
+        return self.linear(self.norm(tokens.to(self.linear.weight.dtype)))
+
+
+class Attention(nn.Module):
+    """Multi-head attention of ``x`` ``(B, n, d)`` over ``context`` ``(B, k, d)``.
+
+    Uses ``scaled_dot_product_attention`` and computes the same way in training and
+    inference. No dropout on the attention weights (deviation): it forces the quadratic-
+    memory kernel, ~10x slower and gigabytes at 11,760 tokens on CPU; the config's dropout
+    acts on the residual branches instead.
+    """
+
+    def __init__(self, d_model: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.query = nn.Linear(d_model, d_model)
+        self.key_value = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: Tensor, context: Tensor, key_mask: Tensor | None = None) -> Tensor:
+        """``key_mask`` ``(B, k)`` bool: True where a context token may be attended to."""
+        b, n, d = x.shape
+        k, h = context.shape[1], self.num_heads
+        q = self.query(x).view(b, n, h, d // h).transpose(1, 2)  # (B, h, n, d/h)
+        kv = self.key_value(context).view(b, k, 2, h, d // h)  # (B, k, 2d) -> (B, k, 2, h, d/h)
+        kv = kv.permute(2, 0, 3, 1, 4)  # (2, B, h, k, d/h): keys, values
+        mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, k)
+        out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B, h, n, d/h)
+        return self.out(out.transpose(1, 2).reshape(b, n, d))  # (B, n, h, d/h) -> (B, n, d)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, d_model: int, ffn_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(d_model, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm self-attention + feed-forward block."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.norm_attention = nn.LayerNorm(cfg.d_model)
+        self.attention = Attention(cfg.d_model, cfg.num_heads)
+        self.norm_ffn = nn.LayerNorm(cfg.d_model)
+        self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, cfg.dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, key_mask: Tensor | None) -> Tensor:
+        y = self.norm_attention(x)
+        x = x + self.dropout(self.attention(y, y, key_mask))
+        return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm self-attention over the queries, cross-attention to the encoded tokens,
+    feed-forward."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.norm_self = nn.LayerNorm(cfg.d_model)
+        self.self_attention = Attention(cfg.d_model, cfg.num_heads)
+        self.norm_cross = nn.LayerNorm(cfg.d_model)
+        self.cross_attention = Attention(cfg.d_model, cfg.num_heads)
+        self.norm_ffn = nn.LayerNorm(cfg.d_model)
+        self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, cfg.dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(
+        self, x: Tensor, query_mask: Tensor | None, encoded: Tensor, encoded_mask: Tensor | None
+    ) -> Tensor:
+        y = self.norm_self(x)
+        x = x + self.dropout(self.self_attention(y, y, query_mask))
+        x = x + self.dropout(self.cross_attention(self.norm_cross(x), encoded, encoded_mask))
+        return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+
+class Encoder(nn.Module):
+    """``layers`` encoder layers and a final layer norm: ``(B, n, d)`` → ``(B, n, d)``."""
+
+    def __init__(self, cfg: ModelConfig, layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+
+    def forward(self, x: Tensor, key_mask: Tensor | None = None) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, key_mask)
+        return self.norm(x)
+
+
+class Decoder(nn.Module):
+    """``layers`` decoder layers and a final layer norm: queries ``(B, L, d)`` → ``(B, L, d)``."""
+
+    def __init__(self, cfg: ModelConfig, layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+
+    def forward(
+        self,
+        queries: Tensor,
+        encoded: Tensor,
+        query_mask: Tensor | None = None,
+        encoded_mask: Tensor | None = None,
+    ) -> Tensor:
+        x = queries
+        for layer in self.layers:
+            x = layer(x, query_mask, encoded, encoded_mask)
+        return self.norm(x)

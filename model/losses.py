@@ -1,0 +1,148 @@
+"""Training losses (paper, Sec. "Training loss"), returned as a dict with separate weights.
+
+- activity: sigmoid focal loss (multi-label; alpha 0.25, gamma 2);
+- object: L1 on ``cx, cy, w, h`` (lambda 5) + generalized IoU (lambda 2) on annotated steps;
+- time: KL from a Gaussian-smoothed target (sigma = 1 step, as TubeDETR) to the predicted
+  start and end distributions. The paper writes cross-entropy; the smoothed target is
+  TubeDETR's, whose model the paper starts from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor
+from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
+
+from model.config import ModelConfig
+from model.heads import masked_log_softmax
+from model.outputs import QueryOutputs
+from model.queries import ActivityTarget, ObjectTarget, Query, Target, TimeTarget
+
+
+def activity_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Focal loss of logits ``(N, A)`` against multi-hot ``labels`` ``(N, A)``.
+
+    Summed over classes, averaged over queries.
+    """
+    focal = sigmoid_focal_loss(logits, labels.to(logits.dtype), alpha=0.25, gamma=2.0)
+    return focal.sum(dim=-1).mean()
+
+
+def box_losses(boxes: Tensor, target: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+    """L1 and GIoU losses of boxes ``(N, L, 4)`` vs ``target`` on ``present`` steps ``(N, L)``.
+
+    Both are averaged over annotated boxes (L1 summed over the 4 coordinates, as DETR).
+    """
+    pred, gt = boxes[present], target[present].to(boxes.dtype)  # (K, 4) each
+    if pred.shape[0] == 0:
+        zero = boxes.sum() * 0.0  # keeps the graph (and the device) without a signal
+        return zero, zero
+    l1 = (pred - gt).abs().sum(dim=-1).mean()
+    giou = generalized_box_iou_loss(
+        box_convert(pred, "cxcywh", "xyxy"), box_convert(gt, "cxcywh", "xyxy"), reduction="mean"
+    )
+    return l1, giou
+
+
+def gaussian_target(center: Tensor, step_mask: Tensor, sigma: float = 1.0) -> Tensor:
+    """Distribution ``(N, L)`` over real steps, Gaussian around ``center`` ``(N,)``."""
+    steps = torch.arange(step_mask.shape[1], device=step_mask.device, dtype=torch.float32)
+    logits = -((steps[None, :] - center[:, None].float()) ** 2) / (2.0 * sigma**2)  # (N, L)
+    return masked_log_softmax(logits, step_mask).exp()
+
+
+def time_loss(
+    start_logits: Tensor,
+    end_logits: Tensor,
+    step_mask: Tensor,
+    start: Tensor,
+    last: Tensor,
+    sigma: float = 1.0,
+) -> Tensor:
+    """KL(target || prediction) for start and end, summed over steps, mean over queries.
+
+    ``start`` and ``last`` ``(N,)`` are window-relative indices of the first and last
+    step of the activity (its end-exclusive end minus one).
+    """
+    total = start_logits.new_zeros(())
+    for logits, index in ((start_logits, start), (end_logits, last)):
+        target = gaussian_target(index, step_mask, sigma)  # (N, L)
+        # Padded steps: target 0 and log-prediction -inf; zero them before 0 * inf appears.
+        log_pred = masked_log_softmax(logits, step_mask).masked_fill(~step_mask, 0.0)  # (N, L)
+        kl = target * (target.clamp_min(1e-12).log() - log_pred)
+        total = total + kl.sum(dim=-1).mean()
+    return total
+
+
+def query_losses(
+    outputs: QueryOutputs, queries: Sequence[Query], targets: Sequence[Target]
+) -> dict[str, Tensor]:
+    """Per-term losses for the kinds present: ``activity``, ``box_l1``, ``box_giou``, ``time``.
+
+    ``targets[i]`` belongs to ``queries[i]`` and must be of the matching kind.
+    """
+    losses: dict[str, Tensor] = {}
+    if outputs.activity is not None:
+        out = outputs.activity
+        labels = torch.zeros_like(out.logits)
+        for row, r in enumerate(out.rows):
+            labels[row, list(_target(targets, r, ActivityTarget).labels)] = 1.0
+        losses["activity"] = activity_loss(out.logits, labels)
+    if outputs.object is not None:
+        out = outputs.object
+        target = torch.zeros_like(out.boxes)
+        present = torch.zeros_like(out.step_mask)
+        for row, r in enumerate(out.rows):
+            t = _target(targets, r, ObjectTarget)
+            n = int(out.step_mask[row].sum())
+            boxes = torch.as_tensor(t.boxes, dtype=target.dtype)
+            flags = torch.as_tensor(t.present, dtype=torch.bool)
+            if boxes.shape != (n, 4) or flags.shape != (n,):
+                raise ValueError(f"Object target {r} must give one box per window step ({n}).")
+            target[row, :n] = boxes.to(target.device)
+            present[row, :n] = flags.to(present.device)
+        losses["box_l1"], losses["box_giou"] = box_losses(out.boxes, target, present)
+    if outputs.time is not None:
+        out = outputs.time
+        first, last = [], []
+        for r in out.rows:
+            t, q = _target(targets, r, TimeTarget), queries[r]
+            if not q.start <= t.start < t.end <= q.end:
+                raise ValueError(f"Time target {r} must lie inside its query window.")
+            first.append(t.start - q.start)
+            last.append(t.end - 1 - q.start)
+        device = out.start_logits.device
+        losses["time"] = time_loss(
+            out.start_logits,
+            out.end_logits,
+            out.step_mask,
+            torch.tensor(first, device=device),
+            torch.tensor(last, device=device),
+        )
+    return losses
+
+
+def loss_weights(cfg: ModelConfig) -> dict[str, float]:
+    """Weight of each term of ``query_losses`` (paper: L1 5, GIoU 2)."""
+    return {
+        "activity": cfg.loss_activity,
+        "box_l1": cfg.loss_box_l1,
+        "box_giou": cfg.loss_box_giou,
+        "time": cfg.loss_time,
+    }
+
+
+def weighted_sum(losses: Mapping[str, Tensor], weights: Mapping[str, float]) -> Tensor:
+    """The scalar to back-propagate: ``sum(weights[k] * losses[k])``."""
+    if not losses:
+        raise ValueError("weighted_sum needs at least one loss term.")
+    return sum(weights[k] * v for k, v in losses.items())  # type: ignore[return-value]
+
+
+def _target(targets: Sequence[Target], row: int, kind: type) -> Target:
+    t = targets[row]
+    if not isinstance(t, kind):
+        raise TypeError(f"Target {row} must be a {kind.__name__}, got {type(t).__name__}.")
+    return t

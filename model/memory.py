@@ -1,0 +1,194 @@
+"""The fixed-size session memory: ``m`` tokens in backbone space with their time and place.
+
+A ``Memory`` holds a batch of sessions. Slot ``j`` of session ``b`` is a backbone token
+``tokens[b, j]`` (C channels), the frame step it came from on the session timeline
+(``time_index``), its grid cell (``spatial_index``) and whether the slot holds a real token
+(``valid``). A memory started from nothing has fewer than ``m`` real tokens until enough
+frames arrived; its shape is ``m`` all the same and invalid slots are masked downstream.
+
+Canonical layout (what every writer returns): valid slots first, ordered by
+``(time_index, spatial_index)``; invalid slots after them hold zeros. Two equal memories
+are therefore bit-identical, which the recovery-by-replay of the service relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from model.config import ModelConfig
+
+_INDEX_FIELDS = ("time_index", "spatial_index", "valid", "frames_seen")
+_FIELDS = ("tokens", *_INDEX_FIELDS)
+
+
+@dataclass(eq=False)
+class Memory:
+    """Session memories of a batch.
+
+    Attributes:
+        tokens: ``(B, m, C)`` backbone-space tokens (zeros in invalid slots).
+        time_index: ``(B, m)`` int64 frame step of each token at the memory FPS.
+        spatial_index: ``(B, m)`` int64 grid cell of each token (row-major).
+        valid: ``(B, m)`` bool, True where the slot holds a real token.
+        frames_seen: ``(B,)`` int64 frames written so far; the next clip's first frame
+            gets this time index.
+    """
+
+    tokens: Tensor
+    time_index: Tensor
+    spatial_index: Tensor
+    valid: Tensor
+    frames_seen: Tensor
+
+    def __post_init__(self) -> None:
+        b, m, _ = self.tokens.shape
+        for name in ("time_index", "spatial_index", "valid"):
+            if tuple(getattr(self, name).shape) != (b, m):
+                raise ValueError(f"Memory.{name} must have shape {(b, m)}.")
+        if tuple(self.frames_seen.shape) != (b,):
+            raise ValueError(f"Memory.frames_seen must have shape {(b,)}.")
+        if self.valid.dtype != torch.bool:
+            raise ValueError("Memory.valid must be a bool tensor.")
+        for name in ("time_index", "spatial_index", "frames_seen"):
+            if getattr(self, name).dtype != torch.int64:
+                raise ValueError(f"Memory.{name} must be int64.")
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def empty(
+        cls,
+        cfg: ModelConfig,
+        batch: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Memory:
+        """``batch`` sessions that saw nothing yet: ``m`` invalid slots each."""
+        return cls.zeros(batch, cfg.memory_size, cfg.backbone_channels, device=device, dtype=dtype)
+
+    @classmethod
+    def zeros(
+        cls,
+        batch: int,
+        m: int,
+        c: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Memory:
+        """Like ``empty`` with explicit sizes: ``(batch, m, c)`` zeros, every slot invalid."""
+        return cls(
+            tokens=torch.zeros(batch, m, c, device=device, dtype=dtype),
+            time_index=torch.zeros(batch, m, device=device, dtype=torch.int64),
+            spatial_index=torch.zeros(batch, m, device=device, dtype=torch.int64),
+            valid=torch.zeros(batch, m, device=device, dtype=torch.bool),
+            frames_seen=torch.zeros(batch, device=device, dtype=torch.int64),
+        )
+
+    @classmethod
+    def cat(cls, memories: Sequence[Memory]) -> Memory:
+        """Concatenate along the session axis (each may hold any number of sessions)."""
+        if not memories:
+            raise ValueError("Memory.cat needs at least one memory.")
+        return cls(**{f: torch.cat([getattr(x, f) for x in memories]) for f in _FIELDS})
+
+    @classmethod
+    def stack(cls, memories: Sequence[Memory]) -> Memory:
+        """Same as ``cat``; reads better for a list of single-session memories."""
+        return cls.cat(memories)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def batch_size(self) -> int:
+        return self.tokens.shape[0]
+
+    @property
+    def size(self) -> int:
+        """m: slots per session."""
+        return self.tokens.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return self.tokens.shape[2]
+
+    @property
+    def device(self) -> torch.device:
+        return self.tokens.device
+
+    def __len__(self) -> int:
+        return self.batch_size
+
+    @staticmethod
+    def nbytes_per_session(cfg: ModelConfig, dtype: torch.dtype = torch.float32) -> int:
+        """Bytes one session's memory takes: tokens plus indices, mask and frame count."""
+        m, c = cfg.memory_size, cfg.backbone_channels
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        return m * c * itemsize + m * (8 + 8 + 1) + 8
+
+    # ------------------------------------------------------------------ selecting
+    def select(self, indices: Sequence[int] | Tensor) -> Memory:
+        """The sessions at ``indices`` (a new Memory; the tensors are copies)."""
+        idx = torch.as_tensor(indices, dtype=torch.int64, device=self.device).reshape(-1)
+        return Memory(**{f: getattr(self, f).index_select(0, idx) for f in _FIELDS})
+
+    def __getitem__(self, key: int | slice | Sequence[int] | Tensor) -> Memory:
+        if isinstance(key, int):
+            key = [key]
+        elif isinstance(key, slice):
+            key = range(*key.indices(self.batch_size))
+        return self.select(list(key) if isinstance(key, range) else key)
+
+    def put_(self, indices: Sequence[int] | Tensor, other: Memory) -> Memory:
+        """Overwrite sessions ``indices`` with ``other`` in place (a device pool's write-back)."""
+        idx = torch.as_tensor(indices, dtype=torch.int64, device=self.device).reshape(-1)
+        if other.batch_size != idx.numel():
+            raise ValueError("Memory.put_ needs one memory per index.")
+        for f in _FIELDS:
+            getattr(self, f).index_copy_(0, idx, getattr(other, f).to(self.device))
+        return self
+
+    # ------------------------------------------------------------------ moving
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Memory:
+        """Move to ``device``; ``dtype`` applies to the tokens only (indices stay int64)."""
+        tokens = self.tokens.to(device=device, dtype=dtype)
+        return Memory(tokens, *(getattr(self, f).to(device) for f in _INDEX_FIELDS))
+
+    def detach(self) -> Memory:
+        """Cut the autograd graph (training keeps memory across steps, not its history)."""
+        return Memory(self.tokens.detach(), *(getattr(self, f) for f in _INDEX_FIELDS))
+
+    def equal(self, other: Memory) -> bool:
+        """Bit-identical: same shapes, dtypes and values in every field."""
+        return all(
+            getattr(self, f).dtype == getattr(other, f).dtype
+            and torch.equal(getattr(self, f), getattr(other, f).to(self.device))
+            for f in _FIELDS
+        )
+
+    # ------------------------------------------------------------------ bytes
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Lossless export as named numpy arrays (raw bytes + dtype + shape; nothing pickled)."""
+        if self.tokens.dtype == torch.bfloat16:
+            raise ValueError(
+                "Memory.to_arrays cannot export bfloat16 tokens; use float16 or float32."
+            )
+        return {f: getattr(self, f).detach().cpu().numpy().copy() for f in _FIELDS}
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], *, device: torch.device | str | None = None
+    ) -> Memory:
+        """Inverse of ``to_arrays``; shapes and dtypes are checked."""
+        missing = [f for f in _FIELDS if f not in arrays]
+        if missing:
+            raise ValueError(f"Memory arrays lack {missing}.")
+        return cls(
+            **{f: torch.from_numpy(np.array(arrays[f], copy=True)).to(device) for f in _FIELDS}
+        )

@@ -1,0 +1,343 @@
+"""Long-VMNet: read a video once into a fixed-size memory, then answer queries from it.
+
+Stage 1 (``write`` / ``populate``): each clip goes through the frozen backbone and a memory
+writer keeps ``m`` tokens of memory + clip. Stage 2 (``answer``): a query's inputs and the
+memory go through the encoder-decoder and a head; the video is never read again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from model.backbone import Backbone
+from model.candidates import ClipTokens
+from model.checkpoint import read_config, read_weights, write_checkpoint
+from model.config import ModelConfig
+from model.encoder_decoder import EncoderDecoder
+from model.heads import ActivityHead, BoxHead, TimeHead, decode_time
+from model.memory import Memory
+from model.outputs import ActivityOutputs, ObjectOutputs, QueryOutputs, TimeOutputs
+from model.queries import (
+    ActivityPrediction,
+    ActivityQuery,
+    Image,
+    ObjectPrediction,
+    ObjectQuery,
+    Prediction,
+    Query,
+    TimePrediction,
+    TimeQuery,
+)
+from model.sampler import NeuralSampler
+from model.writers import MemoryWriter, make_writer
+
+#: Encoder tokens (queries x tokens per query) per forward pass in ``answer``.
+DEFAULT_ANSWER_TOKENS = 1 << 17
+
+
+class LongVMNet(nn.Module):
+    """The whole model, built from a ``ModelConfig``.
+
+    Submodules: ``backbone`` (frozen timm model), ``sampler`` (the neural writer's scoring
+    network), ``encoder_decoder`` and the three heads. ``writer`` is the memory-writing
+    algorithm named by ``cfg.writer`` (it has no weights of its own).
+    """
+
+    def __init__(self, cfg: ModelConfig, *, pretrained_backbone: bool = True) -> None:
+        """``pretrained_backbone``: load ``cfg.backbone_weights_file`` (if set) into the
+        backbone; ``load`` turns it off because the checkpoint carries the backbone."""
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = Backbone(cfg, load_weights=pretrained_backbone)
+        self.sampler = NeuralSampler(cfg)
+        self.encoder_decoder = EncoderDecoder(cfg)
+        self.activity_head = ActivityHead(cfg)
+        self.box_head = BoxHead(cfg)
+        self.time_head = TimeHead(cfg)
+        self.writer: MemoryWriter = make_writer(cfg.writer, cfg, self.sampler)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.sampler.parameters()).device
+
+    def use_writer(self, name: str) -> None:
+        """Write with another writer from now on (ablations); the config records it."""
+        self.cfg = dataclasses.replace(self.cfg, writer=name)
+        self.writer = make_writer(name, self.cfg, self.sampler)
+
+    # ================================================================== stage 1: memory
+    @torch.no_grad()
+    def encode_frames(self, frames: np.ndarray | Tensor) -> Tensor:
+        """Backbone tokens ``(B, T, S, C)`` of RGB uint8 frames ``(B, T, H, W, 3)``.
+
+        Sessions go through the backbone one at a time: a convolution's rounding on CPU
+        depends on the batch size, and a session's tokens must not depend on its batch.
+        """
+        x = torch.as_tensor(frames)
+        if x.dim() != 5:
+            raise ValueError(f"Frames must be (B, T, H, W, 3), got {tuple(x.shape)}.")
+        return torch.stack([self.backbone(clip.to(self.device)) for clip in x])  # (B, T, S, C)
+
+    def write_tokens(
+        self,
+        memory: Memory | None,
+        tokens: Tensor,
+        frame_mask: Tensor | None = None,
+    ) -> Memory:
+        """Inference write of one clip per session: deterministic, no noise, no gradient.
+
+        Args:
+            memory: the sessions' memories, or None to start new ones.
+            tokens: ``(B, T, S, C)`` backbone tokens (``T <= cfg.clip_frames``).
+            frame_mask: ``(B, T)`` bool, False for missing frames at the end of a clip.
+        Returns:
+            The new memories (``m`` slots each, ``frames_seen`` advanced by the real frames).
+        """
+        clip, memory = self._clip(memory, tokens, frame_mask)
+        with _evaluating(self.sampler):
+            return self.writer.write(memory, clip)
+
+    def write_tokens_train(
+        self,
+        memory: Memory | None,
+        tokens: Tensor,
+        *,
+        temperature: float,
+        frame_mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Memory, Tensor]:
+        """Training write: Gumbel-perturbed, relaxed selection with straight-through weights.
+
+        Returns the new memory, whose kept tokens are multiplied by their weights (1.0 in
+        value, so the loss on answers reaches the sampler's scores), and those weights
+        ``(B, m)``. Detach the memory before the next step's write (``Memory.detach``).
+        """
+        clip, memory = self._clip(memory, tokens, frame_mask)
+        return self.writer.write_train(memory, clip, temperature=temperature, generator=generator)
+
+    def write(
+        self,
+        memory: Memory | None,
+        frames: np.ndarray | Tensor,
+        frame_mask: Tensor | None = None,
+    ) -> Memory:
+        """``encode_frames`` then ``write_tokens``: frames ``(B, T, H, W, 3)`` RGB uint8."""
+        return self.write_tokens(memory, self.encode_frames(frames), frame_mask)
+
+    def populate(
+        self,
+        video_frames: np.ndarray | Tensor,
+        frame_mask: Tensor | None = None,
+        memory: Memory | None = None,
+    ) -> Memory:
+        """Read whole videos ``(B, N, H, W, 3)`` once, in non-overlapping clips of T frames.
+
+        ``frame_mask`` ``(B, N)`` marks real frames (shorter videos padded at the end).
+        """
+        video = torch.as_tensor(video_frames)
+        t = self.cfg.clip_frames
+        for first in range(0, video.shape[1], t):
+            mask = None if frame_mask is None else frame_mask[:, first : first + t]
+            memory = self.write(memory, video[:, first : first + t], mask)
+        if memory is None:
+            raise ValueError("populate needs a video of at least one frame.")
+        return memory
+
+    def _clip(
+        self, memory: Memory | None, tokens: Tensor, frame_mask: Tensor | None
+    ) -> tuple[ClipTokens, Memory]:
+        cfg = self.cfg
+        if tokens.dim() != 4 or tokens.shape[2:] != (cfg.tokens_per_frame, cfg.backbone_channels):
+            raise ValueError(
+                f"Tokens must be (B, T, {cfg.tokens_per_frame}, {cfg.backbone_channels}), "
+                f"got {tuple(tokens.shape)}."
+            )
+        if memory is None:
+            memory = Memory.empty(cfg, tokens.shape[0], device=self.device)
+        if memory.batch_size != tokens.shape[0] or memory.size != cfg.memory_size:
+            raise ValueError(
+                f"Memory holds {memory.batch_size} sessions of {memory.size} slots; expected "
+                f"{tokens.shape[0]} of {cfg.memory_size}."
+            )
+        memory = memory.to(self.device)
+        tokens = tokens.to(self.device)
+        clip = ClipTokens.from_frames(tokens, memory.frames_seen, cfg.clip_frames, frame_mask)
+        return clip, memory
+
+    # ================================================================== stage 2: answers
+    def forward(self, memory: Memory, queries: Sequence[Query]) -> QueryOutputs:
+        """Raw, differentiable outputs for a batch of mixed queries (see ``forward_queries``)."""
+        return self._forward(
+            self.encoder_decoder.project_memory(memory), queries, range(len(queries))
+        )
+
+    def forward_queries(self, memory: Memory, queries: Sequence[Query]) -> QueryOutputs:
+        """Raw outputs (logits, boxes, start/end logits) grouped by kind, for the losses."""
+        return self(memory, queries)
+
+    @torch.no_grad()
+    def answer(
+        self,
+        memory: Memory,
+        queries: Sequence[Query],
+        *,
+        max_tokens: int = DEFAULT_ANSWER_TOKENS,
+    ) -> list[Prediction]:
+        """Predictions for mixed queries, in query order, from the memory alone.
+
+        Queries are grouped by kind and run in batches of at most ``max_tokens`` encoder
+        tokens; the memory is projected once for all of them, and identical object images
+        go through the backbone once.
+        """
+        predictions: list[Prediction | None] = [None] * len(queries)
+        with _evaluating(self):
+            projected = self.encoder_decoder.project_memory(memory.to(self.device))
+            for rows in self._batches(queries, max_tokens):
+                outputs = self._forward(projected, queries, rows)
+                for row, prediction in _decode(outputs, queries):
+                    predictions[row] = prediction
+        return predictions  # type: ignore[return-value]
+
+    def _batches(self, queries: Sequence[Query], max_tokens: int) -> Iterator[list[int]]:
+        """Rows of ``queries`` grouped by kind, in chunks that fit ``max_tokens``."""
+        cfg = self.cfg
+        sizes = {
+            ActivityQuery: cfg.memory_size + cfg.tokens_per_frame,
+            ObjectQuery: cfg.memory_size + 1,
+            TimeQuery: cfg.memory_size + cfg.tokens_per_frame + 1,
+        }
+        for kind, per_query in sizes.items():
+            rows = [i for i, q in enumerate(queries) if isinstance(q, kind)]
+            step = max(1, max_tokens // per_query)
+            for first in range(0, len(rows), step):
+                yield rows[first : first + step]
+
+    def _forward(
+        self, projected: Memory, queries: Sequence[Query], rows: Sequence[int]
+    ) -> QueryOutputs:
+        """Outputs for ``queries[rows]``, given the memory already projected to ``d``."""
+        out = QueryOutputs()
+        for kind in (ActivityQuery, ObjectQuery, TimeQuery):
+            kind_rows = [r for r in rows if isinstance(queries[r], kind)]
+            if not kind_rows:
+                continue
+            batch = [queries[r] for r in kind_rows]
+            index = [self._memory_index(q, projected) for q in batch]
+            steps, step_mask = _window_steps(batch, self.device)
+            objects = None
+            if kind is not ObjectQuery:
+                objects = self.encode_object_images([q.object_image for q in batch])
+            activity = None
+            if kind is not ActivityQuery:
+                activity = torch.tensor([self._activity(q) for q in batch], device=self.device)
+            decoded = self.encoder_decoder(
+                projected.select(index), steps, step_mask, objects, activity
+            )  # (N, L, d)
+            if kind is ActivityQuery:
+                out.activity = ActivityOutputs(kind_rows, self.activity_head(decoded, step_mask))
+            elif kind is ObjectQuery:
+                out.object = ObjectOutputs(kind_rows, self.box_head(decoded), step_mask)
+            else:
+                start, end = self.time_head(decoded)
+                out.time = TimeOutputs(kind_rows, start, end, step_mask)
+        return out
+
+    @torch.no_grad()
+    def encode_object_images(self, images: Sequence[Image]) -> Tensor:
+        """Backbone tokens ``(N, S, C)`` of object images (RGB uint8 ``(H, W, 3)`` each).
+
+        Identical images (by content) are encoded once: "which product" asks many
+        questions about few images.
+        """
+        unique: dict[bytes, int] = {}
+        slots: list[int] = []
+        pictures: list[Tensor] = []
+        for image in images:
+            picture = torch.as_tensor(image)
+            content = picture.cpu().contiguous().numpy().tobytes()
+            key = hashlib.blake2b(content, digest_size=16).digest() + repr(picture.shape).encode()
+            if key not in unique:
+                unique[key] = len(pictures)
+                pictures.append(picture)
+            slots.append(unique[key])
+        tokens = [self.backbone(p[None].to(self.device))[0] for p in pictures]  # (S, C) each
+        return torch.stack(tokens)[torch.tensor(slots, device=self.device)]  # (N, S, C)
+
+    def _memory_index(self, query: Query, memory: Memory) -> int:
+        if not 0 <= query.memory_index < memory.batch_size:
+            raise IndexError(
+                f"Query memory_index {query.memory_index} is outside the memory batch "
+                f"of {memory.batch_size} sessions."
+            )
+        return query.memory_index
+
+    def _activity(self, query: ObjectQuery | TimeQuery) -> int:
+        if not 0 <= query.activity < self.cfg.num_activities:
+            raise IndexError(
+                f"Activity {query.activity} is outside the {self.cfg.num_activities} classes."
+            )
+        return query.activity
+
+    # ================================================================== checkpoints
+    def save(self, directory: str | Path) -> Path:
+        """Write ``DIR/config.json`` and ``DIR/model.safetensors`` (see ``model.checkpoint``)."""
+        return write_checkpoint(directory, self.cfg, self)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: torch.device | str | None = None) -> LongVMNet:
+        """The network saved in ``directory``; the architecture comes from its config file.
+
+        Returned in eval mode, on ``device`` (default CPU).
+        """
+        net = cls(read_config(directory), pretrained_backbone=False)
+        read_weights(net, directory, "cpu")
+        return net.to(device or "cpu").eval()
+
+
+def _window_steps(queries: Sequence[Query], device: torch.device) -> tuple[Tensor, Tensor]:
+    """Session steps ``(N, L)`` of each window, padded to the longest, and the real-step mask."""
+    lengths = torch.tensor([q.end - q.start for q in queries], device=device)
+    starts = torch.tensor([q.start for q in queries], device=device)
+    offsets = torch.arange(int(lengths.max()), device=device)
+    step_mask = offsets[None, :] < lengths[:, None]  # (N, L)
+    return starts[:, None] + offsets[None, :], step_mask
+
+
+def _decode(outputs: QueryOutputs, queries: Sequence[Query]) -> Iterator[tuple[int, Prediction]]:
+    """Turn raw outputs into per-query predictions (numpy, on the CPU)."""
+    if outputs.activity is not None:
+        probabilities = outputs.activity.logits.sigmoid().float().cpu().numpy()
+        for i, row in enumerate(outputs.activity.rows):
+            yield row, ActivityPrediction(probabilities[i])
+    if outputs.object is not None:
+        boxes = outputs.object.boxes.float().cpu().numpy()
+        for i, row in enumerate(outputs.object.rows):
+            q = queries[row]
+            yield row, ObjectPrediction(boxes[i, : q.end - q.start].copy())
+    if outputs.time is not None:
+        start_logits = outputs.time.start_logits.cpu()
+        end_logits = outputs.time.end_logits.cpu()
+        for i, row in enumerate(outputs.time.rows):
+            q = queries[row]
+            n = q.end - q.start
+            s, e, p = decode_time(start_logits[i, :n], end_logits[i, :n])
+            yield row, TimePrediction(q.start + s, q.start + e, p)
+
+
+@contextlib.contextmanager
+def _evaluating(module: nn.Module) -> Iterator[None]:
+    """Run ``module`` in eval mode (no dropout) and restore its mode afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)

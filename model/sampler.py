@@ -1,0 +1,45 @@
+"""The neural sampler's scoring network: one score per memory or clip token.
+
+Paper: "we pass the m + k tokens through a transformer encoder followed by a MLP layer that
+outputs the scores", with 2-D spatial and video-level temporal position encodings. Which
+tokens are kept (exact top-m, relaxed in training) is ``model.relaxation``'s job and the
+writing itself ``model.writers``'.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from model.config import ModelConfig
+from model.encodings import SpatialEncoding, TemporalEncoding
+from model.layers import MLP, Encoder, TokenProjection
+
+
+class NeuralSampler(nn.Module):
+    """Transformer encoder + MLP that scores candidate tokens ``(B, n, C)`` → ``(B, n)``."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.project = TokenProjection(cfg)
+        self.spatial = SpatialEncoding(cfg.d_model, cfg.grid)
+        self.temporal = TemporalEncoding(cfg.d_model)
+        self.encoder = Encoder(cfg, cfg.sampler_layers)
+        self.score = MLP(cfg.d_model, cfg.d_model, 1, cfg.mlp_layers)
+
+    def forward(
+        self, tokens: Tensor, time_index: Tensor, spatial_index: Tensor, valid: Tensor
+    ) -> Tensor:
+        """Scores ``(B, n)`` of candidates.
+
+        Args:
+            tokens: ``(B, n, C)`` memory and clip tokens in backbone space.
+            time_index: ``(B, n)`` frame steps; spatial_index: ``(B, n)`` grid cells.
+            valid: ``(B, n)`` bool; invalid tokens are hidden from attention and their
+                scores are meaningless (the selection masks them).
+        """
+        x = self.project(tokens) + self.spatial(spatial_index) + self.temporal(time_index)
+        # A session with no valid token at all would make attention rows all -inf (NaN);
+        # let it attend to everything instead: its scores are masked anyway.
+        attend = valid | ~valid.any(dim=-1, keepdim=True)  # (B, n)
+        x = self.encoder(x, attend)  # (B, n, d)
+        return self.score(x).squeeze(-1)  # (B, n, 1) -> (B, n)

@@ -1,0 +1,219 @@
+"""``generate_dataset``: the one entry point that writes a whole synthetic dataset.
+
+Videos are split into train/val/test before anything is drawn and each video's seed is
+derived from (dataset seed, split, index), so held-out videos come from seeds no
+training video used, and adding videos to one split never changes another split.
+``dataset.json`` is written last: a directory without it is an interrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.synth.catalog import CatalogItem, make_catalog
+from model.synth.config import (
+    ACTIVITIES,
+    BUCKETS,
+    FORMAT_VERSION,
+    GENERATOR_VERSION,
+    QUERY_KINDS,
+    SynthConfig,
+)
+from model.synth.errors import OutputExistsError, SynthConfigError
+from model.synth.products import reference_image
+from model.synth.queries import make_queries
+from model.synth.records import CatalogEntry, QueryRecord, VideoAnnotation, query_to_json
+from model.synth.seeding import derive_seed, rng_for
+from model.synth.video import VideoPlan, build_world, write_video
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: What the generator writes under the output directory (and removes on overwrite).
+_OUTPUTS = ("dataset.json", "catalog.json", "catalog", "videos", "annotations", "queries")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What ``generate_dataset`` wrote, for the CLI's report."""
+
+    root: Path
+    videos: dict[str, int]  # per split
+    queries: dict[str, int]  # per split
+    skus: int
+    seconds_of_video: float
+    elapsed_seconds: float
+
+
+def generate_dataset(
+    out: Path,
+    *,
+    videos: int,
+    minutes: float,
+    seed: int,
+    config: SynthConfig | None = None,
+    progress: Progress | None = None,
+    overwrite: bool = False,
+) -> DatasetSummary:
+    """Write ``videos`` synthetic videos of ``minutes`` each, with catalog and queries, to ``out``.
+
+    Same arguments, same dataset: annotations and queries byte for byte, videos frame for
+    frame (and byte for byte with the same PyAV/x264 build). ``progress(done, total)``
+    counts rendered frames over all videos. Raises ``OutputExistsError`` when ``out``
+    already holds a dataset and ``overwrite`` is false.
+    """
+    config = config or SynthConfig()
+    began = time.monotonic()
+    plans = plan_videos(videos=videos, minutes=minutes, seed=seed, config=config)
+    _prepare(out, overwrite)
+    catalog = make_catalog(seed, config.num_skus)
+    _write_catalog(out, catalog)
+
+    total = sum(p.num_frames for p in plans)
+    done = 0
+    report_every = config.video.fps
+    queries: dict[str, list[QueryRecord]] = {split: [] for split in SPLITS}
+    annotations: list[VideoAnnotation] = []
+    for plan in plans:
+        base = done
+
+        def on_frame(frame: int, base: int = base) -> None:
+            if progress is not None and (frame + 1) % report_every == 0:
+                progress(base + frame + 1, total)
+
+        annotation = write_video(build_world(plan, catalog, config), out, config, on_frame)
+        _write_json(out / "annotations" / f"{plan.video_id}.json", annotation.to_json())
+        annotations.append(annotation)
+        rng = rng_for(plan.seed, "queries")
+        queries[plan.split] += make_queries(
+            annotation, [c.sku for c in catalog], rng, config.queries
+        )
+        done += plan.num_frames
+        if progress is not None:
+            progress(done, total)
+
+    (out / "queries").mkdir(exist_ok=True)
+    for split, split_queries in queries.items():
+        lines = [json.dumps(query_to_json(q), separators=(",", ":")) for q in split_queries]
+        (out / "queries" / f"{split}.jsonl").write_text("".join(line + "\n" for line in lines))
+    _write_json(out / "dataset.json", _dataset_json(seed, minutes, config, plans, queries))
+    return DatasetSummary(
+        root=out,
+        videos={s: sum(p.split == s for p in plans) for s in SPLITS},
+        queries={s: len(q) for s, q in queries.items()},
+        skus=len(catalog),
+        seconds_of_video=sum(a.duration for a in annotations),
+        elapsed_seconds=time.monotonic() - began,
+    )
+
+
+def plan_videos(*, videos: int, minutes: float, seed: int, config: SynthConfig) -> list[VideoPlan]:
+    """The videos of a dataset: ids ``<split>-<index>``, per-video seeds, frame counts."""
+    if videos < 1:
+        raise SynthConfigError("Generate at least one video.")
+    if not math.isfinite(minutes) or minutes * 60 < 5:
+        raise SynthConfigError("Videos must be at least 5 seconds (0.0834 minutes) long.")
+    num_frames = round(minutes * 60 * config.video.fps)
+    plans = []
+    for split, count in zip(SPLITS, split_counts(videos, config.split), strict=True):
+        for index in range(count):
+            video_seed = derive_seed(seed, "video", split, index)
+            plans.append(VideoPlan(f"{split}-{index:04d}", split, video_seed, num_frames))
+    return plans
+
+
+def split_counts(videos: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Videos per split: largest remainders, and at least one val and test video from 3 on."""
+    total = sum(fractions)
+    raw = [videos * f / total for f in fractions]
+    counts = [math.floor(r) for r in raw]
+    by_remainder = sorted(range(3), key=lambda i: (counts[i] - raw[i], i))
+    for i in by_remainder[: videos - sum(counts)]:
+        counts[i] += 1
+    if videos >= 3:
+        for i in (2, 1):  # test first: held-out evaluation matters more than validation
+            if counts[i] == 0 and fractions[i] > 0:
+                counts[counts.index(max(counts))] -= 1
+                counts[i] += 1
+    return (counts[0], counts[1], counts[2])
+
+
+# ---------------------------------------------------------------------- files
+def _prepare(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} is a file; give a directory for the dataset.")
+    existing = [name for name in _OUTPUTS if (out / name).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"{out} already holds a dataset ({', '.join(existing)}); choose another directory "
+            "or allow overwriting."
+        )
+    for name in existing:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write_catalog(out: Path, catalog: tuple[CatalogItem, ...]) -> None:
+    (out / "catalog").mkdir()
+    entries = []
+    for item in catalog:
+        image = f"catalog/{item.sku}.png"
+        reference_image(item.style).save(out / image, format="PNG", optimize=False)
+        entries.append(CatalogEntry(item.sku, item.name, item.price, image).to_json())
+    _write_json(out / "catalog.json", {"skus": entries})
+
+
+def _dataset_json(
+    seed: int,
+    minutes: float,
+    config: SynthConfig,
+    plans: list[VideoPlan],
+    queries: dict[str, list[QueryRecord]],
+) -> dict[str, Any]:
+    counts = {
+        split: {
+            kind: {b: sum(q.kind == kind and q.bucket == b for q in split_queries) for b in BUCKETS}
+            for kind in QUERY_KINDS
+        }
+        for split, split_queries in queries.items()
+    }
+    q = config.queries
+    return {
+        "format_version": FORMAT_VERSION,
+        "generator": GENERATOR_VERSION,
+        "seed": seed,
+        "minutes": minutes,
+        "activities": list(ACTIVITIES),
+        "buckets": {b: [q.bucket_range(b)[0], _finite(q.bucket_range(b)[1])] for b in BUCKETS},
+        "splits": {s: [p.video_id for p in plans if p.split == s] for s in SPLITS},
+        "query_counts": counts,
+        "config": config.to_dict(),
+    }
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Indented JSON with one record per line for lists of records (readable, diffable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["{"]
+    items = list(data.items())
+    for i, (key, value) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            inner = ",\n".join("    " + json.dumps(v, separators=(", ", ": ")) for v in value)
+            lines.append(f"  {json.dumps(key)}: [\n{inner}\n  ]{comma}")
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}{comma}")
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n")
