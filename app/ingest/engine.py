@@ -1,0 +1,394 @@
+"""The ingest engine: records in, session memories out, with exact recovery.
+
+Per poll: records go to the decode pool; their results are applied in offset order (contract
+checks, seq dedupe, the session timeline, the clip buffer); then every session with a full
+clip is written by the sampler in one batch. A checkpoint stores, in one database
+transaction, every changed session (memory, pending clip, timeline), the dead letters and
+the next offset of every owned partition. After a crash or a rebalance the owner seeks to
+the stored offsets and replays; since processing is deterministic and a session's result
+does not depend on which sessions shared its batch, the replayed state is the state an
+uninterrupted run would have reached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from app.contract import MessageType
+from app.db import Database
+from app.errors import CartmemError, DatabaseUnavailableError
+from app.ingest.metrics import IngestMetrics
+from app.ingest.pool import DevicePool, PoolFullError
+from app.ingest.prepare import Prepared, prepare
+from app.ingest.records import Record, TopicPartition
+from app.ingest.session import LiveSession, memory_arrays
+from app.ingest.sources import Source
+from app.model_runtime import LoadedModel
+from app.settings import Settings
+from model import Memory
+from storage import SessionStatus
+from storage.checkpoints import DeadLetterRecord, load_offsets, load_session, save_checkpoint
+
+log = logging.getLogger("cartmem.ingest")
+
+POLL_RECORDS = 64
+HEAD_BYTES = 64  # of a dead letter's value, kept for a look
+
+
+@dataclass
+class IngestStats:
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    clips: int = 0
+    checkpoints: int = 0
+    sessions_closed: int = 0
+
+
+class IngestEngine:
+    """Consumes ``source`` into session memories; ``run`` until stopped, idle or a count."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        model: LoadedModel,
+        source: Source,
+        *,
+        on_session_closed: Callable[[str], None] | None = None,
+        metrics: IngestMetrics | None = None,
+        decode_workers: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.net = model.net
+        self.model_version = model.version
+        self.cfg = self.net.cfg  # type: ignore[attr-defined]
+        self.fps = settings.memory_fps or self.cfg.fps
+        self.source = source
+        self.on_session_closed = on_session_closed or (lambda _sid: None)
+        self.metrics = metrics or IngestMetrics()
+        self.pool = DevicePool(self.cfg, settings.max_live_sessions, model.device)
+        self.sessions: dict[str, LiveSession] = {}
+        self.positions: dict[TopicPartition, int | None] = {}  # next offset to apply, owned only
+        self.dead: list[DeadLetterRecord] = []
+        self.closed: list[str] = []  # closed since the last checkpoint
+        self.stats = IngestStats()
+        self._inflight: deque[tuple[Record, Future[Prepared]]] = deque()
+        self._executor = ThreadPoolExecutor(max_workers=decode_workers or os.cpu_count() or 2)
+        self._high_water = 4 * POLL_RECORDS
+        self._paused = False
+        self._stop = False
+        self._last_checkpoint = time.monotonic()
+        self._checkpoint_failures = 0
+
+    # ================================================================== running
+    def request_stop(self) -> None:
+        """Finish the records in hand, checkpoint and return from ``run`` (SIGTERM calls this)."""
+        self._stop = True
+
+    def run(
+        self, *, max_messages: int | None = None, until_idle_s: float | None = None
+    ) -> IngestStats:
+        self.source.bind(self._on_assigned, self._on_revoked)
+        last_activity = time.monotonic()
+        try:
+            while not self._stop:
+                budget = POLL_RECORDS
+                if max_messages is not None:
+                    budget = min(budget, max_messages - self.stats.applied - len(self._inflight))
+                records = self.source.poll(0.2, budget) if budget > 0 else []
+                for record in records:
+                    if record.tp in self.positions:
+                        self._inflight.append(
+                            (record, self._executor.submit(prepare, record, self.settings))
+                        )
+                self._apply_done(wait=not records)
+                self._flow_control()
+                self._write_ready_clips()
+                if records or self._inflight:
+                    last_activity = time.monotonic()
+                self._maybe_checkpoint()
+                if max_messages is not None and self.stats.applied >= max_messages:
+                    break
+                idle_s = time.monotonic() - last_activity
+                if until_idle_s is not None and not self._inflight and idle_s >= until_idle_s:
+                    break
+        finally:
+            self._drain()
+            self.checkpoint()
+            self.source.close()
+            self._executor.shutdown(wait=True)
+        return self.stats
+
+    def _flow_control(self) -> None:
+        """Bounded buffers: stop fetching while decoded-but-unapplied records pile up."""
+        if not self._paused and len(self._inflight) >= self._high_water:
+            self.source.pause()
+            self._paused = True
+        elif self._paused and len(self._inflight) <= self._high_water // 4:
+            self.source.resume()
+            self._paused = False
+
+    def _apply_done(self, *, wait: bool) -> None:
+        """Apply prepared records in order while their decoding has finished.
+
+        A database outage while loading a session leaves the record at the head of the
+        queue: nothing moves on until the database is back, and nothing is lost.
+        """
+        while self._inflight:
+            _record, future = self._inflight[0]
+            if not future.done() and not wait:
+                return
+            try:
+                self._apply(future.result())
+            except DatabaseUnavailableError as exc:
+                log.error("cannot load session state, retrying: %s", exc)
+                time.sleep(1.0)
+                return
+            self._inflight.popleft()
+            wait = False
+
+    def _drain(self) -> None:
+        while self._inflight:
+            _record, future = self._inflight.popleft()
+            self._apply(future.result())
+        self._write_ready_clips()
+
+    # ================================================================== partitions
+    def _on_assigned(self, partitions: set[TopicPartition]) -> None:
+        with self.database.session() as db:
+            stored = load_offsets(db, self.source.group, partitions)
+        for tp in sorted(partitions):
+            offset = stored.get(tp)
+            if offset is not None:
+                self.source.seek(tp, offset)
+            elif hasattr(self.source, "seek_to_beginning"):
+                self.source.seek_to_beginning(tp)  # type: ignore[attr-defined]
+            self.positions[tp] = offset
+        log.info("assigned %s (stored offsets %s)", sorted(partitions), stored)
+
+    def _on_revoked(self, partitions: set[TopicPartition]) -> None:
+        """Checkpoint what we did with the partitions, then forget their sessions."""
+        mine = [(r, f) for r, f in self._inflight if r.tp in partitions]
+        self._inflight = deque((r, f) for r, f in self._inflight if r.tp not in partitions)
+        for _record, future in mine:
+            self._apply(future.result())
+        self._write_ready_clips()
+        try:
+            self.checkpoint()
+        except CartmemError as exc:  # the next owner replays from the last good checkpoint
+            log.error("checkpoint at revoke failed: %s", exc)
+        for sid in [s.id for s in self.sessions.values() if s.partition in partitions]:
+            self._forget(sid)
+        for tp in partitions:
+            self.positions.pop(tp, None)
+        log.info("revoked %s", sorted(partitions))
+
+    # ================================================================== one record
+    def _apply(self, prepared: Prepared) -> None:
+        record = prepared.record
+        if record.tp not in self.positions:
+            return  # the partition left us while the record was decoding
+        self._apply_record(prepared)
+        # only now: a checkpoint taken while applying must not claim this record
+        self.positions[record.tp] = record.offset + 1
+        self.stats.applied += 1
+
+    def _apply_record(self, prepared: Prepared) -> None:
+        record = prepared.record
+        env = prepared.envelope
+        if env is None:
+            self._dead_letter(record, prepared.error or "unreadable record", session_id=None)
+            return
+        session = self._session(env.session_id, record.tp)
+        if env.seq <= session.last_seq:
+            self.stats.duplicates += 1
+            self.metrics.messages.labels("duplicate").inc()
+            return
+        if session.closed:
+            self._dead_letter(
+                record,
+                f"session {env.session_id} already ended; seq {env.seq} arrived after its end.",
+                env.session_id,
+            )
+            return
+        if env.seq > session.last_seq + 1:
+            session.gaps.append((session.last_seq + 1, env.seq))
+        session.last_seq = env.seq
+        session.dirty = True
+        if prepared.error is not None:
+            # the session goes on with what it has; the bad chunk is set aside
+            self._dead_letter(record, prepared.error, env.session_id)
+            return
+        self.metrics.messages.labels("applied").inc()
+        if env.type is MessageType.SESSION_START:
+            session.start_info = dict(env.control)
+            session.store_id = env.control.get("store_id") or session.store_id
+        elif env.type is MessageType.CHUNK:
+            decoded = prepared.decoded
+            assert decoded is not None
+            self.metrics.count_frames(len(decoded.frames))
+            times = decoded.offsets_us + round((env.t0 or 0.0) * 1_000_000)
+            session.add_samples(
+                session.timeline.push(decoded.frames, times, decoded.frame_duration_us)
+            )
+        else:  # session_end: what the timeline still holds becomes the last frames
+            session.end_info = dict(env.control)
+            session.add_samples(session.timeline.flush())
+            session.status = SessionStatus.CLOSED.value  # written out by _write_ready_clips
+
+    def _session(self, session_id: str, tp: TopicPartition) -> LiveSession:
+        session = self.sessions.get(session_id)
+        if session is not None:
+            session.partition = tp
+            return session
+        with self.database.session() as db:
+            snap = load_session(db, session_id)
+        if snap is None:
+            session, memory = LiveSession(session_id, self.fps), Memory.empty(self.cfg, 1)
+        else:
+            session = LiveSession.from_snapshot(snap, self.fps)
+            arrays = memory_arrays(snap)
+            memory = Memory.from_arrays(arrays) if arrays else Memory.empty(self.cfg, 1)
+        session.partition = tp
+        self._admit(session, memory)
+        return session
+
+    def _admit(self, session: LiveSession, memory: Memory) -> None:
+        clean = [s.id for s in self.sessions.values() if not s.dirty]
+        try:
+            evicted = self.pool.admit(session.id, memory, clean)
+        except PoolFullError:
+            self.checkpoint()  # everything saved: any session may now leave
+            evicted = self.pool.admit(session.id, memory, list(self.sessions))
+        for sid in evicted:
+            self.sessions.pop(sid, None)
+        self.sessions[session.id] = session
+        self.metrics.live_sessions.set(len(self.sessions))
+
+    def _forget(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+        self.pool.release(session_id)
+        self.metrics.live_sessions.set(len(self.sessions))
+
+    def _dead_letter(self, record: Record, reason: str, session_id: str | None) -> None:
+        value = record.value or b""
+        key = None
+        if record.key is not None:
+            key = record.key.decode("utf-8", errors="replace")[:512]
+        self.dead.append(
+            DeadLetterRecord(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=key,
+                session_id=session_id,
+                reason=reason,
+                size=len(value),
+                sha256=hashlib.sha256(value).hexdigest(),
+                head=value[:HEAD_BYTES],
+                headers={
+                    n: (v or b"").decode("utf-8", errors="replace")[:256] for n, v in record.headers
+                },
+            )
+        )
+        self.stats.dead_letters += 1
+        self.metrics.dead_letters.inc()
+        self.metrics.messages.labels("dead_letter").inc()
+        log.warning(
+            "dead letter %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+        )
+
+    # ================================================================== the model
+    def _write_ready_clips(self) -> None:
+        """Write every full clip; then the last, partial clip of sessions that ended."""
+        t = self.cfg.clip_frames
+        while True:
+            ready = [s for s in self.sessions.values() if len(s.pending) >= t]
+            if not ready:
+                break
+            self._write(ready, [s.take_clip(t) for s in ready])
+        for session in [s for s in self.sessions.values() if s.closed and s.pending]:
+            self._write([session], [session.take_clip(len(session.pending))])
+        for session in self.sessions.values():
+            if session.closed and session.id not in self.closed:
+                self.closed.append(session.id)
+
+    def _write(self, sessions: list[LiveSession], clips: list[np.ndarray]) -> None:
+        """One sampler step for a batch of sessions (clips of equal length)."""
+        ids = [s.id for s in sessions]
+        with torch.inference_mode():
+            # the backbone sees one session at a time (its rounding must not depend on the batch)
+            tokens = torch.cat(
+                [self.net.encode_frames(clip[None]) for clip in clips]
+            )  # (B, T, S, C)
+            memory = self.net.write_tokens(self.pool.get(ids), tokens)
+        self.pool.put(ids, memory)
+        for i, session in enumerate(sessions):
+            session.frames_seen = int(memory.frames_seen[i])
+            session.written = True
+            session.dirty = True
+        self.stats.clips += len(sessions)
+        self.metrics.clips.inc(len(sessions))
+        self.metrics.samples.inc(sum(len(c) for c in clips))
+
+    # ================================================================== checkpoints
+    def _maybe_checkpoint(self) -> None:
+        backoff = min(60.0, self.settings.checkpoint_interval_s * 2**self._checkpoint_failures)
+        if time.monotonic() - self._last_checkpoint < backoff:
+            return
+        try:
+            self.checkpoint()
+        except CartmemError as exc:
+            # nothing is acknowledged until a checkpoint succeeds: keep going, try again later
+            self._checkpoint_failures += 1
+            self._last_checkpoint = time.monotonic()
+            self.metrics.checkpoints.labels("failed").inc()
+            log.error("checkpoint failed, will retry: %s", exc)
+
+    def checkpoint(self) -> None:
+        """One transaction: changed sessions, dead letters, next offsets of owned partitions."""
+        dirty = [s for s in self.sessions.values() if s.dirty]
+        offsets = {tp: o for tp, o in self.positions.items() if o is not None}
+        if dirty or self.dead or offsets:
+            snapshots = [
+                s.snapshot(self.pool.get([s.id]).to_arrays(), self.model_version) for s in dirty
+            ]
+            with self.database.session() as db:
+                save_checkpoint(
+                    db,
+                    group=self.source.group,
+                    offsets=offsets,
+                    sessions=snapshots,
+                    dead_letters=self.dead,
+                )
+        for s in dirty:
+            s.dirty = False
+        self.dead = []
+        self._last_checkpoint = time.monotonic()
+        self._checkpoint_failures = 0
+        self.stats.checkpoints += 1
+        self.metrics.checkpoints.labels("ok").inc()
+        self.metrics.roll_rate()
+        self.metrics.device_bytes.set(self.pool.device_bytes_in_use())
+        try:
+            self.metrics.lag.set(self.source.lag())
+            self.source.commit(offsets)
+        except Exception as exc:  # informational only: the database holds the real offsets
+            log.debug("could not mirror offsets to the broker: %s", exc)
+        closed, self.closed = self.closed, []
+        for sid in closed:
+            self._forget(sid)
+            self.stats.sessions_closed += 1
+            self.on_session_closed(sid)  # hook: reconciliation starts here

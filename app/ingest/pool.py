@@ -1,0 +1,79 @@
+"""Session memories kept on the device in one preallocated block, with LRU eviction.
+
+The block is a ``Memory`` of ``capacity`` sessions allocated once (``[slots, m, C]`` tokens),
+so admitting a session is a copy into a free slot, never an allocation, and device memory
+use is known from the start.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+
+from model import Memory, ModelConfig
+
+
+class PoolFullError(Exception):
+    """Every slot holds a session that may not be evicted yet."""
+
+
+class DevicePool:
+    def __init__(self, cfg: ModelConfig, capacity: int, device: str) -> None:
+        self.capacity = capacity
+        self.block = Memory.empty(cfg, capacity, device=device)  # (slots, m, C)
+        self._slots: OrderedDict[str, int] = OrderedDict()  # least recently used first
+        self._free = list(range(capacity - 1, -1, -1))
+
+    def __contains__(self, session_id: str) -> bool:
+        return session_id in self._slots
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    @property
+    def nbytes(self) -> int:
+        b = self.block
+        return sum(
+            t.numel() * t.element_size()
+            for t in (b.tokens, b.time_index, b.spatial_index, b.valid, b.frames_seen)
+        )
+
+    def admit(self, session_id: str, memory: Memory, evictable: Sequence[str]) -> list[str]:
+        """Place ``memory`` (one session) in a slot; returns the sessions evicted for it.
+
+        Only sessions in ``evictable`` (saved since their last change) may be evicted,
+        oldest use first; raises PoolFullError when none is.
+        """
+        evicted: list[str] = []
+        if not self._free:
+            allowed = set(evictable)
+            victim = next((s for s in self._slots if s in allowed), None)
+            if victim is None:
+                raise PoolFullError(f"all {self.capacity} memory slots hold unsaved sessions")
+            self.release(victim)
+            evicted.append(victim)
+        slot = self._free.pop()
+        self._slots[session_id] = slot
+        self.block.put_([slot], memory)
+        return evicted
+
+    def release(self, session_id: str) -> None:
+        slot = self._slots.pop(session_id, None)
+        if slot is not None:
+            self._free.append(slot)
+
+    def get(self, session_ids: Sequence[str]) -> Memory:
+        """The sessions' memories as a batch (copies), marking them recently used."""
+        for s in session_ids:
+            self._slots.move_to_end(s)
+        return self.block.select([self._slots[s] for s in session_ids])
+
+    def put(self, session_ids: Sequence[str], memory: Memory) -> None:
+        self.block.put_([self._slots[s] for s in session_ids], memory)
+
+    def device_bytes_in_use(self) -> int:
+        if self.block.device.type == "cuda":
+            return int(torch.cuda.memory_allocated(self.block.device))
+        return self.nbytes

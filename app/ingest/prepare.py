@@ -1,0 +1,45 @@
+"""The part of handling a record that needs no session state: check it and decode its video.
+
+It runs on the decode pool, many records at once; the engine applies the results in offset
+order, so parallel decoding never changes what a session sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app import contract
+from app.contract import ContractError, Envelope, MessageType
+from app.errors import VideoError
+from app.ingest.records import Record
+from app.settings import Settings
+from app.video import DecodedChunk, decode_chunk
+
+
+@dataclass(frozen=True)
+class Prepared:
+    record: Record
+    envelope: Envelope | None = None  # None when the record breaks the contract
+    decoded: DecodedChunk | None = None  # chunks only
+    error: str | None = None  # why the record is a dead letter
+
+
+def prepare(record: Record, settings: Settings) -> Prepared:
+    try:
+        envelope = contract.parse(
+            record.key, record.headers, record.value, max_value_bytes=settings.max_message_bytes
+        )
+    except ContractError as exc:
+        return Prepared(record, error=str(exc))
+    if envelope.type is not MessageType.CHUNK:
+        return Prepared(record, envelope)
+    try:
+        decoded = decode_chunk(
+            envelope.value,
+            envelope.content_type or "",
+            max_frame_pixels=settings.max_frame_pixels,
+            max_seconds=settings.max_chunk_seconds,
+        )
+    except VideoError as exc:
+        return Prepared(record, envelope, error=str(exc))
+    return Prepared(record, envelope, decoded)

@@ -1,0 +1,123 @@
+"""One live session's ingest state, and its round trip through a checkpoint snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app.ingest.records import TopicPartition
+from app.video import Timeline
+from storage import SessionStatus
+from storage.checkpoints import ArrayBlob, SessionSnapshot
+
+
+@dataclass
+class LiveSession:
+    """What the engine holds for a session besides its memory (which lives in the pool)."""
+
+    id: str
+    fps: float
+    partition: TopicPartition | None = None
+    status: str = SessionStatus.OPEN.value
+    store_id: str | None = None
+    start_info: dict[str, Any] = field(default_factory=dict)
+    end_info: dict[str, Any] | None = None
+    last_seq: int = -1
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    timeline: Timeline = field(init=False)
+    pending: list[np.ndarray] = field(default_factory=list)  # (H, W, 3) frames at memory FPS
+    frames_seen: int = 0
+    written: bool = False  # has any clip been written into the memory
+    dirty: bool = False
+
+    def __post_init__(self) -> None:
+        self.timeline = Timeline(self.fps)
+
+    @property
+    def closed(self) -> bool:
+        return self.status == SessionStatus.CLOSED.value
+
+    def add_samples(self, samples: np.ndarray) -> None:
+        """Append frames at the memory FPS; a camera that changes resolution is resized
+        to the session's first frame size so that a clip stacks."""
+        for frame in samples:
+            if self.pending and frame.shape != self.pending[0].shape:
+                h, w = self.pending[0].shape[:2]
+                frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.BILINEAR))
+            self.pending.append(frame)
+
+    def take_clip(self, frames: int) -> np.ndarray:
+        """The next ``frames`` pending frames as a clip (T, H, W, 3)."""
+        clip, self.pending = self.pending[:frames], self.pending[frames:]
+        return np.stack(clip)
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(
+        self, memory_arrays: dict[str, np.ndarray] | None, model_version: str
+    ) -> SessionSnapshot:
+        pending: list[ArrayBlob] = []
+        if self.pending:
+            pending.append(_blob("frames", np.stack(self.pending)))
+        if self.timeline.held is not None:
+            pending.append(_blob("held", self.timeline.held))
+        return SessionSnapshot(
+            session_id=self.id,
+            status=self.status,
+            store_id=self.store_id,
+            start_info=self.start_info,
+            end_info=self.end_info,
+            last_seq=self.last_seq,
+            seq_gaps=tuple(self.gaps),
+            frames_seen=self.frames_seen,
+            model_version=model_version if memory_arrays is not None else "",
+            pending_info={
+                "next_index": self.timeline.next_index,
+                "held_time_us": self.timeline.held_time_us,
+                "frame_duration_us": self.timeline.frame_duration_us,
+                "fps": self.fps,
+                "written": self.written,
+                "partition": list(self.partition) if self.partition else None,
+            },
+            memory=tuple(_blob(k, v) for k, v in sorted((memory_arrays or {}).items())),
+            pending=tuple(pending),
+        )
+
+    @classmethod
+    def from_snapshot(cls, snap: SessionSnapshot, fps: float) -> LiveSession:
+        info = snap.pending_info
+        session = cls(
+            id=snap.session_id,
+            fps=fps,
+            status=snap.status,
+            store_id=snap.store_id,
+            start_info=dict(snap.start_info),
+            end_info=snap.end_info,
+            last_seq=snap.last_seq,
+            gaps=[tuple(g) for g in snap.seq_gaps],  # type: ignore[misc]
+            frames_seen=snap.frames_seen,
+            written=bool(info.get("written", bool(snap.memory))),
+        )
+        arrays = {b.name: _array(b) for b in snap.pending}
+        if "frames" in arrays:
+            session.pending = list(arrays["frames"])
+        session.timeline.next_index = int(info.get("next_index", 0))
+        session.timeline.held = arrays.get("held")
+        session.timeline.held_time_us = int(info.get("held_time_us", -1))
+        session.timeline.frame_duration_us = int(info.get("frame_duration_us", 0))
+        return session
+
+
+def memory_arrays(snap: SessionSnapshot) -> dict[str, np.ndarray]:
+    return {b.name: _array(b) for b in snap.memory}
+
+
+def _blob(name: str, array: np.ndarray) -> ArrayBlob:
+    array = np.ascontiguousarray(array)
+    return ArrayBlob(name, array.dtype.str, tuple(array.shape), array.tobytes())
+
+
+def _array(blob: ArrayBlob) -> np.ndarray:
+    return np.frombuffer(blob.data, dtype=np.dtype(blob.dtype)).reshape(blob.shape).copy()

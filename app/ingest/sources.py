@@ -1,0 +1,181 @@
+"""Where records come from: a Kafka consumer group, or video files read in process.
+
+Both give the engine the same few operations, so one engine serves production (Kafka) and
+the embedded default and demo (files, no broker). The engine learns about partitions it
+gains or loses through the callbacks it registers with ``bind``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
+
+from app.ingest.records import Record
+from app.ingest.records import TopicPartition as TP
+from app.kafka_client import make_consumer
+from app.publish import session_messages
+from app.settings import Settings
+
+PartitionsCallback = Callable[[set[TP]], None]
+
+
+class Source(Protocol):
+    group: str
+
+    def bind(self, on_assigned: PartitionsCallback, on_revoked: PartitionsCallback) -> None: ...
+    def poll(self, timeout_s: float, max_records: int) -> list[Record]: ...
+    def seek(self, tp: TP, offset: int) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def lag(self) -> int: ...
+    def commit(self, offsets: dict[TP, int]) -> None: ...
+    def close(self) -> None: ...
+
+
+class KafkaSource:
+    """A member of the consumer group ``settings.group`` on ``settings.topic``.
+
+    Offsets that matter are the ones the engine stores in the database with its state;
+    ``commit`` only mirrors them into Kafka so that standard tools show the group's lag.
+    """
+
+    def __init__(self, settings: Settings, **consumer_options: object) -> None:
+        self.group = settings.group
+        self._topic = settings.topic
+        self._consumer: KafkaConsumer = make_consumer(settings, **consumer_options)
+        self._on_assigned: PartitionsCallback = lambda _tps: None
+        self._on_revoked: PartitionsCallback = lambda _tps: None
+
+    def bind(self, on_assigned: PartitionsCallback, on_revoked: PartitionsCallback) -> None:
+        self._on_assigned, self._on_revoked = on_assigned, on_revoked
+        self._consumer.subscribe([self._topic], listener=_Listener(self))
+
+    def poll(self, timeout_s: float, max_records: int) -> list[Record]:
+        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        records = [
+            Record(m.topic, m.partition, m.offset, m.key, tuple(m.headers or ()), m.value)
+            for tp in sorted(batches, key=lambda t: (t.topic, t.partition))
+            for m in batches[tp]
+        ]
+        return records
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self._consumer.seek(TopicPartition(*tp), offset)
+
+    def seek_to_beginning(self, tp: TP) -> None:
+        self._consumer.seek_to_beginning(TopicPartition(*tp))
+
+    def pause(self) -> None:
+        self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self) -> None:
+        self._consumer.resume(*self._consumer.paused())
+
+    def lag(self) -> int:
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return 0
+        ends = self._consumer.end_offsets(assigned)
+        return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned)
+
+    def commit(self, offsets: dict[TP, int]) -> None:
+        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        mine = {
+            TopicPartition(*tp): OffsetAndMetadata(o, "", -1)
+            for tp, o in offsets.items()
+            if tp in owned
+        }
+        if mine:
+            self._consumer.commit(mine)
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, source: KafkaSource) -> None:
+        self._source = source
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self._source._on_revoked({(tp.topic, tp.partition) for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        tps = {(tp.topic, tp.partition) for tp in assigned}
+        self._source._on_assigned(tps)
+        # partitions with no stored offset start at the beginning (auto_offset_reset=earliest)
+
+    def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
+        # lost, not revoked: another member may already own them, so nothing is checkpointed
+        self._source._on_revoked({(tp.topic, tp.partition) for tp in lost})
+
+
+class FileSource:
+    """Video files published in process as contract-v1 messages on one partition.
+
+    Offsets are positions in that message sequence, so the engine's checkpoint and replay
+    work exactly as with Kafka.
+    """
+
+    topic = "files"
+
+    def __init__(
+        self,
+        sessions: Sequence[tuple[Path, str]],
+        *,
+        group: str = "files",
+        chunk_seconds: float = 4.0,
+        start_info: dict[str, object] | None = None,
+    ) -> None:
+        self.group = group
+        self._records: list[Record] = []
+        offset = 0
+        for path, session_id in sessions:
+            for message in session_messages(
+                path, session_id, chunk_seconds=chunk_seconds, start_info=start_info
+            ):
+                self._records.append(
+                    Record(
+                        self.topic, 0, offset, message.key, tuple(message.headers), message.value
+                    )
+                )
+                offset += 1
+        self._position = 0
+        self._paused = False
+        self._on_assigned: PartitionsCallback = lambda _tps: None
+
+    def bind(self, on_assigned: PartitionsCallback, on_revoked: PartitionsCallback) -> None:
+        self._on_assigned = on_assigned
+        self._assigned = False
+
+    def poll(self, timeout_s: float, max_records: int) -> list[Record]:
+        if not self._assigned:
+            self._assigned = True
+            self._on_assigned({(self.topic, 0)})
+        if self._paused or self._position >= len(self._records):
+            time.sleep(min(timeout_s, 0.05))
+            return []
+        batch = self._records[self._position : self._position + max_records]
+        self._position += len(batch)
+        return batch
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self._position = offset
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def lag(self) -> int:
+        return len(self._records) - self._position
+
+    def commit(self, offsets: dict[TP, int]) -> None:
+        pass  # the database holds the offsets; there is no broker to tell
+
+    def close(self) -> None:
+        pass

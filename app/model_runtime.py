@@ -1,0 +1,53 @@
+"""Loading the model the service runs: which checkpoint, which device, which version string."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import SettingsError
+from app.settings import Settings, env_name
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    net: object  # model.LongVMNet (typed loosely: importing torch here would slow every CLI call)
+    version: str  # "<preset>@<weights sha256[:12]>", stored with every memory and answer
+    device: str
+    checkpoint: Path
+
+
+def resolve_device(setting: str) -> str:
+    import torch
+
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise SettingsError(f"{env_name('device')} is cuda but no CUDA device is visible.")
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+def checkpoint_dir(settings: Settings) -> Path:
+    if settings.checkpoint_path:
+        path = Path(settings.checkpoint_path).expanduser()
+        if not (path / "config.json").is_file():
+            raise SettingsError(
+                f"{env_name('checkpoint_path')} = {path} is not a checkpoint directory "
+                "(it needs config.json and model.safetensors)."
+            )
+        return path
+    from model.shipped import default_checkpoint
+
+    return default_checkpoint()
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    """The checkpoint named by the settings (or the shipped one), on the configured device."""
+    from model import LongVMNet
+
+    directory = checkpoint_dir(settings)
+    device = resolve_device(settings.device)
+    net = LongVMNet.load(directory, device=device)
+    digest = hashlib.sha256((directory / "model.safetensors").read_bytes()).hexdigest()[:12]
+    return LoadedModel(net, f"{net.cfg.name}@{digest}", device, directory)

@@ -1,0 +1,202 @@
+"""The ingest checkpoint: every dirty session, the dead letters and the partition offsets,
+written in one transaction, and read back after a crash or a rebalance.
+
+Everything here is plain bytes and numbers; the app turns arrays into tensors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    ArrayPart,
+    DeadLetter,
+    MemoryArray,
+    PartitionOffset,
+    SessionMemory,
+    SessionStatus,
+    ShoppingSession,
+)
+
+
+@dataclass(frozen=True)
+class ArrayBlob:
+    """One array as storage keeps it: C-ordered bytes, a numpy dtype name and a shape."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """A session's whole ingest state at a checkpoint."""
+
+    session_id: str
+    status: str = SessionStatus.OPEN.value
+    store_id: str | None = None
+    start_info: dict[str, Any] = field(default_factory=dict)
+    end_info: dict[str, Any] | None = None
+    last_seq: int = -1
+    seq_gaps: tuple[tuple[int, int], ...] = ()
+    frames_seen: int = 0
+    model_version: str = ""
+    pending_info: dict[str, Any] = field(default_factory=dict)
+    memory: tuple[ArrayBlob, ...] = ()
+    pending: tuple[ArrayBlob, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    session_id: str | None
+    reason: str
+    size: int
+    sha256: str
+    head: bytes
+    headers: dict[str, str]
+
+
+def save_checkpoint(
+    db: Session,
+    *,
+    group: str,
+    offsets: Mapping[tuple[str, int], int],
+    sessions: Sequence[SessionSnapshot],
+    dead_letters: Sequence[DeadLetterRecord] = (),
+) -> None:
+    """Write sessions, dead letters and next offsets; the caller's transaction makes it atomic."""
+    for snapshot in sessions:
+        _save_session(db, snapshot)
+    for letter in dead_letters:
+        _save_dead_letter(db, letter)
+    for (topic, partition), next_offset in offsets.items():
+        row = db.get(PartitionOffset, (group, topic, partition))
+        if row is None:
+            db.add(
+                PartitionOffset(
+                    consumer_group=group, topic=topic, partition=partition, next_offset=next_offset
+                )
+            )
+        else:
+            row.next_offset = next_offset
+    db.flush()
+
+
+def load_offsets(
+    db: Session, group: str, partitions: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """Stored next offsets of ``partitions`` (absent ones: never checkpointed)."""
+    wanted = set(partitions)
+    rows = db.scalars(
+        sa.select(PartitionOffset).where(PartitionOffset.consumer_group == group)
+    ).all()
+    return {(r.topic, r.partition): r.next_offset for r in rows if (r.topic, r.partition) in wanted}
+
+
+def load_session(db: Session, session_id: str) -> SessionSnapshot | None:
+    """The state the last checkpoint stored for ``session_id``, or None for a new session."""
+    session = db.get(ShoppingSession, session_id)
+    if session is None:
+        return None
+    memory = db.get(SessionMemory, session_id)
+    arrays = memory.arrays if memory is not None else []
+
+    def part(name: ArrayPart) -> tuple[ArrayBlob, ...]:
+        return tuple(
+            ArrayBlob(a.name, a.dtype, tuple(a.shape), a.data)
+            for a in arrays
+            if a.part == name.value
+        )
+
+    return SessionSnapshot(
+        session_id=session.id,
+        status=session.status,
+        store_id=session.store_id,
+        start_info=dict(session.start_info or {}),
+        end_info=session.end_info,
+        last_seq=session.last_seq,
+        seq_gaps=tuple((int(a), int(b)) for a, b in session.seq_gaps or []),
+        frames_seen=memory.frames_seen if memory else 0,
+        model_version=memory.model_version if memory else "",
+        pending_info=dict(memory.pending_info or {}) if memory else {},
+        memory=part(ArrayPart.MEMORY),
+        pending=part(ArrayPart.PENDING),
+    )
+
+
+def load_memory_arrays(
+    db: Session, session_ids: Sequence[str]
+) -> dict[str, tuple[SessionMemory, list[ArrayBlob]]]:
+    """The stored memories (not pending clips) of ``session_ids`` that have one."""
+    rows = db.scalars(
+        sa.select(SessionMemory).where(SessionMemory.session_id.in_(session_ids))
+    ).all()
+    return {
+        row.session_id: (
+            row,
+            [
+                ArrayBlob(a.name, a.dtype, tuple(a.shape), a.data)
+                for a in row.arrays
+                if a.part == ArrayPart.MEMORY.value
+            ],
+        )
+        for row in rows
+    }
+
+
+def _save_session(db: Session, snap: SessionSnapshot) -> None:
+    session = db.get(ShoppingSession, snap.session_id)
+    if session is None:
+        session = ShoppingSession(id=snap.session_id)
+        db.add(session)
+    session.status = snap.status
+    session.store_id = snap.store_id
+    session.start_info = snap.start_info
+    session.end_info = snap.end_info
+    session.last_seq = snap.last_seq
+    session.seq_gaps = [list(gap) for gap in snap.seq_gaps]
+    if snap.status == SessionStatus.CLOSED.value and session.ended_at is None:
+        session.ended_at = dt.datetime.now(dt.UTC)
+    if not snap.model_version:
+        return  # nothing written into a memory yet
+    memory = db.get(SessionMemory, snap.session_id)
+    if memory is None:
+        memory = SessionMemory(session_id=snap.session_id)
+        db.add(memory)
+    memory.frames_seen = snap.frames_seen
+    memory.model_version = snap.model_version
+    memory.pending_info = snap.pending_info
+    existing = {(a.part, a.name): a for a in memory.arrays}
+    kept: list[MemoryArray] = []
+    for part, blobs in ((ArrayPart.MEMORY, snap.memory), (ArrayPart.PENDING, snap.pending)):
+        for blob in blobs:
+            row = existing.get((part.value, blob.name)) or MemoryArray(
+                part=part.value, name=blob.name
+            )
+            row.dtype, row.shape, row.data = blob.dtype, list(blob.shape), blob.data
+            kept.append(row)
+    memory.arrays = kept  # arrays no longer named (an emptied pending clip) are deleted
+
+
+def _save_dead_letter(db: Session, letter: DeadLetterRecord) -> None:
+    # a replay after a crash meets the same bad message again: keep the first record
+    exists = db.scalar(
+        sa.select(DeadLetter.id).where(
+            DeadLetter.topic == letter.topic,
+            DeadLetter.partition == letter.partition,
+            DeadLetter.offset == letter.offset,
+        )
+    )
+    if exists is None:
+        db.add(DeadLetter(**letter.__dict__))
