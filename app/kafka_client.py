@@ -53,6 +53,8 @@ def make_consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaCo
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": settings.max_message_bytes + 64 * 1024,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": max(500, settings.kafka_session_timeout_ms // 4),
     }
     return _connect(settings, KafkaConsumer, options | overrides, *topics)
 

@@ -48,6 +48,7 @@ class Settings:
     kafka_ssl_cafile: str = ""
     kafka_ssl_certfile: str = ""
     kafka_ssl_keyfile: str = ""
+    kafka_session_timeout_ms: int = 10_000  # how soon the group notices a dead worker
     topic: str = "cartmem.video"
     group: str = "cartmem-ingest"
     device: str = "auto"
@@ -76,7 +77,12 @@ class Settings:
                 f"{env_name('kafka_security_protocol')} is {self.kafka_security_protocol}."
             )
         _check_choice("device", self.device, DEVICES)
-        for name in ("max_message_bytes", "max_frame_pixels", "max_live_sessions"):
+        for name in (
+            "max_message_bytes",
+            "max_frame_pixels",
+            "max_live_sessions",
+            "kafka_session_timeout_ms",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be a positive integer.")
         for name in ("max_chunk_seconds", "checkpoint_interval_s"):

@@ -134,3 +134,82 @@ def _server_version(url: str) -> str:
             return str(conn.scalar(sa.text("SELECT version()")))
     finally:
         engine.dispose()
+
+
+# ---------------------------------------------------------------- model and video fixtures
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny-preset checkpoint with fixed random weights (the real loading code reads it)."""
+    import torch
+
+    from model import LongVMNet, ModelConfig
+
+    torch.manual_seed(1234)
+    directory = tmp_path_factory.mktemp("checkpoint") / "tiny"
+    LongVMNet(ModelConfig.preset("tiny")).save(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def synth_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three short synthetic shopping sessions (real H.264 files), made once per run."""
+    from model.synth import generate_dataset
+
+    root = tmp_path_factory.mktemp("synth") / "ds"
+    generate_dataset(root, videos=3, minutes=0.5, seed=11)
+    return sorted((root / "videos").glob("*.mp4"))
+
+
+def decode_at_fps(path: Path, fps: float):  # type: ignore[no-untyped-def]
+    """The whole file decoded and resampled to ``fps``: the frames ingest must see."""
+    import av
+    import numpy as np
+
+    from app.video import Timeline
+
+    timeline = Timeline(fps)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        start = frames[0].pts
+        times = np.array([round((f.pts - start) * stream.time_base * 1_000_000) for f in frames])
+        images = np.stack([f.to_ndarray(format="rgb24") for f in frames])
+        duration = round(1_000_000 / stream.average_rate)
+    return np.concatenate([timeline.push(images, times, duration), timeline.flush()])
+
+
+@pytest.fixture(scope="session")
+def reference_memory(tiny_checkpoint: Path):  # type: ignore[no-untyped-def]
+    """Function: the memory ``LongVMNet.populate`` writes for a whole video file."""
+    from model import LongVMNet
+
+    net = LongVMNet.load(tiny_checkpoint)
+    cache: dict[Path, object] = {}
+
+    def reference(path: Path):  # type: ignore[no-untyped-def]
+        if path not in cache:
+            cache[path] = net.populate(decode_at_fps(path, net.cfg.fps)[None])
+        return cache[path]
+
+    return reference
+
+
+@pytest.fixture
+def stored_memory():  # type: ignore[no-untyped-def]
+    """Function: (settings, session id) -> (Memory, session snapshot) as the database holds it."""
+    from app.db import Database
+    from app.ingest.session import memory_arrays
+    from model import Memory
+    from storage.checkpoints import load_session
+
+    def read(settings: Settings, session_id: str):  # type: ignore[no-untyped-def]
+        database = Database(settings)
+        try:
+            with database.session() as db:
+                snap = load_session(db, session_id)
+        finally:
+            database.dispose()
+        assert snap is not None, f"no session {session_id} stored"
+        return Memory.from_arrays(memory_arrays(snap)), snap
+
+    return read

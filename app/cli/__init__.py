@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from app.cli import catalog, config, db, dev, publish, sessions, synth
+from app.cli import catalog, config, db, dev, ingest, publish, sessions, synth
 from app.db import Database
 from app.errors import CartmemError
 from app.settings import Settings
@@ -64,5 +64,6 @@ for _command in (
     config.config,
     publish.publish,
     synth.synth,
+    ingest.ingest,
 ):
     main.add_command(_command)

@@ -270,7 +270,10 @@ class IngestEngine:
         try:
             evicted = self.pool.admit(session.id, memory, clean)
         except PoolFullError:
-            self.checkpoint()  # everything saved: any session may now leave
+            # write what is ready (ended sessions' last clips too), save everything, and then
+            # any session may leave: its whole state is in the database
+            self._write_ready_clips()
+            self.checkpoint()
             evicted = self.pool.admit(session.id, memory, list(self.sessions))
         for sid in evicted:
             self.sessions.pop(sid, None)

@@ -1,0 +1,87 @@
+"""The ingest engine on the embedded default (SQLite, file source): exactness and recovery."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from app import db as database_ops
+from app.db import Database
+from app.ingest import FileSource, IngestEngine
+from app.model_runtime import load_model
+from app.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tiny_checkpoint: Path) -> Settings:
+    s = Settings(data_dir=tmp_path / "data", checkpoint_path=str(tiny_checkpoint), device="cpu")
+    database_ops.upgrade(s)
+    return s
+
+
+def ingest(settings: Settings, videos: list[Path], *, chunk_seconds: float = 3.0, **run):  # type: ignore[no-untyped-def]
+    database = Database(settings)
+    closed: list[str] = []
+    source = FileSource([(v, v.stem) for v in videos], chunk_seconds=chunk_seconds)
+    engine = IngestEngine(
+        settings, database, load_model(settings), source, on_session_closed=closed.append
+    )
+    stats = engine.run(**({"until_idle_s": 0.3} | run))
+    database.dispose()
+    return stats, closed
+
+
+def test_memories_equal_populate_on_the_same_frames(
+    settings, synth_videos, reference_memory, stored_memory
+) -> None:  # type: ignore[no-untyped-def]
+    stats, closed = ingest(settings, synth_videos)
+    assert sorted(closed) == sorted(v.stem for v in synth_videos)
+    assert stats.dead_letters == 0 and stats.duplicates == 0
+    for video in synth_videos:
+        memory, snap = stored_memory(settings, video.stem)
+        assert snap.status == "closed"
+        assert memory.equal(reference_memory(video)), video.stem
+        assert snap.frames_seen == int(reference_memory(video).frames_seen[0])
+
+
+def test_stopping_anywhere_and_resuming_gives_the_same_memories(
+    settings, synth_videos, reference_memory, stored_memory
+) -> None:  # type: ignore[no-untyped-def]
+    # a checkpoint after every few records, then a new engine (a restart) picks up from it
+    restarts = 0
+    while ingest(settings, synth_videos, max_messages=7)[0].applied:
+        restarts += 1
+        assert restarts < 30, "ingest never ran out of records"
+    assert restarts > 3
+    for video in synth_videos:
+        memory, snap = stored_memory(settings, video.stem)
+        assert snap.status == "closed" and memory.equal(reference_memory(video))
+
+
+def test_a_pool_smaller_than_the_sessions_evicts_and_reloads_exactly(
+    settings, synth_videos, reference_memory, stored_memory
+) -> None:  # type: ignore[no-untyped-def]
+    # the file source interleaves nothing, so cut chunks small and allow one live session:
+    # every new session forces the previous one out to the database and back
+    small = dataclasses.replace(settings, max_live_sessions=1)
+    _, closed = ingest(small, synth_videos, chunk_seconds=1.0)
+    assert len(closed) == len(synth_videos)
+    for video in synth_videos:
+        memory, _ = stored_memory(small, video.stem)
+        assert memory.equal(reference_memory(video))
+
+
+def test_replaying_the_same_files_changes_nothing(settings, synth_videos, stored_memory) -> None:  # type: ignore[no-untyped-def]
+    ingest(settings, synth_videos[:1])
+    before, _ = stored_memory(settings, synth_videos[0].stem)
+    # a second group replays every message from offset 0: all of it is already absorbed
+    again = dataclasses.replace(settings)
+    database = Database(again)
+    source = FileSource(
+        [(synth_videos[0], synth_videos[0].stem)], group="files-replay", chunk_seconds=3.0
+    )
+    stats = IngestEngine(again, database, load_model(again), source).run(until_idle_s=0.3)
+    database.dispose()
+    after, _ = stored_memory(settings, synth_videos[0].stem)
+    assert stats.duplicates == stats.applied > 0 and stats.dead_letters == 0
+    assert after.equal(before)
