@@ -59,6 +59,7 @@ class Settings:
     max_chunk_seconds: float = 30.0
     max_live_sessions: int = 1024
     checkpoint_interval_s: float = 10.0
+    ingest_batch_records: int = 64  # records fetched per poll; the decode queue holds 4x this
     metrics_port: int = 0  # 0: no metrics server
 
     def __post_init__(self) -> None:
@@ -82,6 +83,7 @@ class Settings:
             "max_frame_pixels",
             "max_live_sessions",
             "kafka_session_timeout_ms",
+            "ingest_batch_records",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be a positive integer.")

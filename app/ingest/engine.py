@@ -41,7 +41,6 @@ from storage.checkpoints import DeadLetterRecord, load_offsets, load_session, sa
 
 log = logging.getLogger("cartmem.ingest")
 
-POLL_RECORDS = 64
 HEAD_BYTES = 64  # of a dead letter's value, kept for a look
 
 
@@ -86,7 +85,8 @@ class IngestEngine:
         self.stats = IngestStats()
         self._inflight: deque[tuple[Record, Future[Prepared]]] = deque()
         self._executor = ThreadPoolExecutor(max_workers=decode_workers or os.cpu_count() or 2)
-        self._high_water = 4 * POLL_RECORDS
+        self._batch = settings.ingest_batch_records
+        self._high_water = 4 * self._batch
         self._paused = False
         self._stop = False
         self._last_checkpoint = time.monotonic()
@@ -104,7 +104,7 @@ class IngestEngine:
         last_activity = time.monotonic()
         try:
             while not self._stop:
-                budget = POLL_RECORDS
+                budget = self._batch
                 if max_messages is not None:
                     budget = min(budget, max_messages - self.stats.applied - len(self._inflight))
                 records = self.source.poll(0.2, budget) if budget > 0 else []

@@ -1,0 +1,102 @@
+"""`cartmem train`: train a Long-VMNet on a dataset directory (the format of `cartmem synth`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import click
+
+from app.cli._output import emit, json_option, table
+from app.errors import InvalidInputError
+
+_DIR = click.Path(path_type=Path, file_okay=False)
+
+
+@click.command()
+@click.option("--data", required=True, type=_DIR, help="Dataset directory.")
+@click.option("--preset", type=click.Choice(["tiny", "small", "paper"]), default="tiny")
+@click.option("--out", required=True, type=_DIR, help="Where the checkpoint and logs go.")
+@click.option("--writer", type=click.Choice(["neural", "random"]), default="neural")
+@click.option("--no-continual", is_flag=True, help="Train without the online continual loss.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Default: 40.")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Videos per batch.")
+@click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
+@click.option(
+    "--init",
+    type=_DIR,
+    default=None,
+    help="Start from this checkpoint's weights (e.g. a backbone "
+    "pretrained with `python -m model.train.pretrain_backbone`).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cache", type=_DIR, default=None, help="Token cache (default DATA/.cache/tokens).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
+@json_option
+def train(
+    data: Path,
+    preset: str,
+    out: Path,
+    writer: str,
+    no_continual: bool,
+    epochs: int | None,
+    batch_size: int | None,
+    resume: Path | None,
+    init: Path | None,
+    seed: int,
+    cache: Path | None,
+    threads: int | None,
+    as_json: bool,
+) -> None:
+    """Train on DATA's train split; one JSON line of validation metrics per epoch on stdout."""
+    import torch  # late: torch loads slowly and most commands never need it
+
+    from model.errors import ModelError
+    from model.train import TrainConfig, read_train_config
+    from model.train import train as run_training
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        if resume is not None:
+            config = read_train_config(resume)  # the run continues with its own settings
+            if epochs is not None:
+                config = dataclasses.replace(config, epochs=epochs)
+        else:
+            config = TrainConfig(
+                preset=preset, writer=writer, continual=not no_continual, seed=seed
+            )
+            changes = {"epochs": epochs, "batch_size": batch_size}
+            config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v})
+        err = click.get_text_stream("stderr")
+        with click.progressbar(length=1, label="epoch 1", file=err) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            def log(record: dict) -> None:
+                click.echo(json.dumps(record, sort_keys=True))  # one line per evaluation
+                bar.label = f"epoch {record['epoch'] + 1}"
+                bar.pos = 0
+
+            result = run_training(
+                data, out, config, resume=resume, init=init, cache_dir=cache,
+                log=log, progress=progress,
+            )  # fmt: skip
+    except ModelError as exc:
+        raise InvalidInputError(str(exc)) from None
+    summary = {
+        "out": str(result.out),
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+    }
+    emit(
+        summary,
+        as_json,
+        lambda console: console.print(
+            table("trained", ("checkpoint", "epochs", "steps", "seconds"), [summary.values()])
+        ),
+    )
