@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from app.bench.machine import describe_machine
 from model import LongVMNet, Memory, ModelConfig
 from model.candidates import Candidates, ClipTokens
 from model.relaxation import exact_top_k, gumbel_noise, relaxed_top_k
@@ -195,26 +194,6 @@ def preset_sizes() -> dict[str, dict]:
     return out
 
 
-def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "load_average_1m_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
-
-
 def plot(results: dict, path: Path) -> None:
     import matplotlib
 
@@ -265,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "sampler_relaxation",
         "command": "python -m app.bench.sampler_relaxation "
         + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": machine(),
+        "machine": describe_machine(),
         "preset": cfg.name,
         "sizes": {"n": n, "k": k, "channels": cfg.backbone_channels, "d_model": cfg.d_model},
     }

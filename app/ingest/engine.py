@@ -52,6 +52,8 @@ class IngestStats:
     clips: int = 0
     checkpoints: int = 0
     sessions_closed: int = 0
+    decoded_frames: int = 0
+    memory_frames: int = 0
 
 
 class IngestEngine:
@@ -239,6 +241,7 @@ class IngestEngine:
             decoded = prepared.decoded
             assert decoded is not None
             self.metrics.count_frames(len(decoded.frames))
+            self.stats.decoded_frames += len(decoded.frames)
             times = decoded.offsets_us + round((env.t0 or 0.0) * 1_000_000)
             session.add_samples(
                 session.timeline.push(decoded.frames, times, decoded.frame_duration_us)
@@ -345,6 +348,7 @@ class IngestEngine:
         self.stats.clips += len(sessions)
         self.metrics.clips.inc(len(sessions))
         self.metrics.samples.inc(sum(len(c) for c in clips))
+        self.stats.memory_frames += sum(len(c) for c in clips)
 
     # ================================================================== checkpoints
     def _maybe_checkpoint(self) -> None:

@@ -7,6 +7,7 @@ gains or loses through the callbacks it registers with ``bind``.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -116,8 +117,9 @@ class _Listener(ConsumerRebalanceListener):
 class FileSource:
     """Video files published in process as contract-v1 messages on one partition.
 
-    Offsets are positions in that message sequence, so the engine's checkpoint and replay
-    work exactly as with Kafka.
+    Sessions run concurrently, as carts in a store do: their messages are interleaved in
+    turn. Offsets are positions in that sequence, so the engine's checkpoint and replay work
+    exactly as with Kafka.
     """
 
     topic = "files"
@@ -131,18 +133,15 @@ class FileSource:
         start_info: dict[str, object] | None = None,
     ) -> None:
         self.group = group
-        self._records: list[Record] = []
-        offset = 0
-        for path, session_id in sessions:
-            for message in session_messages(
-                path, session_id, chunk_seconds=chunk_seconds, start_info=start_info
-            ):
-                self._records.append(
-                    Record(
-                        self.topic, 0, offset, message.key, tuple(message.headers), message.value
-                    )
-                )
-                offset += 1
+        streams = [
+            session_messages(path, session_id, chunk_seconds=chunk_seconds, start_info=start_info)
+            for path, session_id in sessions
+        ]
+        messages = [m for turn in itertools.zip_longest(*streams) for m in turn if m is not None]
+        self._records = [
+            Record(self.topic, 0, offset, m.key, tuple(m.headers), m.value)
+            for offset, m in enumerate(messages)
+        ]
         self._position = 0
         self._paused = False
         self._on_assigned: PartitionsCallback = lambda _tps: None

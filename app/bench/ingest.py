@@ -1,0 +1,136 @@
+"""Ingest throughput: frames per second end to end (decode, backbone, sampler, checkpoints)
+against the number of concurrent sessions, and device bytes per session.
+
+The same engine as production runs on the in-process file source (no broker, so the
+figure is the worker's own cost) with the database in a temporary SQLite file. Every
+session replays one synthetic video under its own id, interleaved message by message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from app import db as database_ops
+from app.bench.machine import describe_machine
+from app.db import Database
+from app.ingest import FileSource, IngestEngine
+from app.model_runtime import load_model
+from app.settings import Settings
+
+FULL_SESSIONS = (1, 8, 64, 256)
+QUICK_SESSIONS = (1, 4)
+
+
+def measure(settings: Settings, video: Path, sessions: int, workdir: Path) -> dict[str, Any]:
+    run = dataclasses.replace(
+        settings,
+        data_dir=workdir / f"run-{sessions}",
+        database_url="",
+        max_live_sessions=max(sessions, 1),
+        checkpoint_interval_s=5.0,
+    )
+    database_ops.upgrade(run)
+    database = Database(run)
+    model = load_model(run)
+    source = FileSource([(video, f"bench-{i:04d}") for i in range(sessions)], chunk_seconds=4.0)
+    engine = IngestEngine(run, database, model, source)
+    began = time.perf_counter()
+    stats = engine.run(until_idle_s=0.2)
+    elapsed = time.perf_counter() - began - 0.2
+    database.dispose()
+    decoded, memory_frames = stats.decoded_frames, stats.memory_frames
+    return {
+        "sessions": sessions,
+        "seconds": round(elapsed, 3),
+        "decoded_frames": int(decoded),
+        "memory_frames": int(memory_frames),
+        "decoded_frames_per_second": round(decoded / elapsed, 1),
+        "memory_frames_per_second": round(memory_frames / elapsed, 2),
+        "clips": stats.clips,
+        "device_bytes_per_session": engine.pool.nbytes // engine.pool.capacity,
+        "device": model.device,
+        "preset": model.net.cfg.name,
+    }
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["runs"]
+    x = [r["sessions"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(
+        x, [r["decoded_frames_per_second"] for r in rows], "o-", label="decoded source frames/s"
+    )
+    ax.plot(x, [r["memory_frames_per_second"] for r in rows], "s-", label="memory frames/s (1 FPS)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("concurrent sessions")
+    ax.set_ylabel("frames per second")
+    ax.set_title(f"Ingest throughput, {rows[0]['preset']} preset on {rows[0]['device']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(
+    out: Path,
+    *,
+    quick: bool,
+    settings: Settings,
+    video: Path | None = None,
+    sessions: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
+    counts = sessions or (QUICK_SESSIONS if quick else FULL_SESSIONS)
+    with tempfile.TemporaryDirectory(prefix="cartmem-bench-") as tmp:
+        workdir = Path(tmp)
+        if video is None:
+            from model.synth import generate_dataset
+
+            generate_dataset(workdir / "ds", videos=1, minutes=0.25 if quick else 1.0, seed=5)
+            video = next((workdir / "ds" / "videos").glob("*.mp4"))
+        results = {
+            "benchmark": "ingest",
+            "machine": describe_machine(),
+            "video": str(video.name),
+            "runs": [measure(settings, video, n, workdir) for n in counts],
+        }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, out / "ingest.png")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sessions", type=int, nargs="*", default=None)
+    args = parser.parse_args(argv)
+    results = run(
+        args.out,
+        quick=args.quick,
+        settings=Settings.from_env(),
+        sessions=tuple(args.sessions) if args.sessions else None,
+    )
+    results["command"] = "python -m app.bench.ingest " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    (args.out / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
+    for row in results["runs"]:
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
