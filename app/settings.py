@@ -61,6 +61,12 @@ class Settings:
     checkpoint_interval_s: float = 10.0
     ingest_batch_records: int = 64  # records fetched per poll; the decode queue holds 4x this
     metrics_port: int = 0  # 0: no metrics server
+    query_batch_size: int = 64  # queries a worker claims and answers per model call
+    query_lease_s: float = 60.0  # a claim's lease; after it another worker may take the query
+    query_max_attempts: int = 3
+    query_retry_s: float = 2.0  # first retry delay; doubles each attempt
+    query_poll_s: float = 1.0  # longest wait between looks at the queue
+    answer_cache_sessions: int = 256  # memories the query worker keeps on the device
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -84,10 +90,19 @@ class Settings:
             "max_live_sessions",
             "kafka_session_timeout_ms",
             "ingest_batch_records",
+            "query_batch_size",
+            "query_max_attempts",
+            "answer_cache_sessions",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be a positive integer.")
-        for name in ("max_chunk_seconds", "checkpoint_interval_s"):
+        for name in (
+            "max_chunk_seconds",
+            "checkpoint_interval_s",
+            "query_lease_s",
+            "query_retry_s",
+            "query_poll_s",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be a positive number of seconds.")
         if self.memory_fps < 0:

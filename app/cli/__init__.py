@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from app.cli import catalog, config, db, dev, ingest, publish, sessions, synth
+from app.cli import answer, catalog, config, db, dev, ingest, publish, sessions, synth
 from app.db import Database
 from app.errors import CartmemError
 from app.settings import Settings
@@ -65,5 +65,8 @@ for _command in (
     publish.publish,
     synth.synth,
     ingest.ingest,
+    answer.answer,
+    answer.ask,
+    answer.queries,
 ):
     main.add_command(_command)

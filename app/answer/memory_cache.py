@@ -1,0 +1,40 @@
+"""Session memories for answering, kept on the device and refreshed when ingest saves anew."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from model import Memory
+from storage.checkpoints import ArrayBlob
+
+
+class MemoryCache:
+    """LRU of ``capacity`` memories keyed by session, each tagged with the saved version."""
+
+    def __init__(self, capacity: int, device: str) -> None:
+        self.capacity = capacity
+        self.device = device
+        self._entries: OrderedDict[str, tuple[object, Memory]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, session_id: str, version: object) -> Memory | None:
+        entry = self._entries.get(session_id)
+        if entry is None or entry[0] != version:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(session_id)
+        self.hits += 1
+        return entry[1]
+
+    def put(self, session_id: str, version: object, blobs: list[ArrayBlob]) -> Memory:
+        arrays = {
+            b.name: np.frombuffer(b.data, dtype=np.dtype(b.dtype)).reshape(b.shape) for b in blobs
+        }
+        memory = Memory.from_arrays(arrays, device=self.device)
+        self._entries[session_id] = (version, memory)
+        self._entries.move_to_end(session_id)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+        return memory

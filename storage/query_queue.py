@@ -1,0 +1,146 @@
+"""The query queue in the ``queries`` table: enqueue, claim with a lease, complete, fail.
+
+Exactly once: a worker claims rows with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite
+serialises writers instead) and a lease; it writes the answer and marks the query done in
+one transaction, and only while it still holds the lease. ``answers.query_id`` is unique,
+so even a worker whose lease ran out cannot add a second answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from storage.models import Answer, Query, QueryStatus
+
+NOTIFY_CHANNEL = "cartmem_queries"
+
+
+@dataclass(frozen=True)
+class ClaimedQuery:
+    id: int
+    session_id: str
+    kind: str
+    params: dict[str, Any]
+    attempts: int
+    origin: str
+
+
+def enqueue(
+    db: Session, *, session_id: str, kind: str, params: dict[str, Any], origin: str = "api"
+) -> int:
+    """Insert a pending query; on PostgreSQL, listening workers wake when it commits."""
+    query = Query(session_id=session_id, kind=kind, params=params, origin=origin)
+    db.add(query)
+    db.flush()
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(query.id))))
+    return query.id
+
+
+def claim(
+    db: Session, *, worker: str, limit: int, lease_s: float, now: dt.datetime | None = None
+) -> list[ClaimedQuery]:
+    """Lease up to ``limit`` queries: pending ones due now, and running ones whose lease ran out."""
+    now = now or database_now(db)
+    claimable = sa.or_(
+        sa.and_(Query.status == QueryStatus.PENDING.value, Query.not_before <= now),
+        sa.and_(Query.status == QueryStatus.RUNNING.value, Query.lease_expires_at < now),
+    )
+    rows = db.scalars(
+        sa.select(Query)
+        .where(claimable)
+        .order_by(Query.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claimed = []
+    for row in rows:
+        row.status = QueryStatus.RUNNING.value
+        row.leased_by = worker
+        row.lease_expires_at = now + dt.timedelta(seconds=lease_s)
+        row.attempts += 1
+        claimed.append(
+            ClaimedQuery(
+                row.id, row.session_id, row.kind, dict(row.params), row.attempts, row.origin
+            )
+        )
+    db.flush()
+    return claimed
+
+
+def complete(
+    db: Session, *, query_id: int, worker: str, payload: dict[str, Any], model_version: str
+) -> bool:
+    """Store the answer and mark the query done; False when this worker no longer holds it."""
+    row = _held(db, query_id, worker)
+    if row is None:
+        return False
+    db.add(Answer(query_id=query_id, payload=payload, model_version=model_version))
+    row.status = QueryStatus.DONE.value
+    row.lease_expires_at = None
+    row.error = None
+    db.flush()
+    return True
+
+
+def fail(
+    db: Session,
+    *,
+    query_id: int,
+    worker: str,
+    error: str,
+    retry_after_s: float | None,
+) -> bool:
+    """Give the query back for a retry after ``retry_after_s``, or (None) fail it for good."""
+    row = _held(db, query_id, worker)
+    if row is None:
+        return False
+    row.error = error
+    row.lease_expires_at = None
+    row.leased_by = None
+    if retry_after_s is None:
+        row.status = QueryStatus.FAILED.value
+    else:
+        row.status = QueryStatus.PENDING.value
+        row.not_before = database_now(db) + dt.timedelta(seconds=retry_after_s)
+    db.flush()
+    return True
+
+
+def get_query(db: Session, query_id: int) -> tuple[Query, Answer | None] | None:
+    row = db.get(Query, query_id)
+    if row is None:
+        return None
+    answer = db.scalar(sa.select(Answer).where(Answer.query_id == query_id))
+    return row, answer
+
+
+def list_queries(
+    db: Session, *, status: str | None = None, session_id: str | None = None, limit: int = 100
+) -> Sequence[Query]:
+    stmt = sa.select(Query).order_by(Query.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(Query.status == status)
+    if session_id:
+        stmt = stmt.where(Query.session_id == session_id)
+    return db.scalars(stmt).all()
+
+
+def _held(db: Session, query_id: int, worker: str) -> Query | None:
+    row = db.scalar(sa.select(Query).where(Query.id == query_id).with_for_update())
+    if row is None or row.status != QueryStatus.RUNNING.value or row.leased_by != worker:
+        return None
+    return row
+
+
+def database_now(db: Session) -> dt.datetime:
+    """The database's clock: leases compare against one clock whatever the workers' clocks say."""
+    if db.get_bind().dialect.name == "postgresql":
+        return db.scalar(sa.select(sa.func.now()))
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
