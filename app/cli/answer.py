@@ -177,7 +177,7 @@ def list_queries(app, status, session_id, limit, as_json) -> None:  # type: igno
             table(
                 f"queries ({len(rows)})",
                 columns,
-                ([r[c if c != "session" else "session"] for c in columns] for r in rows),
+                ([r[c] for c in columns] for r in rows),
             )
         ),
     )
