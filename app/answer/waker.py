@@ -24,7 +24,11 @@ class Waker:
         if settings.database_backend != "postgresql":
             return
         try:
-            self._conn = database.engine.raw_connection().driver_connection
+            pooled = database.engine.raw_connection()
+            # our own connection, out of the pool: it is switched to autocommit for LISTEN,
+            # and returned to the pool it would make every later transaction autocommit
+            self._conn = pooled.driver_connection
+            pooled.detach()
             self._conn.autocommit = True
             with self._conn.cursor() as cur:
                 cur.execute(f"LISTEN {NOTIFY_CHANNEL}")

@@ -116,6 +116,7 @@ class AnswerWorker:
             )
         if not claimed:
             return 0
+        log.info("claimed %d queries (%s)", len(claimed), self.worker_id)
         began = time.perf_counter()
         outcomes: dict[int, tuple[str, Any]] = {}
         requests = self._requests(claimed, outcomes)

@@ -1,0 +1,299 @@
+"""Checkout reconciliation on synthetic sessions with known baskets and one planted unscanned
+product each: how often is the planted product flagged (recall), and how many flags are real
+(precision)?
+
+The production path end to end: held-out synthetic videos go through the ingest engine
+(file source, temporary SQLite) with the session-closed hook, the till scans the true
+basket minus one planted item, and the answer worker, with the after-batch hook, answers
+every round of reconciliation questions until each session has its row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app import catalog as catalog_ops
+from app import db as database_ops
+from app.answer import AnswerWorker
+from app.bench.machine import describe_machine
+from app.db import Database
+from app.ingest import FileSource, IngestEngine
+from app.model_runtime import load_model
+from app.reconcile import (
+    DEFAULT_CAP,
+    ReconciliationReport,
+    add_scan,
+    answer_batch_hook,
+    reconcile_now,
+    session_closed_hook,
+)
+from app.settings import Settings
+
+THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.0, 1.0, 0.05))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One session: its true basket, what the till scanned and the product left unscanned."""
+
+    session_id: str
+    video: Path
+    basket: dict[str, int]
+    scans: dict[str, int]
+    planted: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Product:
+    sku: str
+    name: str
+    image: Path
+
+
+def make_trials(
+    root: Path, sessions: int, minutes: float, seed: int
+) -> tuple[list[Trial], list[Product]]:
+    """Held-out (test-split) synthetic sessions with a non-empty basket, one item planted each.
+
+    The dataset seed fixes the catalog, so it should be the seed the model was trained
+    with; the videos come from the test split, which training never reads.
+    """
+    from model.synth import SynthConfig, generate_dataset, read_dataset
+
+    spare = max(2, sessions // 4)  # a few sessions end with an empty cart: nothing to plant
+    config = SynthConfig(split=(0.0, 0.0, 1.0))
+    generate_dataset(root, videos=sessions + spare, minutes=minutes, seed=seed, config=config)
+    data = read_dataset(root)
+    rng = np.random.default_rng(seed)
+    trials = []
+    for video in data.videos_in("test"):
+        if not video.basket or len(trials) == sessions:
+            continue
+        singles = sorted(sku for sku, n in video.basket.items() if n == 1)
+        planted = str(rng.choice(singles or sorted(video.basket)))
+        scans = {sku: n - (sku == planted) for sku, n in sorted(video.basket.items())}
+        trials.append(
+            Trial(
+                f"eval-{video.video_id}",
+                data.video_path(video.video_id),
+                dict(video.basket),
+                {sku: n for sku, n in scans.items() if n > 0},
+                planted,
+            )
+        )
+    if len(trials) < sessions:
+        raise SystemExit(f"only {len(trials)} sessions have a non-empty basket; ask for fewer.")
+    catalog = [Product(e.sku, e.name, data.image_path(e.sku)) for e in data.catalog]
+    return trials, catalog
+
+
+def run_pipeline(
+    settings: Settings, trials: list[Trial], catalog: list[Product], cap: int
+) -> tuple[dict[str, ReconciliationReport], dict[str, Any]]:
+    """Ingest, scan, answer: the reports per session and where the time went."""
+    database_ops.upgrade(settings)
+    database = Database(settings)
+    model = load_model(settings)
+    for p in catalog:
+        catalog_ops.add_product(database, p.sku, name=p.name, image_path=p.image)
+    began = time.perf_counter()
+    source = FileSource([(t.video, t.session_id) for t in trials], chunk_seconds=4.0)
+    IngestEngine(
+        settings, database, model, source, on_session_closed=session_closed_hook(database, cap=cap)
+    ).run(until_idle_s=0.5)
+    ingest_s = time.perf_counter() - began
+    for t in trials:
+        for sku, qty in t.scans.items():
+            add_scan(database, t.session_id, sku, qty=qty)
+    began = time.perf_counter()
+    worker = AnswerWorker(settings, database, model, after_batch=answer_batch_hook(database))
+    stats = worker.run(until_idle_s=2.0)
+    answer_s = time.perf_counter() - began
+    reports = {t.session_id: reconcile_now(database, t.session_id) for t in trials}
+    database.dispose()
+    unfinished = [sid for sid, r in reports.items() if r.state != "done"]
+    if unfinished:
+        raise SystemExit(f"sessions left without a reconciliation: {', '.join(unfinished)}")
+    timing = {
+        "ingest_seconds": round(ingest_s, 1),
+        "answer_seconds": round(answer_s, 1),
+        "questions": stats.answered + stats.failed,
+        "failed_questions": stats.failed,
+        "answer_batches": stats.batches,
+        "device": model.device,
+        "model_version": model.version,
+        "checkpoint": str(model.checkpoint),
+    }
+    return reports, timing
+
+
+def score(trials: list[Trial], reports: dict[str, ReconciliationReport]) -> dict[str, Any]:
+    """Recall of the planted item, precision of all flags, and how good the baskets were."""
+    rows = []
+    flags: list[tuple[float, bool]] = []  # (confidence, real) of every flag
+    basket_tp = basket_fp = basket_fn = exact = 0
+    for t in trials:
+        r = reports[t.session_id]
+        mine = []
+        for d in r.discrepancies:
+            real = d.sku == t.planted and d.expected > d.scanned
+            flags.append((d.confidence, real))
+            mine.append(
+                {
+                    "sku": d.sku,
+                    "kind": d.kind.value,
+                    "confidence": d.confidence,
+                    "expected": d.expected,
+                    "scanned": d.scanned,
+                    "real": real,
+                }
+            )
+        expected = {b.sku: b.qty for b in r.expected}
+        basket_tp += len(set(expected) & set(t.basket))
+        basket_fp += len(set(expected) - set(t.basket))
+        basket_fn += len(set(t.basket) - set(expected))
+        exact += expected == t.basket
+        rows.append(
+            {
+                "session": t.session_id,
+                "basket": t.basket,
+                "scans": t.scans,
+                "planted": t.planted,
+                "planted_flagged": any(f["real"] for f in mine),
+                "expected": expected,
+                "flags": mine,
+                "questions": r.questions.asked,
+            }
+        )
+    n = len(trials)
+    found = sum(row["planted_flagged"] for row in rows)
+    curve = []
+    for threshold in THRESHOLDS:
+        kept = [real for confidence, real in flags if confidence >= threshold]
+        hits = sum(kept)
+        curve.append(
+            {
+                "min_confidence": threshold,
+                "flags": len(kept),
+                "precision": hits / len(kept) if kept else None,
+                "recall": hits / n,
+            }
+        )
+    false_flags = [f for row in rows for f in row["flags"] if not f["real"]]
+    return {
+        "sessions": n,
+        "recall": found / n,
+        "precision": sum(real for _, real in flags) / len(flags) if flags else None,
+        "flags": len(flags),
+        "false_flags": len(false_flags),
+        "false_flags_per_session": len(false_flags) / n,
+        "false_flags_by_kind": {
+            kind: sum(f["kind"] == kind for f in false_flags)
+            for kind in ("not_scanned", "scanned_not_taken", "quantity")
+        },
+        "by_min_confidence": curve,
+        "basket": {
+            "sku_precision": basket_tp / (basket_tp + basket_fp) if basket_tp + basket_fp else None,
+            "sku_recall": basket_tp / (basket_tp + basket_fn) if basket_tp + basket_fn else None,
+            "exact_baskets": exact,
+        },
+        "per_session": rows,
+    }
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = [c for c in results["by_min_confidence"] if c["precision"] is not None]
+    rows = results["per_session"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    x = [c["min_confidence"] for c in curve]
+    left.plot(x, [c["recall"] for c in curve], "o-", label="recall (planted item flagged)")
+    left.plot(x, [c["precision"] for c in curve], "s-", label="precision (flags that are real)")
+    left.set_xlabel("minimum flag confidence")
+    left.set_ylim(-0.02, 1.02)
+    left.legend()
+    left.set_title(f"Reconciliation, {results['sessions']} sessions")
+    ids = range(len(rows))
+    real = [sum(f["real"] for f in r["flags"]) for r in rows]
+    false = [sum(not f["real"] for f in r["flags"]) for r in rows]
+    right.bar(ids, real, label="planted item flagged", color="tab:green")
+    right.bar(ids, false, bottom=real, label="false flags", color="tab:red")
+    right.set_xlabel("session")
+    right.set_ylabel("flags")
+    right.legend()
+    right.set_title(f"model {results['timing']['model_version']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(
+    out: Path,
+    *,
+    settings: Settings,
+    sessions: int,
+    minutes: float,
+    seed: int,
+    cap: int = DEFAULT_CAP,
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="cartmem-reconcile-") as tmp:
+        workdir = Path(tmp)
+        trials, catalog = make_trials(workdir / "ds", sessions, minutes, seed)
+        state = dataclasses.replace(settings, data_dir=workdir / "state", database_url="")
+        reports, timing = run_pipeline(state, trials, catalog, cap)
+    results = {
+        "benchmark": "reconcile",
+        "machine": describe_machine(),
+        "dataset": {"seed": seed, "minutes": minutes, "split": "test"},
+        "timing": timing,
+        **score(trials, reports),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    plot(results, out / "reconcile.png")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0, help="dataset seed (fixes the catalog)")
+    parser.add_argument("--cap", type=int, default=DEFAULT_CAP)
+    parser.add_argument("--checkpoint", default=None, help="default: CARTMEM_CHECKPOINT_PATH")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.checkpoint:
+        settings = dataclasses.replace(settings, checkpoint_path=args.checkpoint)
+    results = run(
+        args.out,
+        settings=settings,
+        sessions=args.sessions,
+        minutes=args.minutes,
+        seed=args.seed,
+        cap=args.cap,
+    )
+    results["command"] = "python -m app.bench.reconcile_eval " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    (args.out / "reconcile.json").write_text(json.dumps(results, indent=2) + "\n")
+    summary = {k: results[k] for k in ("sessions", "recall", "precision", "false_flags")}
+    print(json.dumps(summary | {"basket": results["basket"], "timing": results["timing"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""`cartmem reconcile`: a finished session's expected basket against what the till scanned."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+
+from app import reconcile as reconcile_ops
+from app.cli._output import emit, json_option, table
+from app.reconcile import Event, ReconciliationReport
+
+
+@click.command()
+@click.argument("session_id")
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="Derive it again from the stored answers and the scans as they are now.",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Wait up to S seconds for the answer worker to finish the questions.",
+)
+@json_option
+@click.pass_obj
+def reconcile(app, session_id: str, recompute: bool, wait_s: float, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """Expected basket, scanned items and discrepancies of session SESSION_ID.
+
+    The first call for a session that was never reconciled asks its questions; the
+    answer worker (`cartmem answer`) answers them.
+    """
+    report = reconcile_ops.reconcile_now(
+        app.database, session_id, recompute=recompute, wait_s=wait_s
+    )
+    emit(report.to_json(), as_json, lambda out: _print(out, report))
+
+
+def _print(out: Console, r: ReconciliationReport) -> None:
+    q = r.questions
+    asked = f"{q.asked} questions: {q.answered} answered, {q.failed} failed, {q.waiting} open"
+    if r.state != "done":
+        out.print(
+            f"session {r.session_id}: not reconciled yet ({asked}); "
+            "is `cartmem answer` running? --wait S waits for it."
+        )
+        return
+    computed = r.computed_at.isoformat(timespec="seconds") if r.computed_at else "?"
+    out.print(f"session {r.session_id}: {asked}; model {r.model_version}, computed {computed}")
+    rows = (
+        (d.kind.value, d.sku, d.expected, d.scanned, f"{d.confidence:.2f}", _evidence(d.evidence))
+        for d in r.discrepancies
+    )
+    columns = ("kind", "sku", "expected", "scanned", "confidence", "evidence")
+    out.print(table(f"discrepancies ({len(r.discrepancies)})", columns, rows))
+    rows = ((b.sku, b.qty, f"{b.confidence:.2f}", _evidence(b.events)) for b in r.expected)
+    columns = ("sku", "qty", "confidence", "evidence")
+    out.print(table(f"expected basket ({len(r.expected)})", columns, rows))
+    scanned = sorted(r.scanned.items())
+    out.print(table(f"scanned ({len(scanned)})", ("sku", "qty"), scanned))
+    if r.unchecked:
+        out.print(f"not checked (not asked about): {', '.join(r.unchecked)}")
+    if r.scans_changed:
+        out.print("the till added lines after this was computed; --recompute takes them in.")
+
+
+def _evidence(events: tuple[Event, ...]) -> str:
+    """Counted events with their times; without any, how close the model came to one."""
+    counted = [e for e in events if e.counted]
+    shown = counted or sorted(events, key=lambda e: -e.probability)[:1]
+    return "; ".join(_event(e) for e in shown)
+
+
+def _event(e: Event) -> str:
+    where = f"in {e.start:g}-{e.end:g} s"
+    if e.time is not None:
+        where = f"at {e.time.start:g}-{e.time.end:g} s"
+    seen = "" if e.counted else "not seen: best "
+    return f"{seen}{e.activity} {where} (p {e.probability:.2f})"

@@ -1,0 +1,151 @@
+"""Which questions reconciliation asks about a session, and reading their answers back.
+
+Three rounds, each decided by the answers of the one before, so that the full set of
+questions is a pure function of (candidates, session length, answers so far):
+
+1. per candidate product, one activity question over the whole session;
+2. per product whose whole-session answer shows cart activity (``GATE``), activity
+   questions over overlapping windows, from which events are counted (``basket.py``);
+3. per counted event, a time question over its window: when it happened (the evidence
+   staff see, and the order events are replayed in).
+
+Products without cart activity cost one question, so a large catalog stays affordable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.reconcile.basket import (
+    PUT,
+    RETURN,
+    TAKE_OUT,
+    Belief,
+    TimeEvidence,
+    WindowScores,
+    belief,
+    find_events,
+    with_times,
+)
+
+# The model learnt from windows that never cut an activity (docs/DATASET.md). Activities
+# last up to ~6 s, so windows of 16 s every 8 s hold each one whole in at least one window.
+WINDOW_S = 16.0
+STRIDE_S = 8.0
+# below this a whole-session answer is taken as "no cart activity": the product gets no
+# window questions and its belief rests on the whole-session answer alone
+GATE = 0.2
+
+
+@dataclass(frozen=True)
+class Question:
+    """One activity (``activity`` None) or time question about ``sku`` in ``[start, end)``."""
+
+    kind: str
+    sku: str
+    start: float
+    end: float
+    activity: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"sku": self.sku, "from": self.start, "to": self.end}
+        if self.activity is not None:
+            params["activity"] = self.activity
+        return params
+
+    @classmethod
+    def of(cls, kind: str, params: Mapping[str, Any]) -> Question:
+        activity = params.get("activity") if kind == "time" else None
+        return cls(kind, params["sku"], float(params["from"]), float(params["to"]), activity)
+
+
+#: the payload of each finished question; None when it failed
+Answers = Mapping[Question, dict[str, Any] | None]
+
+
+def candidate_skus(start_info: Mapping[str, Any], catalog: Sequence[str], cap: int) -> list[str]:
+    """The session_start payload's candidates that the catalog knows, else the catalog; at most
+    ``cap``. A SKU without a catalog image cannot be looked for."""
+    known = set(catalog)
+    given = start_info.get("candidate_skus")
+    pool = [s for s in given if s in known] if given else sorted(catalog)
+    return list(dict.fromkeys(pool))[:cap]
+
+
+def tiles(duration: float) -> list[tuple[float, float]]:
+    """Windows of ``WINDOW_S`` every ``STRIDE_S`` seconds covering ``[0, duration)``."""
+    out = []
+    start = 0.0
+    while True:
+        end = min(start + WINDOW_S, duration)
+        out.append((start, end))
+        if end >= duration:
+            return out
+        start += STRIDE_S
+
+
+def session_question(sku: str, duration: float) -> Question:
+    return Question("activity", sku, 0.0, duration)
+
+
+def needed_questions(
+    candidates: Sequence[str], duration: float, answers: Answers
+) -> list[Question]:
+    """Every question the answers so far call for (including those already asked)."""
+    needed: dict[Question, None] = {}
+    for sku in candidates:
+        first = session_question(sku, duration)
+        needed[first] = None
+        if not _touched(answers.get(first)):
+            continue
+        windows = [Question("activity", sku, a, b) for a, b in tiles(duration)]
+        needed.update(dict.fromkeys(windows))
+        if all(q in answers for q in windows):
+            for e in find_events(_scores(windows, answers)):
+                if e.counted:
+                    needed[Question("time", sku, e.start, e.end, e.activity)] = None
+    return list(needed)
+
+
+def read_beliefs(candidates: Sequence[str], duration: float, answers: Answers) -> list[Belief]:
+    """Beliefs of every candidate whose whole-session question was answered.
+
+    Call once every question of ``needed_questions`` is finished; a failed window or time
+    question only removes that piece of evidence.
+    """
+    beliefs = []
+    for sku in candidates:
+        first = session_question(sku, duration)
+        payload = answers.get(first)
+        if payload is None:
+            continue  # never answered: this product was not checked
+        if _touched(payload):
+            asked = [Question("activity", sku, a, b) for a, b in tiles(duration)]
+        else:
+            asked = [first]
+        times = {
+            (q.activity, q.start, q.end): TimeEvidence(p["start"], p["end"], p["score"])
+            for q, p in answers.items()
+            if q.kind == "time" and q.sku == sku and p is not None and q.activity is not None
+        }
+        events = with_times(find_events(_scores(asked, answers)), times)
+        beliefs.append(belief(sku, events))
+    return beliefs
+
+
+def _touched(payload: dict[str, Any] | None) -> bool:
+    if payload is None:
+        return False
+    scores = payload["scores"]
+    return max(scores.get(a, 0.0) for a in (PUT, TAKE_OUT, RETURN)) >= GATE
+
+
+def _scores(questions: Iterable[Question], answers: Answers) -> list[WindowScores]:
+    out = []
+    for q in questions:
+        payload = answers.get(q)
+        if payload is not None:
+            out.append(WindowScores(q.start, q.end, payload["scores"]))
+    return out

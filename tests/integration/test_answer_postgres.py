@@ -1,0 +1,198 @@
+"""The query worker against a real PostgreSQL: exactly once, crash recovery, invalid queries."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app import catalog as catalog_ops
+from app import db as database_ops
+from app.answer import AnswerWorker
+from app.db import Database
+from app.ingest import FileSource, IngestEngine
+from app.model_runtime import load_model
+from app.settings import Settings, env_name
+from storage import Answer, Query
+from storage import query_queue as queue
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(pg_settings: Settings, tiny_checkpoint: Path, synth_videos: list[Path]) -> Settings:
+    """A PostgreSQL database holding one ingested session ('shop-1') and the catalog."""
+    s = dataclasses.replace(
+        pg_settings, checkpoint_path=str(tiny_checkpoint), device="cpu", query_poll_s=0.2
+    )
+    database_ops.upgrade(s)
+    database = Database(s)
+    source = FileSource([(synth_videos[0], "shop-1")], chunk_seconds=3.0)
+    IngestEngine(s, database, load_model(s), source).run(until_idle_s=0.3)
+    for png in sorted((synth_videos[0].parents[1] / "catalog").glob("*.png")):
+        catalog_ops.add_product(database, png.stem, name=png.stem, image_path=png)
+    database.dispose()
+    return s
+
+
+def enqueue_many(settings: Settings, n: int) -> list[int]:
+    database = Database(settings)
+    ids = []
+    with database.session() as db:
+        for i in range(n):
+            kind = ("activity", "object", "time")[i % 3]
+            params = {"from": float(i % 10), "to": float(i % 10 + 8)}
+            params |= {
+                "activity": {"sku": "SKU-0001"},
+                "object": {"activity": "put_in_cart"},
+                "time": {"activity": "inspect", "sku": "SKU-0002"},
+            }[kind]
+            ids.append(queue.enqueue(db, session_id="shop-1", kind=kind, params=params))
+    database.dispose()
+    return ids
+
+
+def worker_process(settings: Settings, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTMEM_")}
+    for field in dataclasses.fields(Settings):
+        env[env_name(field.name)] = str(getattr(settings, field.name))
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app", "answer", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+
+
+def queue_state(settings: Settings) -> tuple[dict[str, int], dict[int, int], set[str]]:
+    """(queries per status, answers per query id, workers that answered)."""
+    engine = sa.create_engine(settings.database_url)
+    with engine.connect() as conn:
+        statuses = dict(
+            conn.execute(sa.select(Query.status, sa.func.count()).group_by(Query.status)).all()
+        )
+        answers = dict(
+            conn.execute(
+                sa.select(Answer.query_id, sa.func.count()).group_by(Answer.query_id)
+            ).all()
+        )
+        workers = {
+            w for (w,) in conn.execute(sa.select(Query.leased_by).where(Query.status == "done"))
+        }
+    engine.dispose()
+    return statuses, answers, workers
+
+
+def test_two_workers_drain_one_queue_answering_each_query_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    ids = enqueue_many(settings, 60)
+    small = dataclasses.replace(settings, query_batch_size=5)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    workers = [worker_process(small, log, "--until-idle", "3") for log in logs]
+    for w, log in zip(workers, logs, strict=True):
+        assert w.wait(timeout=300) == 0, log.read_text()[-2000:]
+    statuses, answers, who = queue_state(settings)
+    assert statuses == {"done": len(ids)}
+    assert sorted(answers) == sorted(ids) and set(answers.values()) == {1}
+    assert len(who) == 2, "both workers should have answered some queries"
+
+
+def test_a_worker_killed_mid_batch_leaves_its_queries_to_be_answered_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # heavy queries (rank the whole catalog each) so the batch is still running when killed
+    database = Database(settings)
+    with database.session() as db:
+        which = {"activity": "put_in_cart", "from": 0.0, "to": 20.0}
+        ids = [
+            queue.enqueue(db, session_id="shop-1", kind="activity", params=which) for _ in range(40)
+        ]
+    database.dispose()
+    short_lease = dataclasses.replace(settings, query_lease_s=3.0, query_batch_size=40)
+    victim = worker_process(short_lease, tmp_path / "victim.log")
+    engine = sa.create_engine(settings.database_url)
+    deadline = time.monotonic() + 120
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            running = conn.execute(
+                sa.select(sa.func.count()).where(Query.status == "running")
+            ).scalar()
+            if running:
+                break
+            time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    statuses, answers, _ = queue_state(settings)
+    assert statuses.get("running", 0) > 0, f"the kill came too late to catch a batch: {statuses}"
+    assert not answers, "the killed worker had already answered"
+    survivor = AnswerWorker(short_lease, Database(short_lease), load_model(short_lease))
+    stats = survivor.run(until_idle_s=5.0)
+    statuses, answers, _ = queue_state(settings)
+    assert statuses == {"done": len(ids)} and set(answers.values()) == {1}
+    assert stats.answered == len(ids)
+    with engine.connect() as conn:
+        assert set(conn.execute(sa.select(Query.attempts)).scalars()) == {2}
+        payload = conn.execute(sa.select(Answer.payload).limit(1)).scalar()
+    engine.dispose()
+    assert len(payload["products"]) == 5 and payload["activity"] == "put_in_cart"
+
+
+INVALID = [
+    (
+        "nobody",
+        "time",
+        {"activity": "inspect", "sku": "SKU-0001", "from": 0, "to": 5},
+        "session 'nobody' is unknown",
+    ),
+    (
+        "shop-1",
+        "time",
+        {"activity": "inspect", "sku": "SKU-9999", "from": 0, "to": 5},
+        "SKU 'SKU-9999' is not in the catalog",
+    ),
+    (
+        "shop-1",
+        "object",
+        {"activity": "juggle", "from": 0, "to": 5},
+        "activity 'juggle' is unknown",
+    ),
+    ("shop-1", "object", {"activity": "inspect", "from": 9, "to": 3}, "is empty or reversed"),
+    (
+        "shop-1",
+        "object",
+        {"activity": "inspect", "from": 500, "to": 600},
+        "the window starts at 500 s but session",
+    ),
+    ("shop-1", "object", {"activity": "inspect", "from": -4, "to": 3}, "before the session began"),
+    ("shop-1", "activity", {"sku": "SKU-0001", "to": 3}, "has no 'from' time"),
+]
+
+
+def test_each_kind_of_invalid_query_fails_with_its_sentence(settings: Settings) -> None:
+    database = Database(settings)
+    with database.session() as db:
+        ids = [queue.enqueue(db, session_id=s, kind=k, params=p) for s, k, p, _ in INVALID]
+        good = queue.enqueue(
+            db, session_id="shop-1", kind="activity", params={"sku": "SKU-0001", "from": 0, "to": 5}
+        )
+    stats = AnswerWorker(settings, database, load_model(settings)).run(until_idle_s=0.5)
+    with database.session() as db:
+        for query_id, (_s, _k, _p, sentence) in zip(ids, INVALID, strict=True):
+            row, answer = queue.get_query(db, query_id)
+            assert row.status == "failed" and answer is None
+            assert sentence in row.error and row.error.endswith(".") and row.attempts == 1
+        row, answer = queue.get_query(db, good)
+        assert row.status == "done" and set(answer.payload["scores"]) >= {"put_in_cart", "inspect"}
+    database.dispose()
+    assert (stats.failed, stats.answered) == (len(INVALID), 1)
