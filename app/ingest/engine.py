@@ -110,6 +110,7 @@ class IngestEngine:
                 if max_messages is not None:
                     budget = min(budget, max_messages - self.stats.applied - len(self._inflight))
                 records = self.source.poll(0.2, budget) if budget > 0 else []
+                applied_before = self.stats.applied
                 for record in records:
                     if record.tp in self.positions:
                         self._inflight.append(
@@ -118,8 +119,8 @@ class IngestEngine:
                 self._apply_done(wait=not records)
                 self._flow_control()
                 self._write_ready_clips()
-                if records or self._inflight:
-                    last_activity = time.monotonic()
+                if records or self._inflight or self.stats.applied != applied_before:
+                    last_activity = time.monotonic()  # idle time counts from the end of work
                 self._maybe_checkpoint()
                 if max_messages is not None and self.stats.applied >= max_messages:
                     break
