@@ -85,3 +85,15 @@ def test_replaying_the_same_files_changes_nothing(settings, synth_videos, stored
     after, _ = stored_memory(settings, synth_videos[0].stem)
     assert stats.duplicates == stats.applied > 0 and stats.dead_letters == 0
     assert after.equal(before)
+
+
+def test_backpressure_pauses_and_resumes_without_losing_records(
+    settings, synth_videos, reference_memory, stored_memory
+) -> None:  # type: ignore[no-untyped-def]
+    # one record per poll: the decode queue (4 records) fills and pauses the source often
+    tight = dataclasses.replace(settings, ingest_batch_records=1)
+    stats, closed = ingest(tight, synth_videos, chunk_seconds=2.0)
+    assert len(closed) == len(synth_videos) and stats.dead_letters == 0
+    for video in synth_videos:
+        memory, _ = stored_memory(tight, video.stem)
+        assert memory.equal(reference_memory(video))

@@ -1,0 +1,181 @@
+"""Reconciliation end to end on SQLite, with answers from known spans instead of a model."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from app.db import Database
+from app.errors import InvalidInputError, NotFoundError
+from app.reconcile import (
+    DiscrepancyKind,
+    add_scan,
+    maybe_reconcile,
+    reconcile_now,
+    request_reconciliation,
+)
+from storage import Query, Reconciliation
+from storage import query_queue as queue
+
+from .conftest import Span
+
+SKUS = ("GRABBED", "KEPT", "MISSED-OUT", "PUT-BACK", "TOUCHED", "TWO", "UNTOUCHED")
+SPANS = [
+    Span("take_from_shelf", "KEPT", 10, 13),
+    Span("put_in_cart", "KEPT", 13, 16),
+    Span("take_from_shelf", "TWO", 17, 20),
+    Span("put_in_cart", "TWO", 20, 23),
+    Span("take_from_shelf", "PUT-BACK", 30, 33),
+    Span("put_in_cart", "PUT-BACK", 33, 36),
+    Span("take_from_shelf", "GRABBED", 40, 43),
+    Span("put_in_cart", "GRABBED", 43, 46),
+    Span("take_from_shelf", "TWO", 47, 50),
+    Span("put_in_cart", "TWO", 50, 53),
+    Span("take_out_of_cart", "PUT-BACK", 60, 63),
+    Span("return_to_shelf", "PUT-BACK", 63, 66),
+    Span("take_from_shelf", "MISSED-OUT", 70, 73),
+    Span("put_in_cart", "MISSED-OUT", 73, 76),
+    # the model missed this item's take-out: only its return to the shelf was seen
+    Span("return_to_shelf", "MISSED-OUT", 90, 93),
+    Span("take_from_shelf", "TOUCHED", 100, 103),
+    Span("return_to_shelf", "TOUCHED", 103, 106),
+]
+SCANS = {"KEPT": 1, "TWO": 1, "PUT-BACK": 1, "EXTRA": 2}
+
+
+def questions(database: Database, session_id: str) -> Counter[str]:
+    with database.session() as db:
+        rows = queue.list_queries(db, session_id=session_id, limit=10_000)
+        assert all(q.origin == "reconcile" for q in rows)
+        return Counter(q.kind for q in rows)
+
+
+@pytest.fixture
+def store(database, make_session, make_catalog):  # type: ignore[no-untyped-def]
+    make_catalog(*SKUS)
+    make_session("s1")
+    for sku, qty in SCANS.items():
+        add_scan(database, "s1", sku, qty=qty)
+    return database
+
+
+def test_a_session_is_reconciled_round_by_round(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+    assert request_reconciliation(store, "s1") == len(SKUS)
+    assert request_reconciliation(store, "s1") == 0  # asked once only
+    assert questions(store, "s1") == {"activity": len(SKUS)}
+    answer_all(SPANS)
+
+    asked = questions(store, "s1")
+    # 6 products touched the cart (UNTOUCHED did not): 14 windows each; 8 counted events
+    assert asked == {"activity": len(SKUS) + 6 * 14, "time": 8}
+    report = reconcile_now(store, "s1")
+    assert report.state == "done" and report.questions.waiting == 0
+    assert {b.sku: b.qty for b in report.expected} == {"KEPT": 1, "TWO": 2, "GRABBED": 1}
+    assert {d.sku: (d.kind, d.expected, d.scanned) for d in report.discrepancies} == {
+        "GRABBED": (DiscrepancyKind.NOT_SCANNED, 1, 0),
+        "TWO": (DiscrepancyKind.QUANTITY, 2, 1),
+        "PUT-BACK": (DiscrepancyKind.SCANNED_NOT_TAKEN, 0, 1),
+    }
+    confidences = [d.confidence for d in report.discrepancies]
+    assert confidences == sorted(confidences, reverse=True) and min(confidences) > 0.5
+    grabbed = next(d for d in report.discrepancies if d.sku == "GRABBED")
+    (put,) = [e for e in grabbed.evidence if e.counted]
+    assert put.time is not None and (put.time.start, put.time.end) == (43, 46)
+    assert report.unchecked == ["EXTRA"] and report.scanned == SCANS
+    assert report.model_version == "m1" and not report.scans_changed
+
+
+def test_new_scans_change_the_outcome_on_recompute_only(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+    request_reconciliation(store, "s1")
+    answer_all(SPANS)
+    asked = questions(store, "s1")
+    add_scan(store, "s1", "GRABBED")
+    add_scan(store, "s1", "TWO")
+
+    stored = reconcile_now(store, "s1")
+    assert stored.scans_changed and len(stored.discrepancies) == 3
+    again = reconcile_now(store, "s1", recompute=True)
+    assert not again.scans_changed
+    assert [(d.sku, d.kind) for d in again.discrepancies] == [
+        ("PUT-BACK", DiscrepancyKind.SCANNED_NOT_TAKEN)
+    ]
+    assert questions(store, "s1") == asked  # nothing asked again
+    with store.session() as db:
+        assert db.query(Reconciliation).count() == 1
+
+
+def test_advancing_a_finished_session_again_changes_nothing(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+    request_reconciliation(store, "s1")
+    answer_all(SPANS)
+    with store.session() as db:
+        before = db.query(Reconciliation).one()
+        before_id, before_at = before.id, before.updated_at
+        queries_before = db.query(Query).count()
+    assert maybe_reconcile(store, ["s1", "s1"]) == ["s1", "s1"]
+    with store.session() as db:
+        after = db.query(Reconciliation).one()
+        assert (after.id, after.updated_at) == (before_id, before_at)
+        assert db.query(Query).count() == queries_before
+
+
+def test_a_product_whose_questions_failed_is_not_checked(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+    request_reconciliation(store, "s1")
+    answer_all(SPANS, fail=lambda p: p["sku"] in ("GRABBED", "KEPT"))
+    report = reconcile_now(store, "s1")
+    assert report.state == "done" and report.questions.failed == 2
+    assert "GRABBED" not in {d.sku for d in report.discrepancies}
+    assert report.unchecked == ["EXTRA", "KEPT"]
+
+
+def test_time_questions_that_fail_leave_the_flag_without_times(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+    request_reconciliation(store, "s1")
+    answer_all(SPANS, fail=lambda p: "activity" in p)
+    report = reconcile_now(store, "s1")
+    assert report.questions.failed == 8
+    grabbed = next(d for d in report.discrepancies if d.sku == "GRABBED")
+    assert [e.time for e in grabbed.evidence if e.counted] == [None]
+
+
+def test_candidates_from_session_start_limit_the_questions(
+    database: Database, make_session, make_catalog
+) -> None:  # type: ignore[no-untyped-def]
+    make_catalog(*SKUS)
+    make_session("s2", start_info={"candidate_skus": ["TWO", "KEPT", "UNKNOWN"]})
+    assert request_reconciliation(database, "s2") == 2
+    make_session("s3")
+    assert request_reconciliation(database, "s3", cap=3) == 3
+    with database.session() as db:
+        asked = [q.params["sku"] for q in queue.list_queries(db, session_id="s3")]
+    assert sorted(asked) == ["GRABBED", "KEPT", "MISSED-OUT"]
+
+
+def test_a_session_without_answers_yet_is_reported_waiting(store: Database) -> None:
+    report = reconcile_now(store, "s1", wait_s=0.0)  # asks the first questions itself
+    assert report.state == "waiting" and report.expected == [] and report.discrepancies == []
+    assert (report.questions.asked, report.questions.waiting) == (len(SKUS), len(SKUS))
+    assert report.to_json()["state"] == "waiting"
+
+
+@pytest.mark.parametrize(
+    ("setup", "error", "message"),
+    [
+        ({"status": "open"}, InvalidInputError, "is still open"),
+        ({"seconds": 0}, InvalidInputError, "without any video"),
+        (None, NotFoundError, "no session 'x'"),
+    ],
+)
+def test_sessions_that_cannot_be_reconciled_say_why(
+    database: Database, make_session, make_catalog, setup, error, message
+) -> None:  # type: ignore[no-untyped-def]
+    make_catalog("KEPT")
+    if setup is not None:
+        make_session("x", **setup)
+    with pytest.raises(error, match=message):
+        request_reconciliation(database, "x")
+
+
+def test_an_empty_catalog_is_named(database: Database, make_session) -> None:  # type: ignore[no-untyped-def]
+    make_session("s4")
+    with pytest.raises(InvalidInputError, match="catalog is empty"):
+        request_reconciliation(database, "s4")

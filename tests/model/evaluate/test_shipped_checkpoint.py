@@ -1,0 +1,43 @@
+"""The checkpoint shipped in the package loads and answers every kind of query."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model import (
+    ActivityPrediction,
+    ActivityQuery,
+    LongVMNet,
+    ObjectPrediction,
+    ObjectQuery,
+    TimePrediction,
+    TimeQuery,
+)
+from model.shipped import default_checkpoint
+
+
+def test_the_shipped_checkpoint_answers_from_a_memory() -> None:
+    path = default_checkpoint()
+    size = sum(f.stat().st_size for f in path.iterdir())
+    assert size <= 25 * 2**20, f"{size / 2**20:.1f} MB"
+    net = LongVMNet.load(path)
+    cfg = net.cfg
+    assert cfg.name == "tiny" and cfg.writer == "neural"
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (1, 2 * cfg.clip_frames, 72, 96, 3), dtype=np.uint8)
+    memory = net.populate(frames)
+    assert memory.tokens.shape == (1, cfg.memory_size, cfg.backbone_channels)
+    product = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    activity, box, when = net.answer(
+        memory,
+        [
+            ActivityQuery(0, product, 0, 20),
+            ObjectQuery(0, 1, 4, 12),
+            TimeQuery(0, 0, product, 2, 30),
+        ],
+    )
+    assert isinstance(activity, ActivityPrediction)
+    assert activity.probabilities.shape == (cfg.num_activities,)
+    assert isinstance(box, ObjectPrediction) and box.boxes.shape == (8, 4)
+    assert ((box.boxes >= 0) & (box.boxes <= 1)).all()
+    assert isinstance(when, TimePrediction) and 2 <= when.start < when.end <= 30

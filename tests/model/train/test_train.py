@@ -1,0 +1,136 @@
+"""The training loop: it learns, it resumes where it stopped, it follows the paper's rules."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+
+from model import LongVMNet, ModelConfig, loss_weights, query_losses, weighted_sum
+from model.data import TokenCache, load_split
+from model.data.batches import Step
+from model.errors import ConfigError
+from model.evaluate import populate
+from model.synth import read_dataset
+from model.train import TrainConfig, read_train_config, train
+from model.train.loop import batch_queries, remember
+from model.train.optim import make_optimizer
+from model.train.schedule import lr_factor, temperature
+
+_FAST = dict(batch_size=2, lr_sampler=3e-3, lr_rest=3e-3, warmup=0.0)
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@torch.no_grad()
+def _loss_on_training_queries(net: LongVMNet, dataset: Path, cache: Path) -> float:
+    """Weighted loss of every training query, answered from an inference-written memory."""
+    net.eval()
+    data = load_split(
+        read_dataset(dataset), "train", net.cfg, TokenCache(cache, net.cfg, net.backbone)
+    )
+    memories = populate(net, data)
+    total = 0.0
+    for video_id, examples in data.examples.items():
+        queries = [e.query_at(0) for e in examples]
+        targets = [e.target for e in examples]
+        losses = query_losses(net.forward_queries(memories[video_id], queries), queries, targets)
+        total += weighted_sum(losses, loss_weights(net.cfg)).item()
+    return total
+
+
+def test_a_short_run_lowers_the_loss(
+    small_dataset: Path, small_overrides: dict, tmp_path: Path
+) -> None:
+    config = TrainConfig(epochs=12, eval_every=4, **_FAST)
+    torch.manual_seed(config.seed)  # the initial weights ``train`` starts from
+    before = _loss_on_training_queries(
+        LongVMNet(ModelConfig.preset("tiny", **small_overrides)), small_dataset, tmp_path / "cache"
+    )
+    lines: list[dict] = []
+    result = train(
+        small_dataset, tmp_path / "out", config, overrides=small_overrides,
+        cache_dir=tmp_path / "cache", log=lines.append,
+    )  # fmt: skip
+    assert [r["epoch"] for r in lines] == [4, 8, 12]  # one JSON line per evaluation
+    assert lines == _records(result.out)
+    assert "recall@1x" in lines[-1]["val"] and lines[-1]["train"]["loss"] > 0
+    net = LongVMNet.load(result.out)  # the output directory is a checkpoint
+    assert net.cfg.memory_size == small_overrides["memory_size"] and net.cfg.writer == "neural"
+    after = _loss_on_training_queries(net, small_dataset, tmp_path / "cache")
+    assert after < 0.7 * before, (before, after)
+
+
+def test_resume_continues_from_the_saved_step_exactly(
+    small_dataset: Path, small_overrides: dict, tmp_path: Path
+) -> None:
+    config = TrainConfig(epochs=2, **_FAST)
+    kwargs = dict(overrides=small_overrides, cache_dir=tmp_path / "cache")
+    straight = train(small_dataset, tmp_path / "straight", config, **kwargs)
+    first = train(small_dataset, tmp_path / "resumed", config, stop_after=1, **kwargs)
+    assert read_train_config(first.out) == config
+    resumed = train(
+        small_dataset, tmp_path / "resumed", config, resume=first.out, cache_dir=tmp_path / "cache"
+    )
+    steps = [r["step"] for r in _records(resumed.out)]
+    assert steps == [first.steps, straight.steps] and resumed.steps == straight.steps
+    a = safetensors.torch.load_file(str(straight.out / "model.safetensors"))
+    b = safetensors.torch.load_file(str(resumed.out / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # optimizer, RNG and data order restored
+
+
+def test_the_sampler_and_the_rest_have_their_own_learning_rates(small_cfg: ModelConfig) -> None:
+    net = LongVMNet(small_cfg)
+    optimizer = make_optimizer(net, TrainConfig(lr_sampler=1e-4, lr_rest=2e-3))
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    assert groups["sampler"]["lr"] == 1e-4 and groups["rest"]["lr"] == 2e-3
+    assert {id(p) for p in groups["sampler"]["params"]} == {id(p) for p in net.sampler.parameters()}
+    backbone = {id(p) for p in net.backbone.parameters()}
+    assert not backbone & {id(p) for g in optimizer.param_groups for p in g["params"]}
+
+
+def test_temperature_anneals_from_one_and_a_half_to_one() -> None:
+    config = TrainConfig()
+    assert temperature(config, 0.0) == 1.5 and temperature(config, 1.0) == 1.0
+    assert temperature(config, 0.5) == pytest.approx(1.25)
+    assert lr_factor(config, 0.0) < 0.1 and lr_factor(config, config.warmup) == pytest.approx(1.0)
+    assert lr_factor(config, 1.0) == pytest.approx(config.min_lr_factor)
+
+
+class _Example:
+    def __init__(self, name: str) -> None:
+        self.name, self.target = name, name
+
+    def query_at(self, row: int) -> tuple[str, int]:
+        return (self.name, row)
+
+
+def test_the_continual_loss_asks_the_last_p_queries_of_each_video_again() -> None:
+    past: dict = {}
+    a1, a2, a3, b1 = (_Example(n) for n in ("a1", "a2", "a3", "b1"))
+    remember(past, [Step("a", 0, a1), Step("b", 0, b1)], 2)
+    remember(past, [Step("a", 1, a2)], 2)
+    remember(past, [Step("a", 2, a3), Step("b", 1, None)], 2)
+    assert past["a"] == deque([a2, a3]) and past["b"] == deque([b1])  # the oldest dropped out
+    a4 = _Example("a4")
+    queries, targets = batch_queries([Step("b", 2, None), Step("a", 3, a4)], past)
+    assert queries == [("b1", 0), ("a4", 1), ("a2", 1), ("a3", 1)]  # row = the video's memory
+    assert targets == ["b1", "a4", "a2", "a3"]
+    none: dict = {}
+    remember(none, [Step("a", 0, a1)], 0)  # --no-continual: p = 0
+    assert none == {}
+
+
+def test_merge_has_nothing_to_train_and_configs_are_checked() -> None:
+    with pytest.raises(ConfigError):
+        TrainConfig(writer="merge")
+    with pytest.raises(ConfigError):
+        TrainConfig(epochs=0)
+    assert TrainConfig(continual=False).past == 0 and TrainConfig().past == 2
