@@ -124,6 +124,10 @@ class Settings:
             values[f.name] = _parse(f.name, f.type, raw.strip())
         return cls(**values)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``CARTMEM_*`` variables (secrets included: for child processes)."""
+        return {env_name(f.name): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
     @property
     def uses_kafka(self) -> bool:
         return bool(self.kafka_bootstrap_servers)

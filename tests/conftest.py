@@ -136,6 +136,53 @@ def _server_version(url: str) -> str:
         engine.dispose()
 
 
+# ---------------------------------------------------------------- processes
+@pytest.fixture
+def cartmem_process():  # type: ignore[no-untyped-def]
+    """Function: run ``cartmem ARGS`` in its own process with ``settings``, output to ``log``."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+
+    def start(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CARTMEM_")}
+        env |= settings.to_env()
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "app", *args], cwd=root, env=env, stdout=out, stderr=out
+            )
+
+    return start
+
+
+@pytest.fixture
+def kcat_produce():  # type: ignore[no-untyped-def]
+    """Function: send messages with Debian's kcat, an independent Kafka client."""
+    import shutil
+    import subprocess
+
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        message = (
+            "kcat is not installed (apt-get install kcat); `make test` installs it where apt works"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+    def produce(bootstrap: str, topic: str, key: str, messages, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+        for i, (headers, value) in enumerate(messages):
+            payload = workdir / f"kcat-{key}-{i}.bin"
+            payload.write_bytes(value)
+            args = [kcat, "-P", "-b", bootstrap, "-t", topic, "-k", key]
+            for name, raw in headers:
+                args += ["-H", f"{name}={raw.decode()}"]
+            subprocess.run([*args, str(payload)], check=True, timeout=60, capture_output=True)
+
+    return produce
+
+
 # ---------------------------------------------------------------- model and video fixtures
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -158,6 +205,12 @@ def synth_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     root = tmp_path_factory.mktemp("synth") / "ds"
     generate_dataset(root, videos=3, minutes=0.5, seed=11)
     return sorted((root / "videos").glob("*.mp4"))
+
+
+@pytest.fixture(scope="session")
+def frames_at_fps():  # type: ignore[no-untyped-def]
+    """Function: (video path, fps) -> the whole file's frames resampled to ``fps``."""
+    return decode_at_fps
 
 
 def decode_at_fps(path: Path, fps: float):  # type: ignore[no-untyped-def]

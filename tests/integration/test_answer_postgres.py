@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from app.answer import AnswerWorker
 from app.db import Database
 from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
-from app.settings import Settings, env_name
+from app.settings import Settings
 from storage import Answer, Query
 from storage import query_queue as queue
 
@@ -60,20 +57,6 @@ def enqueue_many(settings: Settings, n: int) -> list[int]:
     return ids
 
 
-def worker_process(settings: Settings, log: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTMEM_")}
-    for field in dataclasses.fields(Settings):
-        env[env_name(field.name)] = str(getattr(settings, field.name))
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "app", "answer", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-
-
 def queue_state(settings: Settings) -> tuple[dict[str, int], dict[int, int], set[str]]:
     """(queries per status, answers per query id, workers that answered)."""
     engine = sa.create_engine(settings.database_url)
@@ -94,12 +77,12 @@ def queue_state(settings: Settings) -> tuple[dict[str, int], dict[int, int], set
 
 
 def test_two_workers_drain_one_queue_answering_each_query_once(
-    settings: Settings, tmp_path: Path
+    settings: Settings, cartmem_process, tmp_path: Path
 ) -> None:
     ids = enqueue_many(settings, 60)
     small = dataclasses.replace(settings, query_batch_size=5)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    workers = [worker_process(small, log, "--until-idle", "3") for log in logs]
+    workers = [cartmem_process(small, "answer", "--until-idle", "3", log=log) for log in logs]
     for w, log in zip(workers, logs, strict=True):
         assert w.wait(timeout=300) == 0, log.read_text()[-2000:]
     statuses, answers, who = queue_state(settings)
@@ -109,7 +92,7 @@ def test_two_workers_drain_one_queue_answering_each_query_once(
 
 
 def test_a_worker_killed_mid_batch_leaves_its_queries_to_be_answered_once(
-    settings: Settings, tmp_path: Path
+    settings: Settings, cartmem_process, tmp_path: Path
 ) -> None:
     # heavy queries (rank the whole catalog each) so the batch is still running when killed
     database = Database(settings)
@@ -120,7 +103,7 @@ def test_a_worker_killed_mid_batch_leaves_its_queries_to_be_answered_once(
         ]
     database.dispose()
     short_lease = dataclasses.replace(settings, query_lease_s=3.0, query_batch_size=40)
-    victim = worker_process(short_lease, tmp_path / "victim.log")
+    victim = cartmem_process(short_lease, "answer", log=tmp_path / "victim.log")
     engine = sa.create_engine(settings.database_url)
     deadline = time.monotonic() + 120
     with engine.connect() as conn:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +22,7 @@ from app.db import Database
 from app.ingest import IngestEngine, KafkaSource
 from app.model_runtime import load_model
 from app.publish import publish_video, session_messages
-from app.settings import Settings, env_name
+from app.settings import Settings
 from app.video import cut_chunks
 from storage import DeadLetter, PartitionOffset, ShoppingSession
 
@@ -64,21 +61,6 @@ def run_engine(settings: Settings, idle_s: float = 4.0):  # type: ignore[no-unty
         return engine.run(until_idle_s=idle_s)
     finally:
         database.dispose()
-
-
-def worker(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]:
-    """`cartmem ingest` in a process of its own, as production runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTMEM_")}
-    for field in dataclasses.fields(Settings):
-        env[env_name(field.name)] = str(getattr(settings, field.name))
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "app", "ingest", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
 
 
 def dead_letters(settings: Settings) -> list[DeadLetter]:
@@ -124,7 +106,7 @@ def test_republished_chunks_change_nothing(settings, synth_videos, stored_memory
 
 
 def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
-    settings, synth_videos, reference_memory, stored_memory, tmp_path: Path
+    settings, synth_videos, reference_memory, stored_memory, cartmem_process, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     # small fetches and frequent checkpoints: many durable points to be killed between
     settings = dataclasses.replace(settings, ingest_batch_records=3, checkpoint_interval_s=0.2)
@@ -136,7 +118,7 @@ def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
     kills: list[tuple[int, int]] = []  # (stored offsets, closed sessions) at each kill
     done = progress(settings)
     for _ in range(10):
-        proc = worker(settings, "--until-idle", "5", log=log)
+        proc = cartmem_process(settings, "ingest", "--until-idle", "5", log=log)
         # kill once this worker has checkpointed some progress, at a random moment after
         deadline = time.monotonic() + 120
         while (
@@ -152,7 +134,7 @@ def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
         kills.append(done)
         if len(kills) >= 6:
             break
-    final = worker(settings, "--until-idle", "5", log=log)
+    final = cartmem_process(settings, "ingest", "--until-idle", "5", log=log)
     assert final.wait(timeout=240) == 0, log.read_text()[-3000:]
     # the kills landed while work remained: some sessions were still open each time
     assert len(kills) >= 5, f"only {len(kills)} kills landed before the work ran out: {kills}"
@@ -250,7 +232,7 @@ def test_poison_messages_become_dead_letters_and_others_complete(
 
 
 def test_two_workers_share_partitions_and_one_takes_over(
-    settings, synth_videos, reference_memory, stored_memory, tmp_path: Path
+    settings, synth_videos, reference_memory, stored_memory, cartmem_process, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     # session ids that land on both partitions (Kafka's default partitioner: murmur2 of the key)
     ids = [f"g-{i}" for i in range(40)]
@@ -265,8 +247,8 @@ def test_two_workers_share_partitions_and_one_takes_over(
     for session_id, video in sessions.items():
         publish_video(settings, video, session_id, chunk_seconds=2.0)
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
-    a = worker(settings, "--until-idle", "60", log=log_a)
-    b = worker(settings, "--until-idle", "25", log=log_b)
+    a = cartmem_process(settings, "ingest", "--until-idle", "60", log=log_a)
+    b = cartmem_process(settings, "ingest", "--until-idle", "25", log=log_b)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if (
@@ -287,40 +269,14 @@ def test_two_workers_share_partitions_and_one_takes_over(
 
 
 def test_chunks_from_kcat_are_ingested_like_ours(
-    settings, synth_videos, reference_memory, stored_memory, tmp_path: Path
+    settings, synth_videos, reference_memory, stored_memory, kcat_produce, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    kcat = shutil.which("kcat")
-    if kcat is None:
-        message = (
-            "kcat is not installed (apt-get install kcat); `make test` installs it where apt works"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
     video = synth_videos[1]
-    for i, m in enumerate(session_messages(video, "kcat-1", chunk_seconds=3.0)):
-        payload = tmp_path / f"{i}.bin"
-        payload.write_bytes(m.value)
-        args = [
-            kcat,
-            "-P",
-            "-b",
-            settings.kafka_bootstrap_servers,
-            "-t",
-            settings.topic,
-            "-k",
-            "kcat-1",
-        ]
-        for name, raw in m.headers:
-            args += ["-H", f"{name}={raw.decode()}"]
-        subprocess.run([*args, str(payload)], check=True, timeout=60, capture_output=True)
+    messages = [(m.headers, m.value) for m in session_messages(video, "kcat-1", chunk_seconds=3.0)]
+    kcat_produce(settings.kafka_bootstrap_servers, settings.topic, "kcat-1", messages, tmp_path)
     stats = run_engine(settings)
     assert stats.dead_letters == 0
     assert_closed_and_exact(settings, {"kcat-1": video}, reference_memory, stored_memory)
-    database = Database(settings)
-    with database.session() as db:
-        assert db.get(ShoppingSession, "kcat-1").status == "closed"
-    database.dispose()
 
 
 def _write_big_video(path: Path) -> None:

@@ -14,6 +14,7 @@ from app.reconcile import (
     maybe_reconcile,
     reconcile_now,
     request_reconciliation,
+    session_closed_hook,
 )
 from storage import Query, Reconciliation
 from storage import query_queue as queue
@@ -179,3 +180,17 @@ def test_an_empty_catalog_is_named(database: Database, make_session) -> None:  #
     make_session("s4")
     with pytest.raises(InvalidInputError, match="catalog is empty"):
         request_reconciliation(database, "s4")
+
+
+def test_the_session_closed_hook_asks_once_and_never_stops_ingest(
+    database: Database, make_session, make_catalog, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    make_catalog(*SKUS)
+    make_session("s5")
+    make_session("empty", seconds=0)
+    hook = session_closed_hook(database)
+    hook("s5")
+    hook("s5")
+    hook("empty")  # no video: logged, not raised into the ingest engine
+    assert questions(database, "s5") == {"activity": len(SKUS)}
+    assert "session empty is not reconciled" in caplog.text

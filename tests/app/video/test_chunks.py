@@ -13,18 +13,6 @@ from app.video import Timeline, cut_chunks, decode_chunk
 LIMITS = {"max_frame_pixels": 10_000_000, "max_seconds": 30.0}
 
 
-def whole_file_samples(path: Path, fps: float) -> np.ndarray:
-    timeline = Timeline(fps)
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        decoded = list(container.decode(stream))
-        start = decoded[0].pts
-        times = np.array([round((f.pts - start) * stream.time_base * 1_000_000) for f in decoded])
-        images = np.stack([f.to_ndarray(format="rgb24") for f in decoded])
-        duration = round(1_000_000 / stream.average_rate)
-    return np.concatenate([timeline.push(images, times, duration), timeline.flush()])
-
-
 def chunk_samples(path: Path, fps: float, **cut) -> tuple[np.ndarray, list]:  # type: ignore[no-untyped-def, type-arg]
     chunks = list(cut_chunks(path, **cut))
     timeline = Timeline(fps)
@@ -39,7 +27,7 @@ def chunk_samples(path: Path, fps: float, **cut) -> tuple[np.ndarray, list]:  # 
 
 @pytest.mark.parametrize("bframes", ["0", "3"])
 def test_h264_is_cut_at_key_frames_without_changing_a_pixel(
-    make_video: Callable[..., Path], bframes: str
+    make_video: Callable[..., Path], frames_at_fps, bframes: str
 ) -> None:
     path = make_video(
         "cam.mp4",
@@ -49,7 +37,7 @@ def test_h264_is_cut_at_key_frames_without_changing_a_pixel(
     got, chunks = chunk_samples(path, 3.0, chunk_seconds=2.0, max_bytes=900_000)
     assert [c.t0 for c in chunks] == [0.0, 2.0, 4.0]
     assert not any(c.reencoded for c in chunks)
-    assert np.array_equal(got, whole_file_samples(path, 3.0))
+    assert np.array_equal(got, frames_at_fps(path, 3.0))
 
 
 @pytest.mark.parametrize(
@@ -60,25 +48,27 @@ def test_h264_is_cut_at_key_frames_without_changing_a_pixel(
         ("cam-hevc.mkv", "libx265", {"x265-params": "log-level=error"}, "yuv420p"),
     ],
 )
-def test_other_codecs_are_reencoded_as_h264(make_video, name, codec, options, pix_fmt) -> None:  # type: ignore[no-untyped-def]
+def test_other_codecs_are_reencoded_as_h264(
+    make_video, frames_at_fps, name, codec, options, pix_fmt
+) -> None:  # type: ignore[no-untyped-def]
     path = make_video(name, codec, frames=30, options=options, pix_fmt=pix_fmt)
     got, chunks = chunk_samples(path, 2.0, chunk_seconds=1.0, max_bytes=900_000)
     assert all(c.reencoded for c in chunks) and len(chunks) == 3
     for chunk in chunks:
         with av.open(__import__("io").BytesIO(chunk.data), format="mpegts") as ts:
             assert ts.streams.video[0].codec_context.name == "h264"
-    reference = whole_file_samples(path, 2.0)
+    reference = frames_at_fps(path, 2.0)
     assert got.shape == reference.shape
     # lossy, but the same pictures: mean error of a few grey levels
     assert np.abs(got.astype(int) - reference.astype(int)).mean() < 8
 
 
-def test_every_chunk_fits_the_byte_limit(make_video: Callable[..., Path]) -> None:
+def test_every_chunk_fits_the_byte_limit(make_video: Callable[..., Path], frames_at_fps) -> None:
     path = make_video("busy.mp4", frames=40, noise=120, options={"g": "40"})
     got, chunks = chunk_samples(path, 2.0, chunk_seconds=4.0, max_bytes=12_000)
     assert len(chunks) > 2 and all(len(c.data) <= 12_000 for c in chunks)
     assert [c.t0 for c in chunks] == sorted(c.t0 for c in chunks)
-    assert got.shape == whole_file_samples(path, 2.0).shape
+    assert got.shape == frames_at_fps(path, 2.0).shape
 
 
 def test_not_a_video_file(tmp_path: Path) -> None:
