@@ -119,9 +119,10 @@ class IngestEngine:
                 self._apply_done(wait=not records)
                 self._flow_control()
                 self._write_ready_clips()
-                if records or self._inflight or self.stats.applied != applied_before:
-                    last_activity = time.monotonic()  # idle time counts from the end of work
+                worked = bool(records or self._inflight) or self.stats.applied != applied_before
                 self._maybe_checkpoint()
+                if worked or self._paused:
+                    last_activity = time.monotonic()  # idle counts from the end of all work
                 if max_messages is not None and self.stats.applied >= max_messages:
                     break
                 idle_s = time.monotonic() - last_activity
