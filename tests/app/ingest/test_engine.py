@@ -90,10 +90,11 @@ def test_replaying_the_same_files_changes_nothing(settings, synth_videos, stored
 def test_backpressure_pauses_and_resumes_without_losing_records(
     settings, synth_videos, reference_memory, stored_memory
 ) -> None:  # type: ignore[no-untyped-def]
-    # one record per poll: the decode queue (4 records) fills and pauses the source often
-    tight = dataclasses.replace(settings, ingest_batch_records=1)
-    stats, closed = ingest(tight, synth_videos, chunk_seconds=2.0)
-    assert len(closed) == len(synth_videos) and stats.dead_letters == 0
-    for video in synth_videos:
+    # one record per poll: the decode queue (4 records) fills and pauses the source often;
+    # a checkpoint every round and a tiny idle limit: paused or saving is not being idle
+    tight = dataclasses.replace(settings, ingest_batch_records=1, checkpoint_interval_s=0.01)
+    stats, closed = ingest(tight, synth_videos[:2], chunk_seconds=2.0, until_idle_s=0.02)
+    assert len(closed) == 2 and stats.dead_letters == 0
+    for video in synth_videos[:2]:
         memory, _ = stored_memory(tight, video.stem)
         assert memory.equal(reference_memory(video))
