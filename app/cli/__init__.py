@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from app.cli import answer, catalog, config, db, dev, ingest, publish, sessions, synth
+from app.cli import answer, catalog, config, db, demo, dev, ingest, publish, sessions, synth
 from app.db import Database
 from app.errors import CartmemError
 from app.settings import Settings
@@ -68,5 +68,6 @@ for _command in (
     answer.answer,
     answer.ask,
     answer.queries,
+    demo.demo,
 ):
     main.add_command(_command)

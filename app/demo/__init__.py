@@ -1,0 +1,5 @@
+"""`cartmem demo`: one shopping session through ingest, answers and reconciliation."""
+
+from app.demo.run import DemoReport, run_demo
+
+__all__ = ["DemoReport", "run_demo"]
