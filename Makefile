@@ -12,6 +12,10 @@ PYTEST_ARGS ?=
 
 .PHONY: test lint format venv tools demo clean-venv lock
 
+# The main job on embedded defaults: SQLite under ~/.local/share/cartmem, no Kafka needed.
+demo: venv
+	$(BIN)/cartmem demo
+
 test: venv tools lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
