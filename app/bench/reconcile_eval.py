@@ -107,9 +107,12 @@ def run_pipeline(
         catalog_ops.add_product(database, p.sku, name=p.name, image_path=p.image)
     began = time.perf_counter()
     source = FileSource([(t.video, t.session_id) for t in trials], chunk_seconds=4.0)
-    IngestEngine(
-        settings, database, model, source, on_session_closed=session_closed_hook(database, cap=cap)
-    ).run(until_idle_s=0.5)
+    hook = session_closed_hook(database, cap=cap)
+    # every record, not "until idle": with many sessions on few cores the engine can sit
+    # longer than any idle limit applying a backlog while the source is paused
+    IngestEngine(settings, database, model, source, on_session_closed=hook).run(
+        max_messages=source.lag()
+    )
     ingest_s = time.perf_counter() - began
     for t in trials:
         for sku, qty in t.scans.items():
