@@ -29,6 +29,10 @@ def run_answer_worker(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     database = Database(settings)
+    if after_batch is None:  # reconciliation moves on as its questions are answered
+        from app.reconcile import answer_batch_hook
+
+        after_batch = answer_batch_hook(database)
     worker = AnswerWorker(settings, database, load_model(settings), after_batch=after_batch)
     previous = {
         s: signal.signal(s, lambda *_: worker.request_stop())

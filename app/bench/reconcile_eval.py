@@ -30,6 +30,7 @@ from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
 from app.reconcile import (
     DEFAULT_CAP,
+    ORIGIN,
     ReconciliationReport,
     add_scan,
     answer_batch_hook,
@@ -37,6 +38,8 @@ from app.reconcile import (
     session_closed_hook,
 )
 from app.settings import Settings
+from model.synth import ACTIVITIES, SynthConfig, generate_dataset, read_dataset
+from storage.reconciliations import session_queries
 
 THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.0, 1.0, 0.05))
 
@@ -50,6 +53,7 @@ class Trial:
     basket: dict[str, int]
     scans: dict[str, int]
     planted: str
+    spans: tuple[tuple[str, str, float, float], ...]  # (activity, sku, start, end)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +71,6 @@ def make_trials(
     The dataset seed fixes the catalog, so it should be the seed the model was trained
     with; the videos come from the test split, which training never reads.
     """
-    from model.synth import SynthConfig, generate_dataset, read_dataset
-
     spare = max(2, sessions // 4)  # a few sessions end with an empty cart: nothing to plant
     config = SynthConfig(split=(0.0, 0.0, 1.0))
     generate_dataset(root, videos=sessions + spare, minutes=minutes, seed=seed, config=config)
@@ -88,6 +90,7 @@ def make_trials(
                 dict(video.basket),
                 {sku: n for sku, n in scans.items() if n > 0},
                 planted,
+                tuple((s.activity, s.sku, s.start, s.end) for s in video.spans),
             )
         )
     if len(trials) < sessions:
@@ -96,10 +99,14 @@ def make_trials(
     return trials, catalog
 
 
+#: per session, every activity answer reconciliation got: (sku, from, to, scores)
+WindowAnswers = dict[str, list[tuple[str, float, float, dict[str, float]]]]
+
+
 def run_pipeline(
     settings: Settings, trials: list[Trial], catalog: list[Product], cap: int
-) -> tuple[dict[str, ReconciliationReport], dict[str, Any]]:
-    """Ingest, scan, answer: the reports per session and where the time went."""
+) -> tuple[dict[str, ReconciliationReport], WindowAnswers, dict[str, Any]]:
+    """Ingest, scan, answer: the reports, the activity answers and where the time went."""
     database_ops.upgrade(settings)
     database = Database(settings)
     model = load_model(settings)
@@ -122,6 +129,15 @@ def run_pipeline(
     stats = worker.run(until_idle_s=2.0)
     answer_s = time.perf_counter() - began
     reports = {t.session_id: reconcile_now(database, t.session_id) for t in trials}
+    with database.session() as db:
+        windows = {
+            t.session_id: [
+                (q.params["sku"], q.params["from"], q.params["to"], a.payload["scores"])
+                for q, a in session_queries(db, t.session_id, origin=ORIGIN)
+                if q.kind == "activity" and a is not None
+            ]
+            for t in trials
+        }
     database.dispose()
     unfinished = [sid for sid, r in reports.items() if r.state != "done"]
     if unfinished:
@@ -136,11 +152,15 @@ def run_pipeline(
         "model_version": model.version,
         "checkpoint": str(model.checkpoint),
     }
-    return reports, timing
+    return reports, windows, timing
 
 
-def score(trials: list[Trial], reports: dict[str, ReconciliationReport]) -> dict[str, Any]:
-    """Recall of the planted item, precision of all flags, and how good the baskets were."""
+def score(
+    trials: list[Trial], reports: dict[str, ReconciliationReport], windows: WindowAnswers
+) -> dict[str, Any]:
+    """Recall of the planted item, precision of all flags, how good the baskets were, and how
+    well the activity answers separate (window, product) pairs with an activity from those
+    without (what every count rests on)."""
     rows = []
     flags: list[tuple[float, bool]] = []  # (confidence, real) of every flag
     basket_tp = basket_fp = basket_fn = exact = 0
@@ -204,6 +224,7 @@ def score(trials: list[Trial], reports: dict[str, ReconciliationReport]) -> dict
             for kind in ("not_scanned", "scanned_not_taken", "quantity")
         },
         "by_min_confidence": curve,
+        "separability": separability(trials, windows),
         "basket": {
             "sku_precision": basket_tp / (basket_tp + basket_fp) if basket_tp + basket_fp else None,
             "sku_recall": basket_tp / (basket_tp + basket_fn) if basket_tp + basket_fn else None,
@@ -211,6 +232,42 @@ def score(trials: list[Trial], reports: dict[str, ReconciliationReport]) -> dict
         },
         "per_session": rows,
     }
+
+
+def separability(trials: list[Trial], windows: WindowAnswers) -> dict[str, Any]:
+    """Per activity: ROC AUC of its score, positives being windows that hold the activity
+    with that product whole (0.5: the answers do not tell them apart)."""
+    spans = {t.session_id: t.spans for t in trials}
+    out = {}
+    for label in ACTIVITIES:
+        pos, neg = [], []
+        for session_id, answers in windows.items():
+            for sku, start, end, scores in answers:
+                held = any(
+                    (a, s) == (label, sku) and start <= s0 and s1 <= end
+                    for a, s, s0, s1 in spans[session_id]
+                )
+                (pos if held else neg).append(scores[label])
+        out[label] = {
+            "auc": _auc(np.array(pos), np.array(neg)),
+            "positives": len(pos),
+            "negatives": len(neg),
+            "mean_positive": float(np.mean(pos)) if pos else None,
+            "mean_negative": float(np.mean(neg)) if neg else None,
+        }
+    return out
+
+
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float | None:
+    """Mann-Whitney: the chance a positive outscores a negative (ties count half)."""
+    if not len(pos) or not len(neg):
+        return None
+    values = np.concatenate([pos, neg])
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = (ends - (counts - 1) / 2.0)[inverse]  # average 1-based rank of tied values
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
+    return float(u / (len(pos) * len(neg)))
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -256,13 +313,13 @@ def run(
         workdir = Path(tmp)
         trials, catalog = make_trials(workdir / "ds", sessions, minutes, seed)
         state = dataclasses.replace(settings, data_dir=workdir / "state", database_url="")
-        reports, timing = run_pipeline(state, trials, catalog, cap)
+        reports, windows, timing = run_pipeline(state, trials, catalog, cap)
     results = {
         "benchmark": "reconcile",
         "machine": describe_machine(),
         "dataset": {"seed": seed, "minutes": minutes, "split": "test"},
         "timing": timing,
-        **score(trials, reports),
+        **score(trials, reports, windows),
     }
     out.mkdir(parents=True, exist_ok=True)
     plot(results, out / "reconcile.png")

@@ -7,7 +7,23 @@ from typing import Any
 
 import click
 
-from app.cli import answer, catalog, config, db, demo, dev, ingest, publish, sessions, synth
+from app.cli import (
+    answer,
+    bench,
+    catalog,
+    config,
+    db,
+    demo,
+    dev,
+    evaluate,
+    ingest,
+    publish,
+    reconcile,
+    scans,
+    sessions,
+    synth,
+    train,
+)
 from app.db import Database
 from app.errors import CartmemError
 from app.settings import Settings
@@ -69,5 +85,10 @@ for _command in (
     answer.ask,
     answer.queries,
     demo.demo,
+    train.train,
+    evaluate.evaluate,
+    scans.scans,
+    reconcile.reconcile,
+    bench.bench,
 ):
     main.add_command(_command)

@@ -45,6 +45,10 @@ def run_ingest(
     metrics = IngestMetrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
+    if on_session_closed is None:  # a finished session is reconciled against the till
+        from app.reconcile import session_closed_hook
+
+        on_session_closed = session_closed_hook(database)
     engine = IngestEngine(
         settings,
         database,

@@ -1,0 +1,75 @@
+"""One split of a dataset, ready for the model: cached tokens and examples per video."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from torch import Tensor
+
+from model.config import ModelConfig
+from model.data.examples import Example, check_activities, make_example
+from model.data.token_cache import TokenCache
+from model.synth.errors import DatasetError
+from model.synth.reader import Dataset
+
+#: ``progress(done, total)``, called after each video.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """Videos of one split: tokens ``(N, S, C)`` and examples in the order of their window
+    end (the order a memory that reads the video once can answer them)."""
+
+    split: str
+    tokens: dict[str, Tensor]
+    examples: dict[str, tuple[Example, ...]]
+
+    @property
+    def video_ids(self) -> tuple[str, ...]:
+        return tuple(self.tokens)
+
+    def num_examples(self) -> int:
+        return sum(len(e) for e in self.examples.values())
+
+
+def load_catalog_images(dataset: Dataset) -> dict[str, np.ndarray]:
+    """SKU → reference image as RGB uint8 ``(H, W, 3)``."""
+    images = {}
+    for entry in dataset.catalog:
+        with Image.open(dataset.image_path(entry.sku)) as image:
+            images[entry.sku] = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    return images
+
+
+def load_split(
+    dataset: Dataset,
+    split: str,
+    cfg: ModelConfig,
+    cache: TokenCache,
+    *,
+    progress: Progress | None = None,
+) -> SplitData:
+    """Tokens (through ``cache``) and examples of every video in ``split``."""
+    if split not in dataset.splits:
+        raise DatasetError(
+            f"{dataset.root} has no split {split!r}; it has {', '.join(dataset.splits)}."
+        )
+    check_activities(cfg, dataset.activities)
+    images = load_catalog_images(dataset)
+    by_video: dict[str, list] = {v: [] for v in dataset.splits[split]}
+    for record in dataset.queries.get(split, ()):
+        by_video[record.video_id].append(record)
+    tokens: dict[str, Tensor] = {}
+    examples: dict[str, tuple[Example, ...]] = {}
+    for done, video_id in enumerate(by_video, start=1):
+        tokens[video_id] = cache.tokens(dataset.video_path(video_id))
+        steps = tokens[video_id].shape[0]
+        made = [make_example(r, cfg, steps, images) for r in by_video[video_id]]
+        examples[video_id] = tuple(sorted(made, key=lambda e: (e.last_step, e.record.query_id)))
+        if progress is not None:
+            progress(done, len(by_video))
+    return SplitData(split, tokens, examples)

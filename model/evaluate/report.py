@@ -1,0 +1,63 @@
+"""``evaluate_checkpoint``: a checkpoint on a dataset split, with the trivial baselines beside.
+
+What ``cartmem eval`` calls: load the checkpoint (architecture from its file), read the
+split through the token cache, run the two stages with the chosen writer, and score the
+trivial baselines on the same queries (activity frequencies from the training split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.data.split import Progress, load_split
+from model.data.token_cache import TokenCache, default_cache_dir
+from model.evaluate.baselines import evaluate_baselines
+from model.evaluate.metrics import Summary
+from model.evaluate.two_stage import EvalResult, evaluate
+from model.network import LongVMNet
+from model.synth.reader import read_dataset
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    checkpoint: str
+    result: EvalResult
+    baselines: Summary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint": self.checkpoint,
+            **self.result.to_dict(),
+            "baselines": self.baselines.to_dict(),
+        }
+
+
+def evaluate_checkpoint(
+    data: Path,
+    checkpoint: Path,
+    *,
+    writer: str | None = None,
+    split: str = "test",
+    cache_dir: Path | None = None,
+    device: str | None = None,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Metrics of ``checkpoint`` on ``data``'s ``split`` (writer: the checkpoint's by default).
+
+    ``progress(done, total)`` counts videos: first while their tokens are read (or
+    computed into the cache), then while their memories are written.
+    """
+    where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net = LongVMNet.load(checkpoint, device=where)
+    dataset = read_dataset(Path(data))
+    cache = TokenCache(cache_dir or default_cache_dir(Path(data)), net.cfg, net.backbone)
+    split_data = load_split(dataset, split, net.cfg, cache, progress=progress)
+    result = evaluate(net, split_data, writer=writer, progress=progress)
+    baselines = evaluate_baselines(
+        dataset.queries.get(split, ()), dataset.queries.get("train", ()), dataset.activities
+    )
+    return EvalReport(str(checkpoint), result, baselines)

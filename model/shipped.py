@@ -1,0 +1,23 @@
+"""The trained checkpoint that ships inside the package (``model/checkpoints/tiny``).
+
+It is the default model of every command that needs one; how it was trained (commands,
+seed, time, machine) is in ``docs/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model.errors import CheckpointError
+
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+
+
+def default_checkpoint(preset: str = "tiny") -> Path:
+    """Directory of the shipped checkpoint of ``preset`` (only ``tiny`` ships)."""
+    path = CHECKPOINTS / preset
+    if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+        raise CheckpointError(
+            f"No shipped {preset!r} checkpoint in {CHECKPOINTS}; pass a checkpoint directory."
+        )
+    return path

@@ -1,0 +1,312 @@
+"""The training loop (paper Sec. 3), made of named helpers.
+
+Per epoch: every video's memory starts empty (reset each epoch, paper); batches come from
+``epoch_batches`` (one item per video per batch, each video's clips in time order). A step:
+
+1. ``clip_batch`` / ``gather_memories``: the next clip of each batch video and its memory;
+2. ``write_tokens_train``: Gumbel-perturbed, relaxed write of the clip into the memory;
+3. ``batch_queries``: the current query of each video plus its last ``p`` queries (online
+   continual loss, p = 2) — all answered from the memory just written;
+4. losses, backward, clip, step; the new memories are kept detached for the next clip.
+
+At the end of each epoch: evaluation on the validation split (one JSON line of metrics),
+then the model checkpoint and the training state are written to the output directory, so
+it is always a loadable checkpoint and a resumable run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from model.checkpoint import read_config, read_weights
+from model.config import ModelConfig
+from model.data.batches import Step, epoch_batches
+from model.data.examples import Example
+from model.data.split import SplitData, load_split
+from model.data.token_cache import TokenCache, default_cache_dir
+from model.evaluate.two_stage import evaluate
+from model.losses import loss_weights, query_losses, weighted_sum
+from model.memory import Memory
+from model.network import LongVMNet
+from model.queries import Query, Target
+from model.synth.reader import read_dataset
+from model.train.config import TrainConfig
+from model.train.object_tokens import cached_object_tokens
+from model.train.optim import make_optimizer, set_lr
+from model.train.schedule import lr_factor, temperature
+from model.train.state import Position, load_state, save_state
+
+TRAIN_CONFIG_FILE = "train_config.json"
+METRICS_FILE = "metrics.jsonl"
+
+#: Receives each evaluation's metrics record (one JSON line's worth).
+Logger = Callable[[dict[str, Any]], None]
+#: ``progress(done, total)`` over the batches of the current epoch.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out: Path
+    epochs: int  # completed so far (all of them unless ``stop_after`` ended the call early)
+    steps: int
+    seconds: float
+    last: dict[str, Any]  # the last metrics record
+
+
+def build_net(
+    config: TrainConfig,
+    *,
+    resume: Path | None = None,
+    init: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> LongVMNet:
+    """The network to train: from ``resume`` or ``init`` (a checkpoint) or a fresh preset.
+
+    ``init`` takes a checkpoint's weights (e.g. a backbone pretrained on the store domain);
+    ``overrides`` replace ``ModelConfig`` fields of the preset or of ``init``'s config.
+    The writer is always the one the run trains with.
+    """
+    if resume is not None:
+        net = LongVMNet.load(resume)  # the run goes on exactly as it was configured
+    elif init is not None:
+        # Weights from ``init``; overrides may change what does not shape them (loss weights).
+        cfg = dataclasses.replace(read_config(init), **(overrides or {}))
+        net = LongVMNet(cfg, pretrained_backbone=False)
+        read_weights(net, init, "cpu")
+    else:
+        net = LongVMNet(ModelConfig.preset(config.preset, **(overrides or {})))
+    if net.cfg.writer != config.writer:
+        net.use_writer(config.writer)
+    return net
+
+
+def train(
+    data: Path,
+    out: Path,
+    config: TrainConfig,
+    *,
+    resume: Path | None = None,
+    init: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+    device: str | None = None,
+    stop_after: int | None = None,
+    log: Logger | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train on ``data``'s train split, evaluate on its val split, write to ``out``.
+
+    Args:
+        resume: an output directory of an earlier run: model, optimizer, position and
+            random states continue from its last completed epoch.
+        init: a checkpoint to start from (weights only; the optimizer starts fresh).
+        overrides: ``ModelConfig`` fields replaced in the preset or ``init``'s config.
+        stop_after: end this call after that many epochs (the run stays resumable).
+    """
+    began = time.perf_counter()
+    torch.manual_seed(config.seed)
+    net = build_net(config, resume=resume, init=init, overrides=overrides)
+    where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net.to(where)
+    dataset = read_dataset(Path(data))
+    cache = TokenCache(cache_dir or default_cache_dir(Path(data)), net.cfg, net.backbone)
+    train_data = load_split(dataset, "train", net.cfg, cache)
+    val_data = load_split(dataset, "val", net.cfg, cache) if dataset.splits.get("val") else None
+
+    optimizer = make_optimizer(net, config)
+    rng = np.random.default_rng(config.seed)
+    gumbel = torch.Generator(where).manual_seed(config.seed)
+    position = Position(0, 0)
+    if resume is not None:
+        position = load_state(Path(resume), optimizer, rng, gumbel)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / TRAIN_CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    step, epochs_done, record = position.step, position.epoch, {}
+    with cached_object_tokens(net):  # frozen backbone: catalog images encoded once
+        last = config.epochs if stop_after is None else position.epoch + stop_after
+        for epoch in range(position.epoch, min(last, config.epochs)):
+            means, tau, steps = run_epoch(
+                net, optimizer, train_data, epoch, config, rng, gumbel, progress
+            )
+            step, epochs_done = step + steps, epoch + 1
+            record = {
+                "epoch": epoch + 1,
+                "step": step,
+                "seconds": round(time.perf_counter() - began, 1),
+                "temperature": round(tau, 4),
+                "lr": {g["name"]: g["lr"] for g in optimizer.param_groups},
+                "train": means,
+            }
+            if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+                if val_data is not None:
+                    record["val"] = evaluate(net, val_data).summary.percent
+                _emit(out, record, log)  # one JSON line per evaluation
+            net.save(out)
+            save_state(out, optimizer, Position(epoch + 1, step), rng, gumbel, config)
+    if position.epoch >= config.epochs:
+        net.save(out)  # a finished run resumed: nothing to train, still leave a checkpoint
+    return TrainResult(out, epochs_done, step, time.perf_counter() - began, record)
+
+
+def run_epoch(
+    net: LongVMNet,
+    optimizer: torch.optim.Optimizer,
+    data: SplitData,
+    epoch: int,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    gumbel: torch.Generator,
+    progress: Progress | None = None,
+) -> tuple[dict[str, float], float, int]:
+    """One pass over every training video from empty memories (reset each epoch, paper).
+
+    Returns the mean of each loss term, the last temperature and the number of steps.
+    """
+    lengths = {v: int(t.shape[0]) for v, t in data.tokens.items()}
+    batches = epoch_batches(lengths, data.examples, net.cfg.clip_frames, config.batch_size, rng)
+    memories: dict[str, Memory] = {}
+    past: dict[str, deque[Example]] = {}
+    meter = _Meter()
+    tau = temperature(config, epoch / config.epochs)
+    net.train()
+    for i, batch in enumerate(batches):
+        done = (epoch + i / len(batches)) / config.epochs  # progress through the whole run
+        set_lr(optimizer, lr_factor(config, done))
+        tau = temperature(config, done)
+        meter.add(train_step(net, optimizer, batch, data, memories, past, tau, gumbel, config))
+        if progress is not None:
+            progress(i + 1, len(batches))
+    return meter.means(), tau, len(batches)
+
+
+def train_step(
+    net: LongVMNet,
+    optimizer: torch.optim.Optimizer,
+    batch: Sequence[Step],
+    data: SplitData,
+    memories: dict[str, Memory],
+    past: dict[str, deque[Example]],
+    tau: float,
+    gumbel: torch.Generator,
+    config: TrainConfig,
+) -> dict[str, float]:
+    """One optimizer step on one batch; updates ``memories`` and ``past`` in place."""
+    device = net.device
+    tokens, frame_mask = clip_batch(data, batch, net.cfg.clip_frames, device)
+    memory = gather_memories(memories, batch, net.cfg, device)
+    queries, targets = batch_queries(batch, past)
+    with _autocast(device, config.amp):
+        written, _ = net.write_tokens_train(
+            memory, tokens, temperature=tau, frame_mask=frame_mask, generator=gumbel
+        )
+        losses = query_losses(net.forward_queries(written, queries), queries, targets)
+    values: dict[str, float] = {}
+    if losses:
+        loss = weighted_sum({k: v.float() for k, v in losses.items()}, loss_weights(net.cfg))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(
+            [p for g in optimizer.param_groups for p in g["params"]], config.grad_clip
+        )
+        optimizer.step()
+        values = {"loss": loss.item(), **{k: v.item() for k, v in losses.items()}}
+    keep_memories(memories, batch, written.detach())
+    remember(past, batch, config.past)
+    return values
+
+
+def clip_batch(
+    data: SplitData, batch: Sequence[Step], clip_frames: int, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Each item's clip: tokens ``(B, T, S, C)``, zero-padded, and real-frame mask ``(B, T)``."""
+    clips, masks = [], []
+    for item in batch:
+        video = data.tokens[item.video_id]
+        clip = video[item.clip * clip_frames : (item.clip + 1) * clip_frames]  # (t, S, C)
+        pad = clip_frames - clip.shape[0]
+        clips.append(torch.cat((clip, clip.new_zeros(pad, *clip.shape[1:]))))
+        masks.append(torch.arange(clip_frames) < clip.shape[0])
+    return torch.stack(clips).to(device), torch.stack(masks).to(device)
+
+
+def gather_memories(
+    memories: dict[str, Memory], batch: Sequence[Step], cfg: ModelConfig, device: torch.device
+) -> Memory:
+    """Each item's video memory (empty at the video's first clip), as one batch."""
+    empty = Memory.empty(cfg, 1, device=device)
+    return Memory.cat([memories.get(item.video_id, empty) for item in batch])
+
+
+def batch_queries(
+    batch: Sequence[Step], past: dict[str, deque[Example]]
+) -> tuple[list[Query], list[Target]]:
+    """The current query of each item and its video's past ones, asked of row ``i``."""
+    queries, targets = [], []
+    for i, item in enumerate(batch):
+        current = [item.example] if item.example is not None else []
+        for example in (*current, *past.get(item.video_id, ())):
+            queries.append(example.query_at(i))
+            targets.append(example.target)
+    return queries, targets
+
+
+def keep_memories(memories: dict[str, Memory], batch: Sequence[Step], written: Memory) -> None:
+    for i, item in enumerate(batch):
+        memories[item.video_id] = written.select([i])
+
+
+def remember(past: dict[str, deque[Example]], batch: Sequence[Step], p: int) -> None:
+    """The current query joins its video's last ``p`` (the oldest drops out)."""
+    if p == 0:
+        return
+    for item in batch:
+        if item.example is not None:
+            past.setdefault(item.video_id, deque(maxlen=p)).append(item.example)
+
+
+@contextlib.contextmanager
+def _autocast(device: torch.device, enabled: bool) -> Iterator[None]:
+    """bfloat16 autocast on CUDA only (the CPU runs float32)."""
+    if enabled and device.type == "cuda":
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+class _Meter:
+    """Means of the per-step loss values over an epoch."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        return {k: round(self.sums[k] / self.counts[k], 5) for k in self.sums}
+
+
+def _emit(out: Path, record: dict[str, Any], log: Logger | None) -> None:
+    with open(out / METRICS_FILE, "a") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+    if log is not None:
+        log(record)
