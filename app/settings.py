@@ -61,7 +61,7 @@ class Settings:
     checkpoint_interval_s: float = 10.0
     ingest_batch_records: int = 64  # records fetched per poll; the decode queue holds 4x this
     metrics_port: int = 0  # 0: no metrics server
-    query_batch_size: int = 64  # queries a worker claims and answers per model call
+    query_batch_size: int = 16  # queries per claim and model call (the measured peak on CPU)
     query_lease_s: float = 60.0  # a claim's lease; after it another worker may take the query
     query_max_attempts: int = 3
     query_retry_s: float = 2.0  # first retry delay; doubles each attempt

@@ -207,7 +207,11 @@ class LongVMNet(nn.Module):
         return predictions  # type: ignore[return-value]
 
     def _batches(self, queries: Sequence[Query], max_tokens: int) -> Iterator[list[int]]:
-        """Rows of ``queries`` grouped by kind, in chunks that fit ``max_tokens``."""
+        """Rows of ``queries`` grouped by kind, in chunks that fit ``max_tokens``.
+
+        Within a kind, rows go shortest window first: a chunk is padded to its longest
+        window, so mixing a 10 s and a 30 min question would make both cost 30 min.
+        """
         cfg = self.cfg
         sizes = {
             ActivityQuery: cfg.memory_size + cfg.tokens_per_frame,
@@ -215,7 +219,10 @@ class LongVMNet(nn.Module):
             TimeQuery: cfg.memory_size + cfg.tokens_per_frame + 1,
         }
         for kind, per_query in sizes.items():
-            rows = [i for i, q in enumerate(queries) if isinstance(q, kind)]
+            rows = sorted(
+                (i for i, q in enumerate(queries) if isinstance(q, kind)),
+                key=lambda i: (queries[i].end - queries[i].start, i),
+            )
             step = max(1, max_tokens // per_query)
             for first in range(0, len(rows), step):
                 yield rows[first : first + step]
