@@ -266,3 +266,15 @@ def stored_memory():  # type: ignore[no-untyped-def]
         return Memory.from_arrays(memory_arrays(snap)), snap
 
     return read
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored() -> Iterator[None]:
+    """A test that changes torch's thread count (``--threads``) must not leak it: CPU
+    results are bit-identical only for one thread count, and references are cached."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
