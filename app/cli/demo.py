@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from app.cli._output import emit, json_option, table
@@ -24,9 +26,7 @@ def demo(app, minutes: float, seed: int, as_json: bool) -> None:  # type: ignore
     from app.demo import run_demo  # late: loads torch
 
     steps = ["drawing", "setting up", "ingesting", "asking", "answering", "drawing the timeline"]
-    with click.progressbar(
-        length=len(steps), label="demo", file=click.get_text_stream("stderr"), show_pos=True
-    ) as bar:
+    with click.progressbar(length=len(steps), label="demo", file=sys.stderr, show_pos=True) as bar:
 
         def step(message: str) -> None:
             bar.label = message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -51,9 +52,7 @@ def evaluate(
         torch.set_num_threads(threads)
     try:
         checkpoint = checkpoint or default_checkpoint()
-        with click.progressbar(
-            length=1, label="videos", file=click.get_text_stream("stderr")
-        ) as bar:
+        with click.progressbar(length=1, label="videos", file=sys.stderr) as bar:
 
             def progress(done: int, total: int) -> None:
                 bar.length = total

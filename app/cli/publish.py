@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -39,9 +40,7 @@ def publish(
         info["store_id"] = store_id
     if candidate_skus:
         info["candidate_skus"] = list(candidate_skus)
-    with click.progressbar(
-        length=0, label="publishing", file=click.get_text_stream("stderr")
-    ) as bar:
+    with click.progressbar(length=0, label="publishing", file=sys.stderr) as bar:
         report = publish_video(
             app.settings,
             video,

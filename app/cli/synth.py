@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -24,9 +25,7 @@ def synth(
     from model.synth import generate_dataset  # late: the model package loads torch
     from model.synth.errors import SynthError
 
-    with click.progressbar(
-        length=1, label="drawing frames", file=click.get_text_stream("stderr")
-    ) as bar:
+    with click.progressbar(length=1, label="drawing frames", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.length = total

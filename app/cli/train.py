@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -69,7 +70,7 @@ def train(
             )
             changes = {"epochs": epochs, "batch_size": batch_size}
             config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v})
-        err = click.get_text_stream("stderr")
+        err = sys.stderr
         with click.progressbar(length=1, label="epoch 1", file=err) as bar:
 
             def progress(done: int, total: int) -> None:
