@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,5 +43,53 @@ def make_tokens(tiny_cfg: ModelConfig) -> Callable[..., torch.Tensor]:
         t = tiny_cfg.clip_frames if t is None else t
         shape = (b, t, tiny_cfg.tokens_per_frame, tiny_cfg.backbone_channels)
         return torch.randn(shape, generator=g)
+
+    return make
+
+
+# ---------------------------------------------------------------- small training fixtures
+#: Tiny preset made smaller still: 4-frame clips, 32-token memory, 1-layer transformers.
+SMALL_MODEL = dict(
+    clip_frames=4,
+    memory_size=32,
+    d_model=32,
+    ffn_dim=64,
+    sampler_layers=1,
+    encoder_layers=1,
+    decoder_layers=1,
+    dropout=0.0,
+)
+
+
+@pytest.fixture(scope="session")
+def small_overrides() -> dict:
+    """``ModelConfig.preset("tiny", **small_overrides)`` is ``small_cfg``."""
+    return dict(SMALL_MODEL)
+
+
+@pytest.fixture(scope="session")
+def small_cfg() -> ModelConfig:
+    return ModelConfig.preset("tiny", **SMALL_MODEL)
+
+
+@pytest.fixture(scope="session")
+def make_small_dataset():  # type: ignore[no-untyped-def]
+    """Function: two 30 s videos (5 FPS, 96 x 72), six SKUs, windows scaled to them."""
+    from model.synth import QueryConfig, SynthConfig, VideoConfig, generate_dataset
+
+    def make(out: Path, split: tuple[float, float, float] = (0.5, 0.0, 0.5)) -> Path:
+        config = SynthConfig(
+            num_skus=6,
+            video=VideoConfig(width=96, height=72, fps=5),
+            queries=QueryConfig(
+                per_bucket=4,
+                short_seconds=(4.0, 10.0),
+                medium_seconds=(10.0, 20.0),
+                long_seconds=(20.0, float("inf")),
+            ),
+            split=split,
+        )
+        generate_dataset(out, videos=2, minutes=0.5, seed=3, config=config)
+        return out
 
     return make
