@@ -52,6 +52,9 @@ class ModelConfig:
     decoder_layers: int
     mlp_layers: int  # layers of every MLP (sampler scores, heads); the paper uses 1
     dropout: float
+    # Decoder step t reads the memory tokens within this many steps of t (and the query's
+    # own tokens); -1: the whole memory, as the paper. See docs/MODEL.md, "Deviations".
+    decoder_time_radius: int = -1
     activity_labels: tuple[str, ...] = DEFAULT_ACTIVITY_LABELS
     writer: str = "neural"  # which memory writer ``LongVMNet.write`` uses
     writer_seed: int = 0  # seeds the ``random`` writer (mixed with each session's frames_seen)
@@ -146,6 +149,8 @@ class ModelConfig:
             raise ConfigError("ModelConfig.d_model must be a multiple of num_heads.")
         if self.d_model % 4:
             raise ConfigError("ModelConfig.d_model must be a multiple of 4 (2-D sinusoids).")
+        if self.decoder_time_radius < -1:
+            raise ConfigError("ModelConfig.decoder_time_radius must be -1 (off) or >= 0.")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("ModelConfig.dropout must be in [0, 1).")
         if not self.activity_labels or len(set(self.activity_labels)) != len(self.activity_labels):
@@ -221,5 +226,6 @@ _PRESETS: dict[str, ModelConfig] = {
         decoder_layers=2,
         mlp_layers=1,
         dropout=0.1,
+        decoder_time_radius=1,
     ),
 }

@@ -10,8 +10,11 @@ Encoder input per query kind (paper, Sec. "Encoder-Decoder"):
 
 The multiplication pairs each memory token with the object token of the same grid cell
 (by spatial index), which is what survives sampling (the paper multiplies frame by frame
-when every frame is whole). Decoder queries are the temporal encodings of the window's
-steps, so the decoder answers "what happened at step t" for each step of the window.
+when every frame is whole); we multiply by ``1 + object token`` so the memory token's own
+content survives next to the match. Decoder queries are the temporal encodings of the
+window's steps, so the decoder answers "what happened at step t" for each step of the
+window; with ``decoder_time_radius`` r >= 0, step t reads only the memory tokens within r
+steps of t (and the query's own tokens) instead of learning that from the encodings.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class EncoderDecoder(nn.Module):
         self.temporal = TemporalEncoding(cfg.d_model)
         self.encoder = Encoder(cfg, cfg.encoder_layers)
         self.decoder = Decoder(cfg, cfg.decoder_layers)
+        self.time_radius = cfg.decoder_time_radius
 
     def project_memory(self, memory: Memory) -> Memory:
         """The same memory with tokens projected to the model width: ``(B, m, d)``.
@@ -76,7 +80,9 @@ class EncoderDecoder(nn.Module):
         if object_tokens is not None:
             objects = self.project(object_tokens)  # (N, S, d)
             cells = memory.spatial_index[:, :, None].expand(-1, -1, x.shape[-1])  # (N, m, d)
-            x = x * objects.gather(1, cells)  # memory token at cell s x object token at cell s
+            # memory token at cell s x (1 + object token at cell s): the match, and what the
+            # token itself says (deviation: the paper multiplies, which hides the latter)
+            x = x * (1.0 + objects.gather(1, cells))
             grid = torch.arange(objects.shape[1], device=x.device)
             parts.append(objects + self.spatial(grid))
             attend.append(torch.ones(n, objects.shape[1], dtype=torch.bool, device=x.device))
@@ -89,4 +95,19 @@ class EncoderDecoder(nn.Module):
         src_mask = torch.cat(attend, dim=1)  # never all False: the query's own tokens are real
         encoded = self.encoder(src, src_mask)
         queries = self.temporal(steps)  # (N, L, d)
-        return self.decoder(queries, encoded, step_mask, src_mask)
+        return self.decoder(queries, encoded, step_mask, self._cross_mask(memory, steps, src_mask))
+
+    def _cross_mask(self, memory: Memory, steps: Tensor, src_mask: Tensor) -> Tensor:
+        """What each decoder step may read: ``(N, K)`` for all steps alike, or ``(N, L, K)``
+        when ``decoder_time_radius`` keeps step t to the memory tokens near t.
+
+        The query's own tokens (object, activity) stay readable from every step, so a step
+        with no memory token near it still has something to attend to.
+        """
+        if self.time_radius < 0:
+            return src_mask
+        m = memory.tokens.shape[1]
+        gap = (memory.time_index[:, None, :] - steps[:, :, None]).abs()  # (N, L, m)
+        near = (gap <= self.time_radius) & src_mask[:, None, :m]  # (N, L, m)
+        rest = src_mask[:, None, m:].expand(-1, steps.shape[1], -1)  # (N, L, K - m)
+        return torch.cat((near, rest), dim=-1)  # (N, L, K)

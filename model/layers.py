@@ -59,13 +59,16 @@ class Attention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
 
     def forward(self, x: Tensor, context: Tensor, key_mask: Tensor | None = None) -> Tensor:
-        """``key_mask`` ``(B, k)`` bool: True where a context token may be attended to."""
+        """``key_mask`` bool, True where a context token may be attended to: ``(B, k)`` for
+        every query alike or ``(B, n, k)`` per query."""
         b, n, d = x.shape
         k, h = context.shape[1], self.num_heads
         q = self.query(x).view(b, n, h, d // h).transpose(1, 2)  # (B, h, n, d/h)
         kv = self.key_value(context).view(b, k, 2, h, d // h)  # (B, k, 2d) -> (B, k, 2, h, d/h)
         kv = kv.permute(2, 0, 3, 1, 4)  # (2, B, h, k, d/h): keys, values
-        mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, k)
+        mask = None
+        if key_mask is not None:  # heads share it: (B, 1, 1, k) or (B, 1, n, k)
+            mask = key_mask[:, None, None, :] if key_mask.dim() == 2 else key_mask[:, None]
         out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B, h, n, d/h)
         return self.out(out.transpose(1, 2).reshape(b, n, d))  # (B, n, h, d/h) -> (B, n, d)
 

@@ -195,6 +195,10 @@ def score(
                 "expected": expected,
                 "flags": mine,
                 "questions": r.questions.asked,
+                # a flagger as busy but blind: the chance that this many under-scan flags,
+                # spread at random over the products checked, hit the planted one
+                "chance_recall": sum(f["expected"] > f["scanned"] for f in mine)
+                / max(1, len({sku for sku, *_ in windows[t.session_id]})),
             }
         )
     n = len(trials)
@@ -215,6 +219,7 @@ def score(
     return {
         "sessions": n,
         "recall": found / n,
+        "chance_recall": sum(row["chance_recall"] for row in rows) / n,
         "precision": sum(real for _, real in flags) / len(flags) if flags else None,
         "flags": len(flags),
         "false_flags": len(false_flags),
@@ -275,6 +280,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     curve = [c for c in results["by_min_confidence"] if c["precision"] is not None]
     rows = results["per_session"]
@@ -282,6 +288,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     x = [c["min_confidence"] for c in curve]
     left.plot(x, [c["recall"] for c in curve], "o-", label="recall (planted item flagged)")
     left.plot(x, [c["precision"] for c in curve], "s-", label="precision (flags that are real)")
+    left.axhline(results["chance_recall"], color="grey", ls="--", label="recall of random flags")
     left.set_xlabel("minimum flag confidence")
     left.set_ylim(-0.02, 1.02)
     left.legend()
@@ -291,6 +298,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     false = [sum(not f["real"] for f in r["flags"]) for r in rows]
     right.bar(ids, real, label="planted item flagged", color="tab:green")
     right.bar(ids, false, bottom=real, label="false flags", color="tab:red")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("session")
     right.set_ylabel("flags")
     right.legend()
@@ -350,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv[1:] if argv is None else argv
     )
     (args.out / "reconcile.json").write_text(json.dumps(results, indent=2) + "\n")
-    summary = {k: results[k] for k in ("sessions", "recall", "precision", "false_flags")}
+    keys = ("sessions", "recall", "chance_recall", "precision", "false_flags")
+    summary = {k: results[k] for k in keys}
     print(json.dumps(summary | {"basket": results["basket"], "timing": results["timing"]}))
     return 0
 

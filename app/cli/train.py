@@ -23,6 +23,12 @@ _DIR = click.Path(path_type=Path, file_okay=False)
 @click.option("--no-continual", is_flag=True, help="Train without the online continual loss.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Default: 40.")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Videos per batch.")
+@click.option(
+    "--queries-per-clip",
+    type=click.IntRange(1),
+    default=None,
+    help="Queries asked of each freshly written memory per step (default: 8).",
+)
 @click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
 @click.option(
     "--init",
@@ -43,6 +49,7 @@ def train(
     no_continual: bool,
     epochs: int | None,
     batch_size: int | None,
+    queries_per_clip: int | None,
     resume: Path | None,
     init: Path | None,
     seed: int,
@@ -68,7 +75,11 @@ def train(
             config = TrainConfig(
                 preset=preset, writer=writer, continual=not no_continual, seed=seed
             )
-            changes = {"epochs": epochs, "batch_size": batch_size}
+            changes = {
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "queries_per_clip": queries_per_clip,
+            }
             config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v})
         err = sys.stderr
         with click.progressbar(length=1, label="epoch 1", file=err) as bar:

@@ -6,10 +6,12 @@ that plays one video at a time, clip by clip in time order, so its memory is car
 through the video; when a video ends, the lane takes the next one. Lanes never share a
 video, so no batch does.
 
-Each step of a video writes its next clip (``clip_frames`` frames) and asks one query whose
+Each step of a video writes its next clip (``clip_frames`` frames) and asks the queries whose
 window ends in that clip: the first moment a memory that reads the video once could answer
-it. Several queries may end in one clip; one of them is drawn per epoch (the others come up
-in other epochs). A clip in which no window ends is still written, with no current query.
+them. When more than ``per_clip`` end in one clip, ``per_clip`` of them are drawn per epoch
+(the others come up in other epochs). A clip in which no window ends is still written, with
+no current query. Several queries of one step read the same freshly written memory, so
+they do not race the way two writes of one video in a batch would.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from model.data.examples import Example
 
 @dataclass(frozen=True)
 class Step:
-    """One batch item: write clip ``clip`` of ``video_id``, then ask ``example`` (if any)."""
+    """One batch item: write clip ``clip`` of ``video_id``, then ask ``examples``."""
 
     video_id: str
     clip: int
-    example: Example | None
+    examples: tuple[Example, ...] = ()
 
 
 def video_steps(
@@ -38,16 +40,19 @@ def video_steps(
     examples: Sequence[Example],
     clip_frames: int,
     rng: np.random.Generator,
+    per_clip: int = 1,
 ) -> list[Step]:
-    """One step per clip of the video, in time order, each with a query ending in it."""
+    """One step per clip of the video, in time order, each with up to ``per_clip`` of the
+    queries ending in it."""
     clips = math.ceil(num_steps / clip_frames)
     anchored: list[list[Example]] = [[] for _ in range(clips)]
     for example in examples:
         anchored[min(example.last_step // clip_frames, clips - 1)].append(example)
-    return [
-        Step(video_id, c, anchored[c][int(rng.integers(len(anchored[c])))] if anchored[c] else None)
-        for c in range(clips)
-    ]
+    steps = []
+    for c, ending in enumerate(anchored):
+        drawn = rng.permutation(len(ending))[:per_clip] if ending else []
+        steps.append(Step(video_id, c, tuple(ending[int(i)] for i in sorted(drawn))))
+    return steps
 
 
 def epoch_batches(
@@ -56,17 +61,21 @@ def epoch_batches(
     clip_frames: int,
     batch_size: int,
     rng: np.random.Generator,
+    per_clip: int = 1,
 ) -> list[list[Step]]:
     """The batches of one epoch: videos in random order, ``batch_size`` lanes.
 
     Args:
         num_steps: video id → its length in memory steps.
         examples: video id → its examples (any order).
+        per_clip: queries asked at most per step of a video.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")
     order = [str(v) for v in rng.permutation(sorted(num_steps))]
-    queue = [video_steps(v, num_steps[v], examples.get(v, ()), clip_frames, rng) for v in order]
+    queue = [
+        video_steps(v, num_steps[v], examples.get(v, ()), clip_frames, rng, per_clip) for v in order
+    ]
     queue.reverse()  # pop() from the end takes videos in ``order``
     lanes: list[list[Step]] = []
     batches: list[list[Step]] = []

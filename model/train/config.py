@@ -23,8 +23,10 @@ class TrainConfig:
     writer: str = "neural"  # the writer trained with (``random``: the paper's Table 3 ablation)
     continual: bool = True  # online continual loss over the video's last ``past_queries``
     past_queries: int = 2  # p
+    replay_queries: int = 4  # older queries of the video asked again (see loop.replayed)
     epochs: int = 40
     batch_size: int = 8  # videos per batch (lanes); never two items of one video
+    queries_per_clip: int = 8  # queries asked of a freshly written memory per step
     lr_sampler: float = 1e-3
     lr_rest: float = 1e-3
     weight_decay: float = 1e-4
@@ -42,11 +44,11 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.writer must be one of {', '.join(WRITER_NAMES)}.")
         if self.writer == "merge":
             raise ConfigError("The merge writer has nothing to train; evaluate it instead.")
-        for name in ("epochs", "batch_size", "eval_every"):
+        for name in ("epochs", "batch_size", "eval_every", "queries_per_clip"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"TrainConfig.{name} must be at least 1.")
-        if self.past_queries < 0:
-            raise ConfigError("TrainConfig.past_queries must be >= 0.")
+        if self.past_queries < 0 or self.replay_queries < 0:
+            raise ConfigError("TrainConfig.past_queries and replay_queries must be >= 0.")
         if min(self.lr_sampler, self.lr_rest) <= 0:
             raise ConfigError("Learning rates must be positive.")
         if min(self.temperature_start, self.temperature_end) <= 0:
@@ -56,6 +58,11 @@ class TrainConfig:
     def past(self) -> int:
         """Past queries in the loss: ``past_queries``, or 0 without the continual loss."""
         return self.past_queries if self.continual else 0
+
+    @property
+    def replay(self) -> int:
+        """Replayed older queries: ``replay_queries``, or 0 without the continual loss."""
+        return self.replay_queries if self.continual else 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

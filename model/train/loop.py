@@ -5,7 +5,7 @@ Per epoch: every video's memory starts empty (reset each epoch, paper); batches 
 
 1. ``clip_batch`` / ``gather_memories``: the next clip of each batch video and its memory;
 2. ``write_tokens_train``: Gumbel-perturbed, relaxed write of the clip into the memory;
-3. ``batch_queries``: the current query of each video plus its last ``p`` queries (online
+3. ``batch_queries``: the current queries of each video plus its last ``p`` (online
    continual loss, p = 2) — all answered from the memory just written;
 4. losses, backward, clip, step; the new memories are kept detached for the next clip.
 
@@ -178,9 +178,12 @@ def run_epoch(
     Returns the mean of each loss term, the last temperature and the number of steps.
     """
     lengths = {v: int(t.shape[0]) for v, t in data.tokens.items()}
-    batches = epoch_batches(lengths, data.examples, net.cfg.clip_frames, config.batch_size, rng)
+    batches = epoch_batches(
+        lengths, data.examples, net.cfg.clip_frames, config.batch_size, rng, config.queries_per_clip
+    )
     memories: dict[str, Memory] = {}
     past: dict[str, deque[Example]] = {}
+    history: dict[str, list[Example]] = {}
     meter = _Meter()
     tau = temperature(config, epoch / config.epochs)
     net.train()
@@ -188,7 +191,11 @@ def run_epoch(
         done = (epoch + i / len(batches)) / config.epochs  # progress through the whole run
         set_lr(optimizer, lr_factor(config, done))
         tau = temperature(config, done)
-        meter.add(train_step(net, optimizer, batch, data, memories, past, tau, gumbel, config))
+        replay = replayed(batch, history, past, config.replay, rng)
+        meter.add(
+            train_step(net, optimizer, batch, data, memories, past, tau, gumbel, config, replay)
+        )
+        remember_all(history, batch)
         if progress is not None:
             progress(i + 1, len(batches))
     return meter.means(), tau, len(batches)
@@ -204,12 +211,16 @@ def train_step(
     tau: float,
     gumbel: torch.Generator,
     config: TrainConfig,
+    replay: dict[str, list[Example]] | None = None,
 ) -> dict[str, float]:
-    """One optimizer step on one batch; updates ``memories`` and ``past`` in place."""
+    """One optimizer step on one batch; updates ``memories`` and ``past`` in place.
+
+    ``replay``: earlier queries of each video asked again (see ``replayed``).
+    """
     device = net.device
     tokens, frame_mask = clip_batch(data, batch, net.cfg.clip_frames, device)
     memory = gather_memories(memories, batch, net.cfg, device)
-    queries, targets = batch_queries(batch, past)
+    queries, targets = batch_queries(batch, past, replay)
     with _autocast(device, config.amp):
         written, _ = net.write_tokens_train(
             memory, tokens, temperature=tau, frame_mask=frame_mask, generator=gumbel
@@ -253,13 +264,17 @@ def gather_memories(
 
 
 def batch_queries(
-    batch: Sequence[Step], past: dict[str, deque[Example]]
+    batch: Sequence[Step],
+    past: dict[str, deque[Example]],
+    replay: dict[str, list[Example]] | None = None,
 ) -> tuple[list[Query], list[Target]]:
-    """The current query of each item and its video's past ones, asked of row ``i``."""
+    """The current queries of each item, its video's last ones and replayed ones, asked of
+    row ``i``."""
     queries, targets = [], []
+    replay = replay or {}
     for i, item in enumerate(batch):
-        current = [item.example] if item.example is not None else []
-        for example in (*current, *past.get(item.video_id, ())):
+        again = (*past.get(item.video_id, ()), *replay.get(item.video_id, ()))
+        for example in (*item.examples, *again):
             queries.append(example.query_at(i))
             targets.append(example.target)
     return queries, targets
@@ -271,12 +286,43 @@ def keep_memories(memories: dict[str, Memory], batch: Sequence[Step], written: M
 
 
 def remember(past: dict[str, deque[Example]], batch: Sequence[Step], p: int) -> None:
-    """The current query joins its video's last ``p`` (the oldest drops out)."""
+    """Each step's first query joins its video's last ``p`` (the oldest drops out), so the
+    continual loss reaches ``p`` steps back however many queries a step asks."""
     if p == 0:
         return
     for item in batch:
-        if item.example is not None:
-            past.setdefault(item.video_id, deque(maxlen=p)).append(item.example)
+        if item.examples:
+            past.setdefault(item.video_id, deque(maxlen=p)).append(item.examples[0])
+
+
+def remember_all(history: dict[str, list[Example]], batch: Sequence[Step]) -> None:
+    """Every query asked as current joins its video's history (reset each epoch)."""
+    for item in batch:
+        history.setdefault(item.video_id, []).extend(item.examples)
+
+
+def replayed(
+    batch: Sequence[Step],
+    history: dict[str, list[Example]],
+    past: dict[str, deque[Example]],
+    count: int,
+    rng: np.random.Generator,
+) -> dict[str, list[Example]]:
+    """Up to ``count`` earlier queries of each batch video, drawn from its whole history
+    except the last ``p`` (asked anyway).
+
+    Deviation: the paper's continual loss asks only the last p queries, which reach p clips
+    back; evaluation asks every query of a video after the whole video is written, so the
+    sampler must also learn what to keep for much older questions.
+    """
+    out: dict[str, list[Example]] = {}
+    for item in batch:
+        recent = {id(e) for e in past.get(item.video_id, ())}
+        older = [e for e in history.get(item.video_id, ()) if id(e) not in recent]
+        if count and older:
+            picks = rng.choice(len(older), min(count, len(older)), replace=False)
+            out[item.video_id] = [older[int(i)] for i in sorted(picks)]
+    return out
 
 
 @contextlib.contextmanager

@@ -1,20 +1,24 @@
 """Teach the (otherwise frozen) backbone the store domain before Long-VMNet is trained.
 
-No pretrained weights can be downloaded here, and a randomly initialised MobileNet's
-tokens barely tell one product from another (measured: ``docs/RESULTS.md``). So, before
-training, the backbone learns on *training* videos and the catalog, then is frozen again:
+No pretrained weights can be downloaded here, and with a randomly initialised MobileNet
+the tokens say too little for the encoder-decoder to learn from in our budget (measured:
+``docs/RESULTS.md``). So, before training, the backbone learns on *training* videos and
+the catalog, then is frozen again. Every token (grid cell) is trained to tell:
 
-- per token (grid cell): which product the hand is handling there (the annotated box's
-  cells), or none — product identity and place in the tokens the memory keeps;
-- per frame: the activity going on, or none (mean of the tokens);
-- catalog composites: a catalog image, shrunk and pasted onto a random training frame,
-  labels the cells it covers with its SKU, so a product looks alike in the catalog image
-  (the query's object image) and in the video.
+- which product the hand is handling in the frame, or none;
+- which activity is going on in the frame, or none;
+- whether the handled product is in this cell (the annotated box's cells).
+
+The first two are frame-level on purpose: a memory keeps single tokens, and a token that
+carries its frame's story lets a few tokens per frame stand for it (a randomly initialised
+encoder-decoder learns to find 1 relevant token among 256 far too slowly; see RESULTS).
+Catalog images, whole or shrunk and pasted onto a frame where nothing is handled, teach
+that a product looks alike in the catalog image (the query's object image) and in video.
 
 The result is a whole ``LongVMNet`` checkpoint (the other weights are untouched random
 init) to start training from: ``cartmem train --init DIR``. Run::
 
-    python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 3] [--seed 0]
+    python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 4] [--seed 0]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 
 from model.config import ModelConfig
@@ -47,10 +52,10 @@ Logger = Callable[[dict[str, object]], None]
 @dataclass(frozen=True)
 class PretrainConfig:
     preset: str = "tiny"
-    epochs: int = 3
-    batch_size: int = 32
-    composites: int = 8  # catalog composites added to each batch
-    lr: float = 1e-3
+    epochs: int = 4
+    batch_size: int = 24  # video frames per batch
+    composites: int = 24  # catalog products (pasted or whole) added to each batch
+    lr: float = 2e-3
     weight_decay: float = 1e-4
     handled_pos_weight: float = 4.0  # handled cells are few (a product covers 1-3 of 16)
     min_overlap: float = 0.25  # a cell is the product's when the box covers this much of it
@@ -62,37 +67,32 @@ class FrameSet:
     """Frames resized to the backbone input ``(N, s, s, 3)`` uint8 and their labels."""
 
     frames: np.ndarray
-    cells: np.ndarray  # (N, S) int64: SKU index on the handled product's cells, else -1
+    sku: np.ndarray  # (N,) int64: the handled product's index, or num_skus for none
     activity: np.ndarray  # (N,) int64: activity index, or num_activities for none
+    handled: np.ndarray  # (N, S) bool: the handled product's box covers the cell
 
 
 def frame_labels(
     annotation: VideoAnnotation,
     k: int,
-    fps: float,
-    grid: tuple[int, int],
+    cfg: ModelConfig,
     skus: list[str],
     activities: list[str],
     min_overlap: float,
-) -> tuple[np.ndarray, int]:
-    """Cell labels ``(S,)`` and the activity of memory frame ``k`` (the instant ``k / fps``).
-
-    A cell gets the SKU of the handled product when its box covers it, else -1: other
-    cells may show the same product on the shelf (identical facings), so "no product"
-    would be a wrong label there.
-    """
-    instant = k / fps
-    cells = np.full(grid[0] * grid[1], -1, dtype=np.int64)
-    activity = len(activities)
+) -> tuple[int, int, np.ndarray]:
+    """Handled SKU, activity and handled cells ``(S,)`` of memory frame ``k`` (instant
+    ``k / fps``); ``len(skus)`` / ``len(activities)`` mean none."""
+    instant = k / cfg.fps
+    sku, activity = len(skus), len(activities)
+    handled = np.zeros(cfg.tokens_per_frame, dtype=bool)
     for span in annotation.spans:
         if span.start - 1e-6 <= instant < span.end - 1e-6:
-            activity = activities.index(span.activity)
+            sku, activity = skus.index(span.sku), activities.index(span.activity)
     near = [b for b in annotation.boxes if abs(b.t - instant) <= 0.5 / annotation.box_fps]
     if near:
         box = min(near, key=lambda b: abs(b.t - instant))
-        for cell in box_cells(box.box, grid, min_overlap):
-            cells[cell] = skus.index(box.sku)
-    return cells, activity
+        handled[box_cells(box.box, cfg.grid, min_overlap)] = True
+    return sku, activity, handled
 
 
 def box_cells(
@@ -113,22 +113,29 @@ def box_cells(
     return sorted(chosen)
 
 
+def decode_frames(path: Path, cfg: ModelConfig) -> np.ndarray:
+    """A video's memory frames (``cfg.fps``) resized to the backbone input ``(N, s, s, 3)``."""
+    return np.stack([resize(f, cfg.image_size) for f in iter_video_frames(path, cfg.fps)])
+
+
 def load_frames(dataset: Dataset, split: str, cfg: ModelConfig, config: PretrainConfig) -> FrameSet:
-    """Every memory frame (``cfg.fps``) of the split's videos, with labels."""
+    """Every memory frame of the split's videos, with labels."""
     skus = [e.sku for e in dataset.catalog]
     activities = list(dataset.activities)
-    frames, cells, activity = [], [], []
+    frames, labels = [], []
     for annotation in dataset.videos_in(split):
-        for k, frame in enumerate(
-            iter_video_frames(dataset.video_path(annotation.video_id), cfg.fps)
-        ):
-            frames.append(resize(frame, cfg.image_size))
-            c, a = frame_labels(
-                annotation, k, cfg.fps, cfg.grid, skus, activities, config.min_overlap
-            )
-            cells.append(c)
-            activity.append(a)
-    return FrameSet(np.stack(frames), np.stack(cells), np.array(activity, dtype=np.int64))
+        video = decode_frames(dataset.video_path(annotation.video_id), cfg)
+        frames.append(video)
+        labels += [
+            frame_labels(annotation, k, cfg, skus, activities, config.min_overlap)
+            for k in range(len(video))
+        ]
+    return FrameSet(
+        np.concatenate(frames),
+        np.array([sku for sku, _, _ in labels], dtype=np.int64),
+        np.array([activity for _, activity, _ in labels], dtype=np.int64),
+        np.stack([handled for _, _, handled in labels]),
+    )
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -138,40 +145,62 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
     return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
+def cutout(product: np.ndarray) -> np.ndarray:
+    """A catalog image ``(H, W, 3)`` as RGBA cropped to the product: the plain background
+    (the corner's colour) becomes transparent."""
+    distance = np.abs(product.astype(np.int16) - product[0, 0].astype(np.int16)).sum(-1)
+    alpha = distance > 24
+    rows, cols = np.flatnonzero(alpha.any(1)), np.flatnonzero(alpha.any(0))
+    rgba = np.dstack([product, alpha.astype(np.uint8) * 255])
+    return rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] if len(rows) else rgba
+
+
 def composite(
-    background: np.ndarray,
-    product: np.ndarray,
-    sku: int,
-    rng: np.random.Generator,
-    grid: tuple[int, int],
-    min_overlap: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``product`` (a catalog image) shrunk and pasted onto ``background``; cell labels."""
+    background: np.ndarray, product: np.ndarray, rng: np.random.Generator, grid: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A catalog product on ``background`` and the cells it covers ``(S,)`` bool.
+
+    Mostly as a hand holds it in video (a cut-out at the annotated boxes' sizes, turned and
+    tilted, anywhere in the frame); a fifth of the time the catalog image itself (the
+    query's object image), whose cells are left unlabelled (``None``).
+    """
     size = background.shape[0]
-    side = int(rng.integers(size // 5, size + 1))
-    x, y = (int(v) for v in rng.integers(0, size - side + 1, 2))
-    image = background.copy()
-    image[y : y + side, x : x + side] = resize(product, side)
-    cells = np.full(grid[0] * grid[1], -1, dtype=np.int64)
-    box = ((x + side / 2) / size, (y + side / 2) / size, side / size, side / size)
-    cells[box_cells(box, grid, min_overlap)] = sku
-    return image, cells
+    if rng.random() < 0.2:
+        return resize(product, size), None
+    piece = Image.fromarray(cutout(product), "RGBA")
+    height = int(rng.uniform(0.17, 0.6) * size)
+    width = max(3, int(height * piece.width / piece.height * rng.uniform(0.35, 1.0)))
+    piece = piece.resize((width, height), Image.Resampling.BILINEAR)
+    piece = piece.rotate(float(rng.uniform(-40, 40)), Image.Resampling.BILINEAR, expand=True)
+    x = int(rng.integers(-piece.width // 4, size - 3 * piece.width // 4 + 1))
+    y = int(rng.integers(-piece.height // 4, size - 3 * piece.height // 4 + 1))
+    image = Image.fromarray(background)
+    image.paste(piece, (x, y), piece)
+    # the box of the product's pixels inside the frame (the faint rim left out): a tilted
+    # product cut by the frame's edge covers less than its box cut by that edge
+    opaque = Image.new("L", (size, size))
+    opaque.paste(piece.getchannel("A").point(lambda a: 255 if a >= 64 else 0), (x, y))
+    x0, y0, x1, y1 = opaque.getbbox() or (0, 0, 1, 1)
+    box = ((x0 + x1) / 2 / size, (y0 + y1) / 2 / size, (x1 - x0) / size, (y1 - y0) / size)
+    cells = np.zeros(grid[0] * grid[1], dtype=bool)
+    cells[box_cells(box, grid, 0.25)] = True
+    return np.asarray(image), cells
 
 
 class _Heads(nn.Module):
-    """Linear probes on the tokens: product and "handled here" per cell, activity per frame."""
+    """Linear probes on every token: frame's product, frame's activity, handled here."""
 
     def __init__(self, channels: int, num_skus: int, num_activities: int) -> None:
         super().__init__()
-        self.product = nn.Linear(channels, num_skus)
+        self.product = nn.Linear(channels, num_skus + 1)
+        self.activity = nn.Linear(channels, num_activities + 1)
         self.handled = nn.Linear(channels, 1)
-        self.frame = nn.Linear(channels, num_activities + 1)
 
     def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Tokens ``(N, S, C)`` → product logits ``(N, S, K)``, handled logits ``(N, S)``,
-        activity logits ``(N, A + 1)`` (the last: no activity)."""
+        """Tokens ``(N, S, C)`` → product ``(N, S, K + 1)`` and activity ``(N, S, A + 1)``
+        logits (the last class: none), handled logits ``(N, S)``."""
         handled = self.handled(tokens).squeeze(-1)  # (N, S, 1) -> (N, S)
-        return self.product(tokens), handled, self.frame(tokens.mean(dim=1))
+        return self.product(tokens), self.activity(tokens), handled
 
 
 def pretrain_backbone(
@@ -198,19 +227,23 @@ def pretrain_backbone(
         p.requires_grad_(True)
     params = [*backbone.model.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    per_epoch = math.ceil(len(train_set.frames) / config.batch_size)
+    empty = np.flatnonzero(train_set.sku == len(catalog))  # backgrounds for pasted products
+    busy = np.flatnonzero(train_set.sku < len(catalog))
+    # An epoch: every frame where a product is handled and as many where none is (most
+    # frames show nothing handled; all of them would mostly teach "none").
+    per_epoch = math.ceil(2 * len(busy) / config.batch_size)
     total = config.epochs * per_epoch
     for epoch in range(config.epochs):
         backbone.model.train()  # BatchNorm learns the domain's statistics too
-        order = rng.permutation(len(train_set.frames))
+        idle = rng.choice(empty, min(len(busy), len(empty)), replace=False)
+        order = rng.permutation(np.concatenate([busy, idle]))
         sums: dict[str, float] = {}
         for i, first in enumerate(range(0, len(order), config.batch_size)):
             step = epoch * per_epoch + i
             for group in optimizer.param_groups:  # cosine decay
                 group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            batch = _batch(
-                train_set, order[first : first + config.batch_size], catalog, rng, cfg, config
-            )
+            rows = order[first : first + config.batch_size]
+            batch = _batch(train_set, rows, catalog, empty, rng, config, cfg.grid)
             losses = _losses(heads(_tokens(backbone, batch[0])), *batch[1:], config)
             optimizer.zero_grad(set_to_none=True)
             sum(losses.values()).backward()  # type: ignore[union-attr]
@@ -220,10 +253,8 @@ def pretrain_backbone(
         record: dict[str, object] = {
             "epoch": epoch + 1,
             "seconds": round(time.perf_counter() - began, 1),
-            "train": {k: round(v / per_epoch, 4) for k, v in sums.items()},
-            "train_accuracy": _accuracy(
-                backbone, heads, _subset(train_set, len(val_set.frames) if val_set else 1000)
-            ),
+            "train_loss": {k: round(v / per_epoch, 4) for k, v in sums.items()},
+            "train_accuracy": _accuracy(backbone, heads, _subset(train_set, 2000)),
         }
         if val_set is not None:
             record["val_accuracy"] = _accuracy(backbone, heads, val_set)
@@ -239,22 +270,28 @@ def pretrain_backbone(
 
 def _losses(
     outputs: tuple[Tensor, Tensor, Tensor],
-    cells: Tensor,
-    handled: Tensor,
+    sku: Tensor,
     activity: Tensor,
+    handled: Tensor,
     config: PretrainConfig,
 ) -> dict[str, Tensor]:
-    """Cross-entropy per labelled cell (product), per cell (handled), per frame (activity)."""
-    product_logits, handled_logits, frame_logits = outputs
+    """Cross-entropy of every token against its frame's product and activity; binary
+    cross-entropy of "handled here" per token (-1: unknown, skipped)."""
+    product_logits, activity_logits, handled_logits = outputs
+    s = product_logits.shape[1]
     known = handled >= 0
     return {
-        "product": F.cross_entropy(product_logits.flatten(0, 1), cells.flatten(), ignore_index=-1),
+        "product": F.cross_entropy(
+            product_logits.flatten(0, 1), sku.repeat_interleave(s), ignore_index=-1
+        ),
+        "activity": F.cross_entropy(
+            activity_logits.flatten(0, 1), activity.repeat_interleave(s), ignore_index=-1
+        ),
         "handled": F.binary_cross_entropy_with_logits(
             handled_logits[known],
             handled[known].float(),
             pos_weight=torch.tensor(config.handled_pos_weight),
         ),
-        "activity": F.cross_entropy(frame_logits, activity, ignore_index=-1),
     }
 
 
@@ -262,29 +299,31 @@ def _batch(
     frames: FrameSet,
     rows: np.ndarray,
     catalog: list[np.ndarray],
+    empty: np.ndarray,
     rng: np.random.Generator,
-    cfg: ModelConfig,
     config: PretrainConfig,
+    grid: tuple[int, int],
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Video frames plus catalog composites: images ``(N, s, s, 3)``, product per cell
-    ``(N, S)``, handled per cell ``(N, S)`` (-1: unknown) and activity ``(N,)``."""
+    """Video frames plus catalog images: images ``(N, s, s, 3)``, product ``(N,)``,
+    activity ``(N,)`` and handled cells ``(N, S)`` (-1: unknown)."""
     images = [frames.frames[rows]]
-    cells = [frames.cells[rows]]
-    handled = [(frames.cells[rows] >= 0).astype(np.int64)]
+    sku = [frames.sku[rows]]
     activity = [frames.activity[rows]]
+    handled = [frames.handled[rows].astype(np.int64)]
+    s = frames.handled.shape[1]
     for _ in range(config.composites):
-        sku = int(rng.integers(len(catalog)))
-        background = frames.frames[int(rng.integers(len(frames.frames)))]
-        image, labels = composite(background, catalog[sku], sku, rng, cfg.grid, config.min_overlap)
+        k = int(rng.integers(len(catalog)))
+        background = frames.frames[int(rng.choice(empty))] if len(empty) else frames.frames[0]
+        image, cells = composite(background, catalog[k], rng, grid)
         images.append(image[None])
-        cells.append(labels[None])
-        handled.append(np.full((1, labels.shape[0]), -1))  # pasted, not handled: unknown
+        sku.append(np.array([k]))
         activity.append(np.array([-1]))  # a pasted product says nothing about the activity
+        handled.append(np.full((1, s), -1) if cells is None else cells[None].astype(np.int64))
     return (
         torch.from_numpy(np.concatenate(images)),
-        torch.from_numpy(np.concatenate(cells)),
-        torch.from_numpy(np.concatenate(handled)),
+        torch.from_numpy(np.concatenate(sku)),
         torch.from_numpy(np.concatenate(activity)),
+        torch.from_numpy(np.concatenate(handled)),
     )
 
 
@@ -296,33 +335,38 @@ def _tokens(backbone: nn.Module, images: Tensor) -> Tensor:
 
 def _subset(frames: FrameSet, count: int) -> FrameSet:
     rows = np.linspace(0, len(frames.frames) - 1, min(count, len(frames.frames))).astype(int)
-    return FrameSet(frames.frames[rows], frames.cells[rows], frames.activity[rows])
+    return FrameSet(
+        frames.frames[rows], frames.sku[rows], frames.activity[rows], frames.handled[rows]
+    )
 
 
 @torch.no_grad()
 def _accuracy(backbone: nn.Module, heads: _Heads, frames: FrameSet) -> dict[str, float]:
-    """Product accuracy on the handled product's cells, handled-cell F1, activity accuracy."""
+    """Per token: product accuracy on frames where one is handled, activity accuracy;
+    handled-cell F1."""
     backbone.model.eval()
-    hits = cells = activity_hits = tp = fp = fn = 0
+    num_skus = heads.product.out_features - 1
+    hits = count = activity_hits = tokens = tp = fp = fn = 0
     for first in range(0, len(frames.frames), 64):
-        images = torch.from_numpy(frames.frames[first : first + 64])
-        product_logits, handled_logits, frame_logits = heads(_tokens(backbone, images))
-        truth = torch.from_numpy(frames.cells[first : first + 64])
-        product = truth >= 0
-        hits += int((product_logits.argmax(-1)[product] == truth[product]).sum())
-        cells += int(product.sum())
-        said = handled_logits > 0
+        part = slice(first, first + 64)
+        product, activity, handled = heads(_tokens(backbone, torch.from_numpy(frames.frames[part])))
+        sku = torch.from_numpy(frames.sku[part])[:, None].expand(-1, product.shape[1])
+        some = sku < num_skus
+        hits += int((product.argmax(-1)[some] == sku[some]).sum())
+        count += int(some.sum())
+        truth = torch.from_numpy(frames.activity[part])[:, None]
+        activity_hits += int((activity.argmax(-1) == truth).sum())
+        tokens += activity.shape[0] * activity.shape[1]
+        said, real = handled > 0, torch.from_numpy(frames.handled[part])
         tp, fp, fn = (
-            tp + int((said & product).sum()),
-            fp + int((said & ~product).sum()),
-            fn + int((~said & product).sum()),
+            tp + int((said & real).sum()),
+            fp + int((said & ~real).sum()),
+            fn + int((~said & real).sum()),
         )
-        truth_activity = torch.from_numpy(frames.activity[first : first + 64])
-        activity_hits += int((frame_logits.argmax(-1) == truth_activity).sum())
     return {
-        "product_cells": round(hits / max(cells, 1), 4),
+        "product": round(hits / max(count, 1), 4),
+        "activity": round(activity_hits / max(tokens, 1), 4),
         "handled_f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
-        "activity": round(activity_hits / len(frames.frames), 4),
     }
 
 

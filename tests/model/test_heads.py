@@ -40,3 +40,12 @@ def test_box_head_gives_unit_range_boxes() -> None:
     boxes = BoxHead(cfg)(torch.randn(3, 7, cfg.d_model) * 100)
     assert boxes.shape == (3, 7, 4)
     assert ((boxes >= 0) & (boxes <= 1)).all()
+
+
+def test_activity_head_answers_with_the_strongest_step() -> None:
+    cfg = ModelConfig.preset("tiny")
+    head = ActivityHead(cfg)
+    steps = torch.randn(1, 6, cfg.d_model)
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    per_step = torch.stack([head(steps[:, i : i + 1], mask[:, :1]) for i in range(6)])  # (6, 1, A)
+    assert torch.allclose(head(steps, mask), per_step.amax(dim=0))

@@ -63,10 +63,14 @@ def test_populate_equals_clip_by_clip_writes(tiny_net: LongVMNet, make_frames) -
     assert whole.frames_seen.tolist() == [20, 18]
 
 
+@pytest.mark.parametrize("radius", [1, -1])  # the tiny preset's time-local decoder; paper's
 def test_answers_have_the_right_kinds_shapes_and_ranges(
-    tiny_net: LongVMNet, memory: Memory
+    tiny_net: LongVMNet, memory: Memory, radius: int
 ) -> None:
     queries = _mixed_queries()
+    if radius != tiny_net.cfg.decoder_time_radius:
+        torch.manual_seed(0)
+        tiny_net = LongVMNet(dataclasses.replace(tiny_net.cfg, decoder_time_radius=radius)).eval()
     answers = tiny_net.answer(memory, queries)
     assert [type(a) for a in answers] == [
         ActivityPrediction,
@@ -202,3 +206,25 @@ def test_write_checks_shapes(tiny_net: LongVMNet, make_tokens) -> None:
     other = Memory.empty(dataclasses.replace(tiny_net.cfg, memory_size=8), 1)
     with pytest.raises(ValueError, match="slots"):
         tiny_net.write_tokens(other, make_tokens(1))
+
+
+def test_a_time_radius_keeps_each_decoder_step_to_the_memory_near_it(tiny_cfg) -> None:
+    from model.encoder_decoder import EncoderDecoder
+
+    cfg = dataclasses.replace(tiny_cfg, decoder_time_radius=1)
+    times = torch.tensor([[0, 3, 4, 5, 9, 4]])  # six memory slots, the last one empty
+    valid = torch.tensor([[True, True, True, True, True, False]])
+    cells = torch.zeros(1, 6, dtype=torch.long)
+    memory = Memory(torch.zeros(1, 6, 8), times, cells, valid, torch.tensor([10]))
+    steps = torch.tensor([[4, 8]])  # a window's steps, as decoder queries
+    src_mask = torch.cat((valid, torch.ones(1, 2, dtype=torch.bool)), dim=1)  # + 2 query tokens
+    mask = EncoderDecoder(cfg)._cross_mask(memory, steps, src_mask)
+    assert mask.tolist() == [
+        [
+            [False, True, True, True, False, False, True, True],  # step 4 reads steps 3-5
+            [False, False, False, False, True, False, True, True],  # step 8 reads step 9
+        ]
+    ]
+    paper = dataclasses.replace(tiny_cfg, decoder_time_radius=-1)  # paper: all of it
+    whole = EncoderDecoder(paper)._cross_mask(memory, steps, src_mask)
+    assert torch.equal(whole, src_mask)

@@ -6,6 +6,7 @@ import json
 from collections import deque
 from pathlib import Path
 
+import numpy as np
 import pytest
 import safetensors.torch
 import torch
@@ -17,7 +18,7 @@ from model.errors import ConfigError
 from model.evaluate import populate
 from model.synth import read_dataset
 from model.train import TrainConfig, read_train_config, train
-from model.train.loop import batch_queries, remember
+from model.train.loop import batch_queries, remember, remember_all, replayed
 from model.train.optim import make_optimizer
 from model.train.schedule import lr_factor, temperature
 
@@ -115,16 +116,19 @@ class _Example:
 def test_the_continual_loss_asks_the_last_p_queries_of_each_video_again() -> None:
     past: dict = {}
     a1, a2, a3, b1 = (_Example(n) for n in ("a1", "a2", "a3", "b1"))
-    remember(past, [Step("a", 0, a1), Step("b", 0, b1)], 2)
-    remember(past, [Step("a", 1, a2)], 2)
-    remember(past, [Step("a", 2, a3), Step("b", 1, None)], 2)
+    remember(past, [Step("a", 0, (a1,)), Step("b", 0, (b1,))], 2)
+    remember(past, [Step("a", 1, (a2,))], 2)
+    remember(past, [Step("a", 2, (a3,)), Step("b", 1)], 2)
     assert past["a"] == deque([a2, a3]) and past["b"] == deque([b1])  # the oldest dropped out
     a4 = _Example("a4")
-    queries, targets = batch_queries([Step("b", 2, None), Step("a", 3, a4)], past)
+    queries, targets = batch_queries([Step("b", 2), Step("a", 3, (a4,))], past)
     assert queries == [("b1", 0), ("a4", 1), ("a2", 1), ("a3", 1)]  # row = the video's memory
     assert targets == ["b1", "a4", "a2", "a3"]
+    a5, a6 = _Example("a5"), _Example("a6")
+    remember(past, [Step("a", 4, (a4, a5, a6))], 2)  # several in one step: the first stays
+    assert past["a"] == deque([a3, a4])
     none: dict = {}
-    remember(none, [Step("a", 0, a1)], 0)  # --no-continual: p = 0
+    remember(none, [Step("a", 0, (a1,))], 0)  # --no-continual: p = 0
     assert none == {}
 
 
@@ -134,3 +138,22 @@ def test_merge_has_nothing_to_train_and_configs_are_checked() -> None:
     with pytest.raises(ConfigError):
         TrainConfig(epochs=0)
     assert TrainConfig(continual=False).past == 0 and TrainConfig().past == 2
+
+
+def test_replay_draws_older_queries_of_the_same_video_only() -> None:
+    a = [_Example(f"a{i}") for i in range(6)]
+    b1 = _Example("b1")
+    history: dict = {}
+    remember_all(history, [Step("a", 0, tuple(a[:3])), Step("b", 0, (b1,))])
+    remember_all(history, [Step("a", 1, tuple(a[3:]))])
+    assert history == {"a": a, "b": [b1]}
+    past = {"a": deque(a[4:])}  # the last p are asked anyway: never replayed
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        drawn = replayed([Step("a", 2), Step("b", 1)], history, past, 3, rng)
+        assert len(drawn["a"]) == 3 and len(set(map(id, drawn["a"]))) == 3
+        assert set(drawn["a"]) <= set(a[:4]) and drawn["b"] == [b1]
+    assert replayed([Step("a", 2)], history, past, 0, rng) == {}
+    queries, _ = batch_queries([Step("a", 2, (a[0],))], past, {"a": [a[1]]})
+    assert queries == [("a0", 0), ("a4", 0), ("a5", 0), ("a1", 0)]
+    assert TrainConfig(continual=False).replay == 0 and TrainConfig().replay == 4
