@@ -29,6 +29,12 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     default=None,
     help="Queries asked of each freshly written memory per step (default: 8).",
 )
+@click.option(
+    "--loss-activity",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Weight of the activity loss (default: the preset's, or --init's config).",
+)
 @click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
 @click.option(
     "--init",
@@ -50,6 +56,7 @@ def train(
     epochs: int | None,
     batch_size: int | None,
     queries_per_clip: int | None,
+    loss_activity: float | None,
     resume: Path | None,
     init: Path | None,
     seed: int,
@@ -93,9 +100,10 @@ def train(
                 bar.label = f"epoch {record['epoch'] + 1}"
                 bar.pos = 0
 
+            overrides = None if loss_activity is None else {"loss_activity": loss_activity}
             result = run_training(
-                data, out, config, resume=resume, init=init, cache_dir=cache,
-                log=log, progress=progress,
+                data, out, config, resume=resume, init=init, overrides=overrides,
+                cache_dir=cache, log=log, progress=progress,
             )  # fmt: skip
     except ModelError as exc:
         raise InvalidInputError(str(exc)) from None

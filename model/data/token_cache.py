@@ -119,12 +119,12 @@ class TokenCache:
         about = self.directory / "backbone.json"
         if not about.is_file():
             _atomic_write(about, (json.dumps(self.identity, indent=2) + "\n").encode())
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # runs may share a cache
         np.save(tmp, tokens, allow_pickle=False)
         os.replace(tmp, path)  # a reader never sees half a file
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
