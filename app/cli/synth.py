@@ -16,14 +16,29 @@ from app.errors import InvalidInputError
 @click.option("--videos", type=click.IntRange(1, 100_000), default=10, show_default=True)
 @click.option("--minutes", type=click.FloatRange(0.1, 600), default=5.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--split",
+    default="0.7,0.15,0.15",
+    show_default=True,
+    help="Train, val, test fractions of the videos. The seed fixes the catalog and each "
+    "video's seed follows from (seed, split, index): `--split 0,0,1` draws held-out test "
+    "sessions (e.g. longer ones) for a model trained on that seed's train split.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in --out.")
 @json_option
 def synth(
-    out: Path, videos: int, minutes: float, seed: int, overwrite: bool, as_json: bool
+    out: Path, videos: int, minutes: float, seed: int, split: str, overwrite: bool, as_json: bool
 ) -> None:
     """Draw shopping sessions: H.264 videos, a catalog, boxes, spans and ReST-style queries."""
-    from model.synth import generate_dataset  # late: the model package loads torch
+    from model.synth import SynthConfig, generate_dataset  # late: the package loads torch
     from model.synth.errors import SynthError
+
+    try:
+        fractions = tuple(float(part) for part in split.split(","))
+        config = SynthConfig(split=fractions)  # type: ignore[arg-type]
+    except (ValueError, SynthError) as exc:
+        message = exc if isinstance(exc, SynthError) else "it must be three numbers"
+        raise InvalidInputError(f"--split {split!r} is not usable: {message}") from None
 
     with click.progressbar(length=1, label="drawing frames", file=sys.stderr) as bar:
 
@@ -37,6 +52,7 @@ def synth(
                 videos=videos,
                 minutes=minutes,
                 seed=seed,
+                config=config,
                 overwrite=overwrite,
                 progress=progress,
             )

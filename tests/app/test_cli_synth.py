@@ -21,3 +21,16 @@ def test_synth_writes_a_dataset_and_refuses_to_overwrite_it(tmp_path: Path) -> N
     replaced = runner.invoke(main, [*args, "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
     assert "SKUs" in replaced.stdout
+
+
+def test_synth_split_draws_held_out_sessions_of_the_same_catalog(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["synth", "--videos", "3", "--minutes", "0.1", "--seed", "3", "--json"]
+    usual = runner.invoke(main, [*base, "--out", str(tmp_path / "usual")])
+    held = runner.invoke(main, [*base, "--out", str(tmp_path / "held"), "--split", "0,0,1"])
+    assert usual.exit_code == 0 and held.exit_code == 0, usual.output + held.output
+    assert json.loads(held.stdout)["videos"] == {"train": 0, "val": 0, "test": 3}
+    catalog = [(tmp_path / d / "catalog.json").read_text() for d in ("usual", "held")]
+    assert catalog[0] == catalog[1]  # same seed, same products
+    bad = runner.invoke(main, [*base, "--out", str(tmp_path / "bad"), "--split", "1,x"])
+    assert bad.exit_code == 1 and "--split" in bad.output and "Traceback" not in bad.output
