@@ -17,7 +17,14 @@ from app.cli._output import emit, json_option, table
     show_default=True,
     help="Length of the shopping session.",
 )
-@click.option("--seed", type=int, default=3, show_default=True, help="Which synthetic session.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Which synthetic store (0: the one the shipped model was trained on; the session "
+    "itself is always one it never saw).",
+)
 @json_option
 @click.pass_obj
 def demo(app, minutes: float, seed: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
