@@ -21,7 +21,7 @@ _DIR = click.Path(path_type=Path, file_okay=False)
 @click.option("--out", required=True, type=_DIR, help="Where the checkpoint and logs go.")
 @click.option("--writer", type=click.Choice(["neural", "random"]), default="neural")
 @click.option("--no-continual", is_flag=True, help="Train without the online continual loss.")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Default: 40.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Default: 12.")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Videos per batch.")
 @click.option(
     "--queries-per-clip",

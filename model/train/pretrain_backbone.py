@@ -18,7 +18,7 @@ that a product looks alike in the catalog image (the query's object image) and i
 The result is a whole ``LongVMNet`` checkpoint (the other weights are untouched random
 init) to start training from: ``cartmem train --init DIR``. Run::
 
-    python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 4] [--seed 0]
+    python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 6] [--seed 0]
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ Logger = Callable[[dict[str, object]], None]
 @dataclass(frozen=True)
 class PretrainConfig:
     preset: str = "tiny"
-    epochs: int = 4
+    epochs: int = 6
     batch_size: int = 24  # video frames per batch
     composites: int = 24  # catalog products (pasted or whole) added to each batch
     lr: float = 2e-3
