@@ -6,7 +6,8 @@ Per epoch: every video's memory starts empty (reset each epoch, paper); batches 
 1. ``clip_batch`` / ``gather_memories``: the next clip of each batch video and its memory;
 2. ``write_tokens_train``: Gumbel-perturbed, relaxed write of the clip into the memory;
 3. ``batch_queries``: the current queries of each video plus its last ``p`` (online
-   continual loss, p = 2) — all answered from the memory just written;
+   continual loss, p = 2) and a few ``replayed`` older ones — all answered from the memory
+   just written;
 4. losses, backward, clip, step; the new memories are kept detached for the next clip.
 
 At the end of each epoch: evaluation on the validation split (one JSON line of metrics),
