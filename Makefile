@@ -17,7 +17,7 @@ demo: venv
 	$(BIN)/cartmem demo
 
 test: venv tools lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	CARTMEM_REQUIRE_KCAT=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff format --check .
