@@ -72,7 +72,7 @@ def make_trials(
     with; the videos come from the test split, which training never reads.
     """
     spare = max(2, sessions // 4)  # a few sessions end with an empty cart: nothing to plant
-    config = SynthConfig(split=(0.0, 0.0, 1.0))
+    config = SynthConfig.held_out()
     generate_dataset(root, videos=sessions + spare, minutes=minutes, seed=seed, config=config)
     data = read_dataset(root)
     rng = np.random.default_rng(seed)

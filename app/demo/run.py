@@ -63,7 +63,7 @@ def run_demo(
     data = home / f"store-seed{seed}-test-{minutes:g}min"
     if not (data / "dataset.json").is_file():
         shutil.rmtree(data, ignore_errors=True)
-        held_out = SynthConfig(split=(0.0, 0.0, 1.0))
+        held_out = SynthConfig.held_out()
         generate_dataset(data, videos=1, minutes=minutes, seed=seed, config=held_out)
     dataset = read_dataset(data)
     video = next(iter(dataset.videos.values()))

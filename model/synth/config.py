@@ -118,6 +118,12 @@ class SynthConfig:
     queries: QueryConfig = field(default_factory=QueryConfig)
     split: tuple[float, float, float] = (0.70, 0.15, 0.15)  # train, val, test by video
 
+    @classmethod
+    def held_out(cls) -> SynthConfig:
+        """Every video in the test split: sessions of a seed's store that training on that
+        seed never reads (a video's seed follows from seed, split and index)."""
+        return cls(split=(0.0, 0.0, 1.0))
+
     def __post_init__(self) -> None:
         self._validate()
 

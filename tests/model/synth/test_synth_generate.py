@@ -87,6 +87,15 @@ def test_held_out_seeds_are_never_training_seeds() -> None:
     assert {(p.video_id, p.seed) for p in plans} <= {(p.video_id, p.seed) for p in more}
 
 
+def test_held_out_config_draws_the_test_sessions_of_the_store() -> None:
+    """The demo and the reconciliation eval draw sessions a model trained on the seed's
+    train split never saw: the same videos as the test split of the full dataset."""
+    held_out = plan_videos(videos=3, minutes=1, seed=11, config=SynthConfig.held_out())
+    full = plan_videos(videos=40, minutes=1, seed=11, config=SynthConfig())
+    assert {p.split for p in held_out} == {"test"}
+    assert {(p.video_id, p.seed) for p in held_out} <= {(p.video_id, p.seed) for p in full}
+
+
 @pytest.mark.parametrize(
     ("videos", "expected"),
     [
