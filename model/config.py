@@ -66,6 +66,10 @@ class ModelConfig:
     loss_box_l1: float = 5.0
     loss_box_giou: float = 2.0
     loss_time: float = 1.0
+    # Auxiliary, not in the paper: the sampler's scores against "this token shows the
+    # handled product" (annotated boxes); 0 = off, the paper's end-to-end-only sampler.
+    # See docs/MODEL.md, "Deviations".
+    loss_sampler_evidence: float = 0.0
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the config hashable and comparable.
@@ -230,5 +234,8 @@ _PRESETS: dict[str, ModelConfig] = {
         # The activity answer is what checkout reconciles on; with the paper's weight its
         # focal loss is a few percent of the total and learned last (docs/MODEL.md).
         loss_activity=10.0,
+        # In our CPU budget the end-to-end signal alone teaches the sampler to spread its
+        # tokens over time but not which ones hold the product (docs/MODEL.md).
+        loss_sampler_evidence=1.0,
     ),
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
 
@@ -131,7 +132,21 @@ def loss_weights(cfg: ModelConfig) -> dict[str, float]:
         "box_l1": cfg.loss_box_l1,
         "box_giou": cfg.loss_box_giou,
         "time": cfg.loss_time,
+        "sampler_evidence": cfg.loss_sampler_evidence,
     }
+
+
+def sampler_evidence_loss(scores: Tensor, evidence: Tensor, known: Tensor) -> Tensor:
+    """Binary cross-entropy of the sampler's candidate scores ``(B, n)`` (as logits) against
+    ``evidence`` ``(B, n)`` (1: the token shows the handled product), over ``known`` ones.
+
+    Not in the paper, whose sampler learns only through the answers' losses. A score is a
+    logit of "worth keeping"; the top-m selection only uses their order, so this teaches the
+    order that puts the handled product first and leaves the rest to the answer losses.
+    """
+    if not bool(known.any()):
+        return scores.sum() * 0.0  # keeps the graph; nothing known in this batch
+    return F.binary_cross_entropy_with_logits(scores[known].float(), evidence[known].float())
 
 
 def weighted_sum(losses: Mapping[str, Tensor], weights: Mapping[str, float]) -> Tensor:

@@ -37,7 +37,7 @@ from model.queries import (
     TimeQuery,
 )
 from model.sampler import NeuralSampler
-from model.writers import MemoryWriter, make_writer
+from model.writers import MemoryWriter, TrainWrite, make_writer
 
 #: Encoder tokens (queries x tokens per query) per forward pass in ``answer``.
 DEFAULT_ANSWER_TOKENS = 1 << 17
@@ -113,12 +113,13 @@ class LongVMNet(nn.Module):
         temperature: float,
         frame_mask: Tensor | None = None,
         generator: torch.Generator | None = None,
-    ) -> tuple[Memory, Tensor]:
+    ) -> TrainWrite:
         """Training write: Gumbel-perturbed, relaxed selection with straight-through weights.
 
         Returns the new memory, whose kept tokens are multiplied by their weights (1.0 in
-        value, so the loss on answers reaches the sampler's scores), and those weights
-        ``(B, m)``. Detach the memory before the next step's write (``Memory.detach``).
+        value, so the loss on answers reaches the sampler's scores), those weights
+        ``(B, m)``, the candidates and the sampler's scores (``TrainWrite``). Detach the
+        memory before the next step's write (``Memory.detach``).
         """
         clip, memory = self._clip(memory, tokens, frame_mask)
         return self.writer.write_train(memory, clip, temperature=temperature, generator=generator)

@@ -18,6 +18,7 @@ bit-identical whichever sessions share its batch.
 from __future__ import annotations
 
 import abc
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,6 +30,21 @@ from model.errors import ConfigError
 from model.memory import Memory
 from model.relaxation import exact_top_k, relaxed_top_k
 from model.sampler import NeuralSampler
+
+
+class TrainWrite(NamedTuple):
+    """What a training write gives the loss.
+
+    memory: the new memory, kept tokens multiplied by their straight-through weights;
+    weights: those weights ``(B, m)``; candidates: the memory + clip tokens the writer chose
+    from; scores: the sampler's score of each candidate ``(B, n)``, None for writers
+    without one.
+    """
+
+    memory: Memory
+    weights: Tensor
+    candidates: Candidates
+    scores: Tensor | None
 
 
 class MemoryWriter(abc.ABC):
@@ -50,14 +66,15 @@ class MemoryWriter(abc.ABC):
         *,
         temperature: float,
         generator: torch.Generator | None = None,
-    ) -> tuple[Memory, Tensor]:
+    ) -> TrainWrite:
         """Training: the new memory and per-slot weights ``(B, m)`` the loss flows through.
 
         Writers without parameters have nothing to learn: their memory is the inference
         one and the weights are ones.
         """
         new = self.write(memory, clip)
-        return new, torch.ones(new.valid.shape, device=new.device, dtype=new.tokens.dtype)
+        ones = torch.ones(new.valid.shape, device=new.device, dtype=new.tokens.dtype)
+        return TrainWrite(new, ones, Candidates.of(memory, clip), None)
 
 
 class NeuralWriter(MemoryWriter):
@@ -86,14 +103,14 @@ class NeuralWriter(MemoryWriter):
         *,
         temperature: float,
         generator: torch.Generator | None = None,
-    ) -> tuple[Memory, Tensor]:
+    ) -> TrainWrite:
         cand = Candidates.of(memory, clip)
         scores = self._scores(cand)  # (B, n), batched: training needs no batch invariance
         top = relaxed_top_k(scores, self.memory_size, temperature, cand.valid, generator=generator)
         slots = cand.slots(top.hard, self.memory_size)  # (B, m)
         new = cand.gather(slots, weights=top.weights)
         slot_weights = top.weights.gather(1, slots).masked_fill(~new.valid, 0.0)  # (B, m)
-        return new, slot_weights
+        return TrainWrite(new, slot_weights, cand, scores)
 
 
 class RandomWriter(MemoryWriter):

@@ -21,7 +21,7 @@ _DIR = click.Path(path_type=Path, file_okay=False)
 @click.option("--out", required=True, type=_DIR, help="Where the checkpoint and logs go.")
 @click.option("--writer", type=click.Choice(["neural", "random"]), default="neural")
 @click.option("--no-continual", is_flag=True, help="Train without the online continual loss.")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Default: 12.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Default: 5.")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Videos per batch.")
 @click.option(
     "--queries-per-clip",
@@ -34,6 +34,13 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     type=click.FloatRange(min=0.0),
     default=None,
     help="Weight of the activity loss (default: the preset's, or --init's config).",
+)
+@click.option(
+    "--loss-sampler-evidence",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Weight of the sampler's evidence loss, 0 = the paper's end-to-end sampler "
+    "(default: the preset's, or --init's config).",
 )
 @click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
 @click.option(
@@ -57,6 +64,7 @@ def train(
     batch_size: int | None,
     queries_per_clip: int | None,
     loss_activity: float | None,
+    loss_sampler_evidence: float | None,
     resume: Path | None,
     init: Path | None,
     seed: int,
@@ -100,7 +108,11 @@ def train(
                 bar.label = f"epoch {record['epoch'] + 1}"
                 bar.pos = 0
 
-            overrides = None if loss_activity is None else {"loss_activity": loss_activity}
+            weights = {
+                "loss_activity": loss_activity,
+                "loss_sampler_evidence": loss_sampler_evidence,
+            }
+            overrides = {k: v for k, v in weights.items() if v is not None} or None
             result = run_training(
                 data, out, config, resume=resume, init=init, overrides=overrides,
                 cache_dir=cache, log=log, progress=progress,

@@ -7,6 +7,7 @@ memory steps); ``epoch_batches`` forms batches in which no video appears twice.
 
 from model.data.batches import Step, epoch_batches, video_steps
 from model.data.examples import Example, activity_index, make_example, step_boxes
+from model.data.handled import box_cells, handled_map
 from model.data.split import SplitData, load_catalog_images, load_split
 from model.data.timeline import nearest_step, seconds_to_steps, steps_to_seconds
 from model.data.token_cache import (
@@ -24,9 +25,11 @@ __all__ = [
     "TokenCache",
     "activity_index",
     "backbone_identity",
+    "box_cells",
     "default_cache_dir",
     "epoch_batches",
     "file_hash",
+    "handled_map",
     "load_catalog_images",
     "load_split",
     "make_example",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from PIL import Image
 from torch import Tensor
 
 from model.config import ModelConfig
 from model.data.examples import Example, check_activities, make_example
+from model.data.handled import handled_map
 from model.data.token_cache import TokenCache
 from model.synth.errors import DatasetError
 from model.synth.reader import Dataset
@@ -22,11 +24,13 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class SplitData:
     """Videos of one split: tokens ``(N, S, C)`` and examples in the order of their window
-    end (the order a memory that reads the video once can answer them)."""
+    end (the order a memory that reads the video once can answer them); ``handled``: the
+    ``(N, S)`` bool cells showing the handled product, for videos annotated with boxes."""
 
     split: str
     tokens: dict[str, Tensor]
     examples: dict[str, tuple[Example, ...]]
+    handled: dict[str, Tensor] = field(default_factory=dict)
 
     @property
     def video_ids(self) -> tuple[str, ...]:
@@ -65,11 +69,15 @@ def load_split(
         by_video[record.video_id].append(record)
     tokens: dict[str, Tensor] = {}
     examples: dict[str, tuple[Example, ...]] = {}
+    handled: dict[str, Tensor] = {}
     for done, video_id in enumerate(by_video, start=1):
         tokens[video_id] = cache.tokens(dataset.video_path(video_id))
         steps = tokens[video_id].shape[0]
         made = [make_example(r, cfg, steps, images) for r in by_video[video_id]]
         examples[video_id] = tuple(sorted(made, key=lambda e: (e.last_step, e.record.query_id)))
+        cells = handled_map(dataset.videos[video_id], steps, cfg)
+        if cells is not None:
+            handled[video_id] = torch.from_numpy(cells)
         if progress is not None:
             progress(done, len(by_video))
-    return SplitData(split, tokens, examples)
+    return SplitData(split, tokens, examples, handled)

@@ -4,7 +4,8 @@ Per epoch: every video's memory starts empty (reset each epoch, paper); batches 
 ``epoch_batches`` (one item per video per batch, each video's clips in time order). A step:
 
 1. ``clip_batch`` / ``gather_memories``: the next clip of each batch video and its memory;
-2. ``write_tokens_train``: Gumbel-perturbed, relaxed write of the clip into the memory;
+2. ``write_tokens_train``: Gumbel-perturbed, relaxed write of the clip into the memory
+   (and, when the config weighs it, the sampler's evidence loss: ``candidate_evidence``);
 3. ``batch_queries``: the current queries of each video plus its last ``p`` (online
    continual loss, p = 2) and a few ``replayed`` older ones — all answered from the memory
    just written;
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from model.candidates import Candidates
 from model.checkpoint import read_config, read_weights
 from model.config import ModelConfig
 from model.data.batches import Step, epoch_batches
@@ -38,7 +40,7 @@ from model.data.examples import Example
 from model.data.split import SplitData, load_split
 from model.data.token_cache import TokenCache, default_cache_dir
 from model.evaluate.two_stage import evaluate
-from model.losses import loss_weights, query_losses, weighted_sum
+from model.losses import loss_weights, query_losses, sampler_evidence_loss, weighted_sum
 from model.memory import Memory
 from model.network import LongVMNet
 from model.queries import Query, Target
@@ -223,10 +225,14 @@ def train_step(
     memory = gather_memories(memories, batch, net.cfg, device)
     queries, targets = batch_queries(batch, past, replay)
     with _autocast(device, config.amp):
-        written, _ = net.write_tokens_train(
+        write = net.write_tokens_train(
             memory, tokens, temperature=tau, frame_mask=frame_mask, generator=gumbel
         )
+        written = write.memory
         losses = query_losses(net.forward_queries(written, queries), queries, targets)
+        if write.scores is not None and net.cfg.loss_sampler_evidence > 0:
+            evidence, known = candidate_evidence(data, batch, write.candidates)
+            losses["sampler_evidence"] = sampler_evidence_loss(write.scores, evidence, known)
     values: dict[str, float] = {}
     if losses:
         loss = weighted_sum({k: v.float() for k, v in losses.items()}, loss_weights(net.cfg))
@@ -254,6 +260,28 @@ def clip_batch(
         clips.append(torch.cat((clip, clip.new_zeros(pad, *clip.shape[1:]))))
         masks.append(torch.arange(clip_frames) < clip.shape[0])
     return torch.stack(clips).to(device), torch.stack(masks).to(device)
+
+
+def candidate_evidence(
+    data: SplitData, batch: Sequence[Step], cand: Candidates
+) -> tuple[Tensor, Tensor]:
+    """Whether each candidate token shows its video's handled product ``(B, n)`` and
+    whether that is known ``(B, n)`` (a valid token of a video annotated with boxes)."""
+    evidence = torch.zeros(cand.valid.shape, dtype=torch.bool)
+    known = torch.zeros(cand.valid.shape, dtype=torch.bool)
+    time_index, spatial_index, valid = (
+        cand.time_index.cpu(),
+        cand.spatial_index.cpu(),
+        cand.valid.cpu(),
+    )
+    for i, item in enumerate(batch):
+        cells = data.handled.get(item.video_id)  # (N, S) bool
+        if cells is None:
+            continue
+        steps = time_index[i].clamp(0, cells.shape[0] - 1)
+        evidence[i] = cells[steps, spatial_index[i]] & valid[i]
+        known[i] = valid[i]
+    return evidence.to(cand.valid.device), known.to(cand.valid.device)
 
 
 def gather_memories(

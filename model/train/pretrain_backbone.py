@@ -18,7 +18,7 @@ that a product looks alike in the catalog image (the query's object image) and i
 The result is a whole ``LongVMNet`` checkpoint (the other weights are untouched random
 init) to start training from: ``cartmem train --init DIR``. Run::
 
-    python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 6] [--seed 0]
+    python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 3] [--seed 0]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from model.config import ModelConfig
+from model.data.handled import MIN_OVERLAP, box_cells, handled_map
 from model.data.split import load_catalog_images
 from model.network import LongVMNet
 from model.synth.reader import Dataset, read_dataset
@@ -52,13 +53,12 @@ Logger = Callable[[dict[str, object]], None]
 @dataclass(frozen=True)
 class PretrainConfig:
     preset: str = "tiny"
-    epochs: int = 6
+    epochs: int = 3  # over 105 training videos (the shipped recipe, docs/RESULTS.md)
     batch_size: int = 24  # video frames per batch
     composites: int = 24  # catalog products (pasted or whole) added to each batch
     lr: float = 2e-3
     weight_decay: float = 1e-4
     handled_pos_weight: float = 4.0  # handled cells are few (a product covers 1-3 of 16)
-    min_overlap: float = 0.25  # a cell is the product's when the box covers this much of it
     seed: int = 0
 
 
@@ -74,43 +74,25 @@ class FrameSet:
 
 def frame_labels(
     annotation: VideoAnnotation,
-    k: int,
+    steps: int,
     cfg: ModelConfig,
     skus: list[str],
     activities: list[str],
-    min_overlap: float,
-) -> tuple[int, int, np.ndarray]:
-    """Handled SKU, activity and handled cells ``(S,)`` of memory frame ``k`` (instant
-    ``k / fps``); ``len(skus)`` / ``len(activities)`` mean none."""
-    instant = k / cfg.fps
-    sku, activity = len(skus), len(activities)
-    handled = np.zeros(cfg.tokens_per_frame, dtype=bool)
-    for span in annotation.spans:
-        if span.start - 1e-6 <= instant < span.end - 1e-6:
-            sku, activity = skus.index(span.sku), activities.index(span.activity)
-    near = [b for b in annotation.boxes if abs(b.t - instant) <= 0.5 / annotation.box_fps]
-    if near:
-        box = min(near, key=lambda b: abs(b.t - instant))
-        handled[box_cells(box.box, cfg.grid, min_overlap)] = True
-    return sku, activity, handled
-
-
-def box_cells(
-    box: tuple[float, float, float, float], grid: tuple[int, int], min_overlap: float
-) -> list[int]:
-    """Grid cells (row-major) the box covers by ``min_overlap`` of their area, and the
-    cell of its centre."""
-    cx, cy, w, h = box
-    x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-    rows, cols = grid
-    chosen = {min(int(cy * rows), rows - 1) * cols + min(int(cx * cols), cols - 1)}
-    for r in range(rows):
-        for c in range(cols):
-            ox = max(0.0, min(x1, (c + 1) / cols) - max(x0, c / cols)) * cols
-            oy = max(0.0, min(y1, (r + 1) / rows) - max(y0, r / rows)) * rows
-            if ox * oy >= min_overlap:
-                chosen.add(r * cols + c)
-    return sorted(chosen)
+) -> list[tuple[int, int, np.ndarray]]:
+    """Handled SKU, activity and handled cells ``(S,)`` of each memory frame ``k``
+    (instant ``k / fps``); ``len(skus)`` / ``len(activities)`` mean none."""
+    cells = handled_map(annotation, steps, cfg)
+    if cells is None:
+        cells = np.zeros((steps, cfg.tokens_per_frame), dtype=bool)
+    labels = []
+    for k in range(steps):
+        instant = k / cfg.fps
+        sku, activity = len(skus), len(activities)
+        for span in annotation.spans:
+            if span.start - 1e-6 <= instant < span.end - 1e-6:
+                sku, activity = skus.index(span.sku), activities.index(span.activity)
+        labels.append((sku, activity, cells[k]))
+    return labels
 
 
 def decode_frames(path: Path, cfg: ModelConfig) -> np.ndarray:
@@ -126,10 +108,7 @@ def load_frames(dataset: Dataset, split: str, cfg: ModelConfig, config: Pretrain
     for annotation in dataset.videos_in(split):
         video = decode_frames(dataset.video_path(annotation.video_id), cfg)
         frames.append(video)
-        labels += [
-            frame_labels(annotation, k, cfg, skus, activities, config.min_overlap)
-            for k in range(len(video))
-        ]
+        labels += frame_labels(annotation, len(video), cfg, skus, activities)
     return FrameSet(
         np.concatenate(frames),
         np.array([sku for sku, _, _ in labels], dtype=np.int64),
@@ -183,7 +162,7 @@ def composite(
     x0, y0, x1, y1 = opaque.getbbox() or (0, 0, 1, 1)
     box = ((x0 + x1) / 2 / size, (y0 + y1) / 2 / size, (x1 - x0) / size, (y1 - y0) / size)
     cells = np.zeros(grid[0] * grid[1], dtype=bool)
-    cells[box_cells(box, grid, 0.25)] = True
+    cells[box_cells(box, grid, MIN_OVERLAP)] = True
     return np.asarray(image), cells
 
 

@@ -59,12 +59,12 @@ def test_the_model_learns_which_colour_a_window_shows() -> None:
     for _ in range(250):
         batch = rng.choice(len(train_videos), 8, replace=False)
         tokens = train_tokens[batch]
-        memory, _ = net.write_tokens_train(
+        memory = net.write_tokens_train(
             None, tokens[:, :t], temperature=1.0, generator=generator
-        )
-        memory, _ = net.write_tokens_train(
+        ).memory
+        memory = net.write_tokens_train(
             memory.detach(), tokens[:, t:], temperature=1.0, generator=generator
-        )
+        ).memory
         queries, targets = _queries(rng, train_colours[batch], t)
         loss = weighted_sum(
             query_losses(net.forward_queries(memory, queries), queries, targets), weights

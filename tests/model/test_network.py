@@ -156,8 +156,8 @@ def test_training_gradients_reach_the_samplers_scoring_mlp(
     torch.manual_seed(0)
     net = LongVMNet(tiny_cfg).train()
     g = torch.Generator().manual_seed(0)
-    memory, _ = net.write_tokens_train(None, make_tokens(2), temperature=1.5, generator=g)
-    memory, weights = net.write_tokens_train(
+    memory = net.write_tokens_train(None, make_tokens(2), temperature=1.5, generator=g).memory
+    memory, weights, _, _ = net.write_tokens_train(
         memory.detach(), make_tokens(2, seed=1), temperature=1.5, generator=g
     )
     assert torch.equal(weights, torch.ones_like(weights))  # forward value: exactly 1

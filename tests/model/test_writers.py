@@ -41,11 +41,14 @@ def test_writers_are_interchangeable_behind_one_interface(
         _assert_canonical(memory)
     assert first.frames_seen.tolist() == [16, 16] and second.frames_seen.tolist() == [32, 32]
     assert second.valid.all()  # 2 clips offer 2 * 256 tokens for 256 slots
-    trained, weights = writer.write_train(
+    trained, weights, _, scores = writer.write_train(
         first, _clip(tiny_net, first, make_tokens(2, seed=1)), temperature=1.0
     )
     assert trained.tokens.shape == second.tokens.shape and weights.shape == (2, cfg.memory_size)
     assert torch.equal(weights[trained.valid], torch.ones(int(trained.valid.sum())))
+    # Only the neural writer has scores (its evidence loss reads them), one per candidate.
+    n = cfg.memory_size + cfg.clip_tokens
+    assert (scores is not None and scores.shape == (2, n)) == (name == "neural")
 
 
 @pytest.mark.parametrize("name", ["neural", "random"])

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from model import LongVMNet
+from model.data.handled import box_cells
 from model.train.pretrain_backbone import (
     PretrainConfig,
-    box_cells,
     composite,
     cutout,
     pretrain_backbone,
