@@ -46,6 +46,7 @@ def evaluate(
 
     from model.errors import ModelError
     from model.evaluate import evaluate_checkpoint
+    from model.evaluate.metrics import AGE_BUCKETS
     from model.shipped import default_checkpoint
 
     if threads is not None:
@@ -73,6 +74,15 @@ def evaluate(
             f"{result.queries} queries ({report.checkpoint})"
         )
         console.print(metrics_table(title, result.summary.percent, result.summary.counts))
+        if result.by_age is not None:
+            console.print(
+                metrics_table(
+                    "by how long before the session's end the window closed",
+                    result.by_age.percent,
+                    result.by_age.counts,
+                    (*AGE_BUCKETS, "all"),
+                )
+            )
         if baselines:
             summary = report.baselines
             console.print(
@@ -86,14 +96,15 @@ def evaluate(
     emit(report.to_dict(), as_json, human)
 
 
-def metrics_table(title: str, percent: dict, counts: dict):  # type: ignore[no-untyped-def]
-    """Rows: metrics; columns: window buckets; cells: percent (queries counted)."""
+def metrics_table(title: str, percent: dict, counts: dict, buckets=_BUCKETS):  # type: ignore[no-untyped-def]
+    """Rows: metrics; columns: buckets (window lengths by default); cells: percent (queries
+    counted)."""
     rows = []
     for name in _METRICS:
         cells = []
-        for bucket in _BUCKETS:
+        for bucket in buckets:
             value = percent.get(name, {}).get(bucket)
             n = counts.get(name, {}).get(bucket, 0)
             cells.append("-" if value is None else f"{value:.1f} ({n})")
         rows.append((f"{_KIND.get(name, 'time')} {name}", *cells))
-    return table(title, ("metric", *_BUCKETS), rows)
+    return table(title, ("metric", *buckets), rows)

@@ -7,7 +7,8 @@
 - time: tIoU of ``[start, end)`` intervals; correct when it exceeds 0.3.
 
 ``summarize`` averages per-query values per window bucket (short / medium / long) and
-over all of them.
+over all of them; ``age_bucket`` names the other grouping evaluation reports, by how long
+before the end of the video the window closed (what a memory has to reach back for).
 """
 
 from __future__ import annotations
@@ -71,6 +72,19 @@ def tiou(predicted: tuple[float, float], truth: tuple[float, float]) -> float:
     inter = max(0.0, min(pe, te) - max(ps, ts))
     union = max(0.0, pe - ps) + max(0.0, te - ts) - inter
     return inter / union if union > 0 else 0.0
+
+
+#: Groups by the seconds between a query window's end and the video's end.
+AGE_BUCKETS: tuple[str, ...] = ("0-30s", "30-90s", "90-150s", "150s+")
+_AGE_EDGES = (30.0, 90.0, 150.0)
+
+
+def age_bucket(seconds_before_end: float) -> str:
+    """The ``AGE_BUCKETS`` name of a window that closed this long before the video's end."""
+    for edge, name in zip(_AGE_EDGES, AGE_BUCKETS, strict=False):
+        if seconds_before_end < edge:
+            return name
+    return AGE_BUCKETS[-1]
 
 
 @dataclass(frozen=True)

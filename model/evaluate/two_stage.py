@@ -8,6 +8,7 @@ with ``net.answer``; the video is not read again.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from model.data.examples import Example
 from model.data.split import SplitData
 from model.data.timeline import nearest_step, steps_to_seconds
 from model.evaluate.metrics import (
+    AGE_BUCKETS,
     QueryScore,
     Summary,
+    age_bucket,
     score_activity,
     score_object,
     score_time,
@@ -51,6 +54,7 @@ class EvalResult:
     summary: Summary
     populate_seconds: float
     answer_seconds: float
+    by_age: Summary | None = None  # the same scores grouped by ``age_bucket``
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -59,6 +63,7 @@ class EvalResult:
             "videos": self.videos,
             "queries": self.queries,
             **self.summary.to_dict(),
+            "by_age": None if self.by_age is None else self.by_age.to_dict(),
             "populate_seconds": round(self.populate_seconds, 3),
             "answer_seconds": round(self.answer_seconds, 3),
         }
@@ -93,7 +98,18 @@ def evaluate(
         summary=summarize(scores),
         populate_seconds=populated - began,
         answer_seconds=answered - populated,
+        by_age=summarize(by_age(scores, data, net.cfg.fps), AGE_BUCKETS),
     )
+
+
+def by_age(scores: list[QueryScore], data: SplitData, fps: float) -> list[QueryScore]:
+    """The scores regrouped by how long before its video's end each query window closed."""
+    ages = {
+        e.record.query_id: age_bucket(data.tokens[video_id].shape[0] / fps - e.record.end)
+        for video_id, examples in data.examples.items()
+        for e in examples
+    }
+    return [dataclasses.replace(s, bucket=ages[s.query_id]) for s in scores]
 
 
 def populate(

@@ -7,6 +7,7 @@ import pytest
 
 from model.evaluate.metrics import (
     QueryScore,
+    age_bucket,
     box_iou,
     gt_viou,
     recall_at_kx,
@@ -93,3 +94,9 @@ def test_summarize_averages_per_bucket_and_overall() -> None:
     assert summary.counts["recall@1x"] == {"short": 2, "medium": 0, "long": 1, "all": 3}
     assert summary.percent["tIoU>0.3"]["all"] == 100.0
     assert summary.percent["gt-vIoU>0.3"]["all"] is None
+
+
+def test_age_buckets_by_seconds_before_the_end() -> None:
+    assert [age_bucket(s) for s in (0.0, 29.9, 30.0, 89.0, 90.0, 149.9, 150.0, 600.0)] == [
+        "0-30s", "0-30s", "30-90s", "30-90s", "90-150s", "90-150s", "150s+", "150s+",
+    ]  # fmt: skip

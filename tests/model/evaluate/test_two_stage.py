@@ -12,6 +12,7 @@ from model import LongVMNet, ModelConfig, ObjectPrediction, TimePrediction
 from model.data import TokenCache, load_split
 from model.data.examples import Example
 from model.evaluate import evaluate, evaluate_baselines, populate, score
+from model.evaluate.metrics import AGE_BUCKETS
 from model.queries import ObjectQuery, ObjectTarget, TimeQuery, TimeTarget
 from model.synth import read_dataset
 from model.synth.records import ObjectQueryRecord, TimeQueryRecord
@@ -37,6 +38,11 @@ def test_every_writer_runs_the_same_two_stages(net_and_data: tuple, writer: str)
     for name, by_bucket in result.summary.percent.items():
         for value in by_bucket.values():
             assert value is None or 0.0 <= value <= 100.0, name
+    # The same scores grouped by window age: every query in exactly one group.
+    assert result.by_age is not None
+    for name, by_age in result.by_age.counts.items():
+        assert sum(by_age[a] for a in AGE_BUCKETS) == by_age["all"] == counts[name]["all"]
+        assert result.by_age.percent[name]["all"] == result.summary.percent[name]["all"]
 
 
 def test_stage_one_reads_the_video_once_into_a_fixed_size_memory(net_and_data: tuple) -> None:
