@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from storage.errors import FencedError
 from storage.models import (
     ArrayPart,
     DeadLetter,
@@ -67,6 +68,30 @@ class DeadLetterRecord:
     headers: dict[str, str]
 
 
+def claim_partitions(
+    db: Session, group: str, partitions: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[int | None, int]]:
+    """Take ``partitions`` over: raise each one's owner epoch (a row is made for a new one).
+
+    Returns, per partition, the stored next offset (None: never checkpointed) and the epoch
+    this owner must show in every checkpoint (``save_checkpoint(epochs=...)``).
+    """
+    claimed = {}
+    for topic, partition in sorted(set(partitions)):
+        row = db.get(PartitionOffset, (group, topic, partition), with_for_update=True)
+        if row is None:
+            row = PartitionOffset(
+                consumer_group=group, topic=topic, partition=partition, next_offset=None
+            )
+            row.owner_epoch = 1
+            db.add(row)
+        else:
+            row.owner_epoch += 1
+        db.flush()
+        claimed[(topic, partition)] = (row.next_offset, row.owner_epoch)
+    return claimed
+
+
 def save_checkpoint(
     db: Session,
     *,
@@ -74,8 +99,16 @@ def save_checkpoint(
     offsets: Mapping[tuple[str, int], int],
     sessions: Sequence[SessionSnapshot],
     dead_letters: Sequence[DeadLetterRecord] = (),
+    epochs: Mapping[tuple[str, int], int] | None = None,
 ) -> None:
-    """Write sessions, dead letters and next offsets; the caller's transaction makes it atomic."""
+    """Write sessions, dead letters and next offsets; the caller's transaction makes it atomic.
+
+    ``epochs``: the owner epoch of every partition the writer owns (``claim_partitions``).
+    Their rows are locked first; if another worker has claimed any of them since, nothing
+    is written and ``FencedError`` names them (the caller's transaction rolls back).
+    """
+    if epochs:
+        _check_epochs(db, group, epochs)
     for snapshot in sessions:
         _save_session(db, snapshot)
     for letter in dead_letters:
@@ -93,6 +126,18 @@ def save_checkpoint(
     db.flush()
 
 
+def _check_epochs(db: Session, group: str, epochs: Mapping[tuple[str, int], int]) -> None:
+    stale = []
+    for (topic, partition), epoch in sorted(epochs.items()):
+        row = db.get(
+            PartitionOffset, (group, topic, partition), with_for_update=True, populate_existing=True
+        )
+        if row is None or row.owner_epoch != epoch:
+            stale.append((topic, partition))
+    if stale:
+        raise FencedError(stale)
+
+
 def load_offsets(
     db: Session, group: str, partitions: Iterable[tuple[str, int]]
 ) -> dict[tuple[str, int], int]:
@@ -101,7 +146,11 @@ def load_offsets(
     rows = db.scalars(
         sa.select(PartitionOffset).where(PartitionOffset.consumer_group == group)
     ).all()
-    return {(r.topic, r.partition): r.next_offset for r in rows if (r.topic, r.partition) in wanted}
+    return {
+        (r.topic, r.partition): r.next_offset
+        for r in rows
+        if (r.topic, r.partition) in wanted and r.next_offset is not None
+    }
 
 
 def load_session(db: Session, session_id: str) -> SessionSnapshot | None:

@@ -11,3 +11,15 @@ class AlreadyExistsError(StorageError):
 
 class RowNotFoundError(StorageError):
     """The row asked for does not exist."""
+
+
+class FencedError(StorageError):
+    """Another worker took these partitions over: this one must not write their state."""
+
+    def __init__(self, partitions: list[tuple[str, int]]) -> None:
+        self.partitions = partitions
+        names = ", ".join(f"{topic}[{partition}]" for topic, partition in partitions)
+        super().__init__(
+            f"Partitions {names} now belong to another worker (their owner epoch moved on); "
+            "this worker's checkpoint for them was refused."
+        )

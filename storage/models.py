@@ -143,14 +143,16 @@ class MemoryArray(Base):
 
 
 class PartitionOffset(Base):
-    """The next Kafka offset to read per partition, written in the checkpoint transaction."""
+    """The next Kafka offset to read per partition, written in the checkpoint transaction,
+    and the epoch of the worker that owns the partition (fencing, ``storage.checkpoints``)."""
 
     __tablename__ = "partition_offsets"
 
     consumer_group: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     topic: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     partition: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
-    next_offset: Mapped[int] = mapped_column(sa.BigInteger)
+    next_offset: Mapped[int | None] = mapped_column(sa.BigInteger)  # None: claimed, never saved
+    owner_epoch: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
     updated_at: Mapped[dt.datetime] = _updated_at()
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sqlalchemy.exc import IntegrityError
 
 from app.contract import MessageType
 from app.db import Database
@@ -37,7 +38,13 @@ from app.model_runtime import LoadedModel
 from app.settings import Settings
 from model import Memory
 from storage import SessionStatus
-from storage.checkpoints import DeadLetterRecord, load_offsets, load_session, save_checkpoint
+from storage.checkpoints import (
+    DeadLetterRecord,
+    claim_partitions,
+    load_session,
+    save_checkpoint,
+)
+from storage.errors import FencedError
 
 log = logging.getLogger("cartmem.ingest")
 
@@ -54,6 +61,7 @@ class IngestStats:
     sessions_closed: int = 0
     decoded_frames: int = 0
     memory_frames: int = 0
+    fenced_partitions: int = 0  # partitions dropped because another worker had claimed them
 
 
 class IngestEngine:
@@ -93,6 +101,7 @@ class IngestEngine:
         self._stop = False
         self._last_checkpoint = time.monotonic()
         self._checkpoint_failures = 0
+        self.epochs: dict[TopicPartition, int] = {}  # owner epoch of each partition we hold
 
     # ================================================================== running
     def request_stop(self) -> None:
@@ -171,10 +180,12 @@ class IngestEngine:
 
     # ================================================================== partitions
     def _on_assigned(self, partitions: set[TopicPartition]) -> None:
-        with self.database.session() as db:
-            stored = load_offsets(db, self.source.group, partitions)
+        """Claim the partitions (a new owner epoch fences whoever held them) and seek each
+        to its stored offset."""
+        claimed = self._claim(partitions)
+        stored = {tp: offset for tp, (offset, _epoch) in claimed.items()}
         for tp in sorted(partitions):
-            offset = stored.get(tp)
+            offset, self.epochs[tp] = claimed[tp]
             if offset is not None:
                 self.source.seek(tp, offset)
             elif hasattr(self.source, "seek_to_beginning"):
@@ -197,7 +208,37 @@ class IngestEngine:
             self._forget(sid)
         for tp in partitions:
             self.positions.pop(tp, None)
+            self.epochs.pop(tp, None)
         log.info("revoked %s", sorted(partitions))
+
+    def _claim(
+        self, partitions: set[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int | None, int]]:
+        for attempt in (1, 2):
+            try:
+                with self.database.session() as db:
+                    return claim_partitions(db, self.source.group, partitions)
+            except IntegrityError:  # another worker made a new partition's row first
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _drop_fenced(self, exc: FencedError) -> None:
+        """Another worker owns these partitions now: forget their sessions, records, dead
+        letters and positions without writing anything; the new owner replays them from
+        its own checkpoint."""
+        fenced = set(exc.partitions)
+        log.error("%s Dropping them; the new owner replays them from its checkpoint.", exc)
+        self._inflight = deque((r, f) for r, f in self._inflight if r.tp not in fenced)
+        for sid in [s.id for s in self.sessions.values() if s.partition in fenced]:
+            self._forget(sid)
+        self.closed = [sid for sid in self.closed if sid in self.sessions]
+        self.dead = [d for d in self.dead if (d.topic, d.partition) not in fenced]
+        for tp in fenced:
+            self.positions.pop(tp, None)
+            self.epochs.pop(tp, None)
+        self.stats.fenced_partitions += len(fenced)
+        self.metrics.checkpoints.labels("fenced").inc()
 
     # ================================================================== one record
     def _apply(self, prepared: Prepared) -> None:
@@ -374,14 +415,20 @@ class IngestEngine:
             snapshots = [
                 s.snapshot(self.pool.get([s.id]).to_arrays(), self.model_version) for s in dirty
             ]
-            with self.database.session() as db:
-                save_checkpoint(
-                    db,
-                    group=self.source.group,
-                    offsets=offsets,
-                    sessions=snapshots,
-                    dead_letters=self.dead,
-                )
+            try:
+                with self.database.session() as db:
+                    save_checkpoint(
+                        db,
+                        group=self.source.group,
+                        offsets=offsets,
+                        sessions=snapshots,
+                        dead_letters=self.dead,
+                        epochs=self.epochs,
+                    )
+            except FencedError as exc:
+                self._drop_fenced(exc)
+                self.checkpoint()  # what is left is still ours
+                return
         for s in dirty:
             s.dirty = False
         self.dead = []

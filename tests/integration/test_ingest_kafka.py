@@ -150,7 +150,7 @@ def progress(settings: Settings) -> tuple[int, int]:
         with database.session() as db:
             offsets = db.query(PartitionOffset).filter_by(consumer_group=settings.group).all()
             closed = db.query(ShoppingSession).filter_by(status="closed").count()
-            return sum(o.next_offset for o in offsets), closed
+            return sum(o.next_offset or 0 for o in offsets), closed  # None: claimed, unsaved
     finally:
         database.dispose()
 

@@ -98,3 +98,38 @@ def test_backpressure_pauses_and_resumes_without_losing_records(
     for video in synth_videos[:2]:
         memory, _ = stored_memory(tight, video.stem)
         assert memory.equal(reference_memory(video))
+
+
+def test_a_worker_fenced_off_its_partition_writes_nothing_and_lets_go(
+    settings, synth_videos, reference_memory, stored_memory
+) -> None:  # type: ignore[no-untyped-def]
+    """A stalled worker whose partition the group gave to another (a zombie) must not
+    overwrite the new owner's checkpoint when it wakes up."""
+    video = synth_videos[0]
+
+    def engine() -> tuple[IngestEngine, Database]:
+        database = Database(settings)
+        source = FileSource([(video, video.stem)], chunk_seconds=2.0)
+        return IngestEngine(settings, database, load_model(settings), source), database
+
+    zombie, zombie_db = engine()
+    zombie.run(max_messages=3)  # checkpointed at offset 3; then it stalls
+    owner, owner_db = engine()
+    owner.run(max_messages=4)  # claims the partition (a newer epoch), reads 3..6, saves
+    saved_owner, _ = stored_memory(settings, video.stem)
+
+    for session in zombie.sessions.values():  # the zombie wakes with unsaved work ...
+        session.dirty = True
+    zombie.checkpoint()  # ... and is refused: it lets the partition and its sessions go
+    assert zombie.stats.fenced_partitions == 1
+    assert not zombie.sessions and not zombie.positions and not zombie.epochs
+    after, _ = stored_memory(settings, video.stem)
+    assert after.equal(saved_owner)
+
+    # the rightful owner carries on from its own checkpoint to the exact memory
+    rest, rest_db = engine()
+    rest.run(until_idle_s=0.3)
+    final, snap = stored_memory(settings, video.stem)
+    assert snap.status == "closed" and final.equal(reference_memory(video))
+    for database in (zombie_db, owner_db, rest_db):
+        database.dispose()
