@@ -126,8 +126,8 @@ def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
         ):
             time.sleep(0.1)
         time.sleep(rng.uniform(0.0, 0.6))
-        if proc.poll() is not None:
-            break  # it finished: nothing left to interrupt
+        if proc.poll() is not None or progress(settings)[1] == len(sessions):
+            break  # it finished, or has closed every session and only idles: nothing to cut
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         done = progress(settings)
