@@ -127,30 +127,20 @@ def save_checkpoint(
 
 
 def _check_epochs(db: Session, group: str, epochs: Mapping[tuple[str, int], int]) -> None:
-    stale = []
-    for (topic, partition), epoch in sorted(epochs.items()):
-        row = db.get(
-            PartitionOffset, (group, topic, partition), with_for_update=True, populate_existing=True
+    """Lock the writer's partition rows (one query) and refuse if any has a newer owner."""
+    rows = db.scalars(
+        sa.select(PartitionOffset)
+        .where(
+            PartitionOffset.consumer_group == group,
+            sa.tuple_(PartitionOffset.topic, PartitionOffset.partition).in_(list(epochs)),
         )
-        if row is None or row.owner_epoch != epoch:
-            stale.append((topic, partition))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    held = {(r.topic, r.partition): r.owner_epoch for r in rows}
+    stale = sorted(tp for tp, epoch in epochs.items() if held.get(tp) != epoch)
     if stale:
         raise FencedError(stale)
-
-
-def load_offsets(
-    db: Session, group: str, partitions: Iterable[tuple[str, int]]
-) -> dict[tuple[str, int], int]:
-    """Stored next offsets of ``partitions`` (absent ones: never checkpointed)."""
-    wanted = set(partitions)
-    rows = db.scalars(
-        sa.select(PartitionOffset).where(PartitionOffset.consumer_group == group)
-    ).all()
-    return {
-        (r.topic, r.partition): r.next_offset
-        for r in rows
-        if (r.topic, r.partition) in wanted and r.next_offset is not None
-    }
 
 
 def load_session(db: Session, session_id: str) -> SessionSnapshot | None:

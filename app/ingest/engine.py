@@ -214,14 +214,14 @@ class IngestEngine:
     def _claim(
         self, partitions: set[TopicPartition]
     ) -> dict[TopicPartition, tuple[int | None, int]]:
-        for attempt in (1, 2):
-            try:
-                with self.database.session() as db:
-                    return claim_partitions(db, self.source.group, partitions)
-            except IntegrityError:  # another worker made a new partition's row first
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        def claim() -> dict[TopicPartition, tuple[int | None, int]]:
+            with self.database.session() as db:
+                return claim_partitions(db, self.source.group, partitions)
+
+        try:
+            return claim()
+        except IntegrityError:  # another worker made a new partition's row first: it exists now
+            return claim()
 
     def _drop_fenced(self, exc: FencedError) -> None:
         """Another worker owns these partitions now: forget their sessions, records, dead

@@ -345,10 +345,12 @@ def replayed(
     sampler must also learn what to keep for much older questions.
     """
     out: dict[str, list[Example]] = {}
+    if count == 0:
+        return out
     for item in batch:
         recent = {id(e) for e in past.get(item.video_id, ())}
         older = [e for e in history.get(item.video_id, ()) if id(e) not in recent]
-        if count and older:
+        if older:
             picks = rng.choice(len(older), min(count, len(older)), replace=False)
             out[item.video_id] = [older[int(i)] for i in sorted(picks)]
     return out
