@@ -17,7 +17,7 @@ demo: venv
 	$(BIN)/cartmem demo
 
 test: venv tools lint
-	CARTMEM_REQUIRE_KCAT=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	CARTMEM_REQUIRE_TOOLS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff format --check .
@@ -41,15 +41,22 @@ $(STAMP): pyproject.toml constraints.txt
 	echo "$(CURDIR)" > $(VENV)/.cartmem-src
 	touch $@
 
-# kcat is the independent Kafka client the smoke tests compare against (Debian package).
+# Outside programs the tests use (Debian packages): kcat, the independent Kafka client the
+# smoke tests compare against; ffmpeg, which makes media our own code did not; PostgreSQL's
+# server binaries, which the tests use where pgserver is not installable (Python 3.13+).
+TOOL_PACKAGES := kcat:kcat ffmpeg:ffmpeg
 tools:
-	@command -v kcat >/dev/null 2>&1 || { \
+	@missing=""; for pair in $(TOOL_PACKAGES); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-			echo "== installing kcat (apt)"; \
-			(apt-get install -y -qq kcat >/dev/null 2>&1 || \
-			 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq kcat >/dev/null 2>&1)) \
-			|| echo "== could not install kcat; its smoke test will say so"; \
-		else echo "== kcat not installed and apt-get not usable; its smoke test will say so"; fi; }
+			echo "== installing$$missing (apt)"; \
+			(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1)) \
+			|| echo "== could not install$$missing; the tests that need them will say so"; \
+		else echo "== missing$$missing and apt-get not usable; the tests that need them will say so"; fi; \
+	fi
 
 # Regenerate the pins from the current environment (after changing dependencies).
 lock: venv

@@ -156,20 +156,38 @@ def cartmem_process():  # type: ignore[no-untyped-def]
     return start
 
 
+def require_tool(name: str, package: str) -> str:
+    """Path of an outside program the tests compare against (Debian's kcat, ffmpeg).
+
+    ``make test`` installs them where apt works and sets ``CARTMEM_REQUIRE_TOOLS``, so under
+    it (and in CI) a missing tool fails the test instead of skipping it.
+    """
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        message = (
+            f"{name} is not installed (apt-get install {package}); "
+            "`make test` installs it where apt works"
+        )
+        if os.environ.get("CI") or os.environ.get("CARTMEM_REQUIRE_TOOLS"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def ffmpeg() -> str:
+    """Path of Debian's ffmpeg, for media made by a tool that is not ours."""
+    return require_tool("ffmpeg", "ffmpeg")
+
+
 @pytest.fixture
 def kcat_produce():  # type: ignore[no-untyped-def]
     """Function: send messages with Debian's kcat, an independent Kafka client."""
-    import shutil
     import subprocess
 
-    kcat = shutil.which("kcat")
-    if kcat is None:
-        message = (
-            "kcat is not installed (apt-get install kcat); `make test` installs it where apt works"
-        )
-        if os.environ.get("CI") or os.environ.get("CARTMEM_REQUIRE_KCAT"):  # make test sets it
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    kcat = require_tool("kcat", "kcat")
 
     def produce(bootstrap: str, topic: str, key: str, messages, workdir: Path) -> None:  # type: ignore[no-untyped-def]
         for i, (headers, value) in enumerate(messages):
