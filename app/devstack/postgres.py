@@ -6,7 +6,6 @@ that one listens on a unix socket only, and we want a TCP URL any client can use
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pwd
 import re
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from app.devstack._pg_binaries import choose_bin_dir
 from app.devstack._ports import LOOPBACK, free_ports
 from app.devstack._process import (
     ServerExitedError,
@@ -40,31 +40,14 @@ _SERVER_ACCOUNTS = ("postgres", "nobody")
 _SPEED_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 
 
-def _bin_dir() -> Path:
-    """PostgreSQL binaries: pgserver's bundled build first, else a Debian/Ubuntu install."""
-    spec = importlib.util.find_spec("pgserver")  # locate only: importing it has side effects
-    if spec is not None and spec.origin is not None:
-        bundled = Path(spec.origin).parent / "pginstall" / "bin"
-        if (bundled / "postgres").is_file():
-            return bundled
-    debian = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
-        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
-    )
-    if debian:
-        return debian[-1].parent
-    raise DevStackError(
-        "no PostgreSQL binaries found; run `pip install pgserver` (or `pip install -e '.[dev]'`) "
-        "or `apt-get install postgresql`"
-    )
-
-
 def _run_as() -> tuple[list[str], pwd.struct_passwd | None]:
     """Command prefix that drops root, since PostgreSQL refuses to run as root.
 
     The account gets one ambient capability to read and traverse directories, so it can reach
-    binaries and work directories under root's private home (pytest's tmp dirs are 0700 too)
-    without us loosening any permission on disk. It owns only its data directory.
+    work directories under root's private home (pytest's tmp dirs are 0700 too) without us
+    loosening any permission on disk. It owns only its data directory. The capability does not
+    help with the binaries, which check themselves with ``access()``: ``choose_bin_dir`` picks
+    ones the account reaches by mode bits alone.
     """
     if os.geteuid() != 0:
         return [], None
@@ -189,8 +172,8 @@ class PostgresServer(ServerHandle):
         began = time.monotonic()
         workdir = Path(workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        bin_dir = _bin_dir()
         run_as, account = _run_as()
+        bin_dir = choose_bin_dir(account)  # ones `account` can run, whatever ~ allows
         data_dir = workdir / "pgdata"
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(mode=0o700)

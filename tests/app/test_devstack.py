@@ -5,19 +5,38 @@ No harness fixture is used on purpose: these tests are the harness's own tests.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 import app
 from app.devstack import KAFKA_VERSION, DevStack, KafkaBroker, PostgresServer, ensure_kafka_libs
+from app.devstack._pg_binaries import (
+    COPY_ROOT,
+    OVERRIDE_ENV,
+    Install,
+    _copy_into,
+    candidates,
+    choose_bin_dir,
+    copy_location,
+    copy_problem,
+    copy_source,
+    ensure_copy,
+    unreachable,
+)
 from app.devstack._ports import port_is_free
 from app.devstack._process import ServerExitedError, ServerProcess, _read_stat, wait_ready
 from app.devstack.kafka import _complete_libs
@@ -231,3 +250,214 @@ def test_missing_tools_name_what_to_install(
     with pytest.raises(DevStackError, match="apt-get install maven"):
         ensure_kafka_libs(KAFKA_VERSION, cache_dir=tmp_path)
     assert not (tmp_path / f"kafka-{KAFKA_VERSION}" / "complete.json").exists()
+
+
+# PostgreSQL binaries the server's account can reach (issue 12): as root the server runs as an
+# unprivileged account, and initdb checks its own binaries with access(), which ignores the
+# capability that lets that account into root's 0700 home.
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="copies are root's; run as root")
+_STRANGER = pwd.struct_passwd(("stranger", "x", os.getuid() + 4242, 4242, "", "/", "/bin/sh"))
+
+
+def _private(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True)
+    path.chmod(0o700)
+    return path
+
+
+@pytest.fixture
+def public_tmp() -> Iterator[Path]:
+    """A directory every account can search (pytest's own tmp dirs are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="cartmem-test-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _fake_install(root: Path, *, share: bool = True) -> Path:
+    """A tree shaped like a PostgreSQL install: bin/initdb, bin/postgres, lib/, share/."""
+    (root / "bin").mkdir(parents=True)
+    (root / "lib").mkdir()
+    for name in ("initdb", "postgres"):
+        (root / "bin" / name).write_text("#!/bin/sh\n")
+        (root / "bin" / name).chmod(0o755)
+    if share:
+        (root / "share" / "postgresql").mkdir(parents=True)
+        (root / "share" / "postgresql" / "postgres.bki").write_text("")
+    return root
+
+
+def test_a_private_ancestor_puts_binaries_out_of_another_accounts_reach(public_tmp: Path) -> None:
+    install = _fake_install(public_tmp / "home" / "venv" / "pginstall")
+    assert unreachable(install / "bin", _STRANGER) is None
+    (public_tmp / "home").chmod(0o700)
+    problem = unreachable(install / "bin", _STRANGER)
+    assert problem is not None and f"{public_tmp / 'home'} (mode 700" in problem
+    (public_tmp / "home").chmod(0o755)
+    (install / "bin" / "initdb").chmod(0o711)  # runnable, but initdb wants to read it too
+    assert "initdb (mode 711" in (unreachable(install / "bin", _STRANGER) or "")
+
+
+def test_only_the_accounts_own_class_of_mode_bits_counts(public_tmp: Path) -> None:
+    install = _fake_install(public_tmp / "pg")
+    owner = pwd.struct_passwd(("me", "x", os.getuid(), os.getgid() + 4242, "", "/", "/bin/sh"))
+    member = pwd.struct_passwd(("we", "x", os.getuid() + 4242, os.getgid(), "", "/", "/bin/sh"))
+    (public_tmp / "pg").chmod(0o705)  # others may search, its group may not
+    assert unreachable(install / "bin", owner) is None
+    assert unreachable(install / "bin", _STRANGER) is None
+    assert unreachable(install / "bin", member) is not None  # its group's bits rule it out
+    (public_tmp / "pg").chmod(0o070)
+    assert unreachable(install / "bin", member) is None
+    assert unreachable(install / "bin", owner) is not None  # the owner's bits, not the group's
+
+
+def test_candidates_are_override_then_pgserver_then_the_newest_system_install(
+    tmp_path: Path,
+) -> None:
+    override = _fake_install(tmp_path / "mine")
+    pgserver = _fake_install(tmp_path / "site" / "pgserver" / "pginstall")
+    (tmp_path / "site" / "pgserver.libs").mkdir()
+    system = tmp_path / "usr-lib-postgresql"
+    for version in ("9", "15", "16"):
+        _fake_install(system / version, share=False)  # Debian keeps share/ in /usr/share
+    (system / "17").mkdir()  # a version's leftover without binaries
+
+    found = candidates(str(override / "bin"), pgserver, system)
+    assert [(c.origin, c.bin_dir) for c in found] == [
+        (OVERRIDE_ENV, override / "bin"),
+        ("pgserver", pgserver / "bin"),
+        ("system PostgreSQL 16", system / "16" / "bin"),
+    ]
+    assert found[0].install == Install(override)
+    assert found[1].install == Install(pgserver, (tmp_path / "site" / "pgserver.libs",))
+    assert found[2].install is None  # not relocatable, so never copied
+    assert [c.origin for c in candidates(None, None, system)] == ["system PostgreSQL 16"]
+    assert candidates(None, None, tmp_path / "none") == []
+    with pytest.raises(DevStackError, match=f"{OVERRIDE_ENV}=.* has no initdb or postgres"):
+        candidates(str(tmp_path), pgserver, system)
+
+
+def test_choice_prefers_reachable_then_a_copy_then_the_system(
+    tmp_path: Path, public_tmp: Path
+) -> None:
+    private = _fake_install(_private(tmp_path / "home") / "pginstall")
+    public = _fake_install(public_tmp / "pginstall")
+    system = _fake_install(public_tmp / "usr-lib-postgresql" / "15", share=False)
+    found = candidates(None, private, system.parent)
+    copy_root = public_tmp / "cache"
+
+    assert choose_bin_dir(None, found, copy_root) == private / "bin"  # not root: ours to run
+    assert choose_bin_dir(_STRANGER, candidates(None, public, system.parent)) == public / "bin"
+    if os.geteuid() == 0:
+        copied = choose_bin_dir(_STRANGER, found, copy_root)
+        assert copied == copy_location(Install(private), copy_root)[1]
+        assert copy_source(copied.parent) == str(private)
+    # where no copy can be made, the system's serves
+    (public_tmp / "file").write_text("")
+    assert choose_bin_dir(_STRANGER, found, public_tmp / "file" / "cache") == system / "bin"
+    # a private tree that is not a whole install cannot be copied: the system's serves
+    (private / "share" / "postgresql" / "postgres.bki").unlink()
+    assert choose_bin_dir(_STRANGER, candidates(None, private, system.parent)) == system / "bin"
+
+
+def test_an_unreachable_override_or_nothing_at_all_is_an_error(tmp_path: Path) -> None:
+    system = _fake_install(_private(tmp_path / "home") / "postgresql" / "15", share=False)
+    with pytest.raises(DevStackError, match=f"out of stranger's reach.*point {OVERRIDE_ENV}"):
+        choose_bin_dir(_STRANGER, candidates(str(system / "bin"), None, tmp_path / "none"))
+    with pytest.raises(DevStackError, match=r"pgserver is not installed.*apt-get install"):
+        choose_bin_dir(_STRANGER, candidates(None, None, system.parent))
+    with pytest.raises(DevStackError, match="no PostgreSQL binaries found"):
+        choose_bin_dir(_STRANGER, [])
+
+
+@needs_root
+def test_a_copy_is_refused_once_anyone_but_root_could_have_changed_it(tmp_path: Path) -> None:
+    install = Install(_fake_install(_private(tmp_path / "home") / "pginstall"))
+    copy_root = tmp_path / "cache"
+    bin_dir = ensure_copy(install, copy_root)
+    copy = copy_location(install, copy_root)[0]
+    assert copy_problem(copy, bin_dir) is None
+    assert not any(p.name.startswith(".") for p in copy_root.iterdir())  # no staging left
+
+    initdb = bin_dir / "initdb"
+    os.chown(initdb, 4242, 0)
+    with pytest.raises(DevStackError, match=r"owned by uid 4242, not root.*rm -rf"):
+        ensure_copy(install, copy_root)
+    os.chown(initdb, 0, 0)
+    initdb.chmod(0o775)
+    with pytest.raises(DevStackError, match="writable by group or others"):
+        ensure_copy(install, copy_root)
+    initdb.chmod(0o755)
+    (bin_dir.parent / "lib" / "escape").symlink_to("/etc/passwd")
+    with pytest.raises(DevStackError, match="links outside the copy"):
+        ensure_copy(install, copy_root)
+    (bin_dir.parent / "lib" / "escape").unlink()
+    initdb.unlink()  # a copy someone pruned
+    with pytest.raises(DevStackError, match="has no initdb"):
+        ensure_copy(install, copy_root)
+
+
+@needs_root
+def test_processes_racing_to_copy_all_get_the_one_winning_copy(tmp_path: Path) -> None:
+    install = Install(_fake_install(tmp_path / "site" / "pgserver" / "pginstall"))
+    copy_root = tmp_path / "cache"
+    with ThreadPoolExecutor(8) as pool:
+        bin_dirs = set(pool.map(lambda _: ensure_copy(install, copy_root), range(8)))
+    assert bin_dirs == {copy_location(install, copy_root)[1]}
+    assert [p.name for p in copy_root.iterdir()] == [bin_dirs.pop().parent.name]
+    # the loser of the final rename drops its own copy and keeps the winner's
+    copy = copy_location(install, copy_root)[0]
+    before = (copy / "bin" / "postgres").stat().st_ino
+    _copy_into(install, copy)
+    assert (copy / "bin" / "postgres").stat().st_ino == before
+    assert [p.name for p in copy_root.iterdir()] == [copy.name]
+
+
+def _serves_sql(workdir: Path) -> None:
+    import psycopg2
+
+    with PostgresServer.start(workdir) as server:
+        conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres")
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (n int); INSERT INTO t VALUES (41); SELECT n + 1 FROM t")
+            assert cur.fetchone() == (42,)
+        conn.close()
+    _assert_gone(server.pid, server.port)
+
+
+@pytest.mark.postgres
+def test_postgres_starts_from_binaries_in_a_private_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pgserver's install inside two 0700 directories, as in root's ~/.cache/cartmem/venv-*."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        pytest.skip("pgserver is not installed for this Python (the system variant runs)")
+    site = Path(spec.origin).parent.parent
+    home = _private(_private(tmp_path / "root") / "venv")
+    tree = home / "pgserver" / "pginstall"
+    shutil.copytree(site / "pgserver" / "pginstall", tree, ignore=shutil.ignore_patterns("include"))
+    if (site / "pgserver.libs").is_dir():  # its binaries load libpq from here, by RPATH
+        shutil.copytree(site / "pgserver.libs", home / "pgserver.libs")
+    monkeypatch.setenv(OVERRIDE_ENV, str(tree / "bin"))
+    copies_before = set(COPY_ROOT.glob("postgres-*"))
+    try:
+        _serves_sql(home / "work")
+        if os.geteuid() == 0:
+            assert any(copy_source(c) == str(tree) for c in COPY_ROOT.glob("postgres-*"))
+    finally:
+        for copy in set(COPY_ROOT.glob("postgres-*")) - copies_before:
+            if copy_source(copy) == str(tree):
+                shutil.rmtree(copy)
+
+
+@pytest.mark.postgres
+def test_postgres_starts_from_the_system_install_with_its_data_in_a_private_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = [d for d in Path("/usr/lib/postgresql").glob("*/bin") if (d / "initdb").is_file()]
+    if not system:
+        pytest.skip("no system PostgreSQL (`apt-get install postgresql`)")
+    monkeypatch.setenv(OVERRIDE_ENV, str(max(system, key=lambda d: int(d.parent.name))))
+    _serves_sql(_private(_private(tmp_path / "root") / "home") / "work")
