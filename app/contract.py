@@ -20,9 +20,21 @@ from typing import Any
 SCHEMA_HEADER = "cartmem-schema"
 SCHEMA_VERSION = "1"
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+SEQ_PATTERN = re.compile(r"[0-9]{1,18}")  # ASCII digits only: '²' passes str.isdigit
+CAMERA_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
 CONTENT_TYPES = ("video/mp2t", "video/mp4")
+# the headers this contract reads; repeats of any other header (tracing middleware adds
+# them) are none of its business
+CONTRACT_HEADERS = frozenset({"cartmem-schema", "type", "seq", "camera", "t0", "content-type"})
 MAX_CONTROL_BYTES = 256 * 1024
 MAX_CANDIDATE_SKUS = 10_000
+MAX_STORE_ID_CHARS = 128  # the sessions.store_id column
+# a week of session time: far past any shopping trip, and small enough that microsecond
+# arithmetic on it cannot overflow
+MAX_T0_S = 7 * 24 * 3600.0
+# control payloads are stored as JSONB: only what PostgreSQL accepts and Python parses safely
+MAX_JSON_DEPTH = 32
+MAX_JSON_INT_DIGITS = 19
 
 
 class MessageType(enum.StrEnum):
@@ -95,6 +107,10 @@ def parse(
     camera = found.get("camera")
     if not camera:
         raise ContractError("the 'camera' header is missing or empty.")
+    if not CAMERA_PATTERN.fullmatch(camera):
+        raise ContractError(
+            f"camera {camera[:40]!r} is not 1-128 printable ASCII characters without spaces."
+        )
     value = value or b""
     if len(value) > max_value_bytes:
         raise ContractError(
@@ -116,8 +132,11 @@ def parse(
 
 
 def _header_map(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The contract's headers as text; any other header is ignored, repeated or not."""
     found: dict[str, str] = {}
     for name, raw in headers:
+        if name not in CONTRACT_HEADERS:
+            continue
         if name in found:
             raise ContractError(f"the {name!r} header appears more than once.")
         try:
@@ -154,8 +173,8 @@ def _message_type(raw: str | None) -> MessageType:
 def _seq(raw: str | None) -> int:
     if raw is None:
         raise ContractError("the 'seq' header is missing.")
-    if not raw.isdigit() or len(raw) > 18:
-        raise ContractError(f"seq {raw[:40]!r} is not a non-negative integer.")
+    if not SEQ_PATTERN.fullmatch(raw):
+        raise ContractError(f"seq {raw[:40]!r} is not a non-negative integer of ASCII digits.")
     return int(raw)
 
 
@@ -168,6 +187,8 @@ def _t0(raw: str | None) -> float:
         raise ContractError(f"t0 {raw[:40]!r} is not a number of seconds.") from None
     if not math.isfinite(t0) or t0 < 0:
         raise ContractError(f"t0 {raw[:40]!r} must be a finite number of seconds, zero or more.")
+    if t0 > MAX_T0_S:
+        raise ContractError(f"t0 {raw[:40]!r} is more than a week of session time.")
     return t0
 
 
@@ -186,21 +207,89 @@ def _control(type_: MessageType, value: bytes) -> dict[str, Any]:
         raise ContractError(f"the {type_.value} payload is over {MAX_CONTROL_BYTES} bytes.")
     if not value:
         return {}
-    try:
-        payload = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ContractError(f"the {type_.value} payload is not JSON.") from None
-    if not isinstance(payload, dict):
-        raise ContractError(f"the {type_.value} payload must be a JSON object.")
+    payload = _json_object(type_, value)
     skus = payload.get("candidate_skus")
     if skus is not None and not _is_str_list(skus, MAX_CANDIDATE_SKUS):
         raise ContractError(
             f"candidate_skus must be a list of at most {MAX_CANDIDATE_SKUS} SKU strings."
         )
     store = payload.get("store_id")
-    if store is not None and not isinstance(store, str):
-        raise ContractError("store_id must be a string.")
+    if store is not None and not (isinstance(store, str) and len(store) <= MAX_STORE_ID_CHARS):
+        raise ContractError(
+            f"store_id must be a string of at most {MAX_STORE_ID_CHARS} characters."
+        )
     return payload
+
+
+def _json_object(type_: MessageType, value: bytes) -> dict[str, Any]:
+    """The payload as a JSON object PostgreSQL can store as JSONB and Python handles safely."""
+    what = f"the {type_.value} payload"
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ContractError(f"{what} is not UTF-8 text.") from None
+    try:
+        payload = json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_short_int
+        )
+    except ContractError as exc:
+        raise ContractError(f"{what} {exc}") from None
+    except RecursionError:
+        raise ContractError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except ValueError:  # JSONDecodeError, and int() past Python's digit limit
+        raise ContractError(f"{what} is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise ContractError(f"{what} must be a JSON object.")
+    problem = _unstorable(payload, depth=1)
+    if problem is not None:
+        raise ContractError(f"{what} {problem}")
+    return payload
+
+
+def _no_constant(name: str) -> Any:
+    raise ContractError(f"holds {name}, which JSON does not allow.")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ContractError(f"holds the number {text[:40]}, too large to be finite.")
+    return number
+
+
+def _short_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise ContractError(f"holds an integer of {len(text)} digits (at most 19).")
+    return int(text)
+
+
+def _unstorable(value: Any, depth: int) -> str | None:
+    """Why ``value`` cannot be stored as JSONB (a phrase ending in '.'), or None."""
+    if depth > MAX_JSON_DEPTH:
+        return f"nests deeper than {MAX_JSON_DEPTH} levels."
+    if isinstance(value, str):
+        return _bad_text(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _bad_text(key) or _unstorable(item, depth + 1)
+            if problem is not None:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = _unstorable(item, depth + 1)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _bad_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "holds a NUL character, which PostgreSQL text cannot store."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds an unpaired UTF-16 surrogate, which is not text."
+    return None
 
 
 def _is_str_list(value: Any, limit: int) -> bool:

@@ -58,6 +58,11 @@ class Settings:
     max_frame_pixels: int = 3840 * 2160
     max_chunk_seconds: float = 30.0
     max_live_sessions: int = 1024
+    # how far past the session's video so far a chunk may start (a lost chunk, a camera
+    # that dropped out); later chunks are dead letters instead of a frozen-frame gap
+    max_time_gap_s: float = 60.0
+    # an open session that got no message for this long is closed by its partition's owner
+    session_idle_timeout_s: float = 1800.0
     checkpoint_interval_s: float = 10.0
     ingest_batch_records: int = 64  # records fetched per poll; the decode queue holds 4x this
     metrics_port: int = 0  # 0: no metrics server
@@ -98,6 +103,8 @@ class Settings:
                 raise SettingsError(f"{env_name(name)} must be a positive integer.")
         for name in (
             "max_chunk_seconds",
+            "max_time_gap_s",
+            "session_idle_timeout_s",
             "checkpoint_interval_s",
             "query_lease_s",
             "query_retry_s",

@@ -24,6 +24,7 @@ from storage.models import (
     SessionStatus,
     ShoppingSession,
 )
+from storage.query_queue import database_now
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class SessionSnapshot:
     end_info: dict[str, Any] | None = None
     last_seq: int = -1
     seq_gaps: tuple[tuple[int, int], ...] = ()
+    losses: tuple[dict[str, Any], ...] = ()
+    source: tuple[str, int] | None = None  # (topic, partition) its messages arrive on
     frames_seen: int = 0
     model_version: str = ""
     pending_info: dict[str, Any] = field(default_factory=dict)
@@ -166,12 +169,50 @@ def load_session(db: Session, session_id: str) -> SessionSnapshot | None:
         end_info=session.end_info,
         last_seq=session.last_seq,
         seq_gaps=tuple((int(a), int(b)) for a, b in session.seq_gaps or []),
+        losses=tuple(dict(loss) for loss in session.losses or []),
+        source=(
+            (session.source_topic, session.source_partition)
+            if session.source_topic is not None and session.source_partition is not None
+            else None
+        ),
         frames_seen=memory.frames_seen if memory else 0,
         model_version=memory.model_version if memory else "",
         pending_info=dict(memory.pending_info or {}) if memory else {},
         memory=part(ArrayPart.MEMORY),
         pending=part(ArrayPart.PENDING),
     )
+
+
+def quiet_open_sessions(
+    db: Session,
+    partitions: Iterable[tuple[str, int]],
+    *,
+    idle_s: float,
+    exclude: Iterable[str] = (),
+    limit: int = 100,
+) -> list[tuple[str, tuple[str, int]]]:
+    """Open sessions of ``partitions`` unchanged for ``idle_s`` seconds by the database's
+    clock, with their partition: (session id, (topic, partition)), oldest first."""
+    partitions = sorted(set(partitions))
+    if not partitions:
+        return []
+    cutoff = database_now(db) - dt.timedelta(seconds=idle_s)
+    rows = db.execute(
+        sa.select(
+            ShoppingSession.id, ShoppingSession.source_topic, ShoppingSession.source_partition
+        )
+        .where(
+            ShoppingSession.status == SessionStatus.OPEN.value,
+            ShoppingSession.updated_at < cutoff,
+            sa.tuple_(ShoppingSession.source_topic, ShoppingSession.source_partition).in_(
+                partitions
+            ),
+            ShoppingSession.id.not_in(list(exclude)),
+        )
+        .order_by(ShoppingSession.updated_at)
+        .limit(limit)
+    ).all()
+    return [(sid, (str(topic), int(partition))) for sid, topic, partition in rows]
 
 
 def load_memory_arrays(
@@ -205,6 +246,9 @@ def _save_session(db: Session, snap: SessionSnapshot) -> None:
     session.end_info = snap.end_info
     session.last_seq = snap.last_seq
     session.seq_gaps = [list(gap) for gap in snap.seq_gaps]
+    session.losses = [dict(loss) for loss in snap.losses]
+    if snap.source is not None:
+        session.source_topic, session.source_partition = snap.source
     if snap.status == SessionStatus.CLOSED.value and session.ended_at is None:
         session.ended_at = dt.datetime.now(dt.UTC)
     if not snap.model_version:

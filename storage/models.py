@@ -85,6 +85,13 @@ class ShoppingSession(Base):
     last_seq: Mapped[int] = mapped_column(sa.BigInteger, default=-1)
     # [[expected, received], ...]: gaps in seq noticed while ingesting, kept as evidence
     seq_gaps: Mapped[list[Any]] = mapped_column(default=list)
+    # [{"reason": ..., "seq": ..., ...}, ...]: video lost on the way (a truncated chunk, a clip
+    # the model could not write, an expiry), so that nothing is lost without a trace
+    losses: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    # the Kafka partition the session's messages arrive on: the owner of that partition
+    # is the worker that may close the session when it goes quiet
+    source_topic: Mapped[str | None] = mapped_column(sa.String(255))
+    source_partition: Mapped[int | None] = mapped_column(sa.Integer)
     started_at: Mapped[dt.datetime] = _created_at()
     ended_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     updated_at: Mapped[dt.datetime] = _updated_at()

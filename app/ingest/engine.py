@@ -12,7 +12,6 @@ uninterrupted run would have reached.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -25,9 +24,10 @@ import numpy as np
 import torch
 from sqlalchemy.exc import IntegrityError
 
-from app.contract import MessageType
+from app.contract import Envelope, MessageType
 from app.db import Database
-from app.errors import CartmemError, DatabaseUnavailableError
+from app.errors import BrokerUnavailableError, CartmemError, DatabaseUnavailableError
+from app.ingest.dead_letters import dead_letter_record
 from app.ingest.metrics import IngestMetrics
 from app.ingest.pool import DevicePool, PoolFullError
 from app.ingest.prepare import Prepared, prepare
@@ -42,13 +42,12 @@ from storage.checkpoints import (
     DeadLetterRecord,
     claim_partitions,
     load_session,
+    quiet_open_sessions,
     save_checkpoint,
 )
 from storage.errors import FencedError
 
 log = logging.getLogger("cartmem.ingest")
-
-HEAD_BYTES = 64  # of a dead letter's value, kept for a look
 
 
 @dataclass
@@ -61,6 +60,8 @@ class IngestStats:
     sessions_closed: int = 0
     decoded_frames: int = 0
     memory_frames: int = 0
+    sessions_expired: int = 0  # closed because no message came for the idle timeout
+    clips_lost: int = 0  # clips the model could not write (recorded on their session)
     fenced_partitions: int = 0  # partitions dropped because another worker had claimed them
 
 
@@ -101,6 +102,8 @@ class IngestEngine:
         self._stop = False
         self._last_checkpoint = time.monotonic()
         self._checkpoint_failures = 0
+        self._last_expiry_sweep = time.monotonic()
+        self._unreachable_since: float | None = None
         self.epochs: dict[TopicPartition, int] = {}  # owner epoch of each partition we hold
 
     # ================================================================== running
@@ -128,6 +131,7 @@ class IngestEngine:
                 self._apply_done(wait=not records)
                 self._flow_control()
                 self._write_ready_clips()
+                self._expire_quiet_sessions()
                 worked = bool(records or self._inflight) or self.stats.applied != applied_before
                 self._maybe_checkpoint()
                 if worked or self._paused:
@@ -136,13 +140,38 @@ class IngestEngine:
                     break
                 idle_s = time.monotonic() - last_activity
                 if until_idle_s is not None and not self._inflight and idle_s >= until_idle_s:
-                    break
+                    if self._caught_up(until_idle_s):
+                        break
+                    last_activity = time.monotonic()  # records are waiting: not idle
         finally:
             self._drain()
             self.checkpoint()
             self.source.close()
             self._executor.shutdown(wait=True)
         return self.stats
+
+    def _caught_up(self, patience_s: float) -> bool:
+        """Idle means caught up, not cut off: ask the source whether anything is left.
+
+        A broker that cannot be reached is given ``patience_s`` more seconds (the worker
+        keeps polling meanwhile); after that :class:`BrokerUnavailableError` ends the run,
+        with what was done checkpointed, instead of a quiet exit with records left behind.
+        """
+        try:
+            caught_up = self.source.caught_up()
+        except BrokerUnavailableError as exc:
+            now = time.monotonic()
+            if self._unreachable_since is None:
+                self._unreachable_since = now
+            if now - self._unreachable_since >= patience_s:
+                raise BrokerUnavailableError(
+                    f"the Kafka broker has been unreachable for {now - self._unreachable_since:.0f}"
+                    " s while this worker waited to catch up; records may remain unread."
+                ) from exc
+            log.warning("not idle: %s", exc)
+            return False
+        self._unreachable_since = None
+        return caught_up
 
     def _flow_control(self) -> None:
         """Bounded buffers: stop fetching while decoded-but-unapplied records pile up."""
@@ -251,6 +280,12 @@ class IngestEngine:
         self.stats.applied += 1
 
     def _apply_record(self, prepared: Prepared) -> None:
+        """Apply one checked record to its session, all or nothing.
+
+        Whatever goes wrong with the message itself ends as a dead letter and leaves the
+        session as it was; only a database outage (loading the session) propagates, so that
+        the record is tried again rather than lost.
+        """
         record = prepared.record
         env = prepared.envelope
         if env is None:
@@ -268,31 +303,69 @@ class IngestEngine:
                 env.session_id,
             )
             return
+        problem = prepared.error or self._outside_timeline(session, env)
+        if problem is None:
+            savepoint = session.savepoint()
+            try:
+                self._absorb(session, env, prepared)
+            except Exception as exc:  # the message's fault: set it aside, keep the session
+                session.rollback(savepoint)
+                log.exception("applying %s failed", _where(record))
+                problem = f"the message could not be applied ({type(exc).__name__}: {exc})."
+        if problem is not None:
+            # the session goes on with what it has; its seq stays unused, so a stray
+            # message cannot shadow the real ones and a corrected re-send still counts
+            self._dead_letter(record, problem, env.session_id)
+            return
         if env.seq > session.last_seq + 1:
             session.gaps.append((session.last_seq + 1, env.seq))
         session.last_seq = env.seq
+        session.last_message_at = time.time()
         session.dirty = True
-        if prepared.error is not None:
-            # the session goes on with what it has; the bad chunk is set aside
-            self._dead_letter(record, prepared.error, env.session_id)
-            return
         self.metrics.messages.labels("applied").inc()
+
+    def _outside_timeline(self, session: LiveSession, env: Envelope) -> str | None:
+        """Why a chunk's t0 cannot be placed on the session's timeline, or None.
+
+        A chunk may start after a gap (a lost chunk, a camera that dropped out) but not
+        arbitrarily far past the video seen so far: that would fill the gap with one frozen
+        frame and push the session's real video out of reach.
+        """
+        if env.type is not MessageType.CHUNK or env.t0 is None:
+            return None
+        end_s = session.video_end_us() / 1e6
+        gap_s = env.t0 - end_s
+        if gap_s > self.settings.max_time_gap_s:
+            return (
+                f"t0 {env.t0:g} s lies {gap_s:g} s past the end of the session's video so far "
+                f"({end_s:g} s), more than the {self.settings.max_time_gap_s:g} s a gap may last "
+                "(CARTMEM_MAX_TIME_GAP_S)."
+            )
+        return None
+
+    def _absorb(self, session: LiveSession, env: Envelope, prepared: Prepared) -> None:
+        """What a valid message does to its session (may raise: the caller rolls back)."""
         if env.type is MessageType.SESSION_START:
             session.start_info = dict(env.control)
             session.store_id = env.control.get("store_id") or session.store_id
         elif env.type is MessageType.CHUNK:
             decoded = prepared.decoded
             assert decoded is not None
-            self.metrics.count_frames(len(decoded.frames))
-            self.stats.decoded_frames += len(decoded.frames)
             times = decoded.offsets_us + round((env.t0 or 0.0) * 1_000_000)
             session.add_samples(
                 session.timeline.push(decoded.frames, times, decoded.frame_duration_us)
             )
+            if decoded.loss is not None:
+                session.record_loss(decoded.loss, seq=env.seq, t0=env.t0)
+            self.metrics.count_frames(len(decoded.frames))
+            self.stats.decoded_frames += len(decoded.frames)
         else:  # session_end: what the timeline still holds becomes the last frames
-            session.end_info = dict(env.control)
-            session.add_samples(session.timeline.flush())
-            session.status = SessionStatus.CLOSED.value  # written out by _write_ready_clips
+            self._close(session, dict(env.control))
+
+    def _close(self, session: LiveSession, end_info: dict[str, object]) -> None:
+        session.end_info = end_info
+        session.add_samples(session.timeline.flush())
+        session.status = SessionStatus.CLOSED.value  # written out by _write_ready_clips
 
     def _session(self, session_id: str, tp: TopicPartition) -> LiveSession:
         session = self.sessions.get(session_id)
@@ -332,32 +405,11 @@ class IngestEngine:
         self.metrics.live_sessions.set(len(self.sessions))
 
     def _dead_letter(self, record: Record, reason: str, session_id: str | None) -> None:
-        value = record.value or b""
-        key = None
-        if record.key is not None:
-            key = record.key.decode("utf-8", errors="replace")[:512]
-        self.dead.append(
-            DeadLetterRecord(
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=key,
-                session_id=session_id,
-                reason=reason,
-                size=len(value),
-                sha256=hashlib.sha256(value).hexdigest(),
-                head=value[:HEAD_BYTES],
-                headers={
-                    n: (v or b"").decode("utf-8", errors="replace")[:256] for n, v in record.headers
-                },
-            )
-        )
+        self.dead.append(dead_letter_record(record, reason, session_id))
         self.stats.dead_letters += 1
         self.metrics.dead_letters.inc()
         self.metrics.messages.labels("dead_letter").inc()
-        log.warning(
-            "dead letter %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
-        )
+        log.warning("dead letter %s: %s", _where(record), reason)
 
     # ================================================================== the model
     def _write_ready_clips(self) -> None:
@@ -367,12 +419,32 @@ class IngestEngine:
             ready = [s for s in self.sessions.values() if len(s.pending) >= t]
             if not ready:
                 break
-            self._write(ready, [s.take_clip(t) for s in ready])
+            self._write_or_isolate(ready, [s.take_clip(t) for s in ready])
         for session in [s for s in self.sessions.values() if s.closed and s.pending]:
-            self._write([session], [session.take_clip(len(session.pending))])
+            self._write_or_isolate([session], [session.take_clip(len(session.pending))])
         for session in self.sessions.values():
             if session.closed and session.id not in self.closed:
                 self.closed.append(session.id)
+
+    def _write_or_isolate(self, sessions: list[LiveSession], clips: list[np.ndarray]) -> None:
+        """Write a batch; if it fails, write its sessions one by one, so that one session's
+        bad clip costs that clip alone, on record, and never stops the worker."""
+        try:
+            self._write(sessions, clips)
+            return
+        except Exception as exc:
+            if len(sessions) == 1:
+                session, clip = sessions[0], clips[0]
+                log.exception("writing a clip of session %s failed", session.id)
+                session.record_loss(
+                    f"a clip of {len(clip)} frames could not be written into the memory "
+                    f"({type(exc).__name__}: {exc}).",
+                    frames=len(clip),
+                )
+                self.stats.clips_lost += 1
+                return
+        for session, clip in zip(sessions, clips, strict=True):
+            self._write_or_isolate([session], [clip])
 
     def _write(self, sessions: list[LiveSession], clips: list[np.ndarray]) -> None:
         """One sampler step for a batch of sessions (clips of equal length)."""
@@ -394,6 +466,38 @@ class IngestEngine:
         self.stats.memory_frames += sum(len(c) for c in clips)
 
     # ================================================================== checkpoints
+    def _expire_quiet_sessions(self) -> None:
+        """Close the open sessions of our partitions that got no message for the idle
+        timeout (a cart that left without a session_end, a session opened by a stray
+        message), with the reason in their ``end_info``.
+
+        Live sessions are judged by the wall clock of their last message here, stored ones
+        by the database's clock of their last change. Expiry depends on time, not only on
+        the records: a message for a session that arrives after it expired is a dead letter.
+        """
+        timeout = self.settings.session_idle_timeout_s
+        if time.monotonic() - self._last_expiry_sweep < min(timeout, 60.0):
+            return
+        self._last_expiry_sweep = time.monotonic()
+        cutoff = time.time() - timeout
+        quiet = [s for s in self.sessions.values() if not s.closed and s.last_message_at < cutoff]
+        try:
+            with self.database.session() as db:
+                stored = quiet_open_sessions(
+                    db, list(self.positions), idle_s=timeout, exclude=list(self.sessions)
+                )
+            quiet += [self._session(sid, tp) for sid, tp in stored]
+        except CartmemError as exc:  # the next sweep looks again
+            log.error("cannot look for quiet sessions: %s", exc)
+        reason = f"no message for {timeout:g} s (CARTMEM_SESSION_IDLE_TIMEOUT_S)"
+        for session in quiet:
+            log.warning("closing session %s: %s", session.id, reason)
+            self._close(session, {"closed_by": "cartmem", "reason": reason})
+            session.dirty = True
+            self.stats.sessions_expired += 1
+        if quiet:
+            self._write_ready_clips()
+
     def _maybe_checkpoint(self) -> None:
         backoff = min(60.0, self.settings.checkpoint_interval_s * 2**self._checkpoint_failures)
         if time.monotonic() - self._last_checkpoint < backoff:
@@ -448,3 +552,7 @@ class IngestEngine:
             self._forget(sid)
             self.stats.sessions_closed += 1
             self.on_session_closed(sid)  # hook: reconciliation starts here
+
+
+def _where(record: Record) -> str:
+    return f"{record.topic}[{record.partition}]@{record.offset}"

@@ -25,6 +25,14 @@ class Prepared:
 
 
 def prepare(record: Record, settings: Settings) -> Prepared:
+    """Check and decode one record; every failure becomes the reason of a dead letter."""
+    try:
+        return _prepare(record, settings)
+    except Exception as exc:  # whatever a message holds, it must not stop the worker
+        return Prepared(record, error=f"the message could not be read ({type(exc).__name__}).")
+
+
+def _prepare(record: Record, settings: Settings) -> Prepared:
     try:
         envelope = contract.parse(
             record.key, record.headers, record.value, max_value_bytes=settings.max_message_bytes
@@ -42,4 +50,10 @@ def prepare(record: Record, settings: Settings) -> Prepared:
         )
     except VideoError as exc:
         return Prepared(record, envelope, error=str(exc))
+    except Exception as exc:  # a decoder failure we did not foresee: the chunk is set aside
+        return Prepared(
+            record,
+            envelope,
+            error=f"the chunk could not be decoded ({type(exc).__name__}: {str(exc)[:200]}).",
+        )
     return Prepared(record, envelope, decoded)

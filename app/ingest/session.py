@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,14 +28,44 @@ class LiveSession:
     end_info: dict[str, Any] | None = None
     last_seq: int = -1
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    # video the session lost on the way (a truncated chunk, a clip the model could not
+    # write, an expiry): one JSON object each, kept as evidence beside the memory
+    losses: list[dict[str, Any]] = field(default_factory=list)
     timeline: Timeline = field(init=False)
     pending: list[np.ndarray] = field(default_factory=list)  # (H, W, 3) frames at memory FPS
     frames_seen: int = 0
     written: bool = False  # has any clip been written into the memory
     dirty: bool = False
+    last_message_at: float = field(default_factory=time.time)  # wall clock, for expiry
 
     def __post_init__(self) -> None:
         self.timeline = Timeline(self.fps)
+
+    def savepoint(self) -> _Savepoint:
+        """What applying one message can change, so that a failure can undo it."""
+        t = self.timeline
+        return _Savepoint(
+            len(self.pending),
+            (t.next_index, t.held, t.held_time_us, t.frame_duration_us),
+            (self.status, self.store_id, self.start_info, self.end_info),
+            len(self.losses),
+        )
+
+    def rollback(self, point: _Savepoint) -> None:
+        del self.pending[point.pending :]
+        t = self.timeline
+        t.next_index, t.held, t.held_time_us, t.frame_duration_us = point.timeline
+        self.status, self.store_id, self.start_info, self.end_info = point.fields
+        del self.losses[point.losses :]
+
+    def video_end_us(self) -> int:
+        """Session time where the video seen so far ends (0 before any frame)."""
+        t = self.timeline
+        return 0 if t.held is None else t.held_time_us + t.frame_duration_us
+
+    def record_loss(self, reason: str, **where: Any) -> None:
+        self.losses.append({"reason": reason, **where})
+        self.dirty = True
 
     @property
     def closed(self) -> bool:
@@ -71,6 +102,8 @@ class LiveSession:
             end_info=self.end_info,
             last_seq=self.last_seq,
             seq_gaps=tuple(self.gaps),
+            losses=tuple(self.losses),
+            source=self.partition,
             frames_seen=self.frames_seen,
             model_version=model_version if memory_arrays is not None else "",
             pending_info={
@@ -97,6 +130,7 @@ class LiveSession:
             end_info=snap.end_info,
             last_seq=snap.last_seq,
             gaps=[tuple(g) for g in snap.seq_gaps],  # type: ignore[misc]
+            losses=[dict(loss) for loss in snap.losses],
             frames_seen=snap.frames_seen,
             written=bool(info.get("written", bool(snap.memory))),
         )
@@ -108,6 +142,14 @@ class LiveSession:
         session.timeline.held_time_us = int(info.get("held_time_us", -1))
         session.timeline.frame_duration_us = int(info.get("frame_duration_us", 0))
         return session
+
+
+@dataclass(frozen=True)
+class _Savepoint:
+    pending: int
+    timeline: tuple[int, np.ndarray | None, int, int]
+    fields: tuple[str, str | None, dict[str, Any], dict[str, Any] | None]
+    losses: int
 
 
 def memory_arrays(snap: SessionSnapshot) -> dict[str, np.ndarray]:
