@@ -44,13 +44,26 @@ def enqueue(
 
 
 def claim(
-    db: Session, *, worker: str, limit: int, lease_s: float, now: dt.datetime | None = None
+    db: Session,
+    *,
+    worker: str,
+    limit: int,
+    lease_s: float,
+    max_attempts: int | None = None,
+    now: dt.datetime | None = None,
 ) -> list[ClaimedQuery]:
-    """Lease up to ``limit`` queries: pending ones due now, and running ones whose lease ran out."""
+    """Lease up to ``limit`` queries: pending ones due now, and running ones whose lease ran out.
+
+    ``attempts`` counts claims, and a query is claimed at most ``max_attempts`` times: a
+    running query whose lease ran out on its last attempt (its worker died or overran the
+    lease each time) fails for good here instead of being claimed once more.
+    """
     now = now or database_now(db)
+    expired = sa.and_(Query.status == QueryStatus.RUNNING.value, Query.lease_expires_at < now)
+    if max_attempts is not None:
+        _fail_exhausted(db, sa.and_(expired, Query.attempts >= max_attempts), max_attempts)
     claimable = sa.or_(
-        sa.and_(Query.status == QueryStatus.PENDING.value, Query.not_before <= now),
-        sa.and_(Query.status == QueryStatus.RUNNING.value, Query.lease_expires_at < now),
+        sa.and_(Query.status == QueryStatus.PENDING.value, Query.not_before <= now), expired
     )
     rows = db.scalars(
         sa.select(Query)
@@ -72,6 +85,19 @@ def claim(
         )
     db.flush()
     return claimed
+
+
+def _fail_exhausted(db: Session, where: sa.ColumnElement[bool], max_attempts: int) -> None:
+    rows = db.scalars(sa.select(Query).where(where).with_for_update(skip_locked=True)).all()
+    for row in rows:
+        row.status = QueryStatus.FAILED.value
+        row.lease_expires_at = None
+        row.leased_by = None
+        row.error = (
+            f"gave up after {row.attempts} attempts: the lease ran out each time "
+            "(the worker stopped or took longer than CARTMEM_QUERY_LEASE_S)."
+        )
+    db.flush()
 
 
 def complete(

@@ -113,6 +113,7 @@ class AnswerWorker:
                 worker=self.worker_id,
                 limit=self.settings.query_batch_size,
                 lease_s=self.settings.query_lease_s,
+                max_attempts=self.settings.query_max_attempts,
             )
         if not claimed:
             return 0

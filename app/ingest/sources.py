@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Protocol
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
 
+from app.errors import BrokerUnavailableError
 from app.ingest.records import Record
 from app.ingest.records import TopicPartition as TP
 from app.kafka_client import make_consumer
@@ -22,6 +24,7 @@ from app.publish import session_messages
 from app.settings import Settings
 
 PartitionsCallback = Callable[[set[TP]], None]
+_ASK_TIMEOUT_MS = 5000  # how long one question to the broker (offsets, a commit) may wait
 
 
 class Source(Protocol):
@@ -33,6 +36,7 @@ class Source(Protocol):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def lag(self) -> int: ...
+    def caught_up(self) -> bool: ...
     def commit(self, offsets: dict[TP, int]) -> None: ...
     def close(self) -> None: ...
 
@@ -80,8 +84,27 @@ class KafkaSource:
         assigned = list(self._consumer.assignment())
         if not assigned:
             return 0
-        ends = self._consumer.end_offsets(assigned)
+        ends = self._consumer.end_offsets(assigned, timeout_ms=_ASK_TIMEOUT_MS)
         return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned)
+
+    def caught_up(self) -> bool:
+        """True when every assigned partition has been fetched to its end, as the broker
+        says now; raises :class:`BrokerUnavailableError` when the broker cannot say."""
+        assigned = list(self._consumer.assignment())
+        try:
+            if not assigned:  # nothing of ours, if the broker answers at all
+                self._consumer.topics()
+                return True
+            ends = self._consumer.end_offsets(assigned, timeout_ms=_ASK_TIMEOUT_MS)
+            return all(
+                self._consumer.position(tp, timeout_ms=_ASK_TIMEOUT_MS) >= ends[tp]
+                for tp in assigned
+            )
+        except KafkaError as exc:
+            raise BrokerUnavailableError(
+                f"the Kafka broker did not answer ({type(exc).__name__}); "
+                "records may still be waiting."
+            ) from None
 
     def commit(self, offsets: dict[TP, int]) -> None:
         owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
@@ -90,11 +113,11 @@ class KafkaSource:
             for tp, o in offsets.items()
             if tp in owned
         }
-        if mine:
-            self._consumer.commit(mine)
+        if mine:  # a mirror for tools: never worth waiting long for
+            self._consumer.commit(mine, timeout_ms=_ASK_TIMEOUT_MS)
 
     def close(self) -> None:
-        self._consumer.close(autocommit=False)
+        self._consumer.close(autocommit=False, timeout_ms=_ASK_TIMEOUT_MS)
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -172,6 +195,9 @@ class FileSource:
 
     def lag(self) -> int:
         return len(self._records) - self._position
+
+    def caught_up(self) -> bool:
+        return self._position >= len(self._records)
 
     def commit(self, offsets: dict[TP, int]) -> None:
         pass  # the database holds the offsets; there is no broker to tell
