@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -31,50 +31,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 SESSION_KEYS = [b"p-a", b"p-b", b"p-c"]
 TYPES = ["chunk", "chunk", "chunk", "session_start", "session_end"]
-
-
-class ListSource:
-    """The records of one partition, handed out in order like a consumer would."""
-
-    group = "poison-property"
-
-    def __init__(self, records: Sequence[Record]) -> None:
-        self._records = list(records)
-        self._position = 0
-        self._on_assigned: Callable[[set[tuple[str, int]]], None] = lambda _tps: None
-        self._assigned = False
-
-    def bind(self, on_assigned, on_revoked) -> None:  # type: ignore[no-untyped-def]
-        self._on_assigned = on_assigned
-
-    def poll(self, timeout_s: float, max_records: int) -> list[Record]:
-        if not self._assigned:
-            self._assigned = True
-            self._on_assigned({(self._records[0].topic, 0)})
-        batch = self._records[self._position : self._position + max_records]
-        self._position += len(batch)
-        return batch
-
-    def seek(self, tp: tuple[str, int], offset: int) -> None:
-        self._position = offset
-
-    def pause(self) -> None:
-        pass
-
-    def resume(self) -> None:
-        pass
-
-    def lag(self) -> int:
-        return len(self._records) - self._position
-
-    def caught_up(self) -> bool:
-        return self._position >= len(self._records)
-
-    def commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _text_bytes(max_size: int) -> st.SearchStrategy[bytes]:
@@ -205,7 +161,7 @@ def property_settings(pg_settings: Settings, tiny_checkpoint: Path) -> Settings:
 
 
 def test_no_record_escapes_parse_apply_or_checkpoint(
-    property_settings: Settings, synth_videos: list[Path]
+    property_settings: Settings, synth_videos: list[Path], list_source: type
 ) -> None:
     chunks = [c.data for c in cut_chunks(synth_videos[0], chunk_seconds=2.0, max_bytes=400_000)]
     model = load_model(property_settings)
@@ -229,7 +185,7 @@ def test_no_record_escapes_parse_apply_or_checkpoint(
             for offset, (key, headers, value) in enumerate(messages)
         ]
         engine = IngestEngine(
-            property_settings, database, model, ListSource(records), decode_workers=1
+            property_settings, database, model, list_source(records), decode_workers=1
         )
         stats = engine.run(max_messages=len(records))  # must not raise
         assert stats.applied == len(records)

@@ -1,0 +1,61 @@
+"""Fixtures of the ingest tests: a source that hands out records a test made."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from app.ingest.records import Record
+
+
+class ListSource:
+    """Given records of one partition, handed out in order as a consumer would; the engine
+    cannot tell it from Kafka (tests of what the broker itself does use a real one)."""
+
+    group = "list-source"
+
+    def __init__(self, records: Sequence[Record], *, topic: str | None = None) -> None:
+        self._records = list(records)
+        self.topic = topic or self._records[0].topic
+        self._position = 0
+        self._on_assigned: Callable[[set[tuple[str, int]]], None] = lambda _tps: None
+        self._assigned = False
+
+    def bind(self, on_assigned, on_revoked) -> None:  # type: ignore[no-untyped-def]
+        self._on_assigned = on_assigned
+
+    def poll(self, timeout_s: float, max_records: int) -> list[Record]:
+        if not self._assigned:
+            self._assigned = True
+            self._on_assigned({(self.topic, 0)})
+        batch = self._records[self._position : self._position + max_records]
+        self._position += len(batch)
+        return batch
+
+    def seek(self, tp: tuple[str, int], offset: int) -> None:
+        self._position = offset
+
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+    def lag(self) -> int:
+        return len(self._records) - self._position
+
+    def caught_up(self) -> bool:
+        return self._position >= len(self._records)
+
+    def commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def list_source() -> type[ListSource]:
+    """The class: ``list_source(records)`` is a source of those records."""
+    return ListSource
