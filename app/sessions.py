@@ -22,6 +22,8 @@ class SessionInfo:
     model_version: str | None
     last_seq: int
     seq_gaps: list[Any]
+    losses: list[dict[str, Any]]  # video lost on the way, each with its reason
+    end_info: dict[str, Any] | None
     queries: int
     scans: int
     dead_letters: int
@@ -40,6 +42,8 @@ class SessionInfo:
             model_version=summary.model_version,
             last_seq=s.last_seq,
             seq_gaps=list(s.seq_gaps or []),
+            losses=[dict(loss) for loss in s.losses or []],
+            end_info=dict(s.end_info) if s.end_info is not None else None,
             queries=summary.queries,
             scans=summary.scans,
             dead_letters=summary.dead_letters,

@@ -54,6 +54,8 @@ def show(app, session_id: str, as_json: bool) -> None:  # type: ignore[no-untype
         ("model", s.model_version or "no memory yet"),
         ("last seq", s.last_seq),
         ("seq gaps", ", ".join(f"{a}->{b}" for a, b in s.seq_gaps) or "none"),
+        ("video lost", "; ".join(str(loss.get("reason")) for loss in s.losses) or "none"),
+        ("closed by cartmem", (s.end_info or {}).get("reason") or "no"),
         ("queries", s.queries),
         ("scans", s.scans),
         ("dead letters", s.dead_letters),

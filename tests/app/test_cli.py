@@ -107,14 +107,23 @@ def test_sessions_list_and_show(run, tmp_path: Path) -> None:  # type: ignore[no
 
     database = Database(Settings(data_dir=tmp_path / "data"))
     with database.session() as db:
-        db.add(ShoppingSession(id="sess-1", store_id="store-9", seq_gaps=[[3, 5]]))
+        db.add(
+            ShoppingSession(
+                id="sess-1",
+                store_id="store-9",
+                seq_gaps=[[3, 5]],
+                losses=[{"reason": "the chunk was truncated after 4 frames.", "seq": 2}],
+            )
+        )
         db.add(Query(session_id="sess-1", kind="activity", params={}))
     database.dispose()
     listed = json.loads(run("sessions", "list", "--json").output)
     assert [(s["id"], s["queries"]) for s in listed] == [("sess-1", 1)]
     shown = json.loads(run("sessions", "show", "sess-1", "--json").output)
     assert shown["store_id"] == "store-9" and shown["status"] == "open"
+    assert shown["losses"] == [{"reason": "the chunk was truncated after 4 frames.", "seq": 2}]
     assert "3->5" in run("sessions", "show", "sess-1").output
+    assert "truncated after 4 frames" in run("sessions", "show", "sess-1").output
     missing = run("sessions", "show", "nope", ok=False)
     assert missing.exit_code == 1 and "no session 'nope'" in missing.output
 
