@@ -231,22 +231,31 @@ def frames_at_fps():  # type: ignore[no-untyped-def]
     return decode_at_fps
 
 
-def decode_at_fps(path: Path, fps: float):  # type: ignore[no-untyped-def]
-    """The whole file decoded and resampled to ``fps``: the frames ingest must see."""
+def decode_at_fps(path: Path, fps: float, max_side: int | None = None):  # type: ignore[no-untyped-def]
+    """The whole file decoded and resampled to ``fps``: the frames ingest must see.
+
+    Frames go through ingest's own conversion (``frame_to_rgb``: display rotation, and
+    scaled like the first frame so that the longer side is at most ``max_side``); the
+    synthetic videos are smaller than any ``max_side`` ingest uses, so they stay
+    bit-identical either way.
+    """
     import av
     import numpy as np
 
-    from app.video import Timeline
+    from app.video import Timeline, frame_to_rgb, scaled_size
 
     timeline = Timeline(fps)
+    images, times = [], []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        frames = list(container.decode(stream))
-        start = frames[0].pts
-        times = np.array([round((f.pts - start) * stream.time_base * 1_000_000) for f in frames])
-        images = np.stack([f.to_ndarray(format="rgb24") for f in frames])
+        for frame in container.decode(stream):  # converted one by one: a few MB at a time
+            if not images:
+                start, size = frame.pts, scaled_size(frame.width, frame.height, max_side)
+            times.append(round((frame.pts - start) * stream.time_base * 1_000_000))
+            images.append(frame_to_rgb(frame, size=size))
         duration = round(1_000_000 / stream.average_rate)
-    return np.concatenate([timeline.push(images, times, duration), timeline.flush()])
+    pushed = timeline.push(np.stack(images), np.array(times), duration)
+    return np.concatenate([pushed, timeline.flush()])
 
 
 @pytest.fixture(scope="session")

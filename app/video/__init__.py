@@ -1,7 +1,16 @@
 """Video for the contract: cut files into chunks, decode chunks, resample to the memory FPS."""
 
 from app.video.chunker import Chunk, cut_chunks
-from app.video.decoder import DecodedChunk, decode_chunk
-from app.video.timeline import Timeline
+from app.video.decoder import DecodedChunk, decode_chunk, frame_to_rgb, scaled_size
+from app.video.timeline import Timeline, frames_needed
 
-__all__ = ["Chunk", "DecodedChunk", "Timeline", "cut_chunks", "decode_chunk"]
+__all__ = [
+    "Chunk",
+    "DecodedChunk",
+    "Timeline",
+    "cut_chunks",
+    "decode_chunk",
+    "frame_to_rgb",
+    "frames_needed",
+    "scaled_size",
+]

@@ -21,6 +21,42 @@ import numpy as np
 TOLERANCE_US = 1  # a frame this close after a sample time still counts as at or before it
 
 
+def sample_time_us(k: int, fps: float) -> int:
+    """Session time of sample ``k`` at ``fps``, in microseconds."""
+    return round(k * 1_000_000 / fps)
+
+
+def shows_a_sample(time_us: int, next_time_us: int, fps: float) -> bool:
+    """Whether a frame at ``time_us``, followed by one at ``next_time_us``, can be a sample.
+
+    The timeline emits such a frame for exactly the samples whose time falls in
+    ``[time_us - TOLERANCE_US, next_time_us - TOLERANCE_US)``; when none does, the frame is
+    never emitted and a decoder need not convert it.
+    """
+    start, end = time_us - TOLERANCE_US, next_time_us - TOLERANCE_US
+    k = max(0, int(start * fps / 1_000_000))
+    while k > 0 and sample_time_us(k - 1, fps) >= start:
+        k -= 1
+    while sample_time_us(k, fps) < start:
+        k += 1
+    return sample_time_us(k, fps) < end
+
+
+def frames_needed(times_us: np.ndarray, fps: float) -> np.ndarray:
+    """Which frames of a chunk (strictly increasing session times (N,)) the timeline can emit
+    at ``fps`` (N,) bool.
+
+    The first frame is always kept (it stands for every earlier sample when it opens the
+    session) and so is the last (its samples run until the next chunk's first frame).
+    """
+    times = times_us.tolist()
+    keep = [
+        i in (0, len(times) - 1) or shows_a_sample(t, times[i + 1], fps)
+        for i, t in enumerate(times)
+    ]
+    return np.array(keep, dtype=bool)
+
+
 @dataclass
 class Timeline:
     """Turns frames at arbitrary times into frames at exactly ``fps``; resumable from its fields."""
@@ -60,7 +96,7 @@ class Timeline:
         return _stack(out, self.held)
 
     def _sample_time_us(self, k: int) -> int:
-        return round(k * 1_000_000 / self.fps)
+        return sample_time_us(k, self.fps)
 
 
 def _stack(frames: list[np.ndarray], like: np.ndarray | None) -> np.ndarray:

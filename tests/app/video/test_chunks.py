@@ -19,6 +19,7 @@ def chunk_samples(path: Path, fps: float, **cut) -> tuple[np.ndarray, list]:  # 
     out = []
     for chunk in chunks:
         decoded = decode_chunk(chunk.data, chunk.content_type, **LIMITS)
+        assert decoded.loss is None, decoded.loss  # every chunk decodes alone, whole
         times = decoded.offsets_us + round(chunk.t0 * 1_000_000)
         out.append(timeline.push(decoded.frames, times, decoded.frame_duration_us))
     out.append(timeline.flush())
@@ -109,7 +110,8 @@ def test_limits_on_frame_size_and_duration(make_video: Callable[..., Path]) -> N
     (chunk,) = cut_chunks(path, chunk_seconds=10.0, max_bytes=900_000)
     with pytest.raises(VideoError, match="over the limit of 1000 pixels"):
         decode_chunk(chunk.data, chunk.content_type, max_frame_pixels=1000, max_seconds=30)
-    with pytest.raises(VideoError, match=r"spans 3\.9 s, over the 2 s limit"):
+    # decoding stops at the first frame past the limit: a long chunk costs no more than that
+    with pytest.raises(VideoError, match=r"spans at least 2\.1 s, over the 2 s limit"):
         decode_chunk(chunk.data, chunk.content_type, max_frame_pixels=10**7, max_seconds=2)
     with pytest.raises(VideoError, match="not a video format"):
         decode_chunk(chunk.data, "video/avi", **LIMITS)
