@@ -115,3 +115,79 @@ def test_limits_on_frame_size_and_duration(make_video: Callable[..., Path]) -> N
         decode_chunk(chunk.data, chunk.content_type, max_frame_pixels=10**7, max_seconds=2)
     with pytest.raises(VideoError, match="not a video format"):
         decode_chunk(chunk.data, "video/avi", **LIMITS)
+
+
+def x264(size: str, rate: int, seconds: float, *options: str) -> tuple[str, ...]:
+    """ffmpeg arguments: its moving test pattern encoded by libx264 with ``options``."""
+    pattern = f"testsrc2=size={size}:rate={rate}:duration={seconds}"
+    return ("-f", "lavfi", "-i", pattern, "-c:v", "libx264", "-pix_fmt", "yuv420p", *options)
+
+
+def mean_error(a: np.ndarray, b: np.ndarray) -> float:
+    assert a.shape == b.shape
+    return float(np.abs(a.astype(int) - b.astype(int)).mean())
+
+
+def test_an_open_gop_is_cut_only_where_a_chunk_decodes_alone(ffmpeg_video, frames_at_fps) -> None:  # type: ignore[no-untyped-def]
+    # x264's open GOPs: one IDR, then recovery-point I frames whose leading B frames refer
+    # to the GOP before; a chunk cut at one of those does not decode
+    options = ("-bf", "3", "-g", "20", "-x264-params", "open-gop=1")
+    path = ffmpeg_video("open-gop.mp4", *x264("320x240", 10, 12, *options))
+    got, chunks = chunk_samples(path, 2.0, chunk_seconds=2.0, max_bytes=900_000)
+    assert len(chunks) == 6 and [c.t0 for c in chunks] == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    assert mean_error(got, frames_at_fps(path, 2.0)) < 4  # re-encoded: lossy, the same pictures
+
+
+def test_h264_with_parameter_sets_only_at_the_start_is_cut_self_contained(
+    ffmpeg_video, frames_at_fps, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # a camera's Annex B stream that sends SPS/PPS once: every chunk must carry them
+    mp4 = ffmpeg_video("cam.mp4", *x264("320x240", 10, 6, "-g", "10", "-bf", "0"))
+    annexb = "h264_mp4toannexb,filter_units="
+    body = ffmpeg_video(
+        "body.h264", "-i", str(mp4), "-c", "copy", "-bsf:v", annexb + "remove_types=7|8"
+    )
+    head = ffmpeg_video(
+        "head.h264",
+        "-i",
+        str(mp4),
+        "-c",
+        "copy",
+        "-bsf:v",
+        annexb + "pass_types=7|8",
+        "-frames:v",
+        "1",
+    )
+    (tmp_path / "once.h264").write_bytes(head.read_bytes() + body.read_bytes())
+    path = ffmpeg_video(
+        "once.ts", "-framerate", "10", "-i", str(tmp_path / "once.h264"), "-c", "copy"
+    )
+    got, chunks = chunk_samples(path, 5.0, chunk_seconds=2.0, max_bytes=900_000)
+    assert len(chunks) == 3 and not any(c.reencoded for c in chunks)
+    assert np.array_equal(got, frames_at_fps(path, 5.0))
+
+
+def test_a_rotated_video_is_published_upright(rotated_mp4, ffmpeg_frames) -> None:  # type: ignore[no-untyped-def]
+    # MPEG-TS has no display matrix: the chunks are re-encoded with the pixels turned
+    path = rotated_mp4("phone.mp4", "320x240")
+    got, chunks = chunk_samples(path, 10.0, chunk_seconds=1.0, max_bytes=900_000)
+    assert len(chunks) == 2 and all(c.reencoded for c in chunks)
+    assert mean_error(got, ffmpeg_frames(path, 240, 320)) < 4
+
+
+def test_reencoded_chunks_are_at_most_max_height_rows(make_video: Callable[..., Path]) -> None:
+    path = make_video("cam.mkv", "mjpeg", frames=10, size=(128, 96), pix_fmt="yuvj420p")
+    (chunk,) = cut_chunks(path, chunk_seconds=5.0, max_bytes=900_000, max_height=48)
+    decoded = decode_chunk(chunk.data, chunk.content_type, **LIMITS)
+    assert decoded.frames.shape == (10, 48, 64, 3) and chunk.reencoded
+    (chunk,) = cut_chunks(path, chunk_seconds=5.0, max_bytes=900_000)  # 480 rows by default
+    assert decode_chunk(chunk.data, chunk.content_type, **LIMITS).frames.shape == (10, 96, 128, 3)
+
+
+def test_a_long_gop_is_reencoded_in_chunk_length_pieces(ffmpeg_video, frames_at_fps) -> None:  # type: ignore[no-untyped-def]
+    # one IDR for the whole file: waiting for the next would make one 10 s chunk
+    path = ffmpeg_video("long-gop.mp4", *x264("320x240", 10, 10, "-g", "1000"))
+    got, chunks = chunk_samples(path, 2.0, chunk_seconds=2.0, max_bytes=900_000)
+    assert [c.t0 for c in chunks] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert all(c.reencoded for c in chunks)
+    assert mean_error(got, frames_at_fps(path, 2.0)) < 4
