@@ -13,7 +13,7 @@ from app.contract import MessageType
 from app.errors import InvalidInputError
 from app.kafka_client import make_producer
 from app.settings import Settings
-from app.video import cut_chunks
+from app.video import DEFAULT_MAX_HEIGHT, cut_chunks
 
 # contract: a chunk stays under ~900 KB so that it fits Kafka's default 1 MiB message limit
 MAX_CHUNK_BYTES = 900_000
@@ -45,10 +45,14 @@ def session_messages(
     camera: str = "cam-0",
     chunk_seconds: float = 4.0,
     max_chunk_bytes: int = MAX_CHUNK_BYTES,
+    max_height: int = DEFAULT_MAX_HEIGHT,
     start_info: dict[str, Any] | None = None,
     first_seq: int = 0,
 ) -> Iterator[Message]:
-    """session_start, the chunks in order, session_end: the whole session as messages."""
+    """session_start, the chunks in order, session_end: the whole session as messages.
+
+    Video that has to be re-encoded is scaled to at most ``max_height`` rows.
+    """
     if not contract.SESSION_ID_PATTERN.fullmatch(session_id):
         raise InvalidInputError(
             f"session id {session_id!r} is not 1-128 letters, digits, '.', '_', ':' or '-'."
@@ -60,7 +64,10 @@ def session_messages(
         key, contract.headers_for(MessageType.SESSION_START, seq=seq, camera=camera), start
     )
     last_t0 = 0.0
-    for chunk in cut_chunks(video, chunk_seconds=chunk_seconds, max_bytes=max_chunk_bytes):
+    chunks = cut_chunks(
+        video, chunk_seconds=chunk_seconds, max_bytes=max_chunk_bytes, max_height=max_height
+    )
+    for chunk in chunks:
         seq += 1
         headers = contract.headers_for(
             MessageType.CHUNK, seq=seq, camera=camera, t0=chunk.t0, content_type=chunk.content_type
@@ -80,10 +87,12 @@ def publish_video(
     camera: str = "cam-0",
     chunk_seconds: float = 4.0,
     realtime: bool = False,
+    max_height: int | None = None,
     start_info: dict[str, Any] | None = None,
     on_message: Callable[[Message], None] | None = None,
 ) -> PublishReport:
-    """Send the session to ``settings.topic``; ``realtime`` paces chunks at wall-clock speed."""
+    """Send the session to ``settings.topic``; ``realtime`` paces chunks at wall-clock speed;
+    re-encoded video has at most ``max_height`` rows (default: the settings')."""
     producer = make_producer(settings)
     chunks = reencoded = sent = 0
     last_t0 = 0.0
@@ -95,6 +104,7 @@ def publish_video(
             camera=camera,
             chunk_seconds=chunk_seconds,
             max_chunk_bytes=min(MAX_CHUNK_BYTES, settings.max_message_bytes),
+            max_height=max_height or settings.publish_max_height,
             start_info=start_info,
         ):
             if realtime and message.t0 is not None:

@@ -72,6 +72,9 @@ class Settings:
     query_retry_s: float = 2.0  # first retry delay; doubles each attempt
     query_poll_s: float = 1.0  # longest wait between looks at the queue
     answer_cache_sessions: int = 256  # memories the query worker keeps on the device
+    # rows of the video that publishing re-encodes (codecs other than H.264, a rotated
+    # video, a key-frame interval too big for a message): the memory reads at most 448
+    publish_max_height: int = 480
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -118,6 +121,8 @@ class Settings:
             )
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"{env_name('metrics_port')} must be a TCP port (0 turns it off).")
+        if self.publish_max_height < 2:
+            raise SettingsError(f"{env_name('publish_max_height')} must be at least 2 (rows).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -17,6 +17,12 @@ from app.publish import publish_video
 @click.option("--camera", default="cam-0", show_default=True, help="Camera id header.")
 @click.option("--chunk-seconds", type=click.FloatRange(0.5, 60), default=4.0, show_default=True)
 @click.option("--realtime", is_flag=True, help="Pace chunks at wall-clock speed.")
+@click.option(
+    "--max-height",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Rows of video that has to be re-encoded [default: CARTMEM_PUBLISH_MAX_HEIGHT, 480].",
+)
 @click.option("--store-id", default=None, help="Store id for the session_start payload.")
 @click.option(
     "--candidate-sku", "candidate_skus", multiple=True, help="A SKU the session may hold (repeat)."
@@ -30,6 +36,7 @@ def publish(
     camera: str,
     chunk_seconds: float,
     realtime: bool,
+    max_height: int | None,
     store_id: str | None,
     candidate_skus: tuple[str, ...],
     as_json: bool,
@@ -48,6 +55,7 @@ def publish(
             camera=camera,
             chunk_seconds=chunk_seconds,
             realtime=realtime,
+            max_height=max_height,
             start_info=info,
             on_message=lambda _m: bar.update(1),
         )

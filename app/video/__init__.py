@@ -1,10 +1,11 @@
 """Video for the contract: cut files into chunks, decode chunks, resample to the memory FPS."""
 
-from app.video.chunker import Chunk, cut_chunks
+from app.video.chunker import DEFAULT_MAX_HEIGHT, Chunk, cut_chunks
 from app.video.decoder import DecodedChunk, decode_chunk, frame_to_rgb, scaled_size
 from app.video.timeline import Timeline, frames_needed
 
 __all__ = [
+    "DEFAULT_MAX_HEIGHT",
     "Chunk",
     "DecodedChunk",
     "Timeline",
