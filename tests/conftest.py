@@ -183,6 +183,12 @@ def ffmpeg() -> str:
 
 
 @pytest.fixture
+def kcat() -> str:
+    """Path of Debian's kcat, an independent (librdkafka) Kafka client."""
+    return require_tool("kcat", "kcat")
+
+
+@pytest.fixture
 def kcat_produce():  # type: ignore[no-untyped-def]
     """Function: send messages with Debian's kcat, an independent Kafka client."""
     import subprocess

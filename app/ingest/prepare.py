@@ -33,6 +33,8 @@ def prepare(record: Record, settings: Settings) -> Prepared:
 
 
 def _prepare(record: Record, settings: Settings) -> Prepared:
+    if record.unreadable is not None:
+        return Prepared(record, error=record.unreadable)
     try:
         envelope = contract.parse(
             record.key, record.headers, record.value, max_value_bytes=settings.max_message_bytes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 TopicPartition = tuple[str, int]
 
@@ -15,6 +16,8 @@ class Record:
     key: bytes | None
     headers: tuple[tuple[str, bytes | None], ...]
     value: bytes | None
+    # set when the Kafka client could not parse the record: why (it becomes a dead letter)
+    unreadable: str | None = None
 
     @property
     def tp(self) -> TopicPartition:
@@ -23,3 +26,16 @@ class Record:
     @property
     def size(self) -> int:
         return len(self.value or b"")
+
+
+def record_of(message: Any) -> Record:
+    """A record from kafka-python's ``ConsumerRecord`` (duck-typed: this module needs no
+    Kafka client)."""
+    return Record(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        tuple(message.headers or ()),
+        message.value,
+    )

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Protocol
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import CorruptRecordError, KafkaError
 
 from app.errors import BrokerUnavailableError
-from app.ingest.records import Record
+from app.ingest.records import Record, record_of
 from app.ingest.records import TopicPartition as TP
+from app.ingest.unreadable import unreadable_records
 from app.kafka_client import make_consumer
 from app.publish import session_messages
 from app.settings import Settings
@@ -60,13 +61,15 @@ class KafkaSource:
         self._consumer.subscribe([self._topic], listener=_Listener(self))
 
     def poll(self, timeout_s: float, max_records: int) -> list[Record]:
-        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
-        records = [
-            Record(m.topic, m.partition, m.offset, m.key, tuple(m.headers or ()), m.value)
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except CorruptRecordError as exc:  # one bad record must not stop the partition
+            return unreadable_records(self._consumer, exc)
+        return [
+            record_of(m)
             for tp in sorted(batches, key=lambda t: (t.topic, t.partition))
             for m in batches[tp]
         ]
-        return records
 
     def seek(self, tp: TP, offset: int) -> None:
         self._consumer.seek(TopicPartition(*tp), offset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import random
 import signal
@@ -293,3 +294,144 @@ def _write_big_video(path: Path) -> None:
             frame.pts = i
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
+
+
+def _ffmpeg_ts(ffmpeg: str, path: Path, source: str, *extra: str) -> bytes:
+    """An MPEG-TS made by Debian's ffmpeg from a lavfi ``source``."""
+    import subprocess
+
+    args = [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", *extra]
+    subprocess.run([*args, "-f", "mpegts", str(path)], check=True, timeout=120)
+    return path.read_bytes()
+
+
+def test_messages_from_outside_never_stop_the_worker(
+    settings, synth_videos, reference_memory, stored_memory, ffmpeg: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Every message that once stopped a partition for good, among two real sessions on the
+    same partition: each ends as a dead letter, a recorded loss or a use, the worker returns,
+    and both sessions end exactly as ingested alone."""
+    settings = dataclasses.replace(settings, topic=make_topic(settings.kafka_bootstrap_servers, 1))
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, max_request_size=2_000_000
+    )
+    good = {"out-a": synth_videos[0], "out-b": synth_videos[1]}
+    a_messages = list(session_messages(good["out-a"], "out-a", chunk_seconds=3.0))
+    real_chunk = a_messages[2].value
+
+    def start() -> list[tuple[str, bytes]]:
+        return contract.headers_for(MessageType.SESSION_START, seq=0, camera="c")
+
+    def chunk(seq: int, t0: float = 0.0) -> list[tuple[str, bytes]]:
+        return contract.headers_for(
+            MessageType.CHUNK, seq=seq, camera="c", t0=t0, content_type="video/mp2t"
+        )
+
+    halves = [
+        _ffmpeg_ts(ffmpeg, tmp_path / f"{w}.ts", f"testsrc2=size={w}x{h}:rate=10:duration=1")
+        for w, h in ((320, 240), (160, 120))
+    ]
+    static_4k = _ffmpeg_ts(
+        ffmpeg, tmp_path / "4k.ts", "color=c=gray:size=3840x2160:rate=30:duration=29", "-g", "900"
+    )
+    # (key, headers, value, the dead letter's reason, or "": used, not a dead letter)
+    outside = [
+        (b"o-int", start(), b'{"n": ' + b"9" * 5000 + b"}", "integer of 5000 digits"),
+        (b"o-deep", start(), b"[" * 5000 + b"]" * 5000, "nests deeper"),
+        (b"o-nan", start(), b'{"n": NaN}', "NaN"),
+        (b"o-inf", start(), b'{"n": 1e999}', "too large to be finite"),
+        (b"o-nul", start(), b'{"s": "\\u0000"}', "NUL character"),
+        (b"o-sur", start(), b'{"s": "\\ud800"}', "unpaired UTF-16 surrogate"),
+        (b"o-store", start(), json.dumps({"store_id": "s" * 200}).encode(), "store_id"),
+        (b"o-sup2", [*start()[:2], ("seq", "²".encode()), *start()[3:]], b"{}", "ASCII digits"),
+        (b"o\x00key", start(), b"{}", "session id"),
+        (b"o-hdr", [h for h in start() if h[0] != "seq"] + [("x-note", b"a\x00b")], b"{}", "seq"),
+        # video that must be used: a size change mid-chunk, 29 s of static 4K (309 KB)
+        (b"o-res", chunk(0), halves[0] + halves[1], ""),
+        (b"o-4k", chunk(0), static_4k, ""),
+        # what decodes of a truncated chunk is used, and the loss is on record
+        (b"o-trunc", chunk(0), real_chunk[: len(real_chunk) * 3 // 5 + 7], ""),
+        (b"out-a", chunk(900, t0=600.0), real_chunk, "past the end"),
+        (b"out-a", chunk(901, t0=1e5), real_chunk, "past the end"),
+        (b"out-a", chunk(904, t0=1e6), real_chunk, "more than a week"),
+        (b"out-a", chunk(902, t0=1e13), real_chunk, "more than a week"),
+        (b"out-a", chunk(903, t0=1e308), real_chunk, "more than a week"),
+    ]
+    sent = 0
+
+    def send(key, headers, value) -> None:  # type: ignore[no-untyped-def]
+        nonlocal sent
+        producer.send(settings.topic, key=key, value=value, headers=headers)
+        sent += 1
+
+    for m in a_messages[:3]:
+        send(m.key, m.headers, m.value)
+    for key, headers, value, _ in outside:
+        send(key, headers, value)
+    for m in a_messages[3:]:
+        send(m.key, m.headers, m.value)
+    for m in session_messages(good["out-b"], "out-b", chunk_seconds=3.0):  # tracing middleware
+        send(m.key, [*m.headers, ("x-trace", b"1"), ("x-trace", b"2")], m.value)
+    producer.flush()
+    producer.close()
+
+    stats = run_engine(settings)  # returns: nothing escaped
+    assert stats.applied == sent
+    letters = {(letter.offset): letter for letter in dead_letters(settings)}
+    for offset, (key, _headers, _value, reason) in enumerate(outside, start=3):
+        if reason:
+            assert offset in letters, (key, reason)
+            assert reason in letters[offset].reason, (letters[offset].reason, reason)
+        else:
+            assert offset not in letters, (key, letters[offset].reason)
+    assert_closed_and_exact(settings, good, reference_memory, stored_memory)
+    for session_id in ("o-res", "o-4k"):
+        _, snap = stored_memory(settings, session_id)
+        assert snap.losses == () and snap.pending, session_id  # its frames wait for a clip
+    _, truncated = stored_memory(settings, "o-trunc")
+    assert "truncated" in truncated.losses[0]["reason"], truncated.losses
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            stored = db.get(PartitionOffset, (settings.group, settings.topic, 0))
+            assert stored is not None and stored.next_offset == sent
+            nul_key = (
+                db.query(DeadLetter)
+                .filter(DeadLetter.key.startswith("o\\x00", autoescape=True))
+                .one()
+            )
+            assert nul_key.key == "o\\x00key"  # escaped: PostgreSQL text holds no NUL
+    finally:
+        database.dispose()
+
+
+def test_a_record_the_kafka_client_cannot_parse_is_a_dead_letter(
+    settings, synth_videos, reference_memory, stored_memory, kcat: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """kcat (librdkafka) sends a header name that is not UTF-8; kafka-python cannot parse
+    that record's batch. It becomes a dead letter and the session around it is exact."""
+    import subprocess
+
+    settings = dataclasses.replace(settings, topic=make_topic(settings.kafka_bootstrap_servers, 1))
+    video = synth_videos[2]
+    messages = list(session_messages(video, "kc-1", chunk_seconds=3.0))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+
+    def send(batch) -> None:  # type: ignore[no-untyped-def]
+        for m in batch:
+            producer.send(settings.topic, key=m.key, value=m.value, headers=m.headers)
+        producer.flush()
+
+    send(messages[:3])
+    bad = [kcat, "-P", "-b", settings.kafka_bootstrap_servers, "-t", settings.topic]
+    bad += ["-k", "kc-1", "-H", b"\xff\xfe=1"]
+    subprocess.run(bad, input=b"not a chunk", check=True, timeout=60, capture_output=True)
+    send(messages[3:])
+    producer.close()
+
+    stats = run_engine(settings)
+    (letter,) = dead_letters(settings)
+    assert stats.dead_letters == 1 and letter.offset == 3
+    assert "cannot read this record's batch" in letter.reason
+    assert_closed_and_exact(settings, {"kc-1": video}, reference_memory, stored_memory)
