@@ -54,7 +54,7 @@ def measure(settings: Settings, video: Path, sessions: int, workdir: Path) -> di
         "decoded_frames_per_second": round(decoded / elapsed, 1),
         "memory_frames_per_second": round(memory_frames / elapsed, 2),
         "clips": stats.clips,
-        "device_bytes_per_session": engine.pool.nbytes // engine.pool.capacity,
+        "device_bytes_per_session": engine.pool.nbytes // engine.pool.block.batch_size,
         "device": model.device,
         "preset": model.net.cfg.name,
     }

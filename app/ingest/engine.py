@@ -30,7 +30,7 @@ from app.errors import BrokerUnavailableError, CartmemError, DatabaseUnavailable
 from app.ingest.dead_letters import dead_letter_record
 from app.ingest.metrics import IngestMetrics
 from app.ingest.pool import DevicePool, PoolFullError
-from app.ingest.prepare import Prepared, prepare
+from app.ingest.prepare import FrameNeeds, Prepared, prepare
 from app.ingest.records import Record, TopicPartition
 from app.ingest.session import LiveSession, memory_arrays
 from app.ingest.sources import Source
@@ -85,6 +85,7 @@ class IngestEngine:
         self.model_version = model.version
         self.cfg = self.net.cfg  # type: ignore[attr-defined]
         self.fps = settings.memory_fps or self.cfg.fps
+        self.frame_needs = FrameNeeds.of(self.cfg.image_size, self.fps)
         self.source = source
         self.on_session_closed = on_session_closed or (lambda _sid: None)
         self.metrics = metrics or IngestMetrics()
@@ -126,7 +127,12 @@ class IngestEngine:
                 for record in records:
                     if record.tp in self.positions:
                         self._inflight.append(
-                            (record, self._executor.submit(prepare, record, self.settings))
+                            (
+                                record,
+                                self._executor.submit(
+                                    prepare, record, self.settings, self.frame_needs
+                                ),
+                            )
                         )
                 self._apply_done(wait=not records)
                 self._flow_control()

@@ -1,8 +1,10 @@
-"""Session memories kept on the device in one preallocated block, with LRU eviction.
+"""Session memories kept on the device in one block of slots, with LRU eviction.
 
-The block is a ``Memory`` of ``capacity`` sessions allocated once (``[slots, m, C]`` tokens),
-so admitting a session is a copy into a free slot, never an allocation, and device memory
-use is known from the start.
+The block is a ``Memory`` of slots (``[slots, m, C]`` tokens). It starts small and doubles
+when every slot is taken, up to ``capacity``; after that a saved session is evicted. So
+admitting a session is a copy into a free slot, allocation happens only at a doubling (a
+logarithmic number of times), and a worker that serves a few sessions does not hold memory
+for a thousand (1024 tiny-preset slots are 0.6 GB).
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ class PoolFullError(Exception):
 
 
 class DevicePool:
-    def __init__(self, cfg: ModelConfig, capacity: int, device: str) -> None:
+    def __init__(
+        self, cfg: ModelConfig, capacity: int, device: str, *, initial_slots: int = 8
+    ) -> None:
         self.capacity = capacity
-        self.block = Memory.empty(cfg, capacity, device=device)  # (slots, m, C)
+        self._cfg, self._device = cfg, device
+        slots = min(capacity, initial_slots)
+        self.block = Memory.empty(cfg, slots, device=device)  # (slots, m, C)
         self._slots: OrderedDict[str, int] = OrderedDict()  # least recently used first
-        self._free = list(range(capacity - 1, -1, -1))
+        self._free = list(range(slots - 1, -1, -1))
 
     def __contains__(self, session_id: str) -> bool:
         return session_id in self._slots
@@ -47,6 +53,8 @@ class DevicePool:
         oldest use first; raises PoolFullError when none is.
         """
         evicted: list[str] = []
+        if not self._free and self.block.batch_size < self.capacity:
+            self._grow()
         if not self._free:
             allowed = set(evictable)
             victim = next((s for s in self._slots if s in allowed), None)
@@ -58,6 +66,15 @@ class DevicePool:
         self._slots[session_id] = slot
         self.block.put_([slot], memory)
         return evicted
+
+    def _grow(self) -> None:
+        """Double the block (at most to ``capacity``); slots keep their numbers."""
+        old = self.block.batch_size
+        new = min(self.capacity, 2 * old)
+        block = Memory.empty(self._cfg, new, device=self._device)  # (new, m, C)
+        block.put_(list(range(old)), self.block)
+        self.block = block
+        self._free = list(range(new - 1, old - 1, -1))
 
     def release(self, session_id: str) -> None:
         slot = self._slots.pop(session_id, None)

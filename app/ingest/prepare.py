@@ -24,15 +24,29 @@ class Prepared:
     error: str | None = None  # why the record is a dead letter
 
 
-def prepare(record: Record, settings: Settings) -> Prepared:
+@dataclass(frozen=True)
+class FrameNeeds:
+    """What the memory needs of a chunk's frames: decoding keeps no more than this."""
+
+    max_side: int  # longest side a frame is scaled to (the backbone resizes further)
+    fps: float  # the memory's frames per second: only frames the timeline can emit are kept
+
+    @classmethod
+    def of(cls, image_size: int, fps: float) -> FrameNeeds:
+        # twice the backbone's input: its antialiased resize still has the detail it needs,
+        # and today's small synthetic videos are not touched at all
+        return cls(max_side=2 * image_size, fps=fps)
+
+
+def prepare(record: Record, settings: Settings, needs: FrameNeeds) -> Prepared:
     """Check and decode one record; every failure becomes the reason of a dead letter."""
     try:
-        return _prepare(record, settings)
+        return _prepare(record, settings, needs)
     except Exception as exc:  # whatever a message holds, it must not stop the worker
         return Prepared(record, error=f"the message could not be read ({type(exc).__name__}).")
 
 
-def _prepare(record: Record, settings: Settings) -> Prepared:
+def _prepare(record: Record, settings: Settings, needs: FrameNeeds) -> Prepared:
     if record.unreadable is not None:
         return Prepared(record, error=record.unreadable)
     try:
@@ -49,6 +63,9 @@ def _prepare(record: Record, settings: Settings) -> Prepared:
             envelope.content_type or "",
             max_frame_pixels=settings.max_frame_pixels,
             max_seconds=settings.max_chunk_seconds,
+            max_side=needs.max_side,
+            sample_fps=needs.fps,
+            t0_us=round((envelope.t0 or 0.0) * 1_000_000),
         )
     except VideoError as exc:
         return Prepared(record, envelope, error=str(exc))
