@@ -312,6 +312,8 @@ def test_messages_from_outside_never_stop_the_worker(
     """Every message that once stopped a partition for good, among two real sessions on the
     same partition: each ends as a dead letter, a recorded loss or a use, the worker returns,
     and both sessions end exactly as ingested alone."""
+    import subprocess
+
     settings = dataclasses.replace(settings, topic=make_topic(settings.kafka_bootstrap_servers, 1))
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, max_request_size=2_000_000
@@ -328,10 +330,13 @@ def test_messages_from_outside_never_stop_the_worker(
             MessageType.CHUNK, seq=seq, camera="c", t0=t0, content_type="video/mp2t"
         )
 
-    halves = [
+    for w, h in ((320, 240), (160, 120)):
         _ffmpeg_ts(ffmpeg, tmp_path / f"{w}.ts", f"testsrc2=size={w}x{h}:rate=10:duration=1")
-        for w, h in ((320, 240), (160, 120))
-    ]
+    # one stream whose frame size changes mid-chunk, as a camera that restarts its encoder
+    (tmp_path / "halves.txt").write_text("file '320.ts'\nfile '160.ts'\n")
+    concat = [ffmpeg, "-loglevel", "error", "-y", "-f", "concat", "-safe", "0"]
+    concat += ["-i", str(tmp_path / "halves.txt"), "-c", "copy", "-f", "mpegts"]
+    subprocess.run([*concat, str(tmp_path / "res.ts")], check=True, timeout=60)
     static_4k = _ffmpeg_ts(
         ffmpeg, tmp_path / "4k.ts", "color=c=gray:size=3840x2160:rate=30:duration=29", "-g", "900"
     )
@@ -348,7 +353,7 @@ def test_messages_from_outside_never_stop_the_worker(
         (b"o\x00key", start(), b"{}", "session id"),
         (b"o-hdr", [h for h in start() if h[0] != "seq"] + [("x-note", b"a\x00b")], b"{}", "seq"),
         # video that must be used: a size change mid-chunk, 29 s of static 4K (309 KB)
-        (b"o-res", chunk(0), halves[0] + halves[1], ""),
+        (b"o-res", chunk(0), (tmp_path / "res.ts").read_bytes(), ""),
         (b"o-4k", chunk(0), static_4k, ""),
         # what decodes of a truncated chunk is used, and the loss is on record
         (b"o-trunc", chunk(0), real_chunk[: len(real_chunk) * 3 // 5 + 7], ""),
@@ -390,7 +395,7 @@ def test_messages_from_outside_never_stop_the_worker(
         _, snap = stored_memory(settings, session_id)
         assert snap.losses == () and snap.pending, session_id  # its frames wait for a clip
     _, truncated = stored_memory(settings, "o-trunc")
-    assert "truncated" in truncated.losses[0]["reason"], truncated.losses
+    assert "cut short" in truncated.losses[0]["reason"], truncated.losses
     database = Database(settings)
     try:
         with database.session() as db:
