@@ -169,7 +169,7 @@ def test_no_record_escapes_parse_apply_or_checkpoint(
     seen: list[tuple[int, int]] = []  # per example: messages used, clips written
 
     @settings(
-        max_examples=40,
+        max_examples=100,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,  # the examples are drawn afresh each run, not replayed from a cache
