@@ -1,7 +1,5 @@
 """The models on SQLite (the embedded default); the PostgreSQL twin is in tests/integration."""
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -17,15 +15,6 @@ from storage import (
     SessionMemory,
     ShoppingSession,
 )
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Session]:  # type: ignore[no-untyped-def]
-    engine = storage.make_engine(f"sqlite:///{tmp_path / 'nested' / 'x.db'}")
-    storage.Base.metadata.create_all(engine)
-    with storage.session_factory(engine)() as session:
-        yield session
-    engine.dispose()
 
 
 def test_memory_arrays_keep_bytes_dtype_and_shape_exactly(db: Session) -> None:

@@ -2,25 +2,13 @@
 failed, not claimed a fourth time (the PostgreSQL twin is in tests/integration)."""
 
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy.orm import Session
 
-import storage
 from storage import Query, QueryStatus
 from storage import query_queue as queue
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, 0)
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Session]:  # type: ignore[no-untyped-def]
-    engine = storage.make_engine(f"sqlite:///{tmp_path / 'q.db'}")
-    storage.Base.metadata.create_all(engine)
-    with storage.session_factory(engine)() as session:
-        yield session
-    engine.dispose()
 
 
 def test_a_query_whose_lease_runs_out_is_claimed_at_most_max_attempts_times(db: Session) -> None:
