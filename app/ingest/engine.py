@@ -486,6 +486,8 @@ class IngestEngine:
             return
         self._last_expiry_sweep = time.monotonic()
         cutoff = time.time() - timeout
+        for ghost in [s for s in self.sessions.values() if s.last_seq < 0 and not s.dirty]:
+            self._forget(ghost.id)  # only dead letters named it: nothing to close or keep
         quiet = [s for s in self.sessions.values() if not s.closed and s.last_message_at < cutoff]
         try:
             with self.database.session() as db:

@@ -18,6 +18,7 @@ from app.ingest.records import Record
 from app.model_runtime import load_model
 from app.publish import Message, session_messages
 from app.settings import Settings
+from storage import ShoppingSession
 
 TOPIC = "hostile"
 
@@ -144,3 +145,19 @@ def test_a_stored_quiet_session_is_closed_by_the_next_worker(
     assert stats.sessions_expired == 1
     _, snap = stored_memory(settings, "q-2")
     assert snap.status == "closed" and snap.end_info["closed_by"] == "cartmem"
+
+
+def test_a_session_only_dead_letters_named_leaves_no_trace_when_it_goes_quiet(
+    settings, synth_videos, list_source
+) -> None:  # type: ignore[no-untyped-def]
+    real = list(session_messages(synth_videos[0], "v-4", chunk_seconds=3.0))[1].value
+    stray = [chunk(1, 600.0, real, session=b"ghost"), chunk(2, 900.0, real, session=b"ghost")]
+    quick = dataclasses.replace(settings, session_idle_timeout_s=0.5)
+    stats = ingest(quick, as_records(stray), list_source, until_idle_s=1.5)
+    assert stats.dead_letters == 2 and stats.sessions_expired == 0
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            assert db.get(ShoppingSession, "ghost") is None
+    finally:
+        database.dispose()
