@@ -161,3 +161,31 @@ def test_a_session_only_dead_letters_named_leaves_no_trace_when_it_goes_quiet(
             assert db.get(ShoppingSession, "ghost") is None
     finally:
         database.dispose()
+
+
+def test_a_clip_the_model_cannot_write_is_a_recorded_loss_and_its_batch_mates_are_exact(
+    settings, synth_videos, reference_memory, stored_memory, list_source, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import itertools
+
+    good, bad = synth_videos[0], synth_videos[1]
+    streams = [
+        session_messages(good, "w-good", chunk_seconds=3.0),
+        session_messages(bad, "w-bad", chunk_seconds=3.0),
+    ]
+    together = [m for pair in itertools.zip_longest(*streams) for m in pair if m is not None]
+    real_write = IngestEngine._write
+
+    def fail_for_w_bad(self, sessions, clips):  # type: ignore[no-untyped-def]
+        if any(s.id == "w-bad" for s in sessions):
+            raise RuntimeError("CUDA out of memory")
+        return real_write(self, sessions, clips)
+
+    monkeypatch.setattr(IngestEngine, "_write", fail_for_w_bad)
+    stats = ingest(settings, as_records(together), list_source)
+    assert stats.clips_lost >= 1 and stats.sessions_closed == 2
+    memory, _ = stored_memory(settings, "w-good")
+    assert memory.equal(reference_memory(good))
+    _, snap = stored_memory(settings, "w-bad")
+    assert snap.status == "closed" and len(snap.losses) == stats.clips_lost
+    assert "could not be written into the memory (RuntimeError" in snap.losses[0]["reason"]
