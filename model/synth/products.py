@@ -27,6 +27,8 @@ SHAPES: dict[str, float] = {
     "pouch": 0.66,
 }
 PATTERNS: tuple[str, ...] = ("solid", "hstripes", "vstripes", "dots", "checker", "diagonal")
+#: What store catalogs draw from: more patterns, so thousands of products are not copies.
+STORE_PATTERNS: tuple[str, ...] = (*PATTERNS, "grid", "waves", "halves", "band")
 LABELS: tuple[str, ...] = ("band", "oval", "badge")
 
 #: Height in pixels of the cached sprites everything else is scaled from.
@@ -49,11 +51,15 @@ class ProductStyle:
     label: str  # label kind, one of LABELS
     brand: str  # short text printed on the label
     barcode: int  # seeds the bars on the back side
+    # Store catalogs vary these per product; the defaults draw the single-store catalog.
+    aspect_scale: float = 1.0  # the silhouette's width / height, relative to its shape's
+    pattern_scale: float = 1.0  # stripe period, dot and checker cell size, relative
+    label_shift: float = 0.0  # the label moves down by this share of the height
 
     @property
     def aspect(self) -> float:
         """Width / height of the silhouette."""
-        return SHAPES[self.shape]
+        return SHAPES[self.shape] * self.aspect_scale
 
 
 def hsv_colour(hue: float, saturation: float, value: float) -> RGB:
@@ -71,12 +77,15 @@ def draw_product(style: ProductStyle, height: int = BASE_HEIGHT, back: bool = Fa
     width = max(2, round(height * style.aspect))
     big_w, big_h = width * _SUPERSAMPLE, height * _SUPERSAMPLE
     silhouette, label_box, cap = _silhouette(style.shape, big_w, big_h)
+    if style.label_shift:
+        dy = round(big_h * style.label_shift)
+        label_box = (label_box[0], label_box[1] + dy, label_box[2], label_box[3] + dy)
 
     body = Image.new("RGB", (big_w, big_h), _darker(style.body, 0.8) if back else style.body)
     if back:
         _draw_back(body, label_box, style)
     else:
-        pattern = _pattern_mask(style.pattern, big_w, big_h, style.barcode)
+        pattern = _pattern_mask(style.pattern, big_w, big_h, style.barcode, style.pattern_scale)
         body.paste(style.accent, (0, 0), pattern)
         _draw_label(body, label_box, style)
     if cap is not None:
@@ -155,26 +164,38 @@ def _silhouette(
     return mask, label, cap
 
 
-def _pattern_mask(pattern: str, w: int, h: int, seed: int) -> Image.Image:
-    """Where the accent colour shows on the body, as an L mask."""
+def _pattern_mask(pattern: str, w: int, h: int, seed: int, scale: float = 1.0) -> Image.Image:
+    """Where the accent colour shows on the body, as an L mask; ``scale`` sizes its cells."""
     ys, xs = np.mgrid[0:h, 0:w]
-    period = max(4, h // 7)
+    sw, sh = int(w * scale), int(h * scale)  # w and h themselves at scale 1
+    period = max(4, sh // 7)
     if pattern == "solid":
         on = np.zeros((h, w), bool)
     elif pattern == "hstripes":
         on = (ys // (period // 2)) % 2 == 0
     elif pattern == "vstripes":
-        on = (xs // max(3, w // 8)) % 2 == 0
+        on = (xs // max(3, sw // 8)) % 2 == 0
     elif pattern == "dots":
-        cell = max(6, w // 5)
+        cell = max(6, sw // 5)
         dy, dx = ys % cell - cell / 2, xs % cell - cell / 2
         on = dy * dy + dx * dx < (cell * 0.3) ** 2
     elif pattern == "checker":
-        cell = max(4, w // 5)
+        cell = max(4, sw // 5)
         on = ((xs // cell) + (ys // cell)) % 2 == 0
     elif pattern == "diagonal":
         shift = seed % period
         on = ((xs + ys + shift) // (period // 2)) % 2 == 0
+    elif pattern == "grid":
+        cell = max(6, sw // 4)
+        on = (xs % cell < cell // 5) | (ys % cell < cell // 5)
+    elif pattern == "waves":
+        phase = (seed % 97) / 97 * 2 * np.pi
+        on = ((ys + period * 0.4 * np.sin(xs / max(4, sw / 4) + phase)) // period) % 2 == 0
+    elif pattern == "halves":
+        on = ys < h * (0.3 + 0.4 * (seed % 89) / 89)
+    elif pattern == "band":
+        top = h * (0.15 + 0.5 * (seed % 83) / 83)
+        on = (ys >= top) & (ys < top + 2 * period)
     else:  # pragma: no cover - PATTERNS lists every case above
         raise ValueError(f"unknown pattern {pattern}")
     return Image.fromarray(on.astype(np.uint8) * 255, "L")

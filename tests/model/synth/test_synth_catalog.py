@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 import numpy as np
 from PIL import Image
 
-from model.synth.catalog import make_catalog, sku_id
+from model.synth.catalog import CatalogItem, make_catalog, make_store_catalog, sku_id
 from model.synth.products import draw_product, reference_image
 
 
@@ -30,6 +31,38 @@ def test_skus_sharing_a_silhouette_differ_in_hue() -> None:
     for a, b in itertools.combinations(catalog, 2):
         if a.style.shape == b.style.shape:
             assert _hue_distance(a.style.body, b.style.body) > 0.25, (a.sku, b.sku)
+
+
+def test_single_store_catalog_is_that_of_the_first_generator_version() -> None:
+    """The shipped checkpoint was trained on ``make_catalog(0, 24)``: store catalogs must
+    not change a single draw of it."""
+    fields = [
+        (c.sku, c.name, c.price, *(getattr(c.style, k) for k in _STYLE_V1), c.style.aspect)
+        for c in make_catalog(0, 24)
+    ]
+    assert hashlib.sha256(repr(fields).encode()).hexdigest()[:16] == "d84eb032a6eb1ab4"
+
+
+def test_store_catalogs_share_no_sku_and_no_look_alike_image() -> None:
+    first, second = make_store_catalog(5, 0, 24), make_store_catalog(5, 1, 24)
+    assert [c.sku for c in first] == [f"S001-{i:04d}" for i in range(1, 25)]
+    assert all(c.sku.startswith("S002-") for c in second)
+    assert not {c.sku for c in first} & {c.sku for c in second}
+    a, b = _images(first), _images(second)
+    distance = np.abs(a[:, None] - b[None, :]).mean(axis=(2, 3, 4))  # (24, 24) across stores
+    assert distance.min() > 8.0, np.unravel_index(distance.argmin(), distance.shape)
+    within = np.abs(a[:, None] - a[None, :]).mean(axis=(2, 3, 4)) + 255 * np.eye(len(a))
+    assert within.min() > 8.0
+
+
+def test_store_catalog_keeps_the_silhouette_hue_rule_and_depends_on_seed_and_store() -> None:
+    catalog = make_store_catalog(2, 7, 24)
+    for a, b in itertools.combinations(catalog, 2):
+        if a.style.shape == b.style.shape:
+            assert _hue_distance(a.style.body, b.style.body) > 0.25, (a.sku, b.sku)
+    assert make_store_catalog(2, 7, 24) == catalog
+    assert [c.style for c in make_store_catalog(3, 7, 24)] != [c.style for c in catalog]
+    assert len({c.style.aspect for c in catalog}) == 24  # proportions vary per product
 
 
 def test_reference_images_are_distinct(synth_data) -> None:  # type: ignore[no-untyped-def]
@@ -62,3 +95,21 @@ def _hue_distance(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
     hb = colorsys.rgb_to_hsv(*(c / 255 for c in b))[0]
     d = abs(ha - hb) % 1.0
     return min(d, 1.0 - d)
+
+
+_STYLE_V1 = (
+    "shape",
+    "body",
+    "accent",
+    "label_bg",
+    "label_fg",
+    "pattern",
+    "label",
+    "brand",
+    "barcode",
+)
+
+
+def _images(catalog: tuple[CatalogItem, ...]) -> np.ndarray:
+    """Reference images at half size, (N, 64, 64, 3) float."""
+    return np.stack([np.asarray(reference_image(c.style), np.float32)[::2, ::2] for c in catalog])
