@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from app.bench.machine import describe_machine
 from app.bench.stopwatch import Stopwatch
@@ -48,14 +47,12 @@ from app.bench.synthetic import (
 from app.bench.video_window import decode_window
 from app.model_runtime import LoadedModel
 from model import (
-    ActivityPrediction,
-    ClipTokens,
     LongVMNet,
     Memory,
-    ObjectPrediction,
     Prediction,
     Query,
 )
+from model.rereading import clip_queries, combine, window_memory
 from model.synth import QueryRecord
 
 PHASES = ("decode", "backbone", "sampler", "answer")
@@ -270,45 +267,8 @@ def per_query_baseline(
     with watch.phase("backbone"):
         clips = [net.encode_frames(samples[None, i : i + t]) for i in range(0, len(samples), t)]
     with watch.phase("answer"):
-        memory = _window_memory(clips, query.start, t)
-        parts = [
-            dataclasses.replace(
-                query,
-                memory_index=k,
-                start=query.start + k * t,
-                end=min(query.end, query.start + (k + 1) * t),
-            )
-            for k in range(len(clips))
-        ]
-        return _combine(net.answer(memory, parts))
-
-
-def _window_memory(clips: Sequence[torch.Tensor], first_step: int, t: int) -> Memory:
-    """One "memory" per clip of the window: its T x S tokens, in place of sampled ones."""
-    memories = []
-    for k, tokens in enumerate(clips):  # (1, t_k, S, C), the last clip may be shorter
-        start = torch.tensor([first_step + k * t], device=tokens.device)
-        clip = ClipTokens.from_frames(tokens, start, t)  # padded to T frames, masked
-        memories.append(
-            Memory(
-                clip.tokens, clip.time_index, clip.spatial_index, clip.valid, start + clip.frames
-            )
-        )
-    return Memory.cat(memories)
-
-
-def _combine(parts: Sequence[Prediction]) -> Prediction:
-    """The window's answer from its clips' answers (the paper aggregates TubeDETR's clips).
-
-    Activity: a class happened in the window if it happened in any clip (max). Object: the
-    clips' boxes in step order. Time: the clip whose best (start, end) pair scores highest.
-    """
-    first = parts[0]
-    if isinstance(first, ActivityPrediction):
-        return ActivityPrediction(np.max([p.probabilities for p in parts], axis=0))  # type: ignore[union-attr]
-    if isinstance(first, ObjectPrediction):
-        return ObjectPrediction(np.concatenate([p.boxes for p in parts]))  # type: ignore[union-attr]
-    return max(parts, key=lambda p: p.score)  # type: ignore[union-attr]
+        memory = window_memory(clips, query.start, t)
+        return combine(net.answer(memory, clip_queries(query, len(clips), t)))
 
 
 def _questions(session: Session, net: LongVMNet, fps: float, count: int) -> list[_Question]:

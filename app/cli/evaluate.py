@@ -27,6 +27,8 @@ _KIND = {"recall@1x": "activity", "recall@3x": "activity", "gt-vIoU>0.3": "objec
               help="Memory writer (default: the checkpoint's).")  # fmt: skip
 @click.option("--split", default="test", show_default=True)
 @click.option("--baselines", is_flag=True, help="Also print the trivial baselines' table.")
+@click.option("--rereading", is_flag=True,
+              help="Also answer the queries by re-reading each window (no memory).")  # fmt: skip
 @click.option("--cache", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Token cache (default DATA/.cache/tokens).")  # fmt: skip
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
@@ -37,6 +39,7 @@ def evaluate(
     writer: str | None,
     split: str,
     baselines: bool,
+    rereading: bool,
     cache: Path | None,
     threads: int | None,
     as_json: bool,
@@ -62,7 +65,13 @@ def evaluate(
                 bar.update(done - bar.pos)
 
             report = evaluate_checkpoint(
-                data, checkpoint, writer=writer, split=split, cache_dir=cache, progress=progress
+                data,
+                checkpoint,
+                writer=writer,
+                split=split,
+                cache_dir=cache,
+                progress=progress,
+                rereading=rereading,
             )
     except ModelError as exc:
         raise InvalidInputError(str(exc)) from None
@@ -81,6 +90,16 @@ def evaluate(
                     result.by_age.percent,
                     result.by_age.counts,
                     (*AGE_BUCKETS, "all"),
+                )
+            )
+        if report.rereading is not None:
+            reread = report.rereading
+            console.print(
+                metrics_table(
+                    "per-query re-reading baseline (each window's own frames, no memory; "
+                    "speed: `cartmem bench speedup`)",
+                    reread.summary.percent,
+                    reread.summary.counts,
                 )
             )
         if baselines:

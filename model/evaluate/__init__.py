@@ -1,5 +1,6 @@
 """Evaluation: two-stage inference (populate each memory once, then answer from it) and
-the paper's metrics per window bucket, plus the trivial baselines."""
+the paper's metrics per window bucket, plus the trivial baselines and the per-query
+re-reading baseline."""
 
 from model.evaluate.baselines import activity_frequencies, baseline_scores, evaluate_baselines
 from model.evaluate.metrics import (
@@ -14,11 +15,13 @@ from model.evaluate.metrics import (
     tiou,
 )
 from model.evaluate.report import EvalReport, evaluate_checkpoint
+from model.evaluate.rereading import REREADING, evaluate_rereading
 from model.evaluate.two_stage import EvalResult, answer_all, evaluate, populate, score
 
 __all__ = [
     "IOU_THRESHOLD",
     "METRICS",
+    "REREADING",
     "EvalReport",
     "EvalResult",
     "QueryScore",
@@ -30,6 +33,7 @@ __all__ = [
     "evaluate",
     "evaluate_baselines",
     "evaluate_checkpoint",
+    "evaluate_rereading",
     "gt_viou",
     "populate",
     "recall_at_kx",

@@ -17,6 +17,7 @@ from model.data.split import Progress, load_split
 from model.data.token_cache import TokenCache, default_cache_dir
 from model.evaluate.baselines import evaluate_baselines
 from model.evaluate.metrics import Summary
+from model.evaluate.rereading import evaluate_rereading
 from model.evaluate.two_stage import EvalResult, evaluate
 from model.network import LongVMNet
 from model.synth.reader import read_dataset
@@ -27,12 +28,14 @@ class EvalReport:
     checkpoint: str
     result: EvalResult
     baselines: Summary
+    rereading: EvalResult | None = None  # the per-query re-reading baseline, when asked for
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "checkpoint": self.checkpoint,
             **self.result.to_dict(),
             "baselines": self.baselines.to_dict(),
+            "rereading": None if self.rereading is None else self.rereading.to_dict(),
         }
 
 
@@ -45,11 +48,13 @@ def evaluate_checkpoint(
     cache_dir: Path | None = None,
     device: str | None = None,
     progress: Progress | None = None,
+    rereading: bool = False,
 ) -> EvalReport:
     """Metrics of ``checkpoint`` on ``data``'s ``split`` (writer: the checkpoint's by default).
 
     ``progress(done, total)`` counts videos: first while their tokens are read (or
-    computed into the cache), then while their memories are written.
+    computed into the cache), then while their memories are written. ``rereading`` also
+    answers the same queries with the per-query re-reading baseline (no memory).
     """
     where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net = LongVMNet.load(checkpoint, device=where)
@@ -60,4 +65,5 @@ def evaluate_checkpoint(
     baselines = evaluate_baselines(
         dataset.queries.get(split, ()), dataset.queries.get("train", ()), dataset.activities
     )
-    return EvalReport(str(checkpoint), result, baselines)
+    reread = evaluate_rereading(net, split_data) if rereading else None
+    return EvalReport(str(checkpoint), result, baselines, reread)

@@ -53,6 +53,15 @@ def test_train_then_eval(tmp_path: Path) -> None:
     assert table.exit_code == 0, table.output
     assert "recall@1x" in table.stdout and "trivial baselines" in table.stdout
 
+    both = runner.invoke(
+        evaluate, ["--data", str(data), "--checkpoint", str(out), "--rereading", "--json"]
+    )
+    assert both.exit_code == 0, both.output
+    report = json.loads(both.stdout)
+    reread = report["rereading"]
+    assert reread["writer"] == "re-reading" and reread["queries"] == report["queries"]
+    assert set(reread["percent"]) == set(report["percent"])
+
 
 def test_domain_errors_become_one_sentence(tmp_path: Path) -> None:
     # The command raises InvalidInputError; the cartmem group prints it and exits 1.
