@@ -17,17 +17,34 @@ from app.errors import InvalidInputError
 @click.option("--minutes", type=click.FloatRange(0.1, 600), default=5.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--stores",
+    type=click.IntRange(1, 999),
+    default=1,
+    show_default=True,
+    help="Spread the videos over this many stores, each with a catalog of its own "
+    "(SKUs S001-0001, ...); the split is then by store.",
+)
+@click.option(
     "--split",
     default="0.7,0.15,0.15",
     show_default=True,
-    help="Train, val, test fractions of the videos. The seed fixes the catalog and each "
-    "video's seed follows from (seed, split, index): `--split 0,0,1` draws held-out test "
-    "sessions (e.g. longer ones) for a model trained on that seed's train split.",
+    help="Train, val, test fractions of the videos, or of the stores with --stores > 1 "
+    "(stores S001... train, then val, then test: test stores' products are in no train or "
+    "val video). The seed fixes the catalogs and each video's seed follows from (seed, "
+    "store, split, index): `--split 0,0,1` draws held-out test sessions (e.g. longer ones) "
+    "for a model trained on that seed's train split.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in --out.")
 @json_option
 def synth(
-    out: Path, videos: int, minutes: float, seed: int, split: str, overwrite: bool, as_json: bool
+    out: Path,
+    videos: int,
+    minutes: float,
+    seed: int,
+    stores: int,
+    split: str,
+    overwrite: bool,
+    as_json: bool,
 ) -> None:
     """Draw shopping sessions: H.264 videos, a catalog, boxes, spans and ReST-style queries."""
     from model.synth import SynthConfig, generate_dataset  # late: the package loads torch
@@ -53,22 +70,25 @@ def synth(
                 minutes=minutes,
                 seed=seed,
                 config=config,
+                stores=stores,
                 overwrite=overwrite,
                 progress=progress,
             )
         except SynthError as exc:
             raise InvalidInputError(str(exc)) from None
     rows = [
-        (split, summary.videos[split], summary.queries[split]) for split in ("train", "val", "test")
+        (split, summary.stores[split], summary.videos[split], summary.queries[split])
+        for split in ("train", "val", "test")
     ]
     emit(
         summary,
         as_json,
         lambda console: console.print(
             table(
-                f"{summary.root}: {summary.skus} SKUs, {summary.seconds_of_video / 60:.1f} min "
-                f"of video in {summary.elapsed_seconds:.1f} s",
-                ("split", "videos", "queries"),
+                f"{summary.root}: {summary.skus} SKUs in {stores} store(s), "
+                f"{summary.seconds_of_video / 60:.1f} min of video in "
+                f"{summary.elapsed_seconds:.1f} s",
+                ("split", "stores", "videos", "queries"),
                 rows,
             )
         ),

@@ -3,6 +3,10 @@
 Videos are split into train/val/test before anything is drawn and each video's seed is
 derived from (dataset seed, split, index), so held-out videos come from seeds no
 training video used, and adding videos to one split never changes another split.
+
+With several stores the split is by store: each store has its own catalog, all of its
+videos are in its split, and the test stores' products appear in no train or validation
+video. A video's seed then follows from (dataset seed, store, split, index in store).
 ``dataset.json`` is written last: a directory without it is an interrupted run.
 """
 
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.synth.catalog import CatalogItem, make_catalog
+from model.synth.catalog import CatalogItem, make_catalog, make_store_catalog, store_id
 from model.synth.config import (
     ACTIVITIES,
     BUCKETS,
@@ -29,7 +33,13 @@ from model.synth.config import (
 from model.synth.errors import OutputExistsError, SynthConfigError
 from model.synth.products import reference_image
 from model.synth.queries import make_queries
-from model.synth.records import CatalogEntry, QueryRecord, VideoAnnotation, query_to_json
+from model.synth.records import (
+    CatalogEntry,
+    QueryRecord,
+    StoreRecord,
+    VideoAnnotation,
+    query_to_json,
+)
 from model.synth.seeding import derive_seed, rng_for
 from model.synth.video import VideoPlan, build_world, write_video
 
@@ -48,6 +58,7 @@ class DatasetSummary:
     videos: dict[str, int]  # per split
     queries: dict[str, int]  # per split
     skus: int
+    stores: dict[str, int]  # per split; a single-store dataset counts its store in each split
     seconds_of_video: float
     elapsed_seconds: float
 
@@ -59,22 +70,34 @@ def generate_dataset(
     minutes: float,
     seed: int,
     config: SynthConfig | None = None,
+    stores: int = 1,
     progress: Progress | None = None,
     overwrite: bool = False,
 ) -> DatasetSummary:
     """Write ``videos`` synthetic videos of ``minutes`` each, with catalog and queries, to ``out``.
 
-    Same arguments, same dataset: annotations and queries byte for byte, videos frame for
-    frame (and byte for byte with the same PyAV/x264 build). ``progress(done, total)``
-    counts rendered frames over all videos. Raises ``OutputExistsError`` when ``out``
-    already holds a dataset and ``overwrite`` is false.
+    ``stores`` > 1 spreads the videos evenly over that many stores, each with its own
+    catalog of ``config.num_skus`` products, and splits by store (``config.split`` are
+    then fractions of the stores). Same arguments, same dataset: annotations and queries
+    byte for byte, videos frame for frame (and byte for byte with the same PyAV/x264
+    build). ``progress(done, total)`` counts rendered frames over all videos. Raises
+    ``OutputExistsError`` when ``out`` already holds a dataset and ``overwrite`` is false.
     """
     config = config or SynthConfig()
     began = time.monotonic()
-    plans = plan_videos(videos=videos, minutes=minutes, seed=seed, config=config)
+    catalogs: dict[str | None, tuple[CatalogItem, ...]]  # by store; None: the one store
+    if stores > 1:
+        plans = plan_store_videos(
+            videos=videos, minutes=minutes, seed=seed, stores=stores, config=config
+        )
+        catalogs = {
+            store_id(i): make_store_catalog(seed, i, config.num_skus) for i in range(stores)
+        }
+    else:
+        plans = plan_videos(videos=videos, minutes=minutes, seed=seed, config=config)
+        catalogs = {None: make_catalog(seed, config.num_skus)}
     _prepare(out, overwrite)
-    catalog = make_catalog(seed, config.num_skus)
-    _write_catalog(out, catalog)
+    _write_catalog(out, [item for catalog in catalogs.values() for item in catalog])
 
     total = sum(p.num_frames for p in plans)
     done = 0
@@ -88,6 +111,7 @@ def generate_dataset(
             if progress is not None and (frame + 1) % report_every == 0:
                 progress(base + frame + 1, total)
 
+        catalog = catalogs[plan.store]
         annotation = write_video(build_world(plan, catalog, config), out, config, on_frame)
         _write_json(out / "annotations" / f"{plan.video_id}.json", annotation.to_json())
         annotations.append(annotation)
@@ -103,12 +127,18 @@ def generate_dataset(
     for split, split_queries in queries.items():
         lines = [json.dumps(query_to_json(q), separators=(",", ":")) for q in split_queries]
         (out / "queries" / f"{split}.jsonl").write_text("".join(line + "\n" for line in lines))
-    _write_json(out / "dataset.json", _dataset_json(seed, minutes, config, plans, queries))
+    records = [
+        StoreRecord(store, _store_split(store, plans), tuple(c.sku for c in catalog))
+        for store, catalog in catalogs.items()
+        if store is not None
+    ]
+    _write_json(out / "dataset.json", _dataset_json(seed, minutes, config, plans, queries, records))
     return DatasetSummary(
         root=out,
         videos={s: sum(p.split == s for p in plans) for s in SPLITS},
         queries={s: len(q) for s, q in queries.items()},
-        skus=len(catalog),
+        skus=sum(len(catalog) for catalog in catalogs.values()),
+        stores={s: len({p.store for p in plans if p.split == s}) for s in SPLITS},
         seconds_of_video=sum(a.duration for a in annotations),
         elapsed_seconds=time.monotonic() - began,
     )
@@ -127,6 +157,31 @@ def plan_videos(*, videos: int, minutes: float, seed: int, config: SynthConfig) 
             video_seed = derive_seed(seed, "video", split, index)
             plans.append(VideoPlan(f"{split}-{index:04d}", split, video_seed, num_frames))
     return plans
+
+
+def plan_store_videos(
+    *, videos: int, minutes: float, seed: int, stores: int, config: SynthConfig
+) -> list[VideoPlan]:
+    """The videos of a multi-store dataset: ids ``<split>-<store>-<index>``, spread evenly
+    over the stores; stores ``S001``... are train, then val, then test (``config.split``
+    as fractions of the stores, counted like videos are by ``split_counts``)."""
+    if stores > 999:
+        raise SynthConfigError("A dataset has at most 999 stores.")
+    if videos < stores:
+        raise SynthConfigError(f"Generate at least one video per store ({stores} stores).")
+    one = plan_videos(videos=1, minutes=minutes, seed=seed, config=config)[0]  # checks minutes
+    splits = [
+        s for s, n in zip(SPLITS, split_counts(stores, config.split), strict=True) for _ in range(n)
+    ]
+    plans = []
+    for index, split in enumerate(splits):
+        store = store_id(index)
+        for k in range(videos // stores + (index < videos % stores)):
+            video_seed = derive_seed(seed, "store", store, split, "video", k)
+            plans.append(
+                VideoPlan(f"{split}-{store}-{k:04d}", split, video_seed, one.num_frames, store)
+            )
+    return sorted(plans, key=lambda p: SPLITS.index(p.split))
 
 
 def split_counts(videos: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
@@ -161,7 +216,11 @@ def _prepare(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _write_catalog(out: Path, catalog: tuple[CatalogItem, ...]) -> None:
+def _store_split(store: str, plans: list[VideoPlan]) -> str:
+    return next(p.split for p in plans if p.store == store)
+
+
+def _write_catalog(out: Path, catalog: list[CatalogItem]) -> None:
     (out / "catalog").mkdir()
     entries = []
     for item in catalog:
@@ -177,6 +236,7 @@ def _dataset_json(
     config: SynthConfig,
     plans: list[VideoPlan],
     queries: dict[str, list[QueryRecord]],
+    stores: list[StoreRecord],
 ) -> dict[str, Any]:
     counts = {
         split: {
@@ -186,6 +246,8 @@ def _dataset_json(
         for split, split_queries in queries.items()
     }
     q = config.queries
+    # Only a multi-store dataset says which stores it has: a single-store one is version 1's.
+    where = {"stores": [store.to_json() for store in stores]} if stores else {}
     return {
         "format_version": FORMAT_VERSION,
         "generator": GENERATOR_VERSION,
@@ -196,6 +258,7 @@ def _dataset_json(
         "splits": {s: [p.video_id for p in plans if p.split == s] for s in SPLITS},
         "query_counts": counts,
         "config": config.to_dict(),
+        **where,
     }
 
 

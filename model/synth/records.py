@@ -32,6 +32,23 @@ class CatalogEntry:
 
 
 @dataclass(frozen=True)
+class StoreRecord:
+    """One store of a multi-store dataset: its id, the split all its videos are in, and
+    the SKUs of its catalog (``dataset.json`` ``stores``)."""
+
+    store: str
+    split: str | None  # None: the store's videos may be in any split
+    skus: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"store": self.store, "split": self.split, "skus": list(self.skus)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> StoreRecord:
+        return cls(store=str(d["store"]), split=d.get("split"), skus=tuple(d["skus"]))
+
+
+@dataclass(frozen=True)
 class Span:
     """One activity on one product during ``[start, end)`` seconds."""
 
@@ -101,11 +118,15 @@ class VideoAnnotation:
     events: tuple[Event, ...] = ()
     seed: int | None = None  # the generator's per-video seed; None for real videos
     generator: str | None = None
+    store: str | None = None  # the store it was shot in; None in a single-store dataset
 
     def to_json(self) -> dict[str, Any]:
+        # A single-store annotation has no "store" key: its files are those of version 1.
+        where = {} if self.store is None else {"store": self.store}
         return {
             "video_id": self.video_id,
             "split": self.split,
+            **where,
             "video": self.video,
             "width": self.width,
             "height": self.height,
@@ -139,6 +160,7 @@ class VideoAnnotation:
             events=tuple(Event.from_json(e) for e in d.get("events", [])),
             seed=d.get("seed"),
             generator=d.get("generator"),
+            store=d.get("store"),
         )
 
 

@@ -26,12 +26,14 @@ from model.synth.video_io import VideoWriter
 
 @dataclass(frozen=True)
 class VideoPlan:
-    """Which video to make: its id, split, own seed and length."""
+    """Which video to make: its id, split, own seed and length, and its store's id in a
+    multi-store dataset."""
 
     video_id: str
     split: str
     seed: int
     num_frames: int
+    store: str | None = None
 
     @property
     def relative_path(self) -> str:
@@ -138,6 +140,7 @@ def annotate(
         events=tuple(sorted(events, key=lambda e: (e.start, e.kind))),
         seed=plan.seed,
         generator=GENERATOR_VERSION,
+        store=plan.store,
     )
 
 

@@ -34,3 +34,21 @@ def test_synth_split_draws_held_out_sessions_of_the_same_catalog(tmp_path: Path)
     assert catalog[0] == catalog[1]  # same seed, same products
     bad = runner.invoke(main, [*base, "--out", str(tmp_path / "bad"), "--split", "1,x"])
     assert bad.exit_code == 1 and "--split" in bad.output and "Traceback" not in bad.output
+
+
+def test_synth_stores_splits_by_store(tmp_path: Path) -> None:
+    out = tmp_path / "stores"
+    args = ["synth", "--out", str(out), "--videos", "3", "--minutes", "0.1", "--stores", "3"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["stores"] == {"train": 1, "val": 1, "test": 1} and summary["skus"] == 72
+    meta = json.loads((out / "dataset.json").read_text())
+    assert [(s["store"], s["split"]) for s in meta["stores"]] == [
+        ("S001", "train"),
+        ("S002", "val"),
+        ("S003", "test"),
+    ]
+    assert meta["splits"]["test"] == ["test-S003-0000"]
+    too_few = CliRunner().invoke(main, [*args, "--videos", "2", "--out", str(tmp_path / "x")])
+    assert too_few.exit_code == 1 and "per store" in too_few.output

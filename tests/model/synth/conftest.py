@@ -44,14 +44,20 @@ class Generated:
     config: SynthConfig
 
 
-def _generate(root: Path, seed: int) -> Generated:
+#: Multi-store datasets: three stores (one train, one val, one test), two short videos each.
+STORES = 3
+STORE_MINUTES = 0.2
+
+
+def _generate(root: Path, seed: int, stores: int = 1) -> Generated:
     calls: list[tuple[int, int]] = []
     generate_dataset(
         root,
-        videos=VIDEOS,
-        minutes=MINUTES,
+        videos=VIDEOS if stores == 1 else 2 * stores,
+        minutes=MINUTES if stores == 1 else STORE_MINUTES,
         seed=seed,
         config=TINY,
+        stores=stores,
         progress=lambda done, total: calls.append((done, total)),
     )
     return Generated(root, read_dataset(root), calls, seed, TINY)
@@ -71,6 +77,21 @@ def synth_data_again(tmp_path_factory: pytest.TempPathFactory) -> Generated:
 @pytest.fixture(scope="session")
 def synth_data_other_seed(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     return _generate(tmp_path_factory.mktemp("tiny_other") / "data", SEED + 1)
+
+
+@pytest.fixture(scope="session")
+def store_data(tmp_path_factory: pytest.TempPathFactory) -> Generated:
+    return _generate(tmp_path_factory.mktemp("store_data") / "data", SEED, STORES)
+
+
+@pytest.fixture(scope="session")
+def store_data_again(tmp_path_factory: pytest.TempPathFactory) -> Generated:
+    return _generate(tmp_path_factory.mktemp("store_data_again") / "data", SEED, STORES)
+
+
+@pytest.fixture(scope="session")
+def store_data_other_seed(tmp_path_factory: pytest.TempPathFactory) -> Generated:
+    return _generate(tmp_path_factory.mktemp("store_other") / "data", SEED + 1, STORES)
 
 
 @pytest.fixture(scope="session")
