@@ -72,6 +72,9 @@ class Settings:
     query_retry_s: float = 2.0  # first retry delay; doubles each attempt
     query_poll_s: float = 1.0  # longest wait between looks at the queue
     answer_cache_sessions: int = 256  # memories the query worker keeps on the device
+    # how reconciliation reads a product's put / take-out events: activity questions over
+    # overlapping windows, or one whole-session question answered per memory step
+    reconcile_evidence: str = "windows"
     # rows of the video that publishing re-encodes (codecs other than H.264, a rotated
     # video, a key-frame interval too big for a message): the memory reads at most 448
     publish_max_height: int = 480
@@ -92,6 +95,7 @@ class Settings:
                 f"{env_name('kafka_security_protocol')} is {self.kafka_security_protocol}."
             )
         _check_choice("device", self.device, DEVICES)
+        _check_choice("reconcile_evidence", self.reconcile_evidence, ("windows", "steps"))
         for name in (
             "max_message_bytes",
             "max_frame_pixels",

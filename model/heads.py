@@ -27,8 +27,16 @@ class ActivityHead(nn.Module):
         self.mlp = MLP(cfg.d_model, cfg.d_model, cfg.num_activities, cfg.mlp_layers)
 
     def forward(self, steps: Tensor, step_mask: Tensor) -> Tensor:
-        logits = self.mlp(steps)  # (N, L, A)
-        return logits.masked_fill(~step_mask[:, :, None], float("-inf")).amax(dim=1)  # (N, A)
+        return self.pool(self.step_logits(steps), step_mask)
+
+    def step_logits(self, steps: Tensor) -> Tensor:
+        """Activity logits of every step ``(N, L, A)``: what happened at each moment."""
+        return self.mlp(steps)
+
+    @staticmethod
+    def pool(step_logits: Tensor, step_mask: Tensor) -> Tensor:
+        """The window's logits ``(N, A)``: the maximum over its real steps."""
+        return step_logits.masked_fill(~step_mask[:, :, None], float("-inf")).amax(dim=1)
 
 
 class BoxHead(nn.Module):

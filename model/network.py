@@ -250,7 +250,9 @@ class LongVMNet(nn.Module):
                 projected.select(index), steps, step_mask, objects, activity
             )  # (N, L, d)
             if kind is ActivityQuery:
-                out.activity = ActivityOutputs(kind_rows, self.activity_head(decoded, step_mask))
+                step_logits = self.activity_head.step_logits(decoded)  # (N, L, A)
+                logits = self.activity_head.pool(step_logits, step_mask)  # (N, A)
+                out.activity = ActivityOutputs(kind_rows, logits, step_logits)
             elif kind is ObjectQuery:
                 out.object = ObjectOutputs(kind_rows, self.box_head(decoded), step_mask)
             else:
@@ -323,8 +325,12 @@ def _decode(outputs: QueryOutputs, queries: Sequence[Query]) -> Iterator[tuple[i
     """Turn raw outputs into per-query predictions (numpy, on the CPU)."""
     if outputs.activity is not None:
         probabilities = outputs.activity.logits.sigmoid().float().cpu().numpy()
+        step_logits = outputs.activity.step_logits
+        per_step = None if step_logits is None else step_logits.sigmoid().float().cpu().numpy()
         for i, row in enumerate(outputs.activity.rows):
-            yield row, ActivityPrediction(probabilities[i])
+            q = queries[row]
+            steps = None if per_step is None else per_step[i, : q.end - q.start].copy()
+            yield row, ActivityPrediction(probabilities[i], steps)
     if outputs.object is not None:
         boxes = outputs.object.boxes.float().cpu().numpy()
         for i, row in enumerate(outputs.object.rows):

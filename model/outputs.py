@@ -9,10 +9,12 @@ from torch import Tensor
 
 @dataclass
 class ActivityOutputs:
-    """``logits``: ``(N, num_activities)``; ``rows``: each row's position in the query list."""
+    """``logits``: ``(N, num_activities)``; ``rows``: each row's position in the query list;
+    ``step_logits``: ``(N, L, num_activities)`` per window step (``logits`` is their max)."""
 
     rows: list[int]
     logits: Tensor
+    step_logits: Tensor | None = None
 
 
 @dataclass

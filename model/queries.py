@@ -109,9 +109,12 @@ Target = ActivityTarget | ObjectTarget | TimeTarget
 # ---------------------------------------------------------------------- predictions
 @dataclass(frozen=True, eq=False)
 class ActivityPrediction:
-    """``probabilities``: ``(num_activities,)`` independent per-class probabilities."""
+    """``probabilities``: ``(num_activities,)`` independent per-class probabilities over the
+    window; ``steps``: ``(L, num_activities)`` the same per window step (row i for step
+    ``query.start + i``), whose maximum is ``probabilities``: when each activity happened."""
 
     probabilities: np.ndarray
+    steps: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)

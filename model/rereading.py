@@ -63,7 +63,11 @@ def combine(parts: Sequence[Prediction]) -> Prediction:
     """
     first = parts[0]
     if isinstance(first, ActivityPrediction):
-        return ActivityPrediction(np.max([p.probabilities for p in parts], axis=0))  # type: ignore[union-attr]
+        window = np.max([p.probabilities for p in parts], axis=0)  # type: ignore[union-attr]
+        steps = [p.steps for p in parts]  # type: ignore[union-attr]
+        if any(s is None for s in steps):
+            return ActivityPrediction(window)
+        return ActivityPrediction(window, np.concatenate(steps))
     if isinstance(first, ObjectPrediction):
         return ObjectPrediction(np.concatenate([p.boxes for p in parts]))  # type: ignore[union-attr]
     return max(parts, key=lambda p: p.score)  # type: ignore[union-attr]

@@ -50,6 +50,15 @@ def payload(
         out["sku"] = request.claimed.params.get("sku")
         out["scores"] = scores
         out["present"] = [label for label, p in scores.items() if p >= PRESENT]
+        if request.claimed.params.get("steps") and prediction.steps is not None:
+            # per step of the window (step i at ``window.from + i / fps``): when it happened
+            out["steps"] = {
+                "fps": fps,
+                **{
+                    label: [round(float(p), 4) for p in prediction.steps[:, k]]
+                    for k, label in enumerate(labels)
+                },
+            }
     elif isinstance(prediction, ObjectPrediction):
         out["activity"] = request.activity
         out["boxes"] = [

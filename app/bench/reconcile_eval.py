@@ -114,7 +114,7 @@ def run_pipeline(
         catalog_ops.add_product(database, p.sku, name=p.name, image_path=p.image)
     began = time.perf_counter()
     source = FileSource([(t.video, t.session_id) for t in trials], chunk_seconds=4.0)
-    hook = session_closed_hook(database, cap=cap)
+    hook = session_closed_hook(database, cap=cap, evidence=settings.reconcile_evidence)
     # every record, not "until idle": with many sessions on few cores the engine can sit
     # longer than any idle limit applying a backlog while the source is paused
     IngestEngine(settings, database, model, source, on_session_closed=hook).run(
@@ -326,6 +326,7 @@ def run(
         "benchmark": "reconcile",
         "machine": describe_machine(),
         "dataset": {"seed": seed, "minutes": minutes, "split": "test"},
+        "evidence": settings.reconcile_evidence,
         "timing": timing,
         **score(trials, reports, windows),
     }
@@ -342,10 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (fixes the catalog)")
     parser.add_argument("--cap", type=int, default=DEFAULT_CAP)
     parser.add_argument("--checkpoint", default=None, help="default: CARTMEM_CHECKPOINT_PATH")
+    parser.add_argument(
+        "--evidence",
+        choices=("windows", "steps"),
+        default=None,
+        help="how events are read (default: CARTMEM_RECONCILE_EVIDENCE)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.checkpoint:
         settings = dataclasses.replace(settings, checkpoint_path=args.checkpoint)
+    if args.evidence:
+        settings = dataclasses.replace(settings, reconcile_evidence=args.evidence)
     results = run(
         args.out,
         settings=settings,

@@ -89,7 +89,11 @@ def run_demo(
     t = time.perf_counter()
     source = FileSource([(data / video.video, session_id)], chunk_seconds=4.0)
     IngestEngine(
-        demo, database, model, source, on_session_closed=session_closed_hook(database)
+        demo,
+        database,
+        model,
+        source,
+        on_session_closed=session_closed_hook(database, evidence=demo.reconcile_evidence),
     ).run(until_idle_s=0.2)
     timings["ingest"] = _lap(t)
 

@@ -48,7 +48,7 @@ def run_ingest(
     if on_session_closed is None:  # a finished session is reconciled against the till
         from app.reconcile import session_closed_hook
 
-        on_session_closed = session_closed_hook(database)
+        on_session_closed = session_closed_hook(database, evidence=settings.reconcile_evidence)
     engine = IngestEngine(
         settings,
         database,

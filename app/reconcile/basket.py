@@ -26,6 +26,9 @@ TAKE_OUT = "take_out_of_cart"
 # an event counts towards the expected quantity from the score at which the worker calls
 # an activity present
 EVENT_THRESHOLD = 0.5
+# per-step evidence: runs of one direction this close (seconds) are one event; a put or
+# take-out lasts 2-3 s, so a gap this short is a dip inside one, not a second one
+MERGE_GAP_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,56 @@ def find_events(windows: Sequence[WindowScores]) -> list[Event]:
             p, activity = evidence[best]
             events.append(Event(activity, change, ordered[best].start, ordered[best].end, p, False))
     return sorted(events, key=_replay_order)
+
+
+def step_events(steps: Mapping[str, Any], start: float) -> list[Event]:
+    """Events from one whole-session answer's per-step probabilities (``payload["steps"]``).
+
+    Each memory step is a one-step window, so ``find_events`` reads runs of steps at the
+    threshold as events; runs of one direction closer than ``MERGE_GAP_S`` are one event
+    (a brief dip in the middle of a put), and each counted event's own steps are its time
+    evidence, so no time question is needed.
+    """
+    fps = float(steps["fps"])
+    labels = [k for k in steps if k != "fps"]
+    count = len(steps[labels[0]]) if labels else 0
+    windows = [
+        WindowScores(
+            start + i / fps, start + (i + 1) / fps, {label: steps[label][i] for label in labels}
+        )
+        for i in range(count)
+    ]
+    events = _merged(find_events(windows))
+    timed = [
+        replace(e, time=TimeEvidence(e.start, e.end, e.probability)) if e.counted else e
+        for e in events
+    ]
+    return sorted(timed, key=_replay_order)
+
+
+def _merged(events: Sequence[Event]) -> list[Event]:
+    """Counted runs of one direction within ``MERGE_GAP_S`` joined into one event; an
+    uncounted near miss that close to a counted event is part of it, not another item."""
+    counted: list[Event] = []
+    for e in sorted((e for e in events if e.counted), key=lambda e: (e.change, e.start)):
+        last = counted[-1] if counted else None
+        if last is not None and e.change == last.change and e.start - last.end <= MERGE_GAP_S:
+            strongest = max(last, e, key=lambda x: x.probability)
+            counted[-1] = replace(strongest, start=last.start, end=max(last.end, e.end))
+        else:
+            counted.append(e)
+    misses = [
+        e
+        for e in events
+        if not e.counted
+        and not any(
+            c.change == e.change
+            and e.start - c.end <= MERGE_GAP_S
+            and c.start - e.end <= MERGE_GAP_S
+            for c in counted
+        )
+    ]
+    return counted + misses
 
 
 def with_times(

@@ -19,10 +19,12 @@ from storage.reconciliations import sessions_of_queries
 log = logging.getLogger("cartmem.reconcile")
 
 
-def session_closed_hook(database: Database, *, cap: int = DEFAULT_CAP) -> Callable[[str], None]:
+def session_closed_hook(
+    database: Database, *, cap: int = DEFAULT_CAP, evidence: str = "windows"
+) -> Callable[[str], None]:
     def on_session_closed(session_id: str) -> None:
         try:
-            asked = request_reconciliation(database, session_id, cap=cap)
+            asked = request_reconciliation(database, session_id, cap=cap, evidence=evidence)
         except CartmemError as exc:
             # ingest goes on; `cartmem reconcile SESSION` asks again once the cause is fixed
             log.warning("session %s is not reconciled: %s", session_id, exc)

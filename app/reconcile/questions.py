@@ -10,6 +10,10 @@ questions is a pure function of (candidates, session length, answers so far):
    staff see, and the order events are replayed in).
 
 Products without cart activity cost one question, so a large catalog stays affordable.
+
+With per-step evidence (``evidence="steps"``) the whole-session question asks for the
+answer at every memory step, events are read from those steps (``basket.step_events``) and
+carry their own time evidence: one question per candidate product, no later rounds.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from app.reconcile.basket import (
     WindowScores,
     belief,
     find_events,
+    step_events,
     with_times,
 )
 
@@ -48,17 +53,21 @@ class Question:
     start: float
     end: float
     activity: str | None = None
+    steps: bool = False  # an activity question that also wants the answer per memory step
 
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"sku": self.sku, "from": self.start, "to": self.end}
         if self.activity is not None:
             params["activity"] = self.activity
+        if self.steps:
+            params["steps"] = True
         return params
 
     @classmethod
     def of(cls, kind: str, params: Mapping[str, Any]) -> Question:
         activity = params.get("activity") if kind == "time" else None
-        return cls(kind, params["sku"], float(params["from"]), float(params["to"]), activity)
+        start, end = float(params["from"]), float(params["to"])
+        return cls(kind, params["sku"], start, end, activity, bool(params.get("steps")))
 
 
 #: the payload of each finished question; None when it failed
@@ -86,8 +95,18 @@ def tiles(duration: float) -> list[tuple[float, float]]:
         start += STRIDE_S
 
 
-def session_question(sku: str, duration: float) -> Question:
-    return Question("activity", sku, 0.0, duration)
+#: how reconciliation reads a product's events: from activity questions over overlapping
+#: windows (and a time question per event), or from one question's per-step answer
+EVIDENCE = ("windows", "steps")
+
+
+def session_question(sku: str, duration: float, *, steps: bool = False) -> Question:
+    return Question("activity", sku, 0.0, duration, steps=steps)
+
+
+def asks_steps(answers: Answers) -> bool:
+    """Whether this session's questions read per-step evidence (its first round says so)."""
+    return any(q.steps for q in answers)
 
 
 def needed_questions(
@@ -95,10 +114,11 @@ def needed_questions(
 ) -> list[Question]:
     """Every question the answers so far call for (including those already asked)."""
     needed: dict[Question, None] = {}
+    steps = asks_steps(answers)
     for sku in candidates:
-        first = session_question(sku, duration)
+        first = session_question(sku, duration, steps=steps)
         needed[first] = None
-        if not _touched(answers.get(first)):
+        if steps or not _touched(answers.get(first)):
             continue
         windows = [Question("activity", sku, a, b) for a, b in tiles(duration)]
         needed.update(dict.fromkeys(windows))
@@ -116,11 +136,15 @@ def read_beliefs(candidates: Sequence[str], duration: float, answers: Answers) -
     question only removes that piece of evidence.
     """
     beliefs = []
+    steps = asks_steps(answers)
     for sku in candidates:
-        first = session_question(sku, duration)
+        first = session_question(sku, duration, steps=steps)
         payload = answers.get(first)
         if payload is None:
             continue  # never answered: this product was not checked
+        if steps and "steps" in payload:
+            beliefs.append(belief(sku, step_events(payload["steps"], first.start)))
+            continue
         if _touched(payload):
             asked = [Question("activity", sku, a, b) for a, b in tiles(duration)]
         else:

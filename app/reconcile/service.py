@@ -23,6 +23,7 @@ from app.reconcile.basket import Belief
 from app.reconcile.compare import Discrepancy, compare
 from app.reconcile.questions import (
     Question,
+    asks_steps,
     candidate_skus,
     needed_questions,
     read_beliefs,
@@ -39,11 +40,14 @@ _POLL_S = 0.5
 _OPEN = (QueryStatus.PENDING.value, QueryStatus.RUNNING.value)
 
 
-def request_reconciliation(database: Database, session_id: str, *, cap: int = DEFAULT_CAP) -> int:
+def request_reconciliation(
+    database: Database, session_id: str, *, cap: int = DEFAULT_CAP, evidence: str = "windows"
+) -> int:
     """Enqueue the first questions of a closed session; how many (0: asked before).
 
     The candidates are the session_start payload's ``candidate_skus`` known to the
-    catalog, else the catalog, at most ``cap`` of them.
+    catalog, else the catalog, at most ``cap`` of them. ``evidence``: how events are read
+    (``questions.EVIDENCE``); the first round's questions carry it for every later step.
     """
     with database.session() as db:
         session = store.lock_session(db, session_id)
@@ -65,7 +69,10 @@ def request_reconciliation(database: Database, session_id: str, *, cap: int = DE
                 f"there is no product to check session {session_id!r} for: "
                 "the catalog is empty (`cartmem catalog add`)."
             )
-        _enqueue(db, session_id, (session_question(sku, duration) for sku in candidates))
+        steps = evidence == "steps"
+        _enqueue(
+            db, session_id, (session_question(sku, duration, steps=steps) for sku in candidates)
+        )
         return len(candidates)
 
 
@@ -89,6 +96,7 @@ def reconcile_now(
     recompute: bool = False,
     wait_s: float = 0.0,
     cap: int = DEFAULT_CAP,
+    evidence: str = "windows",
 ) -> ReconciliationReport:
     """The session's reconciliation, asking its questions first if nobody has.
 
@@ -96,7 +104,7 @@ def reconcile_now(
     now (the answers are not asked again). Waits up to ``wait_s`` seconds for the answer
     worker to finish the questions; the report says ``waiting`` if it has not.
     """
-    request_reconciliation(database, session_id, cap=cap)
+    request_reconciliation(database, session_id, cap=cap, evidence=evidence)
     deadline = time.monotonic() + wait_s
     while True:
         with database.session() as db:
@@ -115,7 +123,8 @@ def _advance(db: Session, session_id: str, *, replace: bool) -> Reconciliation |
         return None
     duration = _duration(db, session_id)
     answers = {Question.of(q.kind, q.params): None if a is None else a.payload for q, a in rows}
-    candidates = [q.sku for q in answers if q == session_question(q.sku, duration)]
+    steps = asks_steps(answers)
+    candidates = [q.sku for q in answers if q == session_question(q.sku, duration, steps=steps)]
     missing = [q for q in needed_questions(candidates, duration, answers) if q not in answers]
     if missing:
         _enqueue(db, session_id, missing)

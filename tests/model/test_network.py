@@ -63,6 +63,19 @@ def test_populate_equals_clip_by_clip_writes(tiny_net: LongVMNet, make_frames) -
     assert whole.frames_seen.tolist() == [20, 18]
 
 
+def test_an_activity_answer_says_when_each_activity_happened(
+    tiny_net: LongVMNet, memory: Memory
+) -> None:
+    short, whole = tiny_net.answer(
+        memory, [ActivityQuery(0, _image(1), 3, 10), ActivityQuery(1, _image(2), 0, 40)]
+    )
+    for answer, steps in ((short, 7), (whole, 40)):
+        assert answer.steps is not None
+        assert answer.steps.shape == (steps, tiny_net.cfg.num_activities)
+        # the window's answer is the maximum over its steps, to the bit
+        assert np.array_equal(answer.steps.max(axis=0), answer.probabilities)
+
+
 @pytest.mark.parametrize("radius", [1, -1])  # the tiny preset's time-local decoder; paper's
 def test_answers_have_the_right_kinds_shapes_and_ranges(
     tiny_net: LongVMNet, memory: Memory, radius: int

@@ -13,6 +13,7 @@ from app.reconcile.basket import (
     WindowScores,
     belief,
     find_events,
+    step_events,
     with_times,
 )
 
@@ -105,3 +106,46 @@ def test_beliefs_round_trip_through_json() -> None:
     again = Belief.from_json(b.to_json())
     assert again.qty == b.qty and again.events == b.events
     assert again.distribution == pytest.approx(b.distribution, abs=1e-6)
+
+
+def per_step(fps: float = 1.0, **series: list[float]) -> dict:
+    """A whole-session answer's ``steps``: one probability per memory step per activity."""
+    n = max(len(v) for v in series.values())
+    return {"fps": fps, **{k: v + [0.0] * (n - len(v)) for k, v in series.items()}}
+
+
+def test_steps_put_take_out_and_put_again_end_with_one_item_in_time_order() -> None:
+    put = [0, 0.9, 0.8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.7, 0.9, 0]
+    out = [0, 0, 0, 0, 0, 0, 0.8, 0.9, 0, 0, 0, 0, 0, 0, 0]
+    events = step_events(per_step(**{PUT: put, TAKE_OUT: out}), start=0.0)
+    assert counted(events) == [(PUT, 1, 1.0, 3.0), (TAKE_OUT, -1, 6.0, 8.0), (PUT, 1, 12.0, 14.0)]
+    b = belief("SKU-1", events)
+    assert b.qty == 1
+    # each counted event carries its own steps as time evidence: no time question needed
+    assert [(e.time.start, e.time.end) for e in events if e.counted and e.time] == [
+        (1.0, 3.0),
+        (6.0, 8.0),
+        (12.0, 14.0),
+    ]
+
+
+def test_a_brief_dip_inside_one_put_is_one_event_and_separate_puts_are_two() -> None:
+    dip = [0, 0.9, 0.3, 0.9, 0]  # one second below the threshold: the same put
+    assert len(counted(step_events(per_step(**{PUT: dip}), start=0.0))) == 1
+    two = [0.9, 0.8, 0, 0, 0, 0.9, 0.9]  # four seconds apart: two puts
+    b = belief("SKU-1", step_events(per_step(**{PUT: two}), start=0.0))
+    assert b.qty == 2
+
+
+def test_steps_at_a_window_start_and_another_fps_keep_their_session_times() -> None:
+    events = step_events(per_step(fps=2.0, **{PUT: [0, 0, 0.9, 0.9]}), start=30.0)
+    assert counted(events) == [(PUT, 1, 31.0, 32.0)]
+
+
+def test_steps_below_the_threshold_count_nothing_but_keep_the_closest_call() -> None:
+    events = step_events(per_step(**{PUT: [0.1, 0.4, 0.2], TAKE_OUT: [0.05]}), start=0.0)
+    b = belief("SKU-1", events)
+    assert b.qty == 0 and counted(events) == []
+    (closest_put,) = [e for e in events if e.change == 1]
+    assert closest_put.probability == pytest.approx(0.4) and not closest_put.counted
+    assert 0.0 < b.confidence < 0.5  # the near miss still makes "one item" possible

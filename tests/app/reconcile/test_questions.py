@@ -83,3 +83,25 @@ def test_failed_questions_remove_only_their_evidence() -> None:
     beliefs = read_beliefs(["LOST", "KEPT"], duration, answers)
     assert [(b.sku, b.qty) for b in beliefs] == [("KEPT", 1)]
     assert [e.time for e in beliefs[0].events if e.counted] == [None]
+
+
+def test_with_per_step_evidence_one_question_per_product_is_the_whole_reconciliation() -> None:
+    duration = 20.0
+    first = [session_question(s, duration, steps=True) for s in ("A", "B")]
+    assert first[0].params()["steps"] is True
+    assert Question.of("activity", first[0].params()) == first[0]  # the flag survives the row
+    assert needed_questions(["A", "B"], duration, {}) == [
+        session_question(s, duration) for s in ("A", "B")
+    ]  # nothing asked yet: the caller chooses the evidence
+    put = [0.0] * 20
+    put[5] = put[6] = 0.9
+    answers = {
+        first[0]: {**scores(put_in_cart=0.9), "steps": {"fps": 1.0, PUT: put}},
+        first[1]: {**scores(), "steps": {"fps": 1.0, PUT: [0.05] * 20}},
+    }
+    # busy or quiet, no later round: the steps hold the events and their times
+    assert needed_questions(["A", "B"], duration, answers) == first
+    beliefs = {b.sku: b for b in read_beliefs(["A", "B"], duration, answers)}
+    assert beliefs["A"].qty == 1 and beliefs["B"].qty == 0
+    (event,) = [e for e in beliefs["A"].events if e.counted]
+    assert (event.start, event.end) == (5.0, 7.0) and event.time is not None
