@@ -95,7 +95,22 @@ def oracle(kind: str, params: dict[str, Any], spans: list[Span]) -> dict[str, An
     if kind == "activity":
         seen = {s.activity for s in inside}
         scores = {label: SEEN if label in seen else UNSEEN for label in LABELS}
-        return {"kind": kind, "sku": params["sku"], "scores": scores, "present": sorted(seen)}
+        answer = {"kind": kind, "sku": params["sku"], "scores": scores, "present": sorted(seen)}
+        if params.get("steps"):  # one step a second: SEEN during each span's seconds
+            first, last = int(params["from"]), int(params["to"])
+            answer["steps"] = {
+                "fps": 1.0,
+                **{
+                    label: [
+                        SEEN
+                        if any(s.activity == label and s.start <= t < s.end for s in inside)
+                        else UNSEEN
+                        for t in range(first, last)
+                    ]
+                    for label in LABELS
+                },
+            }
+        return answer
     (span,) = [s for s in inside if s.activity == params["activity"]]
     return {"kind": kind, "start": span.start, "end": span.end, "score": 0.75}
 

@@ -87,6 +87,25 @@ def test_a_session_is_reconciled_round_by_round(store: Database, answer_all) -> 
     assert report.model_version == "m1" and not report.scans_changed
 
 
+def test_per_step_evidence_reaches_the_same_verdicts_with_one_question_per_product(
+    store: Database, answer_all
+) -> None:  # type: ignore[no-untyped-def]
+    assert request_reconciliation(store, "s1", evidence="steps") == len(SKUS)
+    answer_all(SPANS)
+    assert questions(store, "s1") == {"activity": len(SKUS)}  # no later round
+    report = reconcile_now(store, "s1")
+    assert report.state == "done"
+    assert {b.sku: b.qty for b in report.expected} == {"KEPT": 1, "TWO": 2, "GRABBED": 1}
+    assert {d.sku: (d.kind, d.expected, d.scanned) for d in report.discrepancies} == {
+        "GRABBED": (DiscrepancyKind.NOT_SCANNED, 1, 0),
+        "TWO": (DiscrepancyKind.QUANTITY, 2, 1),
+        "PUT-BACK": (DiscrepancyKind.SCANNED_NOT_TAKEN, 0, 1),
+    }
+    grabbed = next(d for d in report.discrepancies if d.sku == "GRABBED")
+    (put,) = [e for e in grabbed.evidence if e.counted]
+    assert put.time is not None and (put.time.start, put.time.end) == (43, 46)
+
+
 def test_new_scans_change_the_outcome_on_recompute_only(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
     request_reconciliation(store, "s1")
     answer_all(SPANS)
