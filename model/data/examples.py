@@ -70,13 +70,13 @@ def make_example(
     """The query and target of ``record`` for a video of ``num_steps`` memory steps.
 
     ``images``: SKU → RGB uint8 reference image (the object image of activity and time
-    queries).
+    queries) of the products the video's store sells; a query about another is refused.
     """
     fps = cfg.fps
     start, end = seconds_to_steps(record.start, record.end, fps, num_steps)
     if isinstance(record, ActivityQueryRecord):
         labels = [activity_index(cfg, a) for a in record.activities]
-        query: Query = ActivityQuery(0, images[record.sku], start, end)
+        query: Query = ActivityQuery(0, _object_image(record, images), start, end)
         return Example(record, query, ActivityTarget(labels))
     if isinstance(record, ObjectQueryRecord):
         query = ObjectQuery(0, activity_index(cfg, record.activity), start, end)
@@ -84,11 +84,23 @@ def make_example(
         return Example(record, query, ObjectTarget(boxes, present))
     if isinstance(record, TimeQueryRecord):
         a = activity_index(cfg, record.activity)
-        query = TimeQuery(0, a, images[record.sku], start, end)
+        query = TimeQuery(0, a, _object_image(record, images), start, end)
         s, e = seconds_to_steps(record.answer_start, record.answer_end, fps, num_steps)
         s, e = min(max(s, start), end - 1), min(max(e, start + 1), end)  # inside the window
         return Example(record, query, TimeTarget(s, max(e, s + 1)))
     raise TypeError(f"Unknown query record {type(record).__name__}.")
+
+
+def _object_image(
+    record: ActivityQueryRecord | TimeQueryRecord, images: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    try:
+        return images[record.sku]
+    except KeyError:
+        raise DatasetError(
+            f"Query {record.query_id} asks about {record.sku}, which is not one of the "
+            f"products of video {record.video_id}'s store."
+        ) from None
 
 
 def step_boxes(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,10 +40,16 @@ class SplitData:
         return sum(len(e) for e in self.examples.values())
 
 
-def load_catalog_images(dataset: Dataset) -> dict[str, np.ndarray]:
-    """SKU → reference image as RGB uint8 ``(H, W, 3)``."""
+def load_catalog_images(
+    dataset: Dataset, skus: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
+    """SKU → reference image as RGB uint8 ``(H, W, 3)``: of ``skus`` (catalog order), or of
+    the whole catalog."""
+    wanted = None if skus is None else set(skus)
     images = {}
     for entry in dataset.catalog:
+        if wanted is not None and entry.sku not in wanted:
+            continue
         with Image.open(dataset.image_path(entry.sku)) as image:
             images[entry.sku] = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
     return images
@@ -57,14 +63,19 @@ def load_split(
     *,
     progress: Progress | None = None,
 ) -> SplitData:
-    """Tokens (through ``cache``) and examples of every video in ``split``."""
+    """Tokens (through ``cache``) and examples of every video in ``split``.
+
+    A video's examples see only its store's products (``Dataset.skus_of``): in a
+    multi-store dataset a query about another store's product is refused, not answered
+    with that product's image.
+    """
     if split not in dataset.splits:
         raise DatasetError(
             f"{dataset.root} has no split {split!r}; it has {', '.join(dataset.splits)}."
         )
     check_activities(cfg, dataset.activities)
-    images = load_catalog_images(dataset)
     by_video: dict[str, list] = {v: [] for v in dataset.splits[split]}
+    images = load_catalog_images(dataset, {s for v in by_video for s in dataset.skus_of(v)})
     for record in dataset.queries.get(split, ()):
         by_video[record.video_id].append(record)
     tokens: dict[str, Tensor] = {}
@@ -73,7 +84,8 @@ def load_split(
     for done, video_id in enumerate(by_video, start=1):
         tokens[video_id] = cache.tokens(dataset.video_path(video_id))
         steps = tokens[video_id].shape[0]
-        made = [make_example(r, cfg, steps, images) for r in by_video[video_id]]
+        sold = {sku: images[sku] for sku in dataset.skus_of(video_id)}
+        made = [make_example(r, cfg, steps, sold) for r in by_video[video_id]]
         examples[video_id] = tuple(sorted(made, key=lambda e: (e.last_step, e.record.query_id)))
         cells = handled_map(dataset.videos[video_id], steps, cfg)
         if cells is not None:
