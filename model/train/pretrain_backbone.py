@@ -15,6 +15,13 @@ encoder-decoder learns to find 1 relevant token among 256 far too slowly; see RE
 Catalog images, whole or shrunk and pasted onto a frame where nothing is handled, teach
 that a product looks alike in the catalog image (the query's object image) and in video.
 
+With several stores (``Dataset.stores``), a frame's product is classified among its own
+store's products only (the other classes are masked out): stores with disjoint catalogs
+share no product, and one softmax over all of them would also teach telling apart
+products that never meet on a shelf. The classes are the training stores' SKUs, so
+validation stores' products have none: their product accuracy is not measured (null). A
+pasted product lies on a frame of a store that sells it.
+
 The result is a whole ``LongVMNet`` checkpoint (the other weights are untouched random
 init) to start training from: ``cartmem train --init DIR``. Run::
 
@@ -67,9 +74,37 @@ class FrameSet:
     """Frames resized to the backbone input ``(N, s, s, 3)`` uint8 and their labels."""
 
     frames: np.ndarray
-    sku: np.ndarray  # (N,) int64: the handled product's index, or num_skus for none
+    sku: np.ndarray  # (N,) int64: the handled product's class, num_skus for none, -1 unknown
     activity: np.ndarray  # (N,) int64: activity index, or num_activities for none
     handled: np.ndarray  # (N, S) bool: the handled product's box covers the cell
+    store: np.ndarray  # (N,) int64: the video's store, a row of ``ProductClasses.sold``
+
+
+@dataclass(frozen=True)
+class ProductClasses:
+    """The product head's classes: ``skus``, then "none".
+
+    ``sold`` ``(num_stores, K + 1)`` bool, rows in ``Dataset.stores`` order: the classes
+    each store sells ("none" always); None for a single-store dataset, whose one catalog
+    is every video's.
+    """
+
+    skus: tuple[str, ...]
+    sold: np.ndarray | None = None
+
+
+def product_classes(dataset: Dataset, split: str = "train") -> ProductClasses:
+    """The products the split's videos' stores sell, in catalog order (one store: all)."""
+    if not dataset.stores:
+        return ProductClasses(tuple(e.sku for e in dataset.catalog))
+    selling = {sku for v in dataset.splits.get(split, ()) for sku in dataset.skus_of(v)}
+    skus = tuple(e.sku for e in dataset.catalog if e.sku in selling)
+    column = {sku: i for i, sku in enumerate(skus)}
+    sold = np.zeros((len(dataset.stores), len(skus) + 1), dtype=bool)
+    sold[:, -1] = True
+    for row, store in enumerate(dataset.stores.values()):
+        sold[row, [column[s] for s in store.skus if s in column]] = True
+    return ProductClasses(skus, sold)
 
 
 def frame_labels(
@@ -80,7 +115,9 @@ def frame_labels(
     activities: list[str],
 ) -> list[tuple[int, int, np.ndarray]]:
     """Handled SKU, activity and handled cells ``(S,)`` of each memory frame ``k``
-    (instant ``k / fps``); ``len(skus)`` / ``len(activities)`` mean none."""
+    (instant ``k / fps``); ``len(skus)`` / ``len(activities)`` mean none, SKU -1 a product
+    that is not one of ``skus`` (another store's)."""
+    column = {sku: i for i, sku in enumerate(skus)}
     cells = handled_map(annotation, steps, cfg)
     if cells is None:
         cells = np.zeros((steps, cfg.tokens_per_frame), dtype=bool)
@@ -90,7 +127,7 @@ def frame_labels(
         sku, activity = len(skus), len(activities)
         for span in annotation.spans:
             if span.start - 1e-6 <= instant < span.end - 1e-6:
-                sku, activity = skus.index(span.sku), activities.index(span.activity)
+                sku, activity = column.get(span.sku, -1), activities.index(span.activity)
         labels.append((sku, activity, cells[k]))
     return labels
 
@@ -100,20 +137,25 @@ def decode_frames(path: Path, cfg: ModelConfig) -> np.ndarray:
     return np.stack([resize(f, cfg.image_size) for f in iter_video_frames(path, cfg.fps)])
 
 
-def load_frames(dataset: Dataset, split: str, cfg: ModelConfig, config: PretrainConfig) -> FrameSet:
+def load_frames(
+    dataset: Dataset, split: str, cfg: ModelConfig, classes: ProductClasses
+) -> FrameSet:
     """Every memory frame of the split's videos, with labels."""
-    skus = [e.sku for e in dataset.catalog]
+    skus = list(classes.skus)
     activities = list(dataset.activities)
-    frames, labels = [], []
+    row = {store: i for i, store in enumerate(dataset.stores)}  # {}: one store, row 0
+    frames, labels, stores = [], [], []
     for annotation in dataset.videos_in(split):
         video = decode_frames(dataset.video_path(annotation.video_id), cfg)
         frames.append(video)
         labels += frame_labels(annotation, len(video), cfg, skus, activities)
+        stores.append(np.full(len(video), row.get(annotation.store or "", 0), dtype=np.int64))
     return FrameSet(
         np.concatenate(frames),
         np.array([sku for sku, _, _ in labels], dtype=np.int64),
         np.array([activity for _, activity, _ in labels], dtype=np.int64),
         np.stack([handled for _, _, handled in labels]),
+        np.concatenate(stores),
     )
 
 
@@ -197,16 +239,18 @@ def pretrain_backbone(
     cfg = ModelConfig.preset(config.preset)
     net = LongVMNet(cfg)
     backbone = net.backbone
-    train_set = load_frames(dataset, "train", cfg, config)
-    val_set = load_frames(dataset, "val", cfg, config) if dataset.splits.get("val") else None
-    catalog = list(load_catalog_images(dataset).values())
+    classes = product_classes(dataset, "train")
+    train_set = load_frames(dataset, "train", cfg, classes)
+    val_set = load_frames(dataset, "val", cfg, classes) if dataset.splits.get("val") else None
+    catalog = list(load_catalog_images(dataset, classes.skus).values())  # classes' order
 
     heads = _Heads(cfg.backbone_channels, len(catalog), len(dataset.activities))
     for p in backbone.model.parameters():
         p.requires_grad_(True)
     params = [*backbone.model.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    empty = np.flatnonzero(train_set.sku == len(catalog))  # backgrounds for pasted products
+    empty = np.flatnonzero(train_set.sku == len(catalog))
+    backgrounds = composite_backgrounds(train_set, empty, classes)  # per pasted product
     busy = np.flatnonzero(train_set.sku < len(catalog))
     # An epoch: every frame where a product is handled and as many where none is (most
     # frames show nothing handled; all of them would mostly teach "none").
@@ -222,8 +266,12 @@ def pretrain_backbone(
             for group in optimizer.param_groups:  # cosine decay
                 group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / total))
             rows = order[first : first + config.batch_size]
-            batch = _batch(train_set, rows, catalog, empty, rng, config, cfg.grid)
-            losses = _losses(heads(_tokens(backbone, batch[0])), *batch[1:], config)
+            images, sku, activity, handled, store = _batch(
+                train_set, rows, catalog, backgrounds, rng, config, cfg.grid
+            )
+            sold = None if classes.sold is None else torch.from_numpy(classes.sold[store])
+            outputs = heads(_tokens(backbone, images))
+            losses = _losses(outputs, sku, activity, handled, config, sold)
             optimizer.zero_grad(set_to_none=True)
             sum(losses.values()).backward()  # type: ignore[union-attr]
             optimizer.step()
@@ -233,10 +281,10 @@ def pretrain_backbone(
             "epoch": epoch + 1,
             "seconds": round(time.perf_counter() - began, 1),
             "train_loss": {k: round(v / per_epoch, 4) for k, v in sums.items()},
-            "train_accuracy": _accuracy(backbone, heads, _subset(train_set, 2000)),
+            "train_accuracy": _accuracy(backbone, heads, _subset(train_set, 2000), classes),
         }
         if val_set is not None:
-            record["val_accuracy"] = _accuracy(backbone, heads, val_set)
+            record["val_accuracy"] = _accuracy(backbone, heads, val_set, classes)
         if log is not None:
             log(record)
     for p in backbone.model.parameters():
@@ -247,16 +295,38 @@ def pretrain_backbone(
     return Path(out)
 
 
+def composite_backgrounds(
+    frames: FrameSet, empty: np.ndarray, classes: ProductClasses
+) -> list[np.ndarray]:
+    """Per product class, the frames it may be pasted on: ``empty`` ones (nothing handled)
+    of a store that sells it, or, where a store has none, any of its frames."""
+    if classes.sold is None:
+        return [empty] * len(classes.skus)
+    out = []
+    for k in range(len(classes.skus)):
+        selling = classes.sold[frames.store, k]  # (N,) bool
+        pool = empty[selling[empty]]
+        out.append(pool if len(pool) else np.flatnonzero(selling))
+    return out
+
+
 def _losses(
     outputs: tuple[Tensor, Tensor, Tensor],
     sku: Tensor,
     activity: Tensor,
     handled: Tensor,
     config: PretrainConfig,
+    sold: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """Cross-entropy of every token against its frame's product and activity; binary
-    cross-entropy of "handled here" per token (-1: unknown, skipped)."""
+    cross-entropy of "handled here" per token (-1: unknown, skipped).
+
+    ``sold`` ``(N, K + 1)`` bool: the classes each image's store sells; the product is
+    classified among those only.
+    """
     product_logits, activity_logits, handled_logits = outputs
+    if sold is not None:
+        product_logits = _within_store(product_logits, sold)
     s = product_logits.shape[1]
     known = handled >= 0
     return {
@@ -274,35 +344,48 @@ def _losses(
     }
 
 
+def _within_store(product_logits: Tensor, sold: Tensor) -> Tensor:
+    """Product logits ``(N, S, K + 1)`` with the classes the image's store does not sell
+    (``sold`` ``(N, K + 1)`` False) at -inf."""
+    return product_logits.masked_fill(~sold[:, None, :].to(product_logits.device), float("-inf"))
+
+
 def _batch(
     frames: FrameSet,
     rows: np.ndarray,
     catalog: list[np.ndarray],
-    empty: np.ndarray,
+    backgrounds: list[np.ndarray],
     rng: np.random.Generator,
     config: PretrainConfig,
     grid: tuple[int, int],
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor, np.ndarray]:
     """Video frames plus catalog images: images ``(N, s, s, 3)``, product ``(N,)``,
-    activity ``(N,)`` and handled cells ``(N, S)`` (-1: unknown)."""
+    activity ``(N,)``, handled cells ``(N, S)`` (-1: unknown) and store ``(N,)``.
+
+    ``backgrounds[k]``: the frames product ``k`` may be pasted on
+    (``composite_backgrounds``)."""
     images = [frames.frames[rows]]
     sku = [frames.sku[rows]]
     activity = [frames.activity[rows]]
     handled = [frames.handled[rows].astype(np.int64)]
+    store = [frames.store[rows]]
     s = frames.handled.shape[1]
     for _ in range(config.composites):
         k = int(rng.integers(len(catalog)))
-        background = frames.frames[int(rng.choice(empty))] if len(empty) else frames.frames[0]
-        image, cells = composite(background, catalog[k], rng, grid)
+        pool = backgrounds[k]
+        row = int(rng.choice(pool)) if len(pool) else 0
+        image, cells = composite(frames.frames[row], catalog[k], rng, grid)
         images.append(image[None])
         sku.append(np.array([k]))
         activity.append(np.array([-1]))  # a pasted product says nothing about the activity
         handled.append(np.full((1, s), -1) if cells is None else cells[None].astype(np.int64))
+        store.append(frames.store[row : row + 1])
     return (
         torch.from_numpy(np.concatenate(images)),
         torch.from_numpy(np.concatenate(sku)),
         torch.from_numpy(np.concatenate(activity)),
         torch.from_numpy(np.concatenate(handled)),
+        np.concatenate(store),
     )
 
 
@@ -315,22 +398,30 @@ def _tokens(backbone: nn.Module, images: Tensor) -> Tensor:
 def _subset(frames: FrameSet, count: int) -> FrameSet:
     rows = np.linspace(0, len(frames.frames) - 1, min(count, len(frames.frames))).astype(int)
     return FrameSet(
-        frames.frames[rows], frames.sku[rows], frames.activity[rows], frames.handled[rows]
+        frames.frames[rows],
+        frames.sku[rows],
+        frames.activity[rows],
+        frames.handled[rows],
+        frames.store[rows],
     )
 
 
 @torch.no_grad()
-def _accuracy(backbone: nn.Module, heads: _Heads, frames: FrameSet) -> dict[str, float]:
-    """Per token: product accuracy on frames where one is handled, activity accuracy;
-    handled-cell F1."""
+def _accuracy(
+    backbone: nn.Module, heads: _Heads, frames: FrameSet, classes: ProductClasses
+) -> dict[str, float | None]:
+    """Per token: product accuracy on frames where one of the classes is handled (among
+    the store's products; None when no frame has one), activity accuracy; handled-cell F1."""
     backbone.model.eval()
     num_skus = heads.product.out_features - 1
     hits = count = activity_hits = tokens = tp = fp = fn = 0
     for first in range(0, len(frames.frames), 64):
         part = slice(first, first + 64)
         product, activity, handled = heads(_tokens(backbone, torch.from_numpy(frames.frames[part])))
+        if classes.sold is not None:
+            product = _within_store(product, torch.from_numpy(classes.sold[frames.store[part]]))
         sku = torch.from_numpy(frames.sku[part])[:, None].expand(-1, product.shape[1])
-        some = sku < num_skus
+        some = (sku >= 0) & (sku < num_skus)
         hits += int((product.argmax(-1)[some] == sku[some]).sum())
         count += int(some.sum())
         truth = torch.from_numpy(frames.activity[part])[:, None]
@@ -343,7 +434,7 @@ def _accuracy(backbone: nn.Module, heads: _Heads, frames: FrameSet) -> dict[str,
             fn + int((~said & real).sum()),
         )
     return {
-        "product": round(hits / max(count, 1), 4),
+        "product": round(hits / max(count, 1), 4) if count or classes.sold is None else None,
         "activity": round(activity_hits / max(tokens, 1), 4),
         "handled_f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
     }

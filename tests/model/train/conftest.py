@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.model.data.stores import make_store_dataset
+
 
 @pytest.fixture(scope="session")
 def small_dataset(
@@ -15,6 +17,12 @@ def small_dataset(
 ) -> Path:
     """Read-only: one training video and one validation video (tests that write copy it)."""
     return make_small_dataset(tmp_path_factory.mktemp("dataset") / "ds", split=(0.5, 0.5, 0.0))
+
+
+@pytest.fixture(scope="session")
+def store_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Read-only: three stores, two training ones and one validation one, a video each."""
+    return make_store_dataset(tmp_path_factory.mktemp("stores") / "ds")
 
 
 @pytest.fixture(autouse=True)

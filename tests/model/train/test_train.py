@@ -46,25 +46,33 @@ def _loss_on_training_queries(net: LongVMNet, dataset: Path, cache: Path) -> flo
     return total
 
 
+def train_and_measure(
+    dataset: Path, config: TrainConfig, overrides: dict, work: Path
+) -> tuple[float, float, list[dict], LongVMNet]:
+    """Train on ``dataset`` into ``work/out``: the loss on the training queries before and
+    after, the metrics lines and the trained net, loaded from the output directory."""
+    torch.manual_seed(config.seed)  # the initial weights ``train`` starts from
+    before = _loss_on_training_queries(
+        LongVMNet(ModelConfig.preset("tiny", **overrides)), dataset, work / "cache"
+    )
+    lines: list[dict] = []
+    result = train(
+        dataset, work / "out", config, overrides=overrides, cache_dir=work / "cache",
+        log=lines.append,
+    )  # fmt: skip
+    assert lines == _records(result.out)
+    net = LongVMNet.load(result.out)  # the output directory is a checkpoint
+    return before, _loss_on_training_queries(net, dataset, work / "cache"), lines, net
+
+
 def test_a_short_run_lowers_the_loss(
     small_dataset: Path, small_overrides: dict, tmp_path: Path
 ) -> None:
     config = TrainConfig(epochs=12, eval_every=4, **_FAST)
-    torch.manual_seed(config.seed)  # the initial weights ``train`` starts from
-    before = _loss_on_training_queries(
-        LongVMNet(ModelConfig.preset("tiny", **small_overrides)), small_dataset, tmp_path / "cache"
-    )
-    lines: list[dict] = []
-    result = train(
-        small_dataset, tmp_path / "out", config, overrides=small_overrides,
-        cache_dir=tmp_path / "cache", log=lines.append,
-    )  # fmt: skip
+    before, after, lines, net = train_and_measure(small_dataset, config, small_overrides, tmp_path)
     assert [r["epoch"] for r in lines] == [4, 8, 12]  # one JSON line per evaluation
-    assert lines == _records(result.out)
     assert "recall@1x" in lines[-1]["val"] and lines[-1]["train"]["loss"] > 0
-    net = LongVMNet.load(result.out)  # the output directory is a checkpoint
     assert net.cfg.memory_size == small_overrides["memory_size"] and net.cfg.writer == "neural"
-    after = _loss_on_training_queries(net, small_dataset, tmp_path / "cache")
     assert after < 0.7 * before, (before, after)
 
 
