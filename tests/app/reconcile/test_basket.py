@@ -130,9 +130,9 @@ def test_steps_put_take_out_and_put_again_end_with_one_item_in_time_order() -> N
 
 
 def test_a_brief_dip_inside_one_put_is_one_event_and_separate_puts_are_two() -> None:
-    dip = [0, 0.9, 0.3, 0.9, 0]  # one second below the threshold: the same put
+    dip = [0, 0.9, 0.3, 0.2, 0.1, 0.9, 0]  # a few seconds below the threshold: the same put
     assert len(counted(step_events(per_step(**{PUT: dip}), start=0.0))) == 1
-    two = [0.9, 0.8, 0, 0, 0, 0.9, 0.9]  # four seconds apart: two puts
+    two = [0.9, 0.8] + [0.0] * 9 + [0.9, 0.9]  # nine seconds apart: two puts
     b = belief("SKU-1", step_events(per_step(**{PUT: two}), start=0.0))
     assert b.qty == 2
 
