@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from app.errors import VideoError
-from app.video.timeline import shows_a_sample
+from app.video.timeline import keeps_frame
 
 _FORMATS = {"video/mp2t": "mpegts", "video/mp4": "mp4"}
 _TS_PACKET_BYTES = 188
@@ -245,15 +245,12 @@ class _Frames:
             )
         self.last_pts = frame.pts
         later = next((f for f in self.pending if f.pts > frame.pts), None)
-        keep = (
-            self.sample_fps is None
-            or not self.images
-            or later is None
-            or shows_a_sample(
-                self.t0_us + offset, self.t0_us + self._offset_us(later.pts), self.sample_fps
-            )
-        )
-        if not keep:
+        if self.sample_fps is not None and not keeps_frame(
+            self.t0_us + offset,
+            None if later is None else self.t0_us + self._offset_us(later.pts),
+            self.sample_fps,
+            first=not self.images,
+        ):
             return
         if self.size is None:
             self.size = scaled_size(frame.width, frame.height, self.max_side)

@@ -49,12 +49,15 @@ def frames_needed(times_us: np.ndarray, fps: float) -> np.ndarray:
     The first frame is always kept (it stands for every earlier sample when it opens the
     session) and so is the last (its samples run until the next chunk's first frame).
     """
-    times = times_us.tolist()
-    keep = [
-        i in (0, len(times) - 1) or shows_a_sample(t, times[i + 1], fps)
-        for i, t in enumerate(times)
-    ]
+    times = [*times_us.tolist(), None]
+    keep = [keeps_frame(t, times[i + 1], fps, first=i == 0) for i, t in enumerate(times[:-1])]
     return np.array(keep, dtype=bool)
+
+
+def keeps_frame(time_us: int, next_time_us: int | None, fps: float, *, first: bool) -> bool:
+    """The rule ``frames_needed`` applies to one frame (``next_time_us`` None: the chunk's
+    last frame); the decoder applies it frame by frame as they arrive."""
+    return first or next_time_us is None or shows_a_sample(time_us, next_time_us, fps)
 
 
 @dataclass
