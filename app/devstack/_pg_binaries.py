@@ -54,6 +54,11 @@ class Install:
     def bin_dir(self) -> Path:
         return self.root / "bin"
 
+    @property
+    def base(self) -> Path:
+        """The directory holding ``root`` and its companions: what a copy reproduces."""
+        return Path(os.path.commonpath([self.root, *self.companions]))
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -164,8 +169,7 @@ def copy_location(install: Install, copy_root: Path = COPY_ROOT) -> tuple[Path, 
     st = (install.bin_dir / "postgres").stat()
     source = f"{install.root.resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
     copy = copy_root / f"postgres-{hashlib.sha256(source.encode()).hexdigest()[:16]}"
-    base = Path(os.path.commonpath([install.root, *install.companions]))
-    return copy, copy / install.root.relative_to(base) / "bin"
+    return copy, copy / install.root.relative_to(install.base) / "bin"
 
 
 def _unsafe(path: Path, st: os.stat_result) -> str | None:
@@ -242,7 +246,7 @@ def ensure_copy(install: Install, copy_root: Path = COPY_ROOT) -> Path:
 
 
 def _copy_into(install: Install, copy: Path) -> None:
-    base = Path(os.path.commonpath([install.root, *install.companions]))
+    base = install.base
     staging = Path(tempfile.mkdtemp(prefix=f".{copy.name}-", dir=copy.parent))
     try:
         for part in (install.root, *install.companions):
