@@ -16,7 +16,8 @@ from app.cli._output import emit, json_option
     "until_idle",
     type=click.FloatRange(0.1),
     default=None,
-    help="Stop after S seconds without records.",
+    help="Stop once caught up: S seconds without records and nothing left on the broker. "
+    "A broker that stays unreachable ends the run with an error instead.",
 )
 @click.option(
     "--video",
