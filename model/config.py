@@ -70,6 +70,10 @@ class ModelConfig:
     # handled product" (annotated boxes); 0 = off, the paper's end-to-end-only sampler.
     # See docs/MODEL.md, "Deviations".
     loss_sampler_evidence: float = 0.0
+    # Not in the paper: width of the product-match embedding (``model.product_match``) that
+    # gives each memory token its cosine similarity to the query's catalog image; 0 = off,
+    # the paper's answer inputs only. See docs/MODEL.md, "Deviations".
+    object_match_dim: int = 0
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the config hashable and comparable.
@@ -153,6 +157,8 @@ class ModelConfig:
             raise ConfigError("ModelConfig.d_model must be a multiple of num_heads.")
         if self.d_model % 4:
             raise ConfigError("ModelConfig.d_model must be a multiple of 4 (2-D sinusoids).")
+        if self.object_match_dim < 0:
+            raise ConfigError("ModelConfig.object_match_dim must be 0 (off) or positive.")
         if self.decoder_time_radius < -1:
             raise ConfigError("ModelConfig.decoder_time_radius must be -1 (off) or >= 0.")
         if not 0.0 <= self.dropout < 1.0:
@@ -237,5 +243,8 @@ _PRESETS: dict[str, ModelConfig] = {
         # In our CPU budget the end-to-end signal alone teaches the sampler to spread its
         # tokens over time but not which ones hold the product (docs/MODEL.md).
         loss_sampler_evidence=1.0,
+        # Products never seen in training are recognised by matching their catalog image
+        # (docs/MODEL.md).
+        object_match_dim=64,
     ),
 }

@@ -15,6 +15,11 @@ content survives next to the match. Decoder queries are the temporal encodings o
 window's steps, so the decoder answers "what happened at step t" for each step of the
 window; with ``decoder_time_radius`` r >= 0, step t reads only the memory tokens within r
 steps of t (and the query's own tokens) instead of learning that from the encodings.
+
+With ``object_match_dim`` > 0 (deviation), every memory token also gets its cosine
+similarity to the query's catalog image (``model.product_match``), mapped to the model width
+and added: a product never seen in training is then recognised by its picture, where the
+cell-by-cell product alone must learn each product's code.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from model.config import ModelConfig
 from model.encodings import SpatialEncoding, TemporalEncoding
 from model.layers import Decoder, Encoder, TokenProjection
 from model.memory import Memory
+from model.product_match import ProductMatch
 
 
 class EncoderDecoder(nn.Module):
@@ -41,15 +47,24 @@ class EncoderDecoder(nn.Module):
         self.encoder = Encoder(cfg, cfg.encoder_layers)
         self.decoder = Decoder(cfg, cfg.decoder_layers)
         self.time_radius = cfg.decoder_time_radius
+        self.width = cfg.d_model
+        self.match: ProductMatch | None = None
+        if cfg.object_match_dim:
+            self.match = ProductMatch(cfg.backbone_channels, cfg.object_match_dim)
+            self.match_feature = nn.Linear(1, cfg.d_model)  # similarity -> a d-vector
 
     def project_memory(self, memory: Memory) -> Memory:
-        """The same memory with tokens projected to the model width: ``(B, m, d)``.
+        """The same memory with tokens projected to the model width: ``(B, m, d)``, or
+        ``(B, m, d + E)`` with the product-match embeddings after the ``d`` channels.
 
         Done once per memory and call, before the per-query gather: many queries on one
         session then share it.
         """
+        tokens = self.project(memory.tokens)  # (B, m, d)
+        if self.match is not None:
+            tokens = torch.cat((tokens, self.match.tokens(memory.tokens)), dim=-1)
         return Memory(
-            self.project(memory.tokens),
+            tokens,
             memory.time_index,
             memory.spatial_index,
             memory.valid,
@@ -74,7 +89,8 @@ class EncoderDecoder(nn.Module):
             activity: ``(N,)`` activity class of each query.
         """
         n = steps.shape[0]
-        x = memory.tokens  # (N, m, d)
+        x = memory.tokens[..., : self.width]  # (N, m, d)
+        keys = memory.tokens[..., self.width :]  # (N, m, E): product-match embeddings, or empty
         parts: list[Tensor] = []
         attend: list[Tensor] = [memory.valid]  # (N, m): invalid slots are never attended to
         if object_tokens is not None:
@@ -83,6 +99,9 @@ class EncoderDecoder(nn.Module):
             # memory token at cell s x (1 + object token at cell s): the match, and what the
             # token itself says (deviation: the paper multiplies, which hides the latter)
             x = x * (1.0 + objects.gather(1, cells))
+            if self.match is not None:
+                similarity = ProductMatch.similarity(keys, self.match.images(object_tokens))
+                x = x + self.match_feature(similarity[..., None])  # (N, m, 1) -> (N, m, d)
             grid = torch.arange(objects.shape[1], device=x.device)
             parts.append(objects + self.spatial(grid))
             attend.append(torch.ones(n, objects.shape[1], dtype=torch.bool, device=x.device))

@@ -73,6 +73,17 @@ class LongVMNet(nn.Module):
         self.cfg = dataclasses.replace(self.cfg, writer=name)
         self.writer = make_writer(name, self.cfg, self.sampler)
 
+    def resize_memory(self, memory_size: int) -> None:
+        """Keep ``memory_size`` tokens per session from now on; the config records it.
+
+        No weight depends on m (the sampler scores each candidate, the encoder attends over
+        whatever is kept), so a model trained on short sessions with a small memory can
+        read long sessions with a larger one: the share of a session it keeps stays alike.
+        Memories written before keep their size; do not mix them with new ones.
+        """
+        self.cfg = dataclasses.replace(self.cfg, memory_size=memory_size)
+        self.writer = make_writer(self.cfg.writer, self.cfg, self.sampler)
+
     # ================================================================== stage 1: memory
     @torch.no_grad()
     def encode_frames(self, frames: np.ndarray | Tensor) -> Tensor:

@@ -64,16 +64,26 @@ class Product:
 
 
 def make_trials(
-    root: Path, sessions: int, minutes: float, seed: int
+    root: Path, sessions: int, minutes: float, seed: int, *, stores: int = 1
 ) -> tuple[list[Trial], list[Product]]:
     """Held-out (test-split) synthetic sessions with a non-empty basket, one item planted each.
 
-    The dataset seed fixes the catalog, so it should be the seed the model was trained
-    with; the videos come from the test split, which training never reads.
+    The dataset seed fixes the catalogs: the training seed gives new sessions of the
+    stores trained on; another seed, stores whose products no training saw (with
+    ``stores`` > 1, several of them). The videos come from the test split, which training
+    never reads. A dataset already in ``root`` is used as it is (drawing 20-minute sessions
+    takes longer than evaluating them).
     """
-    spare = max(2, sessions // 4)  # a few sessions end with an empty cart: nothing to plant
-    config = SynthConfig.held_out()
-    generate_dataset(root, videos=sessions + spare, minutes=minutes, seed=seed, config=config)
+    if not (root / "dataset.json").exists():
+        spare = max(2, sessions // 4)  # a few sessions end with an empty cart: nothing to plant
+        generate_dataset(
+            root,
+            videos=sessions + spare,
+            minutes=minutes,
+            seed=seed,
+            config=SynthConfig.held_out(),
+            stores=stores,
+        )
     data = read_dataset(root)
     rng = np.random.default_rng(seed)
     trials = []
@@ -316,16 +326,25 @@ def run(
     minutes: float,
     seed: int,
     cap: int = DEFAULT_CAP,
+    stores: int = 1,
+    data: Path | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cartmem-reconcile-") as tmp:
         workdir = Path(tmp)
-        trials, catalog = make_trials(workdir / "ds", sessions, minutes, seed)
+        root = data or workdir / "ds"
+        trials, catalog = make_trials(root, sessions, minutes, seed, stores=stores)
+        drawn = json.loads((root / "dataset.json").read_text())  # what --data really holds
         state = dataclasses.replace(settings, data_dir=workdir / "state", database_url="")
         reports, windows, timing = run_pipeline(state, trials, catalog, cap)
     results = {
         "benchmark": "reconcile",
         "machine": describe_machine(),
-        "dataset": {"seed": seed, "minutes": minutes, "split": "test"},
+        "dataset": {
+            "seed": drawn["seed"],
+            "minutes": drawn["minutes"],
+            "stores": len(drawn.get("stores", ())) or 1,
+            "split": "test",
+        },
         "evidence": settings.reconcile_evidence,
         "timing": timing,
         **score(trials, reports, windows),
@@ -341,6 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (fixes the catalog)")
+    parser.add_argument("--stores", type=int, default=1, help="spread the sessions over stores")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="sessions drawn before (`cartmem synth`)"
+    )
     parser.add_argument("--cap", type=int, default=DEFAULT_CAP)
     parser.add_argument("--checkpoint", default=None, help="default: CARTMEM_CHECKPOINT_PATH")
     parser.add_argument(
@@ -362,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         minutes=args.minutes,
         seed=args.seed,
         cap=args.cap,
+        stores=args.stores,
+        data=args.data,
     )
     results["command"] = "python -m app.bench.reconcile_eval " + " ".join(
         sys.argv[1:] if argv is None else argv

@@ -31,6 +31,8 @@ _KIND = {"recall@1x": "activity", "recall@3x": "activity", "gt-vIoU>0.3": "objec
               help="Also answer the queries by re-reading each window (no memory).")  # fmt: skip
 @click.option("--cache", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Token cache (default DATA/.cache/tokens).")  # fmt: skip
+@click.option("--memory-size", type=click.IntRange(1), default=None,
+              help="Tokens kept per session (default: the checkpoint's).")  # fmt: skip
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
 @json_option
 def evaluate(
@@ -41,6 +43,7 @@ def evaluate(
     baselines: bool,
     rereading: bool,
     cache: Path | None,
+    memory_size: int | None,
     threads: int | None,
     as_json: bool,
 ) -> None:
@@ -72,6 +75,7 @@ def evaluate(
                 cache_dir=cache,
                 progress=progress,
                 rereading=rereading,
+                memory_size=memory_size,
             )
     except ModelError as exc:
         raise InvalidInputError(str(exc)) from None

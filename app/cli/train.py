@@ -42,6 +42,13 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     help="Weight of the sampler's evidence loss, 0 = the paper's end-to-end sampler "
     "(default: the preset's, or --init's config).",
 )
+@click.option(
+    "--memory-size",
+    type=click.IntRange(1),
+    default=None,
+    help="Tokens kept per session, m (default: the preset's, or --init's config); it "
+    "shapes no weight, so it may differ from --init's.",
+)
 @click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
 @click.option(
     "--init",
@@ -65,6 +72,7 @@ def train(
     queries_per_clip: int | None,
     loss_activity: float | None,
     loss_sampler_evidence: float | None,
+    memory_size: int | None,
     resume: Path | None,
     init: Path | None,
     seed: int,
@@ -108,11 +116,12 @@ def train(
                 bar.label = f"epoch {record['epoch'] + 1}"
                 bar.pos = 0
 
-            weights = {
+            overriding = {
                 "loss_activity": loss_activity,
                 "loss_sampler_evidence": loss_sampler_evidence,
+                "memory_size": memory_size,
             }
-            overrides = {k: v for k, v in weights.items() if v is not None} or None
+            overrides = {k: v for k, v in overriding.items() if v is not None} or None
             result = run_training(
                 data, out, config, resume=resume, init=init, overrides=overrides,
                 cache_dir=cache, log=log, progress=progress,

@@ -49,15 +49,20 @@ def evaluate_checkpoint(
     device: str | None = None,
     progress: Progress | None = None,
     rereading: bool = False,
+    memory_size: int | None = None,
 ) -> EvalReport:
     """Metrics of ``checkpoint`` on ``data``'s ``split`` (writer: the checkpoint's by default).
 
     ``progress(done, total)`` counts videos: first while their tokens are read (or
     computed into the cache), then while their memories are written. ``rereading`` also
-    answers the same queries with the per-query re-reading baseline (no memory).
+    answers the same queries with the per-query re-reading baseline (no memory);
+    ``memory_size`` reads the videos into memories of that many tokens instead of the
+    checkpoint's.
     """
     where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net = LongVMNet.load(checkpoint, device=where)
+    if memory_size is not None:
+        net.resize_memory(memory_size)
     dataset = read_dataset(Path(data))
     cache = TokenCache(cache_dir or default_cache_dir(Path(data)), net.cfg, net.backbone)
     split_data = load_split(dataset, split, net.cfg, cache, progress=progress)

@@ -5,27 +5,30 @@ the tokens say too little for the encoder-decoder to learn from in our budget (m
 ``docs/RESULTS.md``). So, before training, the backbone learns on *training* videos and
 the catalog, then is frozen again. Every token (grid cell) is trained to tell:
 
-- which product the hand is handling in the frame, or none;
+- which product the hand is handling in the frame, or none, by **matching** the token to
+  the catalog images of the frame's store (``model.product_match``): the prototypes are
+  the catalog images themselves, passed through the same backbone, so the objective is
+  "which of these pictures is in my frame" and carries over to stores and products never
+  seen in training (a softmax over a table of known SKUs learnt those SKUs instead:
+  docs/MODEL.md);
 - which activity is going on in the frame, or none;
 - whether the handled product is in this cell (the annotated box's cells).
 
 The first two are frame-level on purpose: a memory keeps single tokens, and a token that
 carries its frame's story lets a few tokens per frame stand for it (a randomly initialised
 encoder-decoder learns to find 1 relevant token among 256 far too slowly; see RESULTS).
-Catalog images, whole or shrunk and pasted onto a frame where nothing is handled, teach
-that a product looks alike in the catalog image (the query's object image) and in video.
+Catalog products pasted onto frames (``model.train.composites``) teach that a product
+looks alike in its catalog image and in video.
 
-With several stores (``Dataset.stores``), a frame's product is classified among its own
-store's products only (the other classes are masked out): stores with disjoint catalogs
-share no product, and one softmax over all of them would also teach telling apart
-products that never meet on a shelf. The classes are the training stores' SKUs, so
-validation stores' products have none: their product accuracy is not measured (null). A
-pasted product lies on a frame of a store that sells it.
+A batch holds frames of one store and that store's catalog: the products a token is told
+apart from are the ones that share its shelves. Validation stores' products are never
+trained on, so their match accuracy measures exactly what a new store needs.
 
-The result is a whole ``LongVMNet`` checkpoint (the other weights are untouched random
-init) to start training from: ``cartmem train --init DIR``. Run::
+The result is a whole ``LongVMNet`` checkpoint to start training from (``cartmem train
+--init DIR``): the trained backbone and, when the preset has a product-match embedding,
+the one trained here. Run::
 
-    python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 3] [--seed 0]
+    python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 2] [--seed 0]
 """
 
 from __future__ import annotations
@@ -42,30 +45,36 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor, nn
 
 from model.config import ModelConfig
-from model.data.handled import MIN_OVERLAP, box_cells, handled_map
+from model.data.handled import handled_map
 from model.data.split import load_catalog_images
 from model.network import LongVMNet
+from model.product_match import ProductMatch
 from model.synth.reader import Dataset, read_dataset
 from model.synth.records import VideoAnnotation
 from model.synth.video_io import iter_video_frames
+from model.train.composites import composite, resize
 
 #: Receives one record per epoch.
 Logger = Callable[[dict[str, object]], None]
+
+#: ``FrameSet.sku`` of a frame where no product is handled.
+NONE = -1
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
     preset: str = "tiny"
-    epochs: int = 3  # over 105 training videos (the shipped recipe, docs/RESULTS.md)
-    batch_size: int = 24  # video frames per batch
+    epochs: int = 2
+    batch_size: int = 24  # video frames per batch, all of one store
     composites: int = 24  # catalog products (pasted or whole) added to each batch
     lr: float = 2e-3
     weight_decay: float = 1e-4
     handled_pos_weight: float = 4.0  # handled cells are few (a product covers 1-3 of 16)
+    match_dim: int = 64  # the product-match width when the preset has none of its own
+    temperature: float = 0.1  # of the softmax over cosine similarities
     seed: int = 0
 
 
@@ -74,37 +83,37 @@ class FrameSet:
     """Frames resized to the backbone input ``(N, s, s, 3)`` uint8 and their labels."""
 
     frames: np.ndarray
-    sku: np.ndarray  # (N,) int64: the handled product's class, num_skus for none, -1 unknown
+    sku: np.ndarray  # (N,) int64: the handled product's row in ``StoreCatalogs.skus``, or NONE
     activity: np.ndarray  # (N,) int64: activity index, or num_activities for none
     handled: np.ndarray  # (N, S) bool: the handled product's box covers the cell
-    store: np.ndarray  # (N,) int64: the video's store, a row of ``ProductClasses.sold``
+    store: np.ndarray  # (N,) int64: the video's store, a row of ``StoreCatalogs.sold``
 
 
 @dataclass(frozen=True)
-class ProductClasses:
-    """The product head's classes: ``skus``, then "none".
-
-    ``sold`` ``(num_stores, K + 1)`` bool, rows in ``Dataset.stores`` order: the classes
-    each store sells ("none" always); None for a single-store dataset, whose one catalog
-    is every video's.
-    """
+class StoreCatalogs:
+    """The dataset's products (``skus``, catalog order) and, per store (``Dataset.stores``
+    order; one row for a single-store dataset), the rows of ``skus`` it sells."""
 
     skus: tuple[str, ...]
-    sold: np.ndarray | None = None
+    sold: tuple[np.ndarray, ...]
+
+    def local(self, store: int, sku: np.ndarray) -> np.ndarray:
+        """Positions of catalog rows ``sku`` in ``store``'s list, NONE → its length (the
+        "none" class after the store's products)."""
+        sold = self.sold[store]
+        position = {int(k): i for i, k in enumerate(sold)}
+        return np.array([position[int(k)] if k != NONE else len(sold) for k in sku], np.int64)
 
 
-def product_classes(dataset: Dataset, split: str = "train") -> ProductClasses:
-    """The products the split's videos' stores sell, in catalog order (one store: all)."""
+def store_catalogs(dataset: Dataset) -> StoreCatalogs:
+    """What each store sells, as rows of the whole catalog."""
+    skus = tuple(e.sku for e in dataset.catalog)
     if not dataset.stores:
-        return ProductClasses(tuple(e.sku for e in dataset.catalog))
-    selling = {sku for v in dataset.splits.get(split, ()) for sku in dataset.skus_of(v)}
-    skus = tuple(e.sku for e in dataset.catalog if e.sku in selling)
-    column = {sku: i for i, sku in enumerate(skus)}
-    sold = np.zeros((len(dataset.stores), len(skus) + 1), dtype=bool)
-    sold[:, -1] = True
-    for row, store in enumerate(dataset.stores.values()):
-        sold[row, [column[s] for s in store.skus if s in column]] = True
-    return ProductClasses(skus, sold)
+        return StoreCatalogs(skus, (np.arange(len(skus)),))
+    row = {sku: i for i, sku in enumerate(skus)}
+    return StoreCatalogs(
+        skus, tuple(np.array([row[s] for s in store.skus]) for store in dataset.stores.values())
+    )
 
 
 def frame_labels(
@@ -114,9 +123,8 @@ def frame_labels(
     skus: list[str],
     activities: list[str],
 ) -> list[tuple[int, int, np.ndarray]]:
-    """Handled SKU, activity and handled cells ``(S,)`` of each memory frame ``k``
-    (instant ``k / fps``); ``len(skus)`` / ``len(activities)`` mean none, SKU -1 a product
-    that is not one of ``skus`` (another store's)."""
+    """Handled SKU (row of ``skus``, or NONE), activity (``len(activities)``: none) and
+    handled cells ``(S,)`` of each memory frame ``k`` (instant ``k / fps``)."""
     column = {sku: i for i, sku in enumerate(skus)}
     cells = handled_map(annotation, steps, cfg)
     if cells is None:
@@ -124,10 +132,10 @@ def frame_labels(
     labels = []
     for k in range(steps):
         instant = k / cfg.fps
-        sku, activity = len(skus), len(activities)
+        sku, activity = NONE, len(activities)
         for span in annotation.spans:
             if span.start - 1e-6 <= instant < span.end - 1e-6:
-                sku, activity = column.get(span.sku, -1), activities.index(span.activity)
+                sku, activity = column[span.sku], activities.index(span.activity)
         labels.append((sku, activity, cells[k]))
     return labels
 
@@ -138,10 +146,10 @@ def decode_frames(path: Path, cfg: ModelConfig) -> np.ndarray:
 
 
 def load_frames(
-    dataset: Dataset, split: str, cfg: ModelConfig, classes: ProductClasses
+    dataset: Dataset, split: str, cfg: ModelConfig, catalogs: StoreCatalogs
 ) -> FrameSet:
     """Every memory frame of the split's videos, with labels."""
-    skus = list(classes.skus)
+    skus = list(catalogs.skus)
     activities = list(dataset.activities)
     row = {store: i for i, store in enumerate(dataset.stores)}  # {}: one store, row 0
     frames, labels, stores = [], [], []
@@ -159,69 +167,27 @@ def load_frames(
     )
 
 
-def resize(image: np.ndarray, size: int) -> np.ndarray:
-    """RGB uint8 ``(H, W, 3)`` → ``(size, size, 3)`` with the backbone's resampling."""
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
-    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
-def cutout(product: np.ndarray) -> np.ndarray:
-    """A catalog image ``(H, W, 3)`` as RGBA cropped to the product: the plain background
-    (the corner's colour) becomes transparent."""
-    distance = np.abs(product.astype(np.int16) - product[0, 0].astype(np.int16)).sum(-1)
-    alpha = distance > 24
-    rows, cols = np.flatnonzero(alpha.any(1)), np.flatnonzero(alpha.any(0))
-    rgba = np.dstack([product, alpha.astype(np.uint8) * 255])
-    return rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] if len(rows) else rgba
-
-
-def composite(
-    background: np.ndarray, product: np.ndarray, rng: np.random.Generator, grid: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """A catalog product on ``background`` and the cells it covers ``(S,)`` bool.
-
-    Mostly as a hand holds it in video (a cut-out at the annotated boxes' sizes, turned and
-    tilted, anywhere in the frame); a fifth of the time the catalog image itself (the
-    query's object image), whose cells are left unlabelled (``None``).
-    """
-    size = background.shape[0]
-    if rng.random() < 0.2:
-        return resize(product, size), None
-    piece = Image.fromarray(cutout(product), "RGBA")
-    height = int(rng.uniform(0.17, 0.6) * size)
-    width = max(3, int(height * piece.width / piece.height * rng.uniform(0.35, 1.0)))
-    piece = piece.resize((width, height), Image.Resampling.BILINEAR)
-    piece = piece.rotate(float(rng.uniform(-40, 40)), Image.Resampling.BILINEAR, expand=True)
-    x = int(rng.integers(-piece.width // 4, size - 3 * piece.width // 4 + 1))
-    y = int(rng.integers(-piece.height // 4, size - 3 * piece.height // 4 + 1))
-    image = Image.fromarray(background)
-    image.paste(piece, (x, y), piece)
-    # the box of the product's pixels inside the frame (the faint rim left out): a tilted
-    # product cut by the frame's edge covers less than its box cut by that edge
-    opaque = Image.new("L", (size, size))
-    opaque.paste(piece.getchannel("A").point(lambda a: 255 if a >= 64 else 0), (x, y))
-    x0, y0, x1, y1 = opaque.getbbox() or (0, 0, 1, 1)
-    box = ((x0 + x1) / 2 / size, (y0 + y1) / 2 / size, (x1 - x0) / size, (y1 - y0) / size)
-    cells = np.zeros(grid[0] * grid[1], dtype=bool)
-    cells[box_cells(box, grid, MIN_OVERLAP)] = True
-    return np.asarray(image), cells
-
-
 class _Heads(nn.Module):
-    """Linear probes on every token: frame's product, frame's activity, handled here."""
+    """On every token: product match, the frame's activity (linear), handled here (linear)."""
 
-    def __init__(self, channels: int, num_skus: int, num_activities: int) -> None:
+    def __init__(self, channels: int, match_dim: int, num_activities: int) -> None:
         super().__init__()
-        self.product = nn.Linear(channels, num_skus + 1)
+        self.match = ProductMatch(channels, match_dim)
+        self.none = nn.Parameter(torch.randn(match_dim) * 0.1)  # the "no product" prototype
         self.activity = nn.Linear(channels, num_activities + 1)
         self.handled = nn.Linear(channels, 1)
 
-    def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Tokens ``(N, S, C)`` → product ``(N, S, K + 1)`` and activity ``(N, S, A + 1)``
-        logits (the last class: none), handled logits ``(N, S)``."""
-        handled = self.handled(tokens).squeeze(-1)  # (N, S, 1) -> (N, S)
-        return self.product(tokens), self.activity(tokens), handled
+    def product_logits(self, tokens: Tensor, catalog_tokens: Tensor, temperature: float) -> Tensor:
+        """Tokens ``(N, S, C)`` against one store's catalog images ``(K, S, C)``: logits
+        ``(N, S, K + 1)``, cosine similarity / temperature (the last class: none)."""
+        prototypes = torch.cat(
+            (self.match.images(catalog_tokens), F.normalize(self.none, dim=0)[None])
+        )
+        return self.match.tokens(tokens) @ prototypes.T / temperature  # (N, S, E) @ (E, K + 1)
+
+    def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """Activity ``(N, S, A + 1)`` (the last class: none) and handled ``(N, S)`` logits."""
+        return self.activity(tokens), self.handled(tokens).squeeze(-1)
 
 
 def pretrain_backbone(
@@ -239,39 +205,41 @@ def pretrain_backbone(
     cfg = ModelConfig.preset(config.preset)
     net = LongVMNet(cfg)
     backbone = net.backbone
-    classes = product_classes(dataset, "train")
-    train_set = load_frames(dataset, "train", cfg, classes)
-    val_set = load_frames(dataset, "val", cfg, classes) if dataset.splits.get("val") else None
-    catalog = list(load_catalog_images(dataset, classes.skus).values())  # classes' order
+    catalogs = store_catalogs(dataset)
+    train_set = load_frames(dataset, "train", cfg, catalogs)
+    val_set = load_frames(dataset, "val", cfg, catalogs) if dataset.splits.get("val") else None
+    images = load_catalog_images(dataset)
+    catalog = np.stack([resize(images[sku], cfg.image_size) for sku in catalogs.skus])
 
-    heads = _Heads(cfg.backbone_channels, len(catalog), len(dataset.activities))
+    heads = _Heads(
+        cfg.backbone_channels, cfg.object_match_dim or config.match_dim, len(dataset.activities)
+    )
     for p in backbone.model.parameters():
         p.requires_grad_(True)
     params = [*backbone.model.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    empty = np.flatnonzero(train_set.sku == len(catalog))
-    backgrounds = composite_backgrounds(train_set, empty, classes)  # per pasted product
-    busy = np.flatnonzero(train_set.sku < len(catalog))
+    backgrounds = composite_backgrounds(train_set, len(catalogs.sold))
+    busy = np.flatnonzero(train_set.sku != NONE)
+    empty = np.flatnonzero(train_set.sku == NONE)
     # An epoch: every frame where a product is handled and as many where none is (most
     # frames show nothing handled; all of them would mostly teach "none").
-    per_epoch = math.ceil(2 * len(busy) / config.batch_size)
+    per_epoch = len(store_batches(train_set, np.concatenate([busy, busy]), config, rng))
     total = config.epochs * per_epoch
+    step = 0
     for epoch in range(config.epochs):
         backbone.model.train()  # BatchNorm learns the domain's statistics too
         idle = rng.choice(empty, min(len(busy), len(empty)), replace=False)
-        order = rng.permutation(np.concatenate([busy, idle]))
+        batches = store_batches(train_set, np.concatenate([busy, idle]), config, rng)
         sums: dict[str, float] = {}
-        for i, first in enumerate(range(0, len(order), config.batch_size)):
-            step = epoch * per_epoch + i
+        for rows in batches:
             for group in optimizer.param_groups:  # cosine decay
-                group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            rows = order[first : first + config.batch_size]
-            images, sku, activity, handled, store = _batch(
-                train_set, rows, catalog, backgrounds, rng, config, cfg.grid
+                group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
+            step += 1
+            store = int(train_set.store[rows[0]])
+            batch = _batch(
+                train_set, rows, store, catalogs, catalog, backgrounds, rng, config, cfg.grid
             )
-            sold = None if classes.sold is None else torch.from_numpy(classes.sold[store])
-            outputs = heads(_tokens(backbone, images))
-            losses = _losses(outputs, sku, activity, handled, config, sold)
+            losses = _losses(backbone, heads, batch, catalog[catalogs.sold[store]], config)
             optimizer.zero_grad(set_to_none=True)
             sum(losses.values()).backward()  # type: ignore[union-attr]
             optimizer.step()
@@ -280,113 +248,116 @@ def pretrain_backbone(
         record: dict[str, object] = {
             "epoch": epoch + 1,
             "seconds": round(time.perf_counter() - began, 1),
-            "train_loss": {k: round(v / per_epoch, 4) for k, v in sums.items()},
-            "train_accuracy": _accuracy(backbone, heads, _subset(train_set, 2000), classes),
+            "train_loss": {k: round(v / len(batches), 4) for k, v in sums.items()},
+            "train_accuracy": _accuracy(
+                backbone, heads, _subset(train_set, 2000), catalogs, catalog, config
+            ),
         }
         if val_set is not None:
-            record["val_accuracy"] = _accuracy(backbone, heads, val_set, classes)
+            record["val_accuracy"] = _accuracy(backbone, heads, val_set, catalogs, catalog, config)
         if log is not None:
             log(record)
     for p in backbone.model.parameters():
         p.requires_grad_(False)
     backbone.model.eval()
+    if net.encoder_decoder.match is not None:  # the answer starts from the trained match
+        net.encoder_decoder.match.load_state_dict(heads.match.state_dict())
     net.save(out)
     (Path(out) / "pretrain_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     return Path(out)
 
 
-def composite_backgrounds(
-    frames: FrameSet, empty: np.ndarray, classes: ProductClasses
+def store_batches(
+    frames: FrameSet, rows: np.ndarray, config: PretrainConfig, rng: np.random.Generator
 ) -> list[np.ndarray]:
-    """Per product class, the frames it may be pasted on: ``empty`` ones (nothing handled)
-    of a store that sells it, or, where a store has none, any of its frames."""
-    if classes.sold is None:
-        return [empty] * len(classes.skus)
+    """``rows`` in batches of at most ``batch_size`` frames of one store, in random order."""
+    batches = []
+    for store in np.unique(frames.store[rows]):
+        mine = rng.permutation(rows[frames.store[rows] == store])
+        batches += [mine[i : i + config.batch_size] for i in range(0, len(mine), config.batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def composite_backgrounds(frames: FrameSet, stores: int) -> list[np.ndarray]:
+    """Per store, the frames its products are pasted on: those where nothing is handled,
+    or, where a store has none, any of its frames."""
     out = []
-    for k in range(len(classes.skus)):
-        selling = classes.sold[frames.store, k]  # (N,) bool
-        pool = empty[selling[empty]]
-        out.append(pool if len(pool) else np.flatnonzero(selling))
+    for store in range(stores):
+        mine = frames.store == store
+        idle = np.flatnonzero(mine & (frames.sku == NONE))
+        out.append(idle if len(idle) else np.flatnonzero(mine))
     return out
 
 
-def _losses(
-    outputs: tuple[Tensor, Tensor, Tensor],
-    sku: Tensor,
-    activity: Tensor,
-    handled: Tensor,
-    config: PretrainConfig,
-    sold: Tensor | None = None,
-) -> dict[str, Tensor]:
-    """Cross-entropy of every token against its frame's product and activity; binary
-    cross-entropy of "handled here" per token (-1: unknown, skipped).
-
-    ``sold`` ``(N, K + 1)`` bool: the classes each image's store sells; the product is
-    classified among those only.
-    """
-    product_logits, activity_logits, handled_logits = outputs
-    if sold is not None:
-        product_logits = _within_store(product_logits, sold)
-    s = product_logits.shape[1]
-    known = handled >= 0
-    return {
-        "product": F.cross_entropy(
-            product_logits.flatten(0, 1), sku.repeat_interleave(s), ignore_index=-1
-        ),
-        "activity": F.cross_entropy(
-            activity_logits.flatten(0, 1), activity.repeat_interleave(s), ignore_index=-1
-        ),
-        "handled": F.binary_cross_entropy_with_logits(
-            handled_logits[known],
-            handled[known].float(),
-            pos_weight=torch.tensor(config.handled_pos_weight),
-        ),
-    }
-
-
-def _within_store(product_logits: Tensor, sold: Tensor) -> Tensor:
-    """Product logits ``(N, S, K + 1)`` with the classes the image's store does not sell
-    (``sold`` ``(N, K + 1)`` False) at -inf."""
-    return product_logits.masked_fill(~sold[:, None, :].to(product_logits.device), float("-inf"))
+@dataclass(frozen=True)
+class _Batch:
+    images: Tensor  # (N, s, s, 3) uint8: video frames, then composites
+    product: Tensor  # (N,) int64: position in the store's catalog, its length for none
+    activity: Tensor  # (N,) int64: -1 unknown (composites)
+    handled: Tensor  # (N, S) int64: -1 unknown
 
 
 def _batch(
     frames: FrameSet,
     rows: np.ndarray,
-    catalog: list[np.ndarray],
+    store: int,
+    catalogs: StoreCatalogs,
+    catalog: np.ndarray,
     backgrounds: list[np.ndarray],
     rng: np.random.Generator,
     config: PretrainConfig,
     grid: tuple[int, int],
-) -> tuple[Tensor, Tensor, Tensor, Tensor, np.ndarray]:
-    """Video frames plus catalog images: images ``(N, s, s, 3)``, product ``(N,)``,
-    activity ``(N,)``, handled cells ``(N, S)`` (-1: unknown) and store ``(N,)``.
-
-    ``backgrounds[k]``: the frames product ``k`` may be pasted on
-    (``composite_backgrounds``)."""
+) -> _Batch:
+    """Video frames of ``store`` plus its catalog products pasted on its frames."""
     images = [frames.frames[rows]]
     sku = [frames.sku[rows]]
     activity = [frames.activity[rows]]
     handled = [frames.handled[rows].astype(np.int64)]
-    store = [frames.store[rows]]
     s = frames.handled.shape[1]
+    sold, pool = catalogs.sold[store], backgrounds[store]
     for _ in range(config.composites):
-        k = int(rng.integers(len(catalog)))
-        pool = backgrounds[k]
-        row = int(rng.choice(pool)) if len(pool) else 0
+        k = int(rng.choice(sold))
+        row = int(rng.choice(pool)) if len(pool) else int(rows[0])
         image, cells = composite(frames.frames[row], catalog[k], rng, grid)
         images.append(image[None])
         sku.append(np.array([k]))
         activity.append(np.array([-1]))  # a pasted product says nothing about the activity
         handled.append(np.full((1, s), -1) if cells is None else cells[None].astype(np.int64))
-        store.append(frames.store[row : row + 1])
-    return (
+    return _Batch(
         torch.from_numpy(np.concatenate(images)),
-        torch.from_numpy(np.concatenate(sku)),
+        torch.from_numpy(catalogs.local(store, np.concatenate(sku))),
         torch.from_numpy(np.concatenate(activity)),
         torch.from_numpy(np.concatenate(handled)),
-        np.concatenate(store),
     )
+
+
+def _losses(
+    backbone: nn.Module,
+    heads: _Heads,
+    batch: _Batch,
+    store_catalog: np.ndarray,
+    config: PretrainConfig,
+) -> dict[str, Tensor]:
+    """Cross-entropy of every token against its frame's product (among the store's catalog
+    images, through the same backbone) and activity; binary cross-entropy of "handled
+    here" per token (-1: unknown, skipped)."""
+    tokens = _tokens(backbone, torch.cat((batch.images, torch.from_numpy(store_catalog))))
+    tokens, catalog_tokens = tokens[: len(batch.images)], tokens[len(batch.images) :]
+    product = heads.product_logits(tokens, catalog_tokens, config.temperature)  # (N, S, K + 1)
+    activity, handled = heads(tokens)
+    s = tokens.shape[1]
+    known = batch.handled >= 0
+    return {
+        "product": F.cross_entropy(product.flatten(0, 1), batch.product.repeat_interleave(s)),
+        "activity": F.cross_entropy(
+            activity.flatten(0, 1), batch.activity.repeat_interleave(s), ignore_index=-1
+        ),
+        "handled": F.binary_cross_entropy_with_logits(
+            handled[known],
+            batch.handled[known].float(),
+            pos_weight=torch.tensor(config.handled_pos_weight),
+        ),
+    }
 
 
 def _tokens(backbone: nn.Module, images: Tensor) -> Tensor:
@@ -408,33 +379,37 @@ def _subset(frames: FrameSet, count: int) -> FrameSet:
 
 @torch.no_grad()
 def _accuracy(
-    backbone: nn.Module, heads: _Heads, frames: FrameSet, classes: ProductClasses
+    backbone: nn.Module,
+    heads: _Heads,
+    frames: FrameSet,
+    catalogs: StoreCatalogs,
+    catalog: np.ndarray,
+    config: PretrainConfig,
 ) -> dict[str, float | None]:
-    """Per token: product accuracy on frames where one of the classes is handled (among
-    the store's products; None when no frame has one), activity accuracy; handled-cell F1."""
+    """Per token: product accuracy (matched among its store's catalog) on frames where a
+    product is handled (None when none is), activity accuracy; handled-cell F1."""
     backbone.model.eval()
-    num_skus = heads.product.out_features - 1
     hits = count = activity_hits = tokens = tp = fp = fn = 0
-    for first in range(0, len(frames.frames), 64):
-        part = slice(first, first + 64)
-        product, activity, handled = heads(_tokens(backbone, torch.from_numpy(frames.frames[part])))
-        if classes.sold is not None:
-            product = _within_store(product, torch.from_numpy(classes.sold[frames.store[part]]))
-        sku = torch.from_numpy(frames.sku[part])[:, None].expand(-1, product.shape[1])
-        some = (sku >= 0) & (sku < num_skus)
-        hits += int((product.argmax(-1)[some] == sku[some]).sum())
-        count += int(some.sum())
-        truth = torch.from_numpy(frames.activity[part])[:, None]
-        activity_hits += int((activity.argmax(-1) == truth).sum())
-        tokens += activity.shape[0] * activity.shape[1]
-        said, real = handled > 0, torch.from_numpy(frames.handled[part])
-        tp, fp, fn = (
-            tp + int((said & real).sum()),
-            fp + int((said & ~real).sum()),
-            fn + int((~said & real).sum()),
-        )
+    for store in np.unique(frames.store):
+        store_tokens = _tokens(backbone, torch.from_numpy(catalog[catalogs.sold[store]]))
+        mine = np.flatnonzero(frames.store == store)
+        for rows in np.array_split(mine, 1 + len(mine) // 64):
+            x = _tokens(backbone, torch.from_numpy(frames.frames[rows]))
+            product = heads.product_logits(x, store_tokens, config.temperature).argmax(-1)
+            activity, handled = heads(x)
+            some = frames.sku[rows] != NONE
+            truth = torch.from_numpy(catalogs.local(int(store), frames.sku[rows][some]))[:, None]
+            hits += int((product[torch.from_numpy(some)] == truth).sum())
+            count += int(some.sum()) * x.shape[1]
+            activity_truth = torch.from_numpy(frames.activity[rows])[:, None]
+            activity_hits += int((activity.argmax(-1) == activity_truth).sum())
+            tokens += activity.shape[0] * activity.shape[1]
+            said, real = handled > 0, torch.from_numpy(frames.handled[rows])
+            tp += int((said & real).sum())
+            fp += int((said & ~real).sum())
+            fn += int((~said & real).sum())
     return {
-        "product": round(hits / max(count, 1), 4) if count or classes.sold is None else None,
+        "product": round(hits / count, 4) if count else None,
         "activity": round(activity_hits / max(tokens, 1), 4),
         "handled_f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
     }

@@ -21,6 +21,7 @@ from model import (
     query_losses,
     weighted_sum,
 )
+from model.resize import resize_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +242,54 @@ def test_a_time_radius_keeps_each_decoder_step_to_the_memory_near_it(tiny_cfg) -
     paper = dataclasses.replace(tiny_cfg, decoder_time_radius=-1)  # paper: all of it
     whole = EncoderDecoder(paper)._cross_mask(memory, steps, src_mask)
     assert torch.equal(whole, src_mask)
+
+
+def test_a_memory_token_gets_its_similarity_to_the_querys_product(tiny_cfg: ModelConfig) -> None:
+    """With the product match on, an activity answer moves with how much the memory looks
+    like the object image even when the cell-by-cell product is neutralised."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(tiny_cfg, object_match_dim=8)
+    net = LongVMNet(cfg, pretrained_backbone=False).eval()
+    ed = net.encoder_decoder
+    assert ed.match is not None
+    product = torch.randn(cfg.backbone_channels)
+    image = product.expand(1, cfg.tokens_per_frame, -1)  # (1, S, C): the catalog image
+    memory = Memory.empty(cfg, 2)
+    memory.tokens[:, :16] = torch.randn(2, 16, cfg.backbone_channels)
+    memory.tokens[0, :16] += 4 * product  # session 0 shows the product, session 1 does not
+    memory.valid[:, :16] = True
+    projected = ed.project_memory(memory)
+    assert projected.tokens.shape == (2, cfg.memory_size, cfg.d_model + 8)
+    keys = projected.tokens[..., cfg.d_model :]
+    similarity = ed.match.similarity(keys[:, :16], ed.match.images(image).expand(2, -1))
+    assert similarity[0].mean() > similarity[1].mean() + 0.3
+    assert torch.allclose(keys.norm(dim=-1), torch.ones(2, cfg.memory_size), atol=1e-5)
+    steps = torch.zeros(2, 1, dtype=torch.long)
+    with torch.no_grad():
+        with_match = ed(
+            projected, steps, torch.ones(2, 1, dtype=torch.bool), image.expand(2, -1, -1)
+        )
+        ed.match_feature.weight.zero_()
+        ed.match_feature.bias.zero_()
+        without = ed(projected, steps, torch.ones(2, 1, dtype=torch.bool), image.expand(2, -1, -1))
+    assert not torch.allclose(with_match, without)  # the similarity reached the decoder
+
+
+def test_a_model_reads_into_a_larger_memory_without_new_weights(
+    tiny_net: LongVMNet, make_tokens, tmp_path
+) -> None:
+    net = LongVMNet.load(tiny_net.save(tmp_path / "small"))
+    net.resize_memory(4 * tiny_net.cfg.memory_size)
+    memory = net.write_tokens(net.write_tokens(None, make_tokens(1)), make_tokens(1, seed=1))
+    # two clips of 16 x 16 tokens: all kept (m = 256 would keep half)
+    assert memory.size == 4 * tiny_net.cfg.memory_size and int(memory.valid.sum()) == 2 * 256
+    (answer,) = net.answer(memory, [ActivityQuery(0, _image(1), 0, 10)])
+    assert answer.probabilities.shape == (net.cfg.num_activities,)
+
+    out = resize_checkpoint(tmp_path / "small", tmp_path / "large", 1024)
+    large = LongVMNet.load(out)
+    assert large.cfg.memory_size == 1024
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(large.state_dict().values(), tiny_net.state_dict().values(), strict=True)
+    )

@@ -9,12 +9,8 @@ import torch
 
 from model import LongVMNet
 from model.data.handled import box_cells
-from model.train.pretrain_backbone import (
-    PretrainConfig,
-    composite,
-    cutout,
-    pretrain_backbone,
-)
+from model.train.composites import composite, cutout
+from model.train.pretrain_backbone import PretrainConfig, pretrain_backbone
 
 
 def _product_image() -> np.ndarray:
