@@ -64,7 +64,13 @@ class Product:
 
 
 def make_trials(
-    root: Path, sessions: int, minutes: float, seed: int, *, stores: int = 1
+    root: Path,
+    sessions: int,
+    minutes: float,
+    seed: int,
+    *,
+    stores: int = 1,
+    split: str = "test",
 ) -> tuple[list[Trial], list[Product]]:
     """Held-out (test-split) synthetic sessions with a non-empty basket, one item planted each.
 
@@ -72,7 +78,8 @@ def make_trials(
     stores trained on; another seed, stores whose products no training saw (with
     ``stores`` > 1, several of them). The videos come from the test split, which training
     never reads. A dataset already in ``root`` is used as it is (drawing 20-minute sessions
-    takes longer than evaluating them).
+    takes longer than evaluating them), and ``split`` picks its sessions ("val": the
+    validation stores a flag threshold is chosen on).
     """
     if not (root / "dataset.json").exists():
         spare = max(2, sessions // 4)  # a few sessions end with an empty cart: nothing to plant
@@ -87,7 +94,7 @@ def make_trials(
     data = read_dataset(root)
     rng = np.random.default_rng(seed)
     trials = []
-    for video in data.videos_in("test"):
+    for video in data.videos_in(split):
         if not video.basket or len(trials) == sessions:
             continue
         singles = sorted(sku for sku, n in video.basket.items() if n == 1)
@@ -328,11 +335,12 @@ def run(
     cap: int = DEFAULT_CAP,
     stores: int = 1,
     data: Path | None = None,
+    split: str = "test",
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cartmem-reconcile-") as tmp:
         workdir = Path(tmp)
         root = data or workdir / "ds"
-        trials, catalog = make_trials(root, sessions, minutes, seed, stores=stores)
+        trials, catalog = make_trials(root, sessions, minutes, seed, stores=stores, split=split)
         drawn = json.loads((root / "dataset.json").read_text())  # what --data really holds
         state = dataclasses.replace(settings, data_dir=workdir / "state", database_url="")
         reports, windows, timing = run_pipeline(state, trials, catalog, cap)
@@ -343,7 +351,7 @@ def run(
             "seed": drawn["seed"],
             "minutes": drawn["minutes"],
             "stores": len(drawn.get("stores", ())) or 1,
-            "split": "test",
+            "split": split,
         },
         "evidence": settings.reconcile_evidence,
         "timing": timing,
@@ -364,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", type=Path, default=None, help="sessions drawn before (`cartmem synth`)"
     )
+    parser.add_argument("--split", default="test", help="which sessions of --data")
     parser.add_argument("--cap", type=int, default=DEFAULT_CAP)
     parser.add_argument("--checkpoint", default=None, help="default: CARTMEM_CHECKPOINT_PATH")
     parser.add_argument(
@@ -387,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         cap=args.cap,
         stores=args.stores,
         data=args.data,
+        split=args.split,
     )
     results["command"] = "python -m app.bench.reconcile_eval " + " ".join(
         sys.argv[1:] if argv is None else argv

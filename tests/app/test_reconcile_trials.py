@@ -1,0 +1,41 @@
+"""The reconciliation benchmark's sessions: drawn once, read from --data, split chosen."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.bench.reconcile_eval import make_trials
+from model.synth import QueryConfig, SynthConfig, VideoConfig, generate_dataset, read_dataset
+
+
+def _draw(out: Path) -> Path:
+    config = SynthConfig(
+        num_skus=6,
+        video=VideoConfig(width=96, height=72, fps=5),
+        queries=QueryConfig(
+            per_bucket=2,
+            short_seconds=(4.0, 10.0),
+            medium_seconds=(10.0, 20.0),
+            long_seconds=(20.0, float("inf")),
+        ),
+        split=(0.0, 0.5, 0.5),
+    )
+    generate_dataset(out, videos=4, minutes=0.5, seed=5, config=config, stores=2)
+    return out
+
+
+def test_trials_come_from_the_asked_split_of_a_drawn_dataset(tmp_path: Path) -> None:
+    root = _draw(tmp_path / "ds")
+    before = (root / "dataset.json").read_bytes()
+    data = read_dataset(root)
+    for split in ("val", "test"):
+        trials, catalog = make_trials(root, 1, 0.5, seed=5, split=split)
+        (trial,) = trials
+        video_id = trial.session_id.removeprefix("eval-")
+        assert video_id in data.splits[split]
+        assert trial.planted in trial.basket
+        assert trial.scans.get(trial.planted, 0) == trial.basket[trial.planted] - 1
+        assert {p.sku for p in catalog} == {e.sku for e in data.catalog}
+    assert (root / "dataset.json").read_bytes() == before  # used as drawn, not redrawn
+    assert json.loads(before)["seed"] == 5
