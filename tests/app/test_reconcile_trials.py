@@ -6,21 +6,12 @@ import json
 from pathlib import Path
 
 from app.bench.reconcile_eval import make_trials
-from model.synth import QueryConfig, SynthConfig, VideoConfig, generate_dataset, read_dataset
+from model.synth import generate_dataset, read_dataset
+from tests.small_synth import small_synth_config
 
 
 def _draw(out: Path) -> Path:
-    config = SynthConfig(
-        num_skus=6,
-        video=VideoConfig(width=96, height=72, fps=5),
-        queries=QueryConfig(
-            per_bucket=2,
-            short_seconds=(4.0, 10.0),
-            medium_seconds=(10.0, 20.0),
-            long_seconds=(20.0, float("inf")),
-        ),
-        split=(0.0, 0.5, 0.5),
-    )
+    config = small_synth_config((0.0, 0.5, 0.5), per_bucket=2)
     generate_dataset(out, videos=4, minutes=0.5, seed=5, config=config, stores=2)
     return out
 

@@ -75,20 +75,11 @@ def small_cfg() -> ModelConfig:
 @pytest.fixture(scope="session")
 def make_small_dataset():  # type: ignore[no-untyped-def]
     """Function: two 30 s videos (5 FPS, 96 x 72), six SKUs, windows scaled to them."""
-    from model.synth import QueryConfig, SynthConfig, VideoConfig, generate_dataset
+    from model.synth import generate_dataset
+    from tests.small_synth import small_synth_config
 
     def make(out: Path, split: tuple[float, float, float] = (0.5, 0.0, 0.5)) -> Path:
-        config = SynthConfig(
-            num_skus=6,
-            video=VideoConfig(width=96, height=72, fps=5),
-            queries=QueryConfig(
-                per_bucket=4,
-                short_seconds=(4.0, 10.0),
-                medium_seconds=(10.0, 20.0),
-                long_seconds=(20.0, float("inf")),
-            ),
-            split=split,
-        )
+        config = small_synth_config(split)
         generate_dataset(out, videos=2, minutes=0.5, seed=3, config=config)
         return out
 
