@@ -75,6 +75,10 @@ class Settings:
     # how reconciliation reads a product's put / take-out events: activity questions over
     # overlapping windows, or one whole-session question answered per memory step
     reconcile_evidence: str = "windows"
+    # a discrepancy becomes a flag only from this confidence on (the probability, under the
+    # model's answers, that the cart holds more or fewer items than were scanned); chosen
+    # on validation stores' sessions for the shipped model (docs/RESULTS.md)
+    reconcile_min_confidence: float = 0.0
     # rows of the video that publishing re-encodes (codecs other than H.264, a rotated
     # video, a key-frame interval too big for a message): the memory reads at most 448
     publish_max_height: int = 480
@@ -125,6 +129,8 @@ class Settings:
             )
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"{env_name('metrics_port')} must be a TCP port (0 turns it off).")
+        if not 0.0 <= self.reconcile_min_confidence <= 1.0:
+            raise SettingsError(f"{env_name('reconcile_min_confidence')} must be in [0, 1].")
         if self.publish_max_height < 2:
             raise SettingsError(f"{env_name('publish_max_height')} must be at least 2 (rows).")
 

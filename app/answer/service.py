@@ -32,7 +32,7 @@ def run_answer_worker(
     if after_batch is None:  # reconciliation moves on as its questions are answered
         from app.reconcile import answer_batch_hook
 
-        after_batch = answer_batch_hook(database)
+        after_batch = answer_batch_hook(database, min_confidence=settings.reconcile_min_confidence)
     worker = AnswerWorker(settings, database, load_model(settings), after_batch=after_batch)
     previous = {
         s: signal.signal(s, lambda *_: worker.request_stop())

@@ -142,7 +142,9 @@ def run_pipeline(
         for sku, qty in t.scans.items():
             add_scan(database, t.session_id, sku, qty=qty)
     began = time.perf_counter()
-    worker = AnswerWorker(settings, database, model, after_batch=answer_batch_hook(database))
+    worker = AnswerWorker(
+        settings, database, model, after_batch=answer_batch_hook(database, min_confidence=0.0)
+    )
     stats = worker.run(until_idle_s=2.0)
     answer_s = time.perf_counter() - began
     reports = {t.session_id: reconcile_now(database, t.session_id) for t in trials}
@@ -173,10 +175,15 @@ def run_pipeline(
 
 
 def score(
-    trials: list[Trial], reports: dict[str, ReconciliationReport], windows: WindowAnswers
+    trials: list[Trial],
+    reports: dict[str, ReconciliationReport],
+    windows: WindowAnswers,
+    min_confidence: float = 0.0,
 ) -> dict[str, Any]:
-    """Recall of the planted item, precision of all flags, how good the baskets were, and how
-    well the activity answers separate (window, product) pairs with an activity from those
+    """Recall of the planted item, precision of the flags (discrepancies from
+    ``min_confidence`` on, as the setting makes the service write them; the curve
+    ``by_min_confidence`` shows every threshold), how good the baskets were, and how well
+    the activity answers separate (window, product) pairs with an activity from those
     without (what every count rests on)."""
     rows = []
     flags: list[tuple[float, bool]] = []  # (confidence, real) of every flag
@@ -185,6 +192,8 @@ def score(
         r = reports[t.session_id]
         mine = []
         for d in r.discrepancies:
+            if d.confidence < min_confidence:
+                continue
             real = d.sku == t.planted and d.expected > d.scanned
             flags.append((d.confidence, real))
             mine.append(
@@ -355,7 +364,8 @@ def run(
         },
         "evidence": settings.reconcile_evidence,
         "timing": timing,
-        **score(trials, reports, windows),
+        "min_confidence": settings.reconcile_min_confidence,
+        **score(trials, reports, windows, settings.reconcile_min_confidence),
     }
     out.mkdir(parents=True, exist_ok=True)
     plot(results, out / "reconcile.png")
@@ -373,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, default=None, help="sessions drawn before (`cartmem synth`)"
     )
     parser.add_argument("--split", default="test", help="which sessions of --data")
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="flag threshold (default: CARTMEM_RECONCILE_MIN_CONFIDENCE)",
+    )
     parser.add_argument("--cap", type=int, default=DEFAULT_CAP)
     parser.add_argument("--checkpoint", default=None, help="default: CARTMEM_CHECKPOINT_PATH")
     parser.add_argument(
@@ -385,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if args.checkpoint:
         settings = dataclasses.replace(settings, checkpoint_path=args.checkpoint)
+    if args.min_confidence is not None:
+        settings = dataclasses.replace(settings, reconcile_min_confidence=args.min_confidence)
     if args.evidence:
         settings = dataclasses.replace(settings, reconcile_evidence=args.evidence)
     results = run(

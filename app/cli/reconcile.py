@@ -34,7 +34,11 @@ def reconcile(app, session_id: str, recompute: bool, wait_s: float, as_json: boo
     answer worker (`cartmem answer`) answers them.
     """
     report = reconcile_ops.reconcile_now(
-        app.database, session_id, recompute=recompute, wait_s=wait_s
+        app.database,
+        session_id,
+        recompute=recompute,
+        wait_s=wait_s,
+        min_confidence=app.settings.reconcile_min_confidence,
     )
     emit(report.to_json(), as_json, lambda out: _print(out, report))
 

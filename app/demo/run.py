@@ -128,9 +128,12 @@ def run_demo(
 
     step("answering from memory and reconciling against the till")
     t = time.perf_counter()
-    AnswerWorker(demo, database, model, after_batch=answer_batch_hook(database)).run(
-        until_idle_s=0.2
-    )
+    AnswerWorker(
+        demo,
+        database,
+        model,
+        after_batch=answer_batch_hook(database, min_confidence=demo.reconcile_min_confidence),
+    ).run(until_idle_s=0.2)
     timings["answer_and_reconcile"] = _lap(t)
     answers = {}
     with database.session() as db:
@@ -142,7 +145,9 @@ def run_demo(
                 "answer": answer.payload if answer else None,
                 "error": row.error,
             }
-    report = reconcile_now(database, session_id).to_json()
+    report = reconcile_now(
+        database, session_id, min_confidence=demo.reconcile_min_confidence
+    ).to_json()
     database.dispose()
     flagged = any(
         d["sku"] == planted and d["kind"] == "not_scanned" for d in report["discrepancies"]

@@ -54,8 +54,11 @@ class Discrepancy:
         )
 
 
-def compare(beliefs: Iterable[Belief], scanned: Mapping[str, int]) -> list[Discrepancy]:
-    """Discrepancies of every product the model was asked about, most certain first.
+def compare(
+    beliefs: Iterable[Belief], scanned: Mapping[str, int], *, min_confidence: float = 0.0
+) -> list[Discrepancy]:
+    """Discrepancies of every product the model was asked about, at least
+    ``min_confidence`` sure, most certain first.
 
     A scanned product the model was not asked about has no belief and is never flagged:
     no evidence is not evidence of absence.
@@ -70,6 +73,8 @@ def compare(beliefs: Iterable[Belief], scanned: Mapping[str, int]) -> list[Discr
             kind = DiscrepancyKind.SCANNED_NOT_TAKEN if b.qty == 0 else DiscrepancyKind.QUANTITY
             confidence = b.fewer_than(n)
         else:
+            continue
+        if confidence < min_confidence:
             continue
         found.append(Discrepancy(kind, b.sku, b.qty, n, confidence, b.events))
     return sorted(found, key=lambda d: (-d.confidence, d.sku))

@@ -34,11 +34,13 @@ def session_closed_hook(
     return on_session_closed
 
 
-def answer_batch_hook(database: Database) -> Callable[[list[int]], None]:
+def answer_batch_hook(
+    database: Database, *, min_confidence: float = 0.0
+) -> Callable[[list[int]], None]:
     def after_batch(query_ids: list[int]) -> None:
         with database.session() as db:
             session_ids = sessions_of_queries(db, query_ids, origin=ORIGIN)
-        for session_id in maybe_reconcile(database, session_ids):
+        for session_id in maybe_reconcile(database, session_ids, min_confidence=min_confidence):
             log.info("session %s reconciled", session_id)
 
     return after_batch

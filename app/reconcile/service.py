@@ -76,15 +76,18 @@ def request_reconciliation(
         return len(candidates)
 
 
-def maybe_reconcile(database: Database, session_ids: Iterable[str]) -> list[str]:
-    """Advance each session: next questions, or its row once all are finished.
+def maybe_reconcile(
+    database: Database, session_ids: Iterable[str], *, min_confidence: float = 0.0
+) -> list[str]:
+    """Advance each session: next questions, or its row once all are finished (flags from
+    ``min_confidence`` on).
 
     Returns the sessions that have their row now.
     """
     done = []
     for session_id in session_ids:
         with database.session() as db:
-            if _advance(db, session_id, replace=False) is not None:
+            if _advance(db, session_id, replace=False, min_confidence=min_confidence) is not None:
                 done.append(session_id)
     return done
 
@@ -97,24 +100,28 @@ def reconcile_now(
     wait_s: float = 0.0,
     cap: int = DEFAULT_CAP,
     evidence: str = "windows",
+    min_confidence: float = 0.0,
 ) -> ReconciliationReport:
     """The session's reconciliation, asking its questions first if nobody has.
 
     ``recompute`` derives the row again from the stored answers and the scans as they are
     now (the answers are not asked again). Waits up to ``wait_s`` seconds for the answer
-    worker to finish the questions; the report says ``waiting`` if it has not.
+    worker to finish the questions; the report says ``waiting`` if it has not. A row
+    written now flags discrepancies from ``min_confidence`` on.
     """
     request_reconciliation(database, session_id, cap=cap, evidence=evidence)
     deadline = time.monotonic() + wait_s
     while True:
         with database.session() as db:
-            row = _advance(db, session_id, replace=recompute)
+            row = _advance(db, session_id, replace=recompute, min_confidence=min_confidence)
             if row is not None or time.monotonic() >= deadline:
                 return _report(db, session_id, row)
         time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
 
 
-def _advance(db: Session, session_id: str, *, replace: bool) -> Reconciliation | None:
+def _advance(
+    db: Session, session_id: str, *, replace: bool, min_confidence: float
+) -> Reconciliation | None:
     """Enqueue the next round of questions, or store the row; None while questions are open."""
     if store.lock_session(db, session_id) is None:
         return None
@@ -140,7 +147,9 @@ def _advance(db: Session, session_id: str, *, replace: bool) -> Reconciliation |
         session_id=session_id,
         expected=[b.to_json() for b in beliefs if b.qty > 0],
         scanned=scan_lines(scanned),
-        discrepancies=[d.to_json() for d in compare(beliefs, scanned)],
+        discrepancies=[
+            d.to_json() for d in compare(beliefs, scanned, min_confidence=min_confidence)
+        ],
         model_version=(",".join(versions) or "no answers")[:128],
     )
 

@@ -28,6 +28,7 @@ def test_every_field_is_read_from_its_variable(tmp_path: Path) -> None:
         "CARTMEM_DEVICE": "cuda",
         "CARTMEM_MAX_MESSAGE_BYTES": "2000000",
         "CARTMEM_MAX_CHUNK_SECONDS": "12.5",
+        "CARTMEM_RECONCILE_MIN_CONFIDENCE": "0.8",
     }
     s = Settings.from_env(env)
     # a bare postgresql:// URL is bound to psycopg2, the driver cartmem ships with
@@ -37,6 +38,7 @@ def test_every_field_is_read_from_its_variable(tmp_path: Path) -> None:
     assert (s.topic, s.group, s.device) == ("store7.video", "store7", "cuda")
     assert s.max_message_bytes == 2_000_000
     assert s.max_chunk_seconds == 12.5
+    assert s.reconcile_min_confidence == 0.8
     assert s.uses_kafka
 
 
@@ -66,6 +68,7 @@ def test_secrets_never_show(tmp_path: Path) -> None:
         ({"CARTMEM_DEVICE": "tpu"}, "CARTMEM_DEVICE"),
         ({"CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "CARTMEM_KAFKA_SASL_MECHANISM"),
         ({"CARTMEM_CHECKPOINT_INTERVAL_S": "-1"}, "CARTMEM_CHECKPOINT_INTERVAL_S"),
+        ({"CARTMEM_RECONCILE_MIN_CONFIDENCE": "1.5"}, "CARTMEM_RECONCILE_MIN_CONFIDENCE"),
     ],
 )
 def test_bad_values_name_the_variable_in_one_sentence(env: dict[str, str], names: str) -> None:

@@ -49,6 +49,13 @@ def test_confidence_follows_the_evidence_and_orders_the_list() -> None:
     ]
 
 
+def test_below_the_minimum_confidence_a_discrepancy_is_no_flag() -> None:
+    beliefs = [belief("WEAK", [put(0.55)]), belief("STRONG", [put(0.97)])]
+    assert [d.sku for d in compare(beliefs, {}, min_confidence=0.9)] == ["STRONG"]
+    assert [d.sku for d in compare(beliefs, {}, min_confidence=0.55)] == ["STRONG", "WEAK"]
+    assert compare(beliefs, {}, min_confidence=0.98) == []
+
+
 def test_scanned_products_nobody_asked_about_are_never_flagged() -> None:
     assert compare([belief("ASKED", [put(0.9)])], {"ASKED": 1, "OTHER": 4}) == []
 
