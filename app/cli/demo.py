@@ -20,10 +20,11 @@ from app.cli._output import emit, json_option, table
 @click.option(
     "--seed",
     type=int,
-    default=0,
+    default=1,
     show_default=True,
-    help="Which synthetic store (0: the one the shipped model was trained on; the session "
-    "itself is always one it never saw).",
+    help="Which synthetic store: the catalog the seed draws (the shipped model was trained "
+    "on other stores, so by default on products it never saw; the session itself is "
+    "always one it never saw).",
 )
 @json_option
 @click.pass_obj
