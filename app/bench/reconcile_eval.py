@@ -54,6 +54,7 @@ class Trial:
     scans: dict[str, int]
     planted: str
     spans: tuple[tuple[str, str, float, float], ...]  # (activity, sku, start, end)
+    sold: tuple[str, ...]  # the products of the session's store: its candidate_skus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +109,7 @@ def make_trials(
                 {sku: n for sku, n in scans.items() if n > 0},
                 planted,
                 tuple((s.activity, s.sku, s.start, s.end) for s in video.spans),
+                data.skus_of(video.video_id),
             )
         )
     if len(trials) < sessions:
@@ -130,7 +132,13 @@ def run_pipeline(
     for p in catalog:
         catalog_ops.add_product(database, p.sku, name=p.name, image_path=p.image)
     began = time.perf_counter()
-    source = FileSource([(t.video, t.session_id) for t in trials], chunk_seconds=4.0)
+    # each session_start names its store's products, as a store's system would: a
+    # multi-store catalog holds every store's products, and a session is checked for its own
+    source = FileSource(
+        [(t.video, t.session_id) for t in trials],
+        chunk_seconds=4.0,
+        start_infos={t.session_id: {"candidate_skus": list(t.sold)} for t in trials},
+    )
     hook = session_closed_hook(database, cap=cap, evidence=settings.reconcile_evidence)
     # every record, not "until idle": with many sessions on few cores the engine can sit
     # longer than any idle limit applying a backlog while the source is paused

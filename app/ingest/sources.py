@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -157,10 +157,19 @@ class FileSource:
         group: str = "files",
         chunk_seconds: float = 4.0,
         start_info: dict[str, object] | None = None,
+        start_infos: Mapping[str, dict[str, object]] | None = None,
     ) -> None:
+        """``start_info``: the session_start payload of every session; ``start_infos``, by
+        session id, one of a session's own (e.g. its store's ``candidate_skus``)."""
         self.group = group
+        own = start_infos or {}
         streams = [
-            session_messages(path, session_id, chunk_seconds=chunk_seconds, start_info=start_info)
+            session_messages(
+                path,
+                session_id,
+                chunk_seconds=chunk_seconds,
+                start_info=own.get(session_id, start_info),
+            )
             for path, session_id in sessions
         ]
         messages = [m for turn in itertools.zip_longest(*streams) for m in turn if m is not None]

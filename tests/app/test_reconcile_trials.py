@@ -26,6 +26,9 @@ def test_trials_come_from_the_asked_split_of_a_drawn_dataset(tmp_path: Path) -> 
         video_id = trial.session_id.removeprefix("eval-")
         assert video_id in data.splits[split]
         assert trial.planted in trial.basket
+        # the session is checked for its own store's products, not the whole catalog
+        assert trial.sold == data.skus_of(video_id) and trial.planted in trial.sold
+        assert len(trial.sold) < len(data.catalog)
         assert trial.scans.get(trial.planted, 0) == trial.basket[trial.planted] - 1
         assert {p.sku for p in catalog} == {e.sku for e in data.catalog}
     assert (root / "dataset.json").read_bytes() == before  # used as drawn, not redrawn

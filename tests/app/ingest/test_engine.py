@@ -133,3 +133,21 @@ def test_a_worker_fenced_off_its_partition_writes_nothing_and_lets_go(
     assert snap.status == "closed" and final.equal(reference_memory(video))
     for database in (zombie_db, owner_db, rest_db):
         database.dispose()
+
+
+def test_a_file_source_gives_each_session_its_own_start_payload(synth_videos) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    source = FileSource(
+        [(synth_videos[0], "a"), (synth_videos[1], "b")],
+        start_info={"store_id": "shared"},
+        start_infos={"b": {"candidate_skus": ["S002-0001"]}},
+    )
+    source.bind(lambda _tps: None, lambda _tps: None)
+    starts = {}
+    for record in source.poll(0.0, 10_000):
+        headers = dict(record.headers)
+        if headers.get("type") == b"session_start":
+            starts[record.key.decode()] = json.loads(record.value or b"{}")
+    assert starts["a"].get("store_id") == "shared"
+    assert starts["b"].get("candidate_skus") == ["S002-0001"] and "store_id" not in starts["b"]
