@@ -1,9 +1,9 @@
 """Copy a checkpoint with another memory size m (``LongVMNet.resize_memory``).
 
 The shipped tiny model trains on 4-minute sessions with m = 256 and reads 20-40 minute
-trips with m = 1,024 (docs/MODEL.md, "Deviations"); this writes that checkpoint::
+trips with m = 2,048 (docs/MODEL.md, "Deviations"); this writes that checkpoint::
 
-    python -m model.resize RUN OUT --memory-size 1024
+    python -m model.resize RUN OUT --memory-size 2048
 """
 
 from __future__ import annotations

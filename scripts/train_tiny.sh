@@ -6,8 +6,10 @@
 # WORKDIR/data: 60 stores (1,440 products), 180 four-minute sessions, split by store;
 # WORKDIR/backbone: the store-domain backbone with its product match; WORKDIR/neural (the
 # shipped weights) and WORKDIR/random (the random-writer ablation), trained side by side
-# on one core each; WORKDIR/shipped: the neural run with a 1,024-token memory, which is
-# model/checkpoints/tiny; WORKDIR/heldout-*: sessions of stores no run ever saw;
+# on one core each; WORKDIR/tune-20: three more stores' 20-minute sessions on which the
+# memory size read at inference is chosen; WORKDIR/shipped: the neural run with that
+# memory (2,048 tokens), which is model/checkpoints/tiny; WORKDIR/heldout-*: sessions of
+# stores no run ever saw and nothing was chosen on;
 # WORKDIR/eval/*.json: every evaluation.
 set -euo pipefail
 work=${1:?usage: scripts/train_tiny.sh WORKDIR}
@@ -19,7 +21,12 @@ common=(--data "$work/data" --preset tiny --init "$work/backbone" --epochs 5 --s
 cartmem train "${common[@]}" --out "$work/neural" > "$work/neural.log" &
 cartmem train "${common[@]}" --out "$work/random" --writer random > "$work/random.log" &
 wait
-python -m model.resize "$work/neural" "$work/shipped" --memory-size 1024
+cartmem synth --out "$work/tune-20" --stores 3 --videos 3 --minutes 20 --seed 99 --split 0,1,0
+for m in 256 1024 2048; do
+  cartmem eval --data "$work/tune-20" --split val --checkpoint "$work/neural" --memory-size "$m" \
+    --baselines --threads 2 --json > "$work/eval/tune-20-m$m.json"
+done
+python -m model.resize "$work/neural" "$work/shipped" --memory-size 2048
 
 # Held-out stores (seeds no run trained on): 20- and 40-minute sessions.
 cartmem synth --out "$work/heldout-20" --stores 6 --videos 6 --minutes 20 --seed 7 --split 0,0,1
@@ -29,10 +36,12 @@ for set in data heldout-20 heldout-40; do
     --threads 2 --json > "$work/eval/shipped-$set.json"
   cartmem eval --data "$work/$set" --checkpoint "$work/shipped" --writer random \
     --threads 2 --json > "$work/eval/shipped-random-writer-$set.json"
-  cartmem eval --data "$work/$set" --checkpoint "$work/random" --memory-size 1024 \
+  cartmem eval --data "$work/$set" --checkpoint "$work/random" --memory-size 2048 \
     --threads 2 --json > "$work/eval/random-$set.json"
-  cartmem eval --data "$work/$set" --checkpoint "$work/neural" \
-    --threads 2 --json > "$work/eval/neural-m256-$set.json"
+  for m in 256 1024; do
+    cartmem eval --data "$work/$set" --checkpoint "$work/neural" --memory-size "$m" \
+      --threads 2 --json > "$work/eval/neural-m$m-$set.json"
+  done
 done
 
 # Reconciliation: 20 sessions of 20 minutes over four stores no run trained on.
