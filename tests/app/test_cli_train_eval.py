@@ -31,9 +31,13 @@ def test_train_then_eval(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(
         train,
-        ["--data", str(data), "--out", str(out), "--epochs", "1", "--threads", "1", "--json"],
-    )
+        [
+            "--data", str(data), "--out", str(out), "--epochs", "1", "--threads", "1",
+            "--memory-size", "128", "--json",
+        ],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["config"]["memory_size"] == 128
     first = json.loads(result.stdout.splitlines()[0])  # the per-evaluation line
     assert first["epoch"] == 1 and "loss" in first["train"]
     assert (out / "model.safetensors").is_file() and (out / "train_state.json").is_file()
@@ -48,6 +52,12 @@ def test_train_then_eval(tmp_path: Path) -> None:
         assert report["writer"] == writer and report["split"] == "test"
         assert set(report["percent"]) == {"recall@1x", "recall@3x", "gt-vIoU>0.3", "tIoU>0.3"}
         assert "baselines" in report
+
+    larger = runner.invoke(
+        evaluate, ["--data", str(data), "--checkpoint", str(out), "--memory-size", "512", "--json"]
+    )
+    assert larger.exit_code == 0, larger.output
+    assert json.loads(larger.stdout)["queries"] == report["queries"]
 
     table = runner.invoke(evaluate, ["--data", str(data), "--checkpoint", str(out), "--baselines"])
     assert table.exit_code == 0, table.output
