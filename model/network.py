@@ -70,8 +70,7 @@ class LongVMNet(nn.Module):
 
     def use_writer(self, name: str) -> None:
         """Write with another writer from now on (ablations); the config records it."""
-        self.cfg = dataclasses.replace(self.cfg, writer=name)
-        self.writer = make_writer(name, self.cfg, self.sampler)
+        self._reconfigure_writer(writer=name)
 
     def resize_memory(self, memory_size: int) -> None:
         """Keep ``memory_size`` tokens per session from now on; the config records it.
@@ -81,7 +80,11 @@ class LongVMNet(nn.Module):
         read long sessions with a larger one: the share of a session it keeps stays alike.
         Memories written before keep their size; do not mix them with new ones.
         """
-        self.cfg = dataclasses.replace(self.cfg, memory_size=memory_size)
+        self._reconfigure_writer(memory_size=memory_size)
+
+    def _reconfigure_writer(self, **changes: object) -> None:
+        """Record weight-free config ``changes`` and rebuild the writer that depends on them."""
+        self.cfg = dataclasses.replace(self.cfg, **changes)  # type: ignore[arg-type]
         self.writer = make_writer(self.cfg.writer, self.cfg, self.sampler)
 
     # ================================================================== stage 1: memory
