@@ -111,7 +111,8 @@ def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
 ) -> None:  # type: ignore[no-untyped-def]
     # small fetches and frequent checkpoints: many durable points to be killed between
     settings = dataclasses.replace(settings, ingest_batch_records=3, checkpoint_interval_s=0.2)
-    sessions = {f"k-{i}": v for i, v in enumerate(synth_videos * 2)}
+    # enough work that a slow start (a cold machine) still leaves room for five kills
+    sessions = {f"k-{i}": v for i, v in enumerate(synth_videos * 3)}
     for session_id, video in sessions.items():
         publish_video(settings, video, session_id, chunk_seconds=1.0)
     rng = random.Random(20261121)
