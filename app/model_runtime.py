@@ -13,7 +13,9 @@ from app.settings import Settings, env_name
 @dataclass(frozen=True)
 class LoadedModel:
     net: object  # model.LongVMNet (typed loosely: importing torch here would slow every CLI call)
-    version: str  # "<preset>@<weights sha256[:12]>", stored with every memory and answer
+    version: (
+        str  # "<preset>@<sha256[:12] of config + weights>", stored with every memory and answer
+    )
     device: str
     checkpoint: Path
 
@@ -49,5 +51,12 @@ def load_model(settings: Settings) -> LoadedModel:
     directory = checkpoint_dir(settings)
     device = resolve_device(settings.device)
     net = LongVMNet.load(directory, device=device)
-    digest = hashlib.sha256((directory / "model.safetensors").read_bytes()).hexdigest()[:12]
-    return LoadedModel(net, f"{net.cfg.name}@{digest}", device, directory)
+    return LoadedModel(net, model_version(net.cfg.name, directory), device, directory)
+
+
+def model_version(name: str, directory: Path) -> str:
+    """``<preset>@<12 hex digits>``: a hash of the weights and the config, since the config
+    alone can change answers (memory size, calibration) with the same weights."""
+    digest = hashlib.sha256((directory / "model.safetensors").read_bytes())
+    digest.update((directory / "config.json").read_bytes())
+    return f"{name}@{digest.hexdigest()[:12]}"

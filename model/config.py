@@ -74,6 +74,11 @@ class ModelConfig:
     # gives each memory token its cosine similarity to the query's catalog image; 0 = off,
     # the paper's answer inputs only. See docs/MODEL.md, "Deviations".
     object_match_dim: int = 0
+    # Activity probabilities are ``sigmoid(scale * logit + bias)``, one map for every
+    # activity and step, fitted on a validation split (``model.calibration``); the default
+    # is the raw sigmoid. A monotone map shared by all classes: rankings do not change.
+    activity_logit_scale: float = 1.0
+    activity_logit_bias: float = 0.0
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the config hashable and comparable.
@@ -159,6 +164,10 @@ class ModelConfig:
             raise ConfigError("ModelConfig.d_model must be a multiple of 4 (2-D sinusoids).")
         if self.object_match_dim < 0:
             raise ConfigError("ModelConfig.object_match_dim must be 0 (off) or positive.")
+        if not self.activity_logit_scale > 0:  # also refuses NaN
+            raise ConfigError("ModelConfig.activity_logit_scale must be positive.")
+        if not abs(self.activity_logit_bias) < float("inf"):
+            raise ConfigError("ModelConfig.activity_logit_bias must be a finite number.")
         if self.decoder_time_radius < -1:
             raise ConfigError("ModelConfig.decoder_time_radius must be -1 (off) or >= 0.")
         if not 0.0 <= self.dropout < 1.0:

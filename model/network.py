@@ -217,7 +217,7 @@ class LongVMNet(nn.Module):
             projected = self.encoder_decoder.project_memory(memory.to(self.device))
             for rows in self._batches(queries, max_tokens):
                 outputs = self._forward(projected, queries, rows)
-                for row, prediction in _decode(outputs, queries):
+                for row, prediction in _decode(outputs, queries, self.cfg):
                     predictions[row] = prediction
         return predictions  # type: ignore[return-value]
 
@@ -335,12 +335,19 @@ def _window_steps(queries: Sequence[Query], device: torch.device) -> tuple[Tenso
     return starts[:, None] + offsets[None, :], step_mask
 
 
-def _decode(outputs: QueryOutputs, queries: Sequence[Query]) -> Iterator[tuple[int, Prediction]]:
-    """Turn raw outputs into per-query predictions (numpy, on the CPU)."""
+def _decode(
+    outputs: QueryOutputs, queries: Sequence[Query], cfg: ModelConfig
+) -> Iterator[tuple[int, Prediction]]:
+    """Turn raw outputs into per-query predictions (numpy, on the CPU); activity
+    probabilities through the config's calibration (``model.calibration``)."""
     if outputs.activity is not None:
-        probabilities = outputs.activity.logits.sigmoid().float().cpu().numpy()
+        scale, bias = cfg.activity_logit_scale, cfg.activity_logit_bias
+        logits = outputs.activity.logits.float() * scale + bias  # (N, A)
+        probabilities = logits.sigmoid().cpu().numpy()
         step_logits = outputs.activity.step_logits
-        per_step = None if step_logits is None else step_logits.sigmoid().float().cpu().numpy()
+        per_step = None
+        if step_logits is not None:
+            per_step = (step_logits.float() * scale + bias).sigmoid().cpu().numpy()  # (N, L, A)
         for i, row in enumerate(outputs.activity.rows):
             q = queries[row]
             steps = None if per_step is None else per_step[i, : q.end - q.start].copy()

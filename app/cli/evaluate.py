@@ -11,8 +11,13 @@ from app.cli._output import emit, json_option, table
 from app.errors import InvalidInputError
 
 _BUCKETS = ("short", "medium", "long", "all")
-_METRICS = ("recall@1x", "recall@3x", "gt-vIoU>0.3", "tIoU>0.3")
-_KIND = {"recall@1x": "activity", "recall@3x": "activity", "gt-vIoU>0.3": "object"}
+_METRICS = ("recall@1x", "recall@3x", "swap-reject", "gt-vIoU>0.3", "tIoU>0.3")
+_KIND = {
+    "recall@1x": "activity",
+    "recall@3x": "activity",
+    "swap-reject": "activity",
+    "gt-vIoU>0.3": "object",
+}
 
 
 @click.command(name="eval")

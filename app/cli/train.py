@@ -30,6 +30,13 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     help="Queries asked of each freshly written memory per step (default: 8).",
 )
 @click.option(
+    "--swap-negatives",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Share of positive activity questions that also get a swapped-product twin "
+    "(the same window, a product nobody touched: answer nothing). Default: 0.",
+)
+@click.option(
     "--loss-activity",
     type=click.FloatRange(min=0.0),
     default=None,
@@ -70,6 +77,7 @@ def train(
     epochs: int | None,
     batch_size: int | None,
     queries_per_clip: int | None,
+    swap_negatives: float | None,
     loss_activity: float | None,
     loss_sampler_evidence: float | None,
     memory_size: int | None,
@@ -102,8 +110,11 @@ def train(
                 "epochs": epochs,
                 "batch_size": batch_size,
                 "queries_per_clip": queries_per_clip,
+                "swap_negatives": swap_negatives,
             }
-            config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v})
+            config = dataclasses.replace(
+                config, **{k: v for k, v in changes.items() if v is not None}
+            )
         err = sys.stderr
         with click.progressbar(length=1, label="epoch 1", file=err) as bar:
 

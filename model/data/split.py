@@ -13,6 +13,7 @@ from torch import Tensor
 from model.config import ModelConfig
 from model.data.examples import Example, check_activities, make_example
 from model.data.handled import handled_map
+from model.data.swapped import swapped_twins
 from model.data.token_cache import TokenCache
 from model.synth.errors import DatasetError
 from model.synth.reader import Dataset
@@ -61,13 +62,15 @@ def load_split(
     cfg: ModelConfig,
     cache: TokenCache,
     *,
+    swap_fraction: float = 0.0,
     progress: Progress | None = None,
 ) -> SplitData:
     """Tokens (through ``cache``) and examples of every video in ``split``.
 
     A video's examples see only its store's products (``Dataset.skus_of``): in a
     multi-store dataset a query about another store's product is refused, not answered
-    with that product's image.
+    with that product's image. ``swap_fraction`` of the positive activity queries get a
+    swapped-product twin (``model.data.swapped``).
     """
     if split not in dataset.splits:
         raise DatasetError(
@@ -85,7 +88,9 @@ def load_split(
         tokens[video_id] = cache.tokens(dataset.video_path(video_id))
         steps = tokens[video_id].shape[0]
         sold = {sku: images[sku] for sku in dataset.skus_of(video_id)}
-        made = [make_example(r, cfg, steps, sold) for r in by_video[video_id]]
+        records = by_video[video_id]
+        records += swapped_twins(dataset.videos[video_id], records, tuple(sold), swap_fraction)
+        made = [make_example(r, cfg, steps, sold) for r in records]
         examples[video_id] = tuple(sorted(made, key=lambda e: (e.last_step, e.record.query_id)))
         cells = handled_map(dataset.videos[video_id], steps, cfg)
         if cells is not None:

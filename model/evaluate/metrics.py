@@ -21,10 +21,15 @@ import numpy as np
 #: Threshold of a correct object / time answer (paper: R = 0.3, after TubeDETR).
 IOU_THRESHOLD = 0.3
 
+#: The activity score at which an answer calls an activity present (the worker's and
+#: reconciliation's threshold).
+PRESENT = 0.5
+
 #: Metric names in report order, with the query kind each one is about.
 METRICS: tuple[tuple[str, str], ...] = (
     ("recall@1x", "activity"),
     ("recall@3x", "activity"),
+    ("swap-reject", "activity"),
     ("gt-vIoU>0.3", "object"),
     ("tIoU>0.3", "time"),
 )
@@ -98,11 +103,22 @@ class QueryScore:
 
 
 def score_activity(
-    query_id: str, bucket: str, scores: Sequence[float] | np.ndarray, truth: Collection[int]
+    query_id: str,
+    bucket: str,
+    scores: Sequence[float] | np.ndarray,
+    truth: Collection[int],
+    twin: bool = False,
 ) -> QueryScore:
-    """Recall@1x and @3x; a negative query (no truth) gets no values and is not counted."""
+    """Recall@1x and @3x; a negative query (no truth) counts for neither.
+
+    A swapped-product ``twin`` (``model.data.swapped``: a product nobody touched, over a
+    window where another was handled) scores ``swap-reject``: 1 when no activity reaches
+    ``PRESENT``, the score at which an answer calls an activity present.
+    """
     values = {}
-    if truth:
+    if twin:
+        values = {"swap-reject": float(np.max(scores) < PRESENT)}
+    elif truth:
         values = {
             "recall@1x": recall_at_kx(scores, truth, 1),
             "recall@3x": recall_at_kx(scores, truth, 3),

@@ -65,7 +65,8 @@ def evaluate_checkpoint(
         net.resize_memory(memory_size)
     dataset = read_dataset(Path(data))
     cache = TokenCache(cache_dir or default_cache_dir(Path(data)), net.cfg, net.backbone)
-    split_data = load_split(dataset, split, net.cfg, cache, progress=progress)
+    # every positive activity query also gets its swapped-product twin (``swap-reject``)
+    split_data = load_split(dataset, split, net.cfg, cache, swap_fraction=1.0, progress=progress)
     result = evaluate(net, split_data, writer=writer, progress=progress)
     baselines = evaluate_baselines(
         dataset.queries.get(split, ()), dataset.queries.get("train", ()), dataset.activities

@@ -17,6 +17,7 @@ import numpy as np
 
 from model.data.examples import Example
 from model.data.split import SplitData
+from model.data.swapped import is_twin
 from model.data.timeline import nearest_step, steps_to_seconds
 from model.evaluate.metrics import (
     AGE_BUCKETS,
@@ -148,7 +149,11 @@ def score(example: Example, prediction: Prediction, fps: float) -> QueryScore:
     if isinstance(prediction, ActivityPrediction):
         assert isinstance(example.target, ActivityTarget)
         return score_activity(
-            record.query_id, record.bucket, prediction.probabilities, example.target.labels
+            record.query_id,
+            record.bucket,
+            prediction.probabilities,
+            example.target.labels,
+            twin=is_twin(record.query_id),
         )
     if isinstance(prediction, ObjectPrediction):
         assert isinstance(record, ObjectQueryRecord)

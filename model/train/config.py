@@ -35,6 +35,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     temperature_start: float = 1.5  # Gumbel temperature, annealed linearly (paper: 1.5 -> 1)
     temperature_end: float = 1.0
+    # share of positive activity queries that also get a swapped-product twin: the same
+    # window, a product nobody touched in it, answer "nothing" (``model.data.swapped``)
+    swap_negatives: float = 0.0
     eval_every: int = 1  # epochs between evaluations on the validation split
     seed: int = 0
     amp: bool = True  # bfloat16 autocast, used only on CUDA
@@ -51,6 +54,8 @@ class TrainConfig:
             raise ConfigError("TrainConfig.past_queries and replay_queries must be >= 0.")
         if min(self.lr_sampler, self.lr_rest) <= 0:
             raise ConfigError("Learning rates must be positive.")
+        if not 0.0 <= self.swap_negatives <= 1.0:
+            raise ConfigError("TrainConfig.swap_negatives must be in [0, 1].")
         if min(self.temperature_start, self.temperature_end) <= 0:
             raise ConfigError("Gumbel temperatures must be positive.")
 

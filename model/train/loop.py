@@ -126,8 +126,10 @@ def train(
     net.to(where)
     dataset = read_dataset(Path(data))
     cache = TokenCache(cache_dir or default_cache_dir(Path(data)), net.cfg, net.backbone)
-    train_data = load_split(dataset, "train", net.cfg, cache)
-    val_data = load_split(dataset, "val", net.cfg, cache) if dataset.splits.get("val") else None
+    train_data = load_split(dataset, "train", net.cfg, cache, swap_fraction=config.swap_negatives)
+    val_data = None
+    if dataset.splits.get("val"):
+        val_data = load_split(dataset, "val", net.cfg, cache, swap_fraction=1.0)
 
     optimizer = make_optimizer(net, config)
     rng = np.random.default_rng(config.seed)
