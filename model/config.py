@@ -70,6 +70,10 @@ class ModelConfig:
     # handled product" (annotated boxes); 0 = off, the paper's end-to-end-only sampler.
     # See docs/MODEL.md, "Deviations".
     loss_sampler_evidence: float = 0.0
+    # Not in the paper: the activity answer judged at every window step too (the paper
+    # judges only the window's), from the annotated spans; what reconciliation reads to
+    # count events. 0 = off. See docs/MODEL.md, "Deviations".
+    loss_activity_steps: float = 0.0
     # Not in the paper: width of the product-match embedding (``model.product_match``) that
     # gives each memory token its cosine similarity to the query's catalog image; 0 = off,
     # the paper's answer inputs only. See docs/MODEL.md, "Deviations".

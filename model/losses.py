@@ -31,6 +31,42 @@ def activity_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return focal.sum(dim=-1).mean()
 
 
+def step_labels(
+    step_logits: Tensor, step_mask: Tensor, rows: Sequence[int], targets: Sequence[Target]
+) -> Tensor | None:
+    """Per-step labels ``(N, L, A)`` (1, 0, or -1 where not judged, padded steps included)
+    of the activity targets that carry them; None when none does."""
+    labels = torch.full_like(step_logits, -1.0)
+    given = False
+    for row, r in enumerate(rows):
+        steps = _target(targets, r, ActivityTarget).steps
+        if steps is None:
+            continue
+        n = int(step_mask[row].sum())
+        if steps.shape != (n, step_logits.shape[-1]):
+            raise ValueError(
+                f"Activity target {r} must give one row of labels per window step ({n})."
+            )
+        labels[row, :n] = torch.as_tensor(steps, dtype=labels.dtype, device=labels.device)
+        given = True
+    return labels if given else None
+
+
+def activity_step_loss(step_logits: Tensor, labels: Tensor) -> Tensor:
+    """Binary cross-entropy of every judged (step, activity) cell, summed over activities
+    and averaged over judged steps: the same scale as ``activity_loss`` per query.
+
+    Plain cross-entropy, not focal: these probabilities are what events are counted from,
+    and the focal loss's down-weighting of confident cells would skew them.
+    """
+    judged = labels >= 0  # (N, L, A)
+    if not judged.any():
+        return step_logits.sum() * 0.0
+    bce = F.binary_cross_entropy_with_logits(step_logits[judged], labels[judged], reduction="sum")
+    steps = judged.any(dim=-1).sum()
+    return bce / steps
+
+
 def box_losses(boxes: Tensor, target: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
     """L1 and GIoU losses of boxes ``(N, L, 4)`` vs ``target`` on ``present`` steps ``(N, L)``.
 
@@ -91,6 +127,10 @@ def query_losses(
         for row, r in enumerate(out.rows):
             labels[row, list(_target(targets, r, ActivityTarget).labels)] = 1.0
         losses["activity"] = activity_loss(out.logits, labels)
+        if out.step_logits is not None and out.step_mask is not None:
+            judged = step_labels(out.step_logits, out.step_mask, out.rows, targets)
+            if judged is not None:
+                losses["activity_steps"] = activity_step_loss(out.step_logits, judged)
     if outputs.object is not None:
         out = outputs.object
         target = torch.zeros_like(out.boxes)
@@ -133,6 +173,7 @@ def loss_weights(cfg: ModelConfig) -> dict[str, float]:
         "box_giou": cfg.loss_box_giou,
         "time": cfg.loss_time,
         "sampler_evidence": cfg.loss_sampler_evidence,
+        "activity_steps": cfg.loss_activity_steps,
     }
 
 

@@ -266,7 +266,7 @@ class LongVMNet(nn.Module):
             if kind is ActivityQuery:
                 step_logits = self.activity_head.step_logits(decoded)  # (N, L, A)
                 logits = self.activity_head.pool(step_logits, step_mask)  # (N, A)
-                out.activity = ActivityOutputs(kind_rows, logits, step_logits)
+                out.activity = ActivityOutputs(kind_rows, logits, step_logits, step_mask)
             elif kind is ObjectQuery:
                 out.object = ObjectOutputs(kind_rows, self.box_head(decoded), step_mask)
             else:

@@ -10,11 +10,13 @@ from torch import Tensor
 @dataclass
 class ActivityOutputs:
     """``logits``: ``(N, num_activities)``; ``rows``: each row's position in the query list;
-    ``step_logits``: ``(N, L, num_activities)`` per window step (``logits`` is their max)."""
+    ``step_logits``: ``(N, L, num_activities)`` per window step (``logits`` is their max);
+    ``step_mask``: ``(N, L)`` real steps."""
 
     rows: list[int]
     logits: Tensor
     step_logits: Tensor | None = None
+    step_mask: Tensor | None = None
 
 
 @dataclass

@@ -75,11 +75,18 @@ Query = ActivityQuery | ObjectQuery | TimeQuery
 
 
 # ---------------------------------------------------------------------- targets (training)
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ActivityTarget:
-    """Activity classes (indices into ``cfg.activity_labels``) that happened; may be several."""
+    """Activity classes (indices into ``cfg.activity_labels``) that happened; may be several.
+
+    ``steps``, when the annotations give it: ``(L, A)`` float per window step, 1 where the
+    activity was being done with the product at that step's instant, 0 where not, and -1
+    (not judged) on the step either side of each activity, where the boundary is a matter
+    of a fraction of a second.
+    """
 
     labels: Sequence[int]
+    steps: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)

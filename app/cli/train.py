@@ -50,6 +50,13 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     "(default: the preset's, or --init's config).",
 )
 @click.option(
+    "--loss-activity-steps",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Weight of the per-step activity loss, 0 = the paper's window-level loss only "
+    "(default: the preset's, or --init's config).",
+)
+@click.option(
     "--memory-size",
     type=click.IntRange(1),
     default=None,
@@ -80,6 +87,7 @@ def train(
     swap_negatives: float | None,
     loss_activity: float | None,
     loss_sampler_evidence: float | None,
+    loss_activity_steps: float | None,
     memory_size: int | None,
     resume: Path | None,
     init: Path | None,
@@ -130,6 +138,7 @@ def train(
             overriding = {
                 "loss_activity": loss_activity,
                 "loss_sampler_evidence": loss_sampler_evidence,
+                "loss_activity_steps": loss_activity_steps,
                 "memory_size": memory_size,
             }
             overrides = {k: v for k, v in overriding.items() if v is not None} or None

@@ -10,6 +10,7 @@ half a step of it; other steps of the window have no target (``present`` False).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from model.synth.records import (
     ActivityQueryRecord,
     ObjectQueryRecord,
     QueryRecord,
+    Span,
     TimeQueryRecord,
 )
 
@@ -66,18 +68,22 @@ def make_example(
     cfg: ModelConfig,
     num_steps: int,
     images: Mapping[str, np.ndarray],
+    spans: Sequence[Span] | None = None,
 ) -> Example:
     """The query and target of ``record`` for a video of ``num_steps`` memory steps.
 
     ``images``: SKU → RGB uint8 reference image (the object image of activity and time
     queries) of the products the video's store sells; a query about another is refused.
+    ``spans``: the video's annotated activities; with them an activity target also says
+    what happened at each step (``ActivityTarget.steps``).
     """
     fps = cfg.fps
     start, end = seconds_to_steps(record.start, record.end, fps, num_steps)
     if isinstance(record, ActivityQueryRecord):
         labels = [activity_index(cfg, a) for a in record.activities]
         query: Query = ActivityQuery(0, _object_image(record, images), start, end)
-        return Example(record, query, ActivityTarget(labels))
+        per_step = None if spans is None else step_labels(cfg, record.sku, spans, start, end)
+        return Example(record, query, ActivityTarget(labels, per_step))
     if isinstance(record, ObjectQueryRecord):
         query = ObjectQuery(0, activity_index(cfg, record.activity), start, end)
         boxes, present = step_boxes(record, fps, start, end)
@@ -89,6 +95,30 @@ def make_example(
         s, e = min(max(s, start), end - 1), min(max(e, start + 1), end)  # inside the window
         return Example(record, query, TimeTarget(s, max(e, s + 1)))
     raise TypeError(f"Unknown query record {type(record).__name__}.")
+
+
+def step_labels(
+    cfg: ModelConfig, sku: str, spans: Sequence[Span], start: int, end: int
+) -> np.ndarray:
+    """``(end - start, A)``: 1 where an activity with ``sku`` covers the step's instant
+    ``k / fps``, -1 (not judged) on the step just before and just after each such
+    activity, 0 elsewhere."""
+    labels = np.zeros((end - start, cfg.num_activities), dtype=np.float32)
+    fps = cfg.fps
+    covered = np.zeros_like(labels, dtype=bool)
+    for span in spans:
+        if span.sku != sku or span.activity not in cfg.activity_labels:
+            continue
+        a = cfg.activity_labels.index(span.activity)
+        first = math.ceil(span.start * fps - 1e-6)  # steps whose instant lies in the span
+        last = math.ceil(span.end * fps - 1e-6) - 1
+        for k in (first - 1, last + 1):  # the boundary steps: not judged
+            if start <= k < end and not covered[k - start, a]:
+                labels[k - start, a] = -1.0
+        for k in range(max(first, start), min(last, end - 1) + 1):
+            labels[k - start, a] = 1.0
+            covered[k - start, a] = True
+    return labels
 
 
 def _object_image(

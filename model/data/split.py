@@ -90,7 +90,8 @@ def load_split(
         sold = {sku: images[sku] for sku in dataset.skus_of(video_id)}
         records = by_video[video_id]
         records += swapped_twins(dataset.videos[video_id], records, tuple(sold), swap_fraction)
-        made = [make_example(r, cfg, steps, sold) for r in records]
+        spans = dataset.videos[video_id].spans
+        made = [make_example(r, cfg, steps, sold, spans) for r in records]
         examples[video_id] = tuple(sorted(made, key=lambda e: (e.last_step, e.record.query_id)))
         cells = handled_map(dataset.videos[video_id], steps, cfg)
         if cells is not None:

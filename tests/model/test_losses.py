@@ -64,3 +64,29 @@ def test_query_losses_check_that_targets_match_their_queries() -> None:
     assert set(query_losses(outputs, queries, [ActivityTarget([1])])) == {"activity"}
     with pytest.raises(TypeError, match="ActivityTarget"):
         query_losses(outputs, queries, [TimeQuery(0, 1, image, 0, 4)])  # type: ignore[list-item]
+
+
+def test_step_loss_judges_each_labelled_step_and_skips_the_unjudged_ones() -> None:
+    from model.losses import activity_step_loss, step_labels
+
+    image = torch.zeros(8, 8, 3, dtype=torch.uint8)
+    queries = [ActivityQuery(0, image, 0, 3), ActivityQuery(0, image, 0, 2)]
+    steps = torch.tensor(
+        [[[1.0, 0.0], [0.0, 0.0], [-1.0, 0.0]], [[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]]
+    )
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    targets = [ActivityTarget([0], steps[0].numpy()), ActivityTarget([1], steps[1, :2].numpy())]
+    right = torch.tensor(
+        [[[6.0, -6.0], [-6.0, -6.0], [6.0, -6.0]], [[-6.0, 6.0], [-6.0, -6.0], [9.0, 9.0]]]
+    )
+    labels = step_labels(right, mask, [0, 1], targets)
+    assert labels is not None and labels[1, 2].tolist() == [-1.0, -1.0]  # padding: not judged
+    # the unjudged boundary step and the padded step may say anything
+    assert activity_step_loss(right, labels).item() < 0.01
+    wrong = right.clone()
+    wrong[0, 1, 0] = 6.0  # an activity where none was
+    assert activity_step_loss(wrong, labels).item() > 1.0
+    outputs = QueryOutputs(activity=ActivityOutputs([0, 1], right.amax(dim=1), right, mask))
+    assert set(query_losses(outputs, queries, targets)) == {"activity", "activity_steps"}
+    with pytest.raises(ValueError, match="one row of labels per window step"):
+        step_labels(right, mask, [0, 1], [targets[0], ActivityTarget([1], steps[1].numpy())])

@@ -69,3 +69,28 @@ def test_activity_labels_must_be_the_models(small_dataset: Path) -> None:
     cfg = ModelConfig.preset("tiny", activity_labels=("a", "b"))
     with pytest.raises(DatasetError):
         load_split(read_dataset(small_dataset), "train", cfg, cache=None)  # type: ignore[arg-type]
+
+
+def test_step_labels_mark_the_products_own_activities_and_leave_their_edges_unjudged() -> None:
+    from model.data.examples import step_labels
+    from model.synth.records import Span
+
+    cfg = ModelConfig.preset("tiny")  # 1 FPS: step k is the instant k seconds
+    put, take = (
+        cfg.activity_labels.index("put_in_cart"),
+        cfg.activity_labels.index("take_from_shelf"),
+    )
+    spans = [
+        Span("take_from_shelf", "A", 2.5, 4.2),  # instants 3 and 4
+        Span("put_in_cart", "A", 6.0, 7.0),  # instant 6
+        Span("put_in_cart", "B", 0.0, 10.0),  # another product: never A's label
+    ]
+    labels = step_labels(cfg, "A", spans, 1, 9)  # window steps 1..8
+    assert labels.shape == (8, cfg.num_activities)
+    assert [k + 1 for k in np.flatnonzero(labels[:, take] == 1)] == [3, 4]
+    assert [k + 1 for k in np.flatnonzero(labels[:, take] == -1)] == [2, 5]
+    assert [k + 1 for k in np.flatnonzero(labels[:, put] == 1)] == [6]
+    assert [k + 1 for k in np.flatnonzero(labels[:, put] == -1)] == [5, 7]
+    others = np.delete(labels, [put, take], axis=1)
+    assert (others == 0).all()
+    assert (step_labels(cfg, "C", spans, 1, 9) == 0).all()

@@ -1,0 +1,129 @@
+"""Reconciliation's decoding compared offline: the same answers, read into baskets each way.
+
+``reconcile_eval`` measures the production path end to end (Kafka-less file ingest, the
+query queue, the hooks), which takes minutes per run. The choice between ways of reading
+per-step answers into baskets needs many runs over the same answers, so this tool asks the
+model directly: each session is written once into its memory from the token cache (the
+path ``cartmem eval`` takes), every product of its store gets its whole-session question
+with per-step answers, and each decoder turns those answers into beliefs and flags against
+scans that leave one item unscanned, planted as ``reconcile_eval`` plants it. Use it on
+validation or tuning sets only; held-out figures come from ``reconcile_eval``.
+
+    python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.reconcile.basket import Belief, belief, step_events
+from app.reconcile.compare import compare
+from app.reconcile.exclusive import one_product_per_moment
+
+#: decoder name -> beliefs of every product from its per-step answers
+DECODERS = ("independent", "one-product")
+
+
+def beliefs_of(decoder: str, steps: Mapping[str, dict[str, Any]]) -> list[Belief]:
+    events = {sku: step_events(payload, 0.0) for sku, payload in steps.items()}
+    if decoder == "one-product":
+        events = one_product_per_moment(events)
+    return [belief(sku, e) for sku, e in events.items()]
+
+
+def session_steps(data: Path, split: str, checkpoint: Path) -> list[dict[str, Any]]:
+    """Per session of ``split``: basket, spans, and each store product's per-step answer."""
+    from model.data.split import load_catalog_images, load_split
+    from model.data.token_cache import TokenCache, default_cache_dir
+    from model.evaluate.two_stage import populate
+    from model.network import LongVMNet
+    from model.queries import ActivityPrediction, ActivityQuery
+    from model.synth.reader import read_dataset
+
+    net = LongVMNet.load(checkpoint)
+    dataset = read_dataset(data)
+    cache = TokenCache(default_cache_dir(data), net.cfg, net.backbone)
+    split_data = load_split(dataset, split, net.cfg, cache)
+    memories = populate(net, split_data)
+    out = []
+    for video_id, memory in memories.items():
+        skus = dataset.skus_of(video_id)
+        images = load_catalog_images(dataset, skus)
+        steps = int(split_data.tokens[video_id].shape[0])
+        queries = [ActivityQuery(0, images[sku], 0, steps) for sku in skus]
+        answers = net.answer(memory, queries)
+        per_sku = {}
+        for sku, answer in zip(skus, answers, strict=True):
+            assert isinstance(answer, ActivityPrediction) and answer.steps is not None
+            payload: dict[str, Any] = {"fps": net.cfg.fps}
+            for k, label in enumerate(net.cfg.activity_labels):
+                payload[label] = [float(v) for v in answer.steps[:, k]]
+            per_sku[sku] = payload
+        video = dataset.videos[video_id]
+        spans = [(x.activity, x.sku, x.start, x.end) for x in video.spans]
+        out.append(
+            {"video_id": video_id, "basket": dict(video.basket), "spans": spans, "steps": per_sku}
+        )
+    return out
+
+
+def score(sessions: list[dict[str, Any]], decoder: str, seed: int = 0) -> dict[str, Any]:
+    """Recall of the planted item and precision of the flags, as ``reconcile_eval`` counts."""
+    rng = np.random.default_rng(seed)
+    found = flags = real_flags = 0
+    kinds: dict[str, int] = {}
+    counted = 0
+    for s in sessions:
+        basket = s["basket"]
+        if not basket:
+            continue
+        singles = sorted(sku for sku, n in basket.items() if n == 1)
+        planted = str(rng.choice(singles or sorted(basket)))
+        scans = {sku: n - (sku == planted) for sku, n in basket.items() if n - (sku == planted)}
+        counted += 1
+        for d in compare(beliefs_of(decoder, s["steps"]), scans):
+            real = d.sku == planted and d.expected > d.scanned
+            flags += 1
+            real_flags += real
+            found += real
+            if not real:
+                kinds[d.kind.value] = kinds.get(d.kind.value, 0) + 1
+    return {
+        "decoder": decoder,
+        "sessions": counted,
+        "recall": found / max(counted, 1),
+        "precision": real_flags / flags if flags else None,
+        "false_flags_per_session": (flags - real_flags) / max(counted, 1),
+        "false_flags_by_kind": kinds,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--answers", type=Path, default=None, help="keep the answers here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    sessions = session_steps(args.data, args.split, args.checkpoint)
+    if args.answers is not None:
+        args.answers.write_text(json.dumps(sessions))
+    for decoder in DECODERS:
+        print(json.dumps(score(sessions, decoder)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
