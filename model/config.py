@@ -23,6 +23,7 @@ DEFAULT_ACTIVITY_LABELS: tuple[str, ...] = (
 
 #: Names accepted by ``ModelConfig.writer`` (see ``model.writers``).
 WRITER_NAMES: tuple[str, ...] = ("neural", "random", "merge")
+TIME_ANSWERS: tuple[str, ...] = ("head", "activity_steps")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,10 @@ class ModelConfig:
     # Activity probabilities are ``sigmoid(scale * logit + bias)``, one map for every
     # activity and step, fitted on a validation split (``model.calibration``); the default
     # is the raw sigmoid. A monotone map shared by all classes: rankings do not change.
+    # How time questions are answered: "head", the paper's start/end head; or
+    # "activity_steps", from the activity head's per-step answer for the question's
+    # product and activity (deviation; no weight differs). See docs/MODEL.md.
+    time_answers: str = "head"
     activity_logit_scale: float = 1.0
     activity_logit_bias: float = 0.0
 
@@ -168,6 +173,11 @@ class ModelConfig:
             raise ConfigError("ModelConfig.d_model must be a multiple of 4 (2-D sinusoids).")
         if self.object_match_dim < 0:
             raise ConfigError("ModelConfig.object_match_dim must be 0 (off) or positive.")
+        if self.time_answers not in TIME_ANSWERS:
+            raise ConfigError(
+                f"ModelConfig.time_answers must be one of {', '.join(TIME_ANSWERS)}, "
+                f"not {self.time_answers!r}."
+            )
         if not self.activity_logit_scale > 0:  # also refuses NaN
             raise ConfigError("ModelConfig.activity_logit_scale must be positive.")
         if not abs(self.activity_logit_bias) < float("inf"):

@@ -212,12 +212,20 @@ class LongVMNet(nn.Module):
         tokens; the memory is projected once for all of them, and identical object images
         go through the backbone once.
         """
+        asked = list(queries)
+        if self.cfg.time_answers == "activity_steps":
+            # a time question is asked as the activity question of its product and window,
+            # and answered from the per-step answer of its activity (``time_from_steps``)
+            asked = [as_activity_query(q) if isinstance(q, TimeQuery) else q for q in queries]
         predictions: list[Prediction | None] = [None] * len(queries)
         with _evaluating(self):
             projected = self.encoder_decoder.project_memory(memory.to(self.device))
-            for rows in self._batches(queries, max_tokens):
-                outputs = self._forward(projected, queries, rows)
-                for row, prediction in _decode(outputs, queries, self.cfg):
+            for rows in self._batches(asked, max_tokens):
+                outputs = self._forward(projected, asked, rows)
+                for row, prediction in _decode(outputs, asked, self.cfg):
+                    query = queries[row]
+                    if isinstance(query, TimeQuery) and isinstance(prediction, ActivityPrediction):
+                        prediction = time_from_steps(query, prediction)
                     predictions[row] = prediction
         return predictions  # type: ignore[return-value]
 
@@ -365,6 +373,25 @@ def _decode(
             n = q.end - q.start
             s, e, p = decode_time(start_logits[i, :n], end_logits[i, :n])
             yield row, TimePrediction(q.start + s, q.start + e, p)
+
+
+def as_activity_query(query: TimeQuery) -> ActivityQuery:
+    return ActivityQuery(query.memory_index, query.object_image, query.start, query.end)
+
+
+def time_from_steps(query: TimeQuery, answer: ActivityPrediction) -> TimePrediction:
+    """When the query's activity happened, read from the per-step activity answer: the
+    steps around its most probable step that stay at least half as probable (one event;
+    an activity lasts a few seconds). The score is the peak's probability."""
+    assert answer.steps is not None  # activity answers always carry their steps
+    p = answer.steps[:, query.activity]  # (L,)
+    peak = int(np.argmax(p))
+    first = last = peak
+    while first > 0 and p[first - 1] >= 0.5 * p[peak]:
+        first -= 1
+    while last + 1 < len(p) and p[last + 1] >= 0.5 * p[peak]:
+        last += 1
+    return TimePrediction(query.start + first, query.start + last + 1, float(p[peak]))
 
 
 @contextlib.contextmanager

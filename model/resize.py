@@ -1,23 +1,35 @@
-"""Copy a checkpoint with another memory size m (``LongVMNet.resize_memory``).
+"""Copy a checkpoint with another inference setting that no weight depends on.
 
-The shipped tiny model trains on 4-minute sessions with m = 256 and reads 20-40 minute
-trips with m = 2,048 (docs/MODEL.md, "Deviations"); this writes that checkpoint::
+- ``--memory-size M``: the memory size m (``LongVMNet.resize_memory``). The shipped tiny
+  model trains on 4-minute sessions with m = 256 and reads 20-40 minute trips with
+  m = 2,048 (docs/MODEL.md, "Deviations");
+- ``--time-answers head|activity_steps``: how time questions are answered
+  (``ModelConfig.time_answers``).
 
-    python -m model.resize RUN OUT --memory-size 2048
+::
+
+    python -m model.resize RUN OUT --memory-size 2048 --time-answers activity_steps
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
+from model.config import TIME_ANSWERS
 from model.network import LongVMNet
 
 
-def resize_checkpoint(source: Path, out: Path, memory_size: int) -> Path:
-    """``source``'s weights and config with ``memory_size``, saved to ``out``."""
+def resize_checkpoint(
+    source: Path, out: Path, memory_size: int | None = None, time_answers: str | None = None
+) -> Path:
+    """``source``'s weights and config with the given settings changed, saved to ``out``."""
     net = LongVMNet.load(source)
-    net.resize_memory(memory_size)
+    if memory_size is not None:
+        net.resize_memory(memory_size)
+    if time_answers is not None:
+        net.cfg = dataclasses.replace(net.cfg, time_answers=time_answers)
     return net.save(out)
 
 
@@ -25,9 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--memory-size", type=int, required=True)
+    parser.add_argument("--memory-size", type=int, default=None)
+    parser.add_argument("--time-answers", choices=TIME_ANSWERS, default=None)
     args = parser.parse_args(argv)
-    print(resize_checkpoint(args.source, args.out, args.memory_size))
+    print(resize_checkpoint(args.source, args.out, args.memory_size, args.time_answers))
 
 
 if __name__ == "__main__":

@@ -293,3 +293,43 @@ def test_a_model_reads_into_a_larger_memory_without_new_weights(
         torch.equal(a, b)
         for a, b in zip(large.state_dict().values(), tiny_net.state_dict().values(), strict=True)
     )
+
+
+def test_time_from_steps_takes_the_run_around_the_peak_of_the_asked_activity() -> None:
+    from model.network import time_from_steps
+
+    steps = np.zeros((10, 5), dtype=np.float32)
+    steps[:, 2] = [0.0, 0.3, 0.1, 0.5, 0.9, 0.6, 0.44, 0.8, 0.0, 0.0]  # peak at 4
+    steps[:, 1] = [0.99] + [0.0] * 9  # another activity: never read
+    query = TimeQuery(0, activity=2, object_image=_image(1), start=20, end=30)
+    answer = time_from_steps(query, ActivityPrediction(steps.max(axis=0), steps))
+    assert (answer.start, answer.end) == (23, 26)  # steps 3-5 stay at least half of 0.9
+    assert answer.score == pytest.approx(0.9)
+
+
+def test_time_answers_from_activity_steps_change_only_the_time_answers(
+    tiny_net: LongVMNet, memory: Memory, tmp_path
+) -> None:
+    from model.network import time_from_steps
+
+    queries = _mixed_queries()
+    head = tiny_net.answer(memory, queries)
+    out = resize_checkpoint(
+        tiny_net.save(tmp_path / "head"), tmp_path / "steps", None, "activity_steps"
+    )
+    net = LongVMNet.load(out)
+    assert (
+        net.cfg.time_answers == "activity_steps" and net.cfg.memory_size == tiny_net.cfg.memory_size
+    )
+    steps = net.answer(memory, queries)
+    for q, a, b in zip(queries, head, steps, strict=True):
+        if not isinstance(q, TimeQuery):
+            assert type(a) is type(b)
+            continue
+        assert isinstance(b, TimePrediction) and q.start <= b.start < b.end <= q.end
+        (asked,) = net.answer(
+            memory, [ActivityQuery(q.memory_index, q.object_image, q.start, q.end)]
+        )
+        assert b == time_from_steps(q, asked)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="time_answers must be one of"):
+        dataclasses.replace(tiny_net.cfg, time_answers="guess")
