@@ -105,11 +105,46 @@ def score(sessions: list[dict[str, Any]], decoder: str, seed: int = 0) -> dict[s
     }
 
 
+def identification(sessions: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per activity: at each annotated moment of it, where the handled product's own per-step
+    answer ranks among its store's products (the peak over the moment's steps): the share
+    ranked first and in the top 3, and the share reaching the event threshold (0.5)."""
+    out = {}
+    for label in ("put_in_cart", "take_out_of_cart", "take_from_shelf", "return_to_shelf"):
+        ranks, reached = [], []
+        for s in sessions:
+            skus = list(s["steps"])
+            fps = float(s["steps"][skus[0]]["fps"])
+            scores = np.array([s["steps"][sku][label] for sku in skus])  # (P, L)
+            for activity, sku, start, end in s["spans"]:
+                if activity != label or sku not in skus:
+                    continue
+                moment = scores[:, int(np.floor(start * fps)) : int(np.ceil(end * fps)) + 1]
+                if moment.shape[1] == 0:
+                    continue
+                peak = moment.max(axis=1)  # (P,)
+                own = peak[skus.index(sku)]
+                ranks.append(int((peak > own).sum()))
+                reached.append(own >= 0.5)
+        if ranks:
+            r = np.array(ranks)
+            out[label] = {
+                "moments": len(ranks),
+                "top1": float((r == 0).mean()),
+                "top3": float((r < 3).mean()),
+                "reaches_threshold": float(np.mean(reached)),
+            }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--split", default="val")
-    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument(
+        "--from-answers", type=Path, default=None, help="score answers kept by --answers"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--answers", type=Path, default=None, help="keep the answers here")
     args = parser.parse_args(argv)
@@ -117,11 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    sessions = session_steps(args.data, args.split, args.checkpoint)
+    if args.from_answers is not None:
+        sessions = json.loads(args.from_answers.read_text())
+    elif args.data is None or args.checkpoint is None:
+        parser.error("give --data and --checkpoint, or --from-answers")
+    else:
+        sessions = session_steps(args.data, args.split, args.checkpoint)
     if args.answers is not None:
         args.answers.write_text(json.dumps(sessions))
     for decoder in DECODERS:
         print(json.dumps(score(sessions, decoder)))
+    print(json.dumps({"identification": identification(sessions)}))
     return 0
 
 
