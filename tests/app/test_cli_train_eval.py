@@ -50,7 +50,8 @@ def test_train_then_eval(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         report = json.loads(result.stdout)
         assert report["writer"] == writer and report["split"] == "test"
-        assert set(report["percent"]) == {"recall@1x", "recall@3x", "gt-vIoU>0.3", "tIoU>0.3"}
+        metrics = {"recall@1x", "recall@3x", "swap-reject", "gt-vIoU>0.3", "tIoU>0.3"}
+        assert set(report["percent"]) == metrics
         assert "baselines" in report
 
     larger = runner.invoke(
@@ -62,6 +63,7 @@ def test_train_then_eval(tmp_path: Path) -> None:
     table = runner.invoke(evaluate, ["--data", str(data), "--checkpoint", str(out), "--baselines"])
     assert table.exit_code == 0, table.output
     assert "recall@1x" in table.stdout and "trivial baselines" in table.stdout
+    assert "swap-reject" in table.stdout
 
     both = runner.invoke(
         evaluate, ["--data", str(data), "--checkpoint", str(out), "--rereading", "--json"]
