@@ -387,9 +387,11 @@ def _accuracy(
     config: PretrainConfig,
 ) -> dict[str, float | None]:
     """Per token: product accuracy (matched among its store's catalog) on frames where a
-    product is handled (None when none is), activity accuracy; handled-cell F1."""
+    product is handled (None when none is), the same on the cells that show the product
+    (``product_handled``: what a token can see, not the frame's story), activity accuracy;
+    handled-cell F1."""
     backbone.model.eval()
-    hits = count = activity_hits = tokens = tp = fp = fn = 0
+    hits = count = seen_hits = seen = activity_hits = tokens = tp = fp = fn = 0
     for store in np.unique(frames.store):
         store_tokens = _tokens(backbone, torch.from_numpy(catalog[catalogs.sold[store]]))
         mine = np.flatnonzero(frames.store == store)
@@ -399,8 +401,12 @@ def _accuracy(
             activity, handled = heads(x)
             some = frames.sku[rows] != NONE
             truth = torch.from_numpy(catalogs.local(int(store), frames.sku[rows][some]))[:, None]
-            hits += int((product[torch.from_numpy(some)] == truth).sum())
+            right = product[torch.from_numpy(some)] == truth  # (n, S)
+            hits += int(right.sum())
             count += int(some.sum()) * x.shape[1]
+            shows = torch.from_numpy(frames.handled[rows][some])  # (n, S)
+            seen_hits += int(right[shows].sum())
+            seen += int(shows.sum())
             activity_truth = torch.from_numpy(frames.activity[rows])[:, None]
             activity_hits += int((activity.argmax(-1) == activity_truth).sum())
             tokens += activity.shape[0] * activity.shape[1]
@@ -410,6 +416,7 @@ def _accuracy(
             fn += int((~said & real).sum())
     return {
         "product": round(hits / count, 4) if count else None,
+        "product_handled": round(seen_hits / seen, 4) if seen else None,
         "activity": round(activity_hits / max(tokens, 1), 4),
         "handled_f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
     }
