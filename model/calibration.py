@@ -19,7 +19,6 @@ reader of the checkpoint (worker, reconciliation, eval) applies it. Run::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -99,8 +98,8 @@ def validation_answers(data: Path, checkpoint: Path, split: str) -> tuple[np.nda
     from model.synth.reader import read_dataset
 
     net = LongVMNet.load(checkpoint)
-    raw = dataclasses.replace(net.cfg, activity_logit_scale=1.0, activity_logit_bias=0.0)
-    net.cfg = raw  # read the model's own probabilities, whatever the checkpoint holds
+    # read the model's own probabilities, whatever the checkpoint holds
+    net.set_answering(activity_logit_scale=1.0, activity_logit_bias=0.0)
     dataset = read_dataset(data)
     cache = TokenCache(default_cache_dir(data), net.cfg, net.backbone)
     split_data = load_split(dataset, split, net.cfg, cache, swap_fraction=1.0)
@@ -139,9 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     logits, labels = validation_answers(args.data, args.checkpoint, args.split)
     calibration = fit(logits, labels)
     net = LongVMNet.load(args.checkpoint)
-    net.cfg = dataclasses.replace(
-        net.cfg, activity_logit_scale=calibration.scale, activity_logit_bias=calibration.bias
-    )
+    net.set_answering(activity_logit_scale=calibration.scale, activity_logit_bias=calibration.bias)
     net.save(args.out)
     record = {
         "split": args.split,

@@ -82,6 +82,14 @@ class LongVMNet(nn.Module):
         """
         self._reconfigure_writer(memory_size=memory_size)
 
+    def set_answering(self, **changes: object) -> None:
+        """Record config ``changes`` that only the answers read (``time_answers``, the
+        activity calibration): no weight and no memory depends on them."""
+        allowed = {"time_answers", "activity_logit_scale", "activity_logit_bias"}
+        if unknown := sorted(set(changes) - allowed):
+            raise ValueError(f"{unknown} are not answering settings; use resize_memory/use_writer.")
+        self.cfg = dataclasses.replace(self.cfg, **changes)  # type: ignore[arg-type]
+
     def _reconfigure_writer(self, **changes: object) -> None:
         """Record weight-free config ``changes`` and rebuild the writer that depends on them."""
         self.cfg = dataclasses.replace(self.cfg, **changes)  # type: ignore[arg-type]

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from model.config import TIME_ANSWERS
@@ -29,7 +28,7 @@ def resize_checkpoint(
     if memory_size is not None:
         net.resize_memory(memory_size)
     if time_answers is not None:
-        net.cfg = dataclasses.replace(net.cfg, time_answers=time_answers)
+        net.set_answering(time_answers=time_answers)
     return net.save(out)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from app.bench.reconcile_eval import plant
 from app.reconcile.basket import Belief, belief, step_events
 from app.reconcile.compare import compare
 from app.reconcile.exclusive import one_product_per_moment
@@ -84,9 +85,7 @@ def score(sessions: list[dict[str, Any]], decoder: str, seed: int = 0) -> dict[s
         basket = s["basket"]
         if not basket:
             continue
-        singles = sorted(sku for sku, n in basket.items() if n == 1)
-        planted = str(rng.choice(singles or sorted(basket)))
-        scans = {sku: n - (sku == planted) for sku, n in basket.items() if n - (sku == planted)}
+        planted, scans = plant(basket, rng)
         counted += 1
         for d in compare(beliefs_of(decoder, s["steps"]), scans):
             real = d.sku == planted and d.expected > d.scanned

@@ -64,6 +64,14 @@ class Product:
     image: Path
 
 
+def plant(basket: dict[str, int], rng: np.random.Generator) -> tuple[str, dict[str, int]]:
+    """One item the till misses (a product taken once, if any) and what it scans."""
+    singles = sorted(sku for sku, n in basket.items() if n == 1)
+    planted = str(rng.choice(singles or sorted(basket)))
+    scans = {sku: n - (sku == planted) for sku, n in sorted(basket.items())}
+    return planted, {sku: n for sku, n in scans.items() if n > 0}
+
+
 def make_trials(
     root: Path,
     sessions: int,
@@ -98,15 +106,13 @@ def make_trials(
     for video in data.videos_in(split):
         if not video.basket or len(trials) == sessions:
             continue
-        singles = sorted(sku for sku, n in video.basket.items() if n == 1)
-        planted = str(rng.choice(singles or sorted(video.basket)))
-        scans = {sku: n - (sku == planted) for sku, n in sorted(video.basket.items())}
+        planted, scans = plant(video.basket, rng)
         trials.append(
             Trial(
                 f"eval-{video.video_id}",
                 data.video_path(video.video_id),
                 dict(video.basket),
-                {sku: n for sku, n in scans.items() if n > 0},
+                scans,
                 planted,
                 tuple((s.activity, s.sku, s.start, s.end) for s in video.spans),
                 data.skus_of(video.video_id),
