@@ -24,6 +24,8 @@ DEFAULT_ACTIVITY_LABELS: tuple[str, ...] = (
 #: Names accepted by ``ModelConfig.writer`` (see ``model.writers``).
 WRITER_NAMES: tuple[str, ...] = ("neural", "random", "merge")
 TIME_ANSWERS: tuple[str, ...] = ("head", "activity_steps")
+#: Token mixers of the encoders (see ``model.layers.Encoder``).
+MIXERS: tuple[str, ...] = ("attention", "mamba")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,14 @@ class ModelConfig:
     decoder_layers: int
     mlp_layers: int  # layers of every MLP (sampler scores, heads); the paper uses 1
     dropout: float
+    # How the sampler's and the answer encoder's layers mix tokens: "attention" (paper) or
+    # "mamba", VideoMamba's bidirectional selective scans (``model.mamba``, deviation).
+    # The decoder keeps attention. The ssm_* fields size the Mamba mixer only.
+    mixer: str = "attention"
+    ssm_state: int = 16  # N: state size per channel
+    ssm_expand: int = 2  # inner width = ssm_expand * d_model
+    ssm_head_dim: int = 64  # P: channels per head; one decay per head
+    ssm_conv: int = 4  # causal convolution kernel before each scan
     # Decoder step t reads the memory tokens within this many steps of t (and the query's
     # own tokens); -1: the whole memory, as the paper. See docs/MODEL.md, "Deviations".
     decoder_time_radius: int = -1
@@ -79,13 +89,13 @@ class ModelConfig:
     # gives each memory token its cosine similarity to the query's catalog image; 0 = off,
     # the paper's answer inputs only. See docs/MODEL.md, "Deviations".
     object_match_dim: int = 0
-    # Activity probabilities are ``sigmoid(scale * logit + bias)``, one map for every
-    # activity and step, fitted on a validation split (``model.calibration``); the default
-    # is the raw sigmoid. A monotone map shared by all classes: rankings do not change.
     # How time questions are answered: "head", the paper's start/end head; or
     # "activity_steps", from the activity head's per-step answer for the question's
     # product and activity (deviation; no weight differs). See docs/MODEL.md.
     time_answers: str = "head"
+    # Activity probabilities are ``sigmoid(scale * logit + bias)``, one map for every
+    # activity and step, fitted on a validation split (``model.calibration``); the default
+    # is the raw sigmoid. A monotone map shared by all classes: rankings do not change.
     activity_logit_scale: float = 1.0
     activity_logit_bias: float = 0.0
 
@@ -159,6 +169,10 @@ class ModelConfig:
             "encoder_layers",
             "decoder_layers",
             "mlp_layers",
+            "ssm_state",
+            "ssm_expand",
+            "ssm_head_dim",
+            "ssm_conv",
         )
         for field_name in positive:
             if int(getattr(self, field_name)) <= 0:
@@ -171,6 +185,12 @@ class ModelConfig:
             raise ConfigError("ModelConfig.d_model must be a multiple of num_heads.")
         if self.d_model % 4:
             raise ConfigError("ModelConfig.d_model must be a multiple of 4 (2-D sinusoids).")
+        if self.mixer not in MIXERS:
+            raise ConfigError(
+                f"ModelConfig.mixer must be one of {', '.join(MIXERS)}, not {self.mixer!r}."
+            )
+        if (self.ssm_expand * self.d_model) % self.ssm_head_dim:
+            raise ConfigError("ModelConfig.ssm_head_dim must divide ssm_expand * d_model.")
         if self.object_match_dim < 0:
             raise ConfigError("ModelConfig.object_match_dim must be 0 (off) or positive.")
         if self.time_answers not in TIME_ANSWERS:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from model.config import ModelConfig
 from model.encodings import SpatialEncoding, TemporalEncoding
 from model.layers import Decoder, Encoder, TokenProjection
+from model.mamba import scan_order
 from model.memory import Memory
 from model.product_match import ProductMatch
 
@@ -48,6 +49,7 @@ class EncoderDecoder(nn.Module):
         self.decoder = Decoder(cfg, cfg.decoder_layers)
         self.time_radius = cfg.decoder_time_radius
         self.width = cfg.d_model
+        self.cells = cfg.tokens_per_frame
         self.match: ProductMatch | None = None
         if cfg.object_match_dim:
             self.match = ProductMatch(cfg.backbone_channels, cfg.object_match_dim)
@@ -93,6 +95,9 @@ class EncoderDecoder(nn.Module):
         keys = memory.tokens[..., self.width :]  # (N, m, E): product-match embeddings, or empty
         parts: list[Tensor] = []
         attend: list[Tensor] = [memory.valid]  # (N, m): invalid slots are never attended to
+        # A Mamba mixer reads the query's own tokens first (negative keys: object cells in
+        # grid order, then the activity), then the memory in (time, cell) order
+        order: list[Tensor] = [scan_order(memory.time_index, memory.spatial_index, self.cells)]
         if object_tokens is not None:
             objects = self.project(object_tokens)  # (N, S, d)
             cells = memory.spatial_index[:, :, None].expand(-1, -1, x.shape[-1])  # (N, m, d)
@@ -105,14 +110,16 @@ class EncoderDecoder(nn.Module):
             grid = torch.arange(objects.shape[1], device=x.device)
             parts.append(objects + self.spatial(grid))
             attend.append(torch.ones(n, objects.shape[1], dtype=torch.bool, device=x.device))
+            order.append((grid - objects.shape[1] - 1).expand(n, -1))
         x = x + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
         parts.insert(0, x)
         if activity is not None:
             parts.append(self.activity_embed(activity)[:, None])  # (N, d) -> (N, 1, d)
             attend.append(torch.ones(n, 1, dtype=torch.bool, device=x.device))
+            order.append(torch.full((n, 1), -1, dtype=torch.int64, device=x.device))
         src = torch.cat(parts, dim=1)  # (N, m [+ S] [+ 1], d)
         src_mask = torch.cat(attend, dim=1)  # never all False: the query's own tokens are real
-        encoded = self.encoder(src, src_mask)
+        encoded = self.encoder(src, src_mask, torch.cat(order, dim=1))
         queries = self.temporal(steps)  # (N, L, d)
         return self.decoder(queries, encoded, step_mask, self._cross_mask(memory, steps, src_mask))
 

@@ -95,8 +95,8 @@ class EncoderLayer(nn.Module):
         self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, cfg.dropout)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, key_mask: Tensor | None) -> Tensor:
-        y = self.norm_attention(x)
+    def forward(self, x: Tensor, key_mask: Tensor | None, order: Tensor | None = None) -> Tensor:
+        y = self.norm_attention(x)  # attention needs no order: positions are in x
         x = x + self.dropout(self.attention(y, y, key_mask))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
 
@@ -125,16 +125,29 @@ class DecoderLayer(nn.Module):
 
 
 class Encoder(nn.Module):
-    """``layers`` encoder layers and a final layer norm: ``(B, n, d)`` → ``(B, n, d)``."""
+    """``layers`` encoder layers and a final layer norm: ``(B, n, d)`` → ``(B, n, d)``.
+
+    The layers mix tokens with attention or, with ``cfg.mixer == "mamba"``, with
+    bidirectional selective scans (``model.mamba``), which read the tokens in ``order``.
+    """
 
     def __init__(self, cfg: ModelConfig, layers: int) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(layers))
+        layer: type[nn.Module] = EncoderLayer
+        if cfg.mixer == "mamba":
+            from model.mamba import MambaEncoderLayer  # model.mamba builds on this module
+
+            layer = MambaEncoderLayer
+        self.layers = nn.ModuleList(layer(cfg) for _ in range(layers))
         self.norm = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, x: Tensor, key_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, key_mask: Tensor | None = None, order: Tensor | None = None
+    ) -> Tensor:
+        """``key_mask`` ``(B, n)`` True for real tokens; ``order`` ``(B, n)`` integer scan
+        order (``model.mamba.scan_order``), needed by the Mamba mixer only."""
         for layer in self.layers:
-            x = layer(x, key_mask)
+            x = layer(x, key_mask, order)
         return self.norm(x)
 
 

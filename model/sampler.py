@@ -13,10 +13,12 @@ from torch import Tensor, nn
 from model.config import ModelConfig
 from model.encodings import SpatialEncoding, TemporalEncoding
 from model.layers import MLP, Encoder, TokenProjection
+from model.mamba import scan_order
 
 
 class NeuralSampler(nn.Module):
-    """Transformer encoder + MLP that scores candidate tokens ``(B, n, C)`` → ``(B, n)``."""
+    """Encoder (attention or Mamba, ``cfg.mixer``) + MLP: scores of candidate tokens
+    ``(B, n, C)`` → ``(B, n)``."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -25,6 +27,7 @@ class NeuralSampler(nn.Module):
         self.temporal = TemporalEncoding(cfg.d_model)
         self.encoder = Encoder(cfg, cfg.sampler_layers)
         self.score = MLP(cfg.d_model, cfg.d_model, 1, cfg.mlp_layers)
+        self.cells = cfg.tokens_per_frame
 
     def forward(
         self, tokens: Tensor, time_index: Tensor, spatial_index: Tensor, valid: Tensor
@@ -41,5 +44,6 @@ class NeuralSampler(nn.Module):
         # A session with no valid token at all would make attention rows all -inf (NaN);
         # let it attend to everything instead: its scores are masked anyway.
         attend = valid | ~valid.any(dim=-1, keepdim=True)  # (B, n)
-        x = self.encoder(x, attend)  # (B, n, d)
+        order = scan_order(time_index, spatial_index, self.cells)  # read by a Mamba mixer
+        x = self.encoder(x, attend, order)  # (B, n, d)
         return self.score(x).squeeze(-1)  # (B, n, 1) -> (B, n)

@@ -9,6 +9,7 @@ from safetensors import safe_open
 
 from model import ActivityQuery, CheckpointError, LongVMNet, ModelConfig, ObjectQuery, TimeQuery
 from model.checkpoint import FORMAT_VERSION
+from model.config import MIXERS
 
 
 def _queries() -> list:
@@ -16,11 +17,12 @@ def _queries() -> list:
     return [ActivityQuery(0, image, 0, 8), ObjectQuery(1, 2, 4, 9), TimeQuery(0, 1, image, 0, 20)]
 
 
+@pytest.mark.parametrize("mixer", MIXERS)
 def test_save_then_load_gives_identical_memories_and_answers(
-    tmp_path: Path, tiny_cfg: ModelConfig, make_frames
+    tmp_path: Path, tiny_cfg: ModelConfig, make_frames, mixer: str
 ) -> None:
     torch.manual_seed(3)
-    net = LongVMNet(tiny_cfg).eval()
+    net = LongVMNet(dataclasses.replace(tiny_cfg, mixer=mixer)).eval()
     video = make_frames(2, 20)
     loaded = LongVMNet.load(net.save(tmp_path / "ckpt"))
     memory = net.populate(video)

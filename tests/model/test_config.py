@@ -42,6 +42,8 @@ def test_json_round_trip_is_exact() -> None:
     cfg = ModelConfig.preset("small", activity_labels=("a", "b"), backbone_weights_file="/w.pth")
     back = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert back == cfg
+    mamba = ModelConfig.preset("paper", mixer="mamba", ssm_state=8)
+    assert ModelConfig.from_dict(json.loads(json.dumps(mamba.to_dict()))) == mamba
     assert isinstance(back.grid, tuple) and isinstance(back.activity_labels, tuple)
 
 
@@ -61,6 +63,9 @@ def test_preset_overrides_replace_fields() -> None:
         {"activity_labels": ("a", "a")},
         {"backbone": "hf-hub:timm/resnet18"},
         {"fps": 0.0},
+        {"mixer": "rnn"},
+        {"mixer": "mamba", "ssm_head_dim": 48},  # does not divide 2 * 64
+        {"ssm_state": 0},
     ],
 )
 def test_invalid_fields_are_rejected(overrides: dict) -> None:

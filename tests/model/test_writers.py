@@ -6,6 +6,10 @@ import torch
 from model import WRITER_NAMES, ClipTokens, LongVMNet, Memory, ModelConfig, make_writer
 from model.writers import MemoryWriter, MergeWriter
 
+#: (writer, mixer): every writer, and the neural one also with the Mamba mixer (the others
+#: have no sampler to mix with)
+WRITE_SETUPS = [*((name, "attention") for name in WRITER_NAMES), ("neural", "mamba")]
+
 
 def _writer(net: LongVMNet, name: str) -> MemoryWriter:
     return make_writer(name, net.cfg, net.sampler)
@@ -77,11 +81,12 @@ def test_memory_holds_exactly_m_tokens_after_100_writes(
     assert memory.time_index.max() < 400
 
 
-@pytest.mark.parametrize("name", WRITER_NAMES)
+@pytest.mark.parametrize(("name", "mixer"), WRITE_SETUPS)
 def test_inference_writes_are_bit_identical_when_repeated(
-    tiny_cfg: ModelConfig, make_tokens, name: str
+    tiny_cfg: ModelConfig, make_tokens, name: str, mixer: str
 ) -> None:
-    net = LongVMNet(dataclasses.replace(tiny_cfg, writer=name)).train()  # dropout must not matter
+    cfg = dataclasses.replace(tiny_cfg, writer=name, mixer=mixer)
+    net = LongVMNet(cfg).train()  # dropout must not matter
     memory = net.write_tokens(None, make_tokens(2))
     clip = make_tokens(2, seed=7)
     a, b = net.write_tokens(memory, clip), net.write_tokens(memory, clip)
@@ -89,11 +94,11 @@ def test_inference_writes_are_bit_identical_when_repeated(
     assert a.to_arrays()["tokens"].tobytes() == b.to_arrays()["tokens"].tobytes()
 
 
-@pytest.mark.parametrize("name", WRITER_NAMES)
+@pytest.mark.parametrize(("name", "mixer"), WRITE_SETUPS)
 def test_a_sessions_memory_does_not_depend_on_its_batch(
-    tiny_cfg: ModelConfig, make_frames, name: str
+    tiny_cfg: ModelConfig, make_frames, name: str, mixer: str
 ) -> None:
-    net = LongVMNet(dataclasses.replace(tiny_cfg, writer=name)).eval()
+    net = LongVMNet(dataclasses.replace(tiny_cfg, writer=name, mixer=mixer)).eval()
     first, second = make_frames(3, 16, seed=1), make_frames(3, 16, seed=2)
     mask = torch.ones(3, 16, dtype=torch.bool)
     mask[1, 9:] = False  # session 1 ends mid-clip

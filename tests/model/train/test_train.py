@@ -76,6 +76,16 @@ def test_a_short_run_lowers_the_loss(
     assert after < 0.7 * before, (before, after)
 
 
+def test_a_short_run_with_the_mamba_mixer_lowers_the_loss(
+    small_dataset: Path, small_overrides: dict, tmp_path: Path
+) -> None:
+    overrides = small_overrides | {"mixer": "mamba", "ssm_head_dim": 16}
+    config = TrainConfig(epochs=8, eval_every=8, **_FAST)
+    before, after, _lines, net = train_and_measure(small_dataset, config, overrides, tmp_path)
+    assert net.cfg.mixer == "mamba"
+    assert after < 0.7 * before, (before, after)
+
+
 def test_resume_continues_from_the_saved_step_exactly(
     small_dataset: Path, small_overrides: dict, tmp_path: Path
 ) -> None:
