@@ -10,7 +10,9 @@ from rich.console import Console
 
 from app.cli._output import emit, json_option, table
 
-SECTIONS = ("speedup", "ingest", "queries", "memory")  # app.bench.suite.SECTIONS, kept light
+# app.bench.suite's SECTIONS and DEFAULT_SECTIONS, kept light (no torch import)
+SECTIONS = ("speedup", "ingest", "queries", "memory", "mixer")
+DEFAULT_SECTIONS = SECTIONS[:4]
 
 
 @click.command()
@@ -34,11 +36,14 @@ SECTIONS = ("speedup", "ingest", "queries", "memory")  # app.bench.suite.SECTION
 def bench(
     app: Any, section: str | None, quick: bool, out: Path, threads: int | None, as_json: bool
 ) -> None:
-    """Run the benchmarks (no SECTION: all four) and write OUT/bench.json with the machine.
+    """Run the benchmarks (no SECTION: the first four) and write OUT/bench.json with the
+    machine.
 
     speedup: read once into memory vs re-reading each question's window (the paper's
     Table 1); ingest: frames/s against concurrent sessions; queries: throughput and latency
-    against batch size; memory: bytes per session from 1 minute to 10 hours.
+    against batch size; memory: bytes per session from 1 minute to 10 hours; mixer: the
+    sampler's training step and write with attention vs Mamba from 1k to 200k tokens
+    (about half an hour on a CPU; run it by name).
     """
     from app.bench.suite import run_suite  # late: loads torch
     from model import CheckpointError
@@ -54,7 +59,7 @@ def bench(
         report = run_suite(
             app.settings,
             out=out,
-            sections=[section] if section else SECTIONS,
+            sections=[section] if section else DEFAULT_SECTIONS,
             quick=quick,
             threads=threads,
             command=command,
@@ -134,6 +139,25 @@ def _print(console: Console, sections: dict[str, dict[str, Any]], out: Path) -> 
                         r["sampler_ms_per_clip"],
                     )
                     for r in sections["memory"]["rows"]
+                ),
+            )
+        )
+    if "mixer" in sections:
+        s = sections["mixer"]
+        console.print(
+            table(
+                f"sampler mixers: {s['preset']} preset on {s['device']}, {s['threads']} threads",
+                ("mixer", "step", "tokens", "seconds", "peak MiB", "status"),
+                (
+                    (
+                        m["mixer"],
+                        m["kind"],
+                        f"{m['tokens']:,}",
+                        "" if m["seconds"] is None else f"{m['seconds']:.3f}",
+                        "" if m["peak_bytes"] is None else f"{m['peak_bytes'] / 2**20:,.0f}",
+                        f"{m['status']} {m['note']}".strip(),
+                    )
+                    for m in s["measurements"]
                 ),
             )
         )

@@ -58,3 +58,25 @@ def test_bench_quick_json_reports_every_section(tmp_path: Path, tiny_checkpoint:
     for row in memory["rows"]:
         assert row["valid_tokens"] == memory["memory_size"]
         assert _positive(row["database_bytes"], row["device_bytes"], row["sampler_ms_per_clip"])
+
+
+def test_bench_mixer_quick_times_both_mixers_in_child_processes(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", checkpoint_path=str(tiny_checkpoint), device="cpu"
+    )
+    out = tmp_path / "bench"
+    args = ["mixer", "--quick", "--json", "--out", str(out), "--threads", "1"]
+    result = CliRunner().invoke(bench, args, obj=AppContext(settings))
+    assert result.exit_code == 0, result.output
+    mixer = json.loads(result.stdout)["sections"]["mixer"]
+    assert (out / "mixer.json").is_file() and (out / "mixer.png").is_file()
+    rows = {(m["mixer"], m["kind"], m["tokens"]): m for m in mixer["measurements"]}
+    assert {k[2] for k in rows} == {256, 1024}  # whole frames of the tiny preset's 16 cells
+    for m in rows.values():
+        assert m["status"] == "ok" and _positive(m["seconds"], m["peak_bytes"])
+        assert len(m["runs_s"]) == 3
+    for kind in ("training_step", "inference_write"):
+        ratios = mixer["ratios"][kind]
+        assert set(ratios) == {"256", "1024"} and _positive(*ratios.values())
