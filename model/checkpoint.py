@@ -67,8 +67,16 @@ def read_config(directory: str | Path) -> ModelConfig:
         raise CheckpointError(f"{path} holds an unusable model config: {exc}") from None
 
 
-def read_weights(module: nn.Module, directory: str | Path, device: torch.device | str) -> None:
-    """Load ``DIR/model.safetensors`` into ``module`` (every key must match)."""
+def read_weights(
+    module: nn.Module,
+    directory: str | Path,
+    device: torch.device | str,
+    *,
+    fresh: tuple[str, ...] = (),
+) -> None:
+    """Load ``DIR/model.safetensors`` into ``module``: every key must match, except keys
+    under the ``fresh`` prefixes, which the module may lack (ignored) or the file may lack
+    (the module keeps its initial weights): layers a run builds anew, e.g. another mixer."""
     path = Path(directory) / WEIGHTS_FILE
     if not path.is_file():
         raise CheckpointError(
@@ -80,6 +88,8 @@ def read_weights(module: nn.Module, directory: str | Path, device: torch.device 
         )
     except RuntimeError as exc:  # a tensor's shape differs from the config's architecture
         raise CheckpointError(f"{path} does not match its config: {exc}") from None
+    missing = [k for k in missing if not k.startswith(fresh)]
+    unexpected = [k for k in unexpected if not k.startswith(fresh)]
     if missing or unexpected:
         raise CheckpointError(
             f"{path} does not match its config: missing {sorted(missing)[:5]}, "

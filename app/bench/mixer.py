@@ -72,10 +72,11 @@ def run(
     threads = threads or _torch_threads()
     sizes = [_whole_frames(n, preset) for n in (tokens or (QUICK_TOKENS if quick else TOKENS))]
     found: list[Measurement] = []
-    for mixer in MIXERS:
-        for kind in KINDS:
-            done: list[Measurement] = []
-            for n in sizes:
+    # size by size, the two mixers back to back: both see the machine in the same state
+    for kind in KINDS:
+        for n in sizes:
+            for mixer in MIXERS:
+                done = [m for m in found if (m.mixer, m.kind) == (mixer, kind)]
                 predicted = _predicted_seconds(done, n, GROWTH[mixer])
                 if predicted is not None and predicted > max_seconds:
                     result = Measurement(
@@ -84,8 +85,7 @@ def run(
                 else:
                     result = _measure_in_child(mixer, kind, n, preset, device, threads, max_seconds)
                 log(f"[mixer] {mixer} {kind} {n} tokens: {_describe(result)}")
-                done.append(result)
-            found += done
+                found.append(result)
     return MixerBench(preset, device, threads, max_seconds, tuple(found), _ratios(found))
 
 

@@ -63,6 +63,13 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     help="Tokens kept per session, m (default: the preset's, or --init's config); it "
     "shapes no weight, so it may differ from --init's.",
 )
+@click.option(
+    "--mixer",
+    type=click.Choice(["attention", "mamba"]),
+    default=None,
+    help="Token mixer of the sampler and the answer encoder (default: the preset's, or "
+    "--init's config; another than --init's starts those layers fresh).",
+)
 @click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
 @click.option(
     "--init",
@@ -89,6 +96,7 @@ def train(
     loss_sampler_evidence: float | None,
     loss_activity_steps: float | None,
     memory_size: int | None,
+    mixer: str | None,
     resume: Path | None,
     init: Path | None,
     seed: int,
@@ -140,6 +148,7 @@ def train(
                 "loss_sampler_evidence": loss_sampler_evidence,
                 "loss_activity_steps": loss_activity_steps,
                 "memory_size": memory_size,
+                "mixer": mixer,
             }
             overrides = {k: v for k, v in overriding.items() if v is not None} or None
             result = run_training(

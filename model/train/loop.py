@@ -69,6 +69,10 @@ class TrainResult:
     last: dict[str, Any]  # the last metrics record
 
 
+#: Where the mixer's weights live: what another mixer builds anew.
+ENCODER_LAYERS = ("sampler.encoder.layers.", "encoder_decoder.encoder.layers.")
+
+
 def build_net(
     config: TrainConfig,
     *,
@@ -85,10 +89,14 @@ def build_net(
     if resume is not None:
         net = LongVMNet.load(resume)  # the run goes on exactly as it was configured
     elif init is not None:
-        # Weights from ``init``; overrides may change what does not shape them (loss weights).
-        cfg = dataclasses.replace(read_config(init), **(overrides or {}))
+        # Weights from ``init``; overrides may change what does not shape them (loss weights),
+        # and the mixer, whose encoder layers then start fresh (the backbone and the product
+        # match, what pretraining teaches, still come from ``init``)
+        start = read_config(init)
+        cfg = dataclasses.replace(start, **(overrides or {}))
         net = LongVMNet(cfg, pretrained_backbone=False)
-        read_weights(net, init, "cpu")
+        fresh = () if cfg.mixer == start.mixer else ENCODER_LAYERS
+        read_weights(net, init, "cpu", fresh=fresh)
     else:
         net = LongVMNet(ModelConfig.preset(config.preset, **(overrides or {})))
     if net.cfg.writer != config.writer:

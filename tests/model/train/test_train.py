@@ -14,11 +14,11 @@ import torch
 from model import LongVMNet, ModelConfig, loss_weights, query_losses, weighted_sum
 from model.data import TokenCache, load_split
 from model.data.batches import Step
-from model.errors import ConfigError
+from model.errors import CheckpointError, ConfigError
 from model.evaluate import populate
 from model.synth import read_dataset
 from model.train import TrainConfig, read_train_config, train
-from model.train.loop import batch_queries, remember, remember_all, replayed
+from model.train.loop import batch_queries, build_net, remember, remember_all, replayed
 from model.train.optim import make_optimizer
 from model.train.schedule import lr_factor, temperature
 
@@ -175,3 +175,22 @@ def test_replay_draws_older_queries_of_the_same_video_only() -> None:
     queries, _ = batch_queries([Step("a", 2, (a[0],))], past, {"a": [a[1]]})
     assert queries == [("a0", 0), ("a4", 0), ("a5", 0), ("a1", 0)]
     assert TrainConfig(continual=False).replay == 0 and TrainConfig().replay == 4
+
+
+def test_init_with_another_mixer_keeps_the_backbone_and_starts_the_mixer_fresh(
+    small_cfg: ModelConfig, tmp_path: Path
+) -> None:
+    torch.manual_seed(4)
+    start = LongVMNet(small_cfg, pretrained_backbone=False)
+    with torch.no_grad():  # a "pretrained" backbone and product match that must carry over
+        next(start.backbone.parameters()).add_(1.0)
+    start.save(tmp_path / "init")
+    config = TrainConfig(preset="tiny")
+    net = build_net(config, init=tmp_path / "init", overrides={"mixer": "mamba"})
+    assert net.cfg.mixer == "mamba"
+    for key, value in start.state_dict().items():
+        if key.startswith(("backbone.", "encoder_decoder.match.")):
+            assert torch.equal(net.state_dict()[key], value), key
+    assert any("forward_scan" in key for key in net.state_dict())
+    with pytest.raises(CheckpointError, match="does not match"):  # other changes still refused
+        build_net(config, init=tmp_path / "init", overrides={"d_model": 64})
