@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from app.bench.reconcile_eval import plant
+from app.bench.planting import plant
 from app.reconcile.basket import Belief, belief, step_events
 from app.reconcile.compare import compare
 from app.reconcile.exclusive import one_product_per_moment

@@ -25,6 +25,7 @@ from app import catalog as catalog_ops
 from app import db as database_ops
 from app.answer import AnswerWorker
 from app.bench.machine import describe_machine
+from app.bench.planting import plant
 from app.db import Database
 from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
@@ -62,14 +63,6 @@ class Product:
     sku: str
     name: str
     image: Path
-
-
-def plant(basket: dict[str, int], rng: np.random.Generator) -> tuple[str, dict[str, int]]:
-    """One item the till misses (a product taken once, if any) and what it scans."""
-    singles = sorted(sku for sku, n in basket.items() if n == 1)
-    planted = str(rng.choice(singles or sorted(basket)))
-    scans = {sku: n - (sku == planted) for sku, n in sorted(basket.items())}
-    return planted, {sku: n for sku, n in scans.items() if n > 0}
 
 
 def make_trials(
