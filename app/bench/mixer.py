@@ -2,12 +2,12 @@
 
 For each token count (memory + clip candidates of one session) and each mixer, at the paper
 preset's sizes: one sampler training step (scores, relaxed top-m, straight-through gather,
-forward + backward) and one inference write (scores, exact top-m, gather), each timed and
-its peak memory taken. Every measurement runs in a fresh child process, so that its peak
-memory is its own and a measurement that runs out of memory is recorded as such instead of
-ending the run. A measurement whose time, extrapolated from the same mixer's largest
-measured size (quadratic for attention, linear for Mamba), would exceed ``max_seconds`` is
-not run and is recorded with that prediction.
+forward + backward) and one inference write (scores, exact top-m, gather), each timed after
+one untimed run and its peak memory taken. Every measurement runs in a fresh child process,
+so that its peak memory is its own and a measurement that runs out of memory is recorded as
+such instead of ending the run. A measurement whose time, extrapolated from the same
+mixer's largest measured size (quadratic for attention, linear for Mamba), would exceed
+``max_seconds`` is not run and is recorded with that prediction.
 
     cartmem bench mixer [--quick] [--out DIR] [--threads N]
 """
@@ -35,6 +35,13 @@ KINDS = ("training_step", "inference_write")
 MIXERS = ("attention", "mamba")
 #: How a mixer's time grows with the tokens, for deciding what not to run.
 GROWTH = {"attention": 2.0, "mamba": 1.0}
+#: glibc's malloc hands every block over 32 MB back to the kernel when it is freed, and the
+#: kernel zeroes the pages again at their next use: at 48k tokens that zeroing was 15 s of
+#: system time in a 13 s Mamba write (two processes, 6 million page faults), and made linear
+#: work grow 1.7x faster than the tokens. The children keep freed memory for reuse instead,
+#: as the caching allocators PyTorch recommends for CPU (jemalloc, tcmalloc) do; both mixers
+#: run so. Other C libraries ignore these variables.
+ALLOCATOR = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**62)}
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class MixerBench:
     max_seconds: float
     measurements: tuple[Measurement, ...]
     ratios: dict[str, dict[str, float]]  # kind -> tokens -> attention s / Mamba s
+    allocator: dict[str, str] = dataclasses.field(default_factory=lambda: dict(ALLOCATOR))
 
 
 def run(
@@ -133,12 +141,17 @@ def _measure_in_child(
     mixer: str, kind: str, tokens: int, preset: str, device: str, threads: int, limit: float
 ) -> Measurement:
     job = dict(mixer=mixer, kind=kind, tokens=tokens, preset=preset, device=device)
-    env = os.environ | {"PYTHONPATH": _repo_root() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = (
+        os.environ
+        | ALLOCATOR
+        | {"PYTHONPATH": _repo_root() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    )
     command = [sys.executable, "-m", "app.bench.mixer", json.dumps(job), str(threads)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=limit, env=env)
+        # the warm-up and the timed run: twice the step's time limit
+        done = subprocess.run(command, capture_output=True, text=True, timeout=2 * limit, env=env)
     except subprocess.TimeoutExpired:
-        return Measurement(mixer, kind, tokens, "over the time limit", note=f"{limit:.0f} s")
+        return Measurement(mixer, kind, tokens, "over the time limit", note=f"{2 * limit:.0f} s")
     lines = done.stdout.strip().splitlines()
     if done.returncode == 0 and lines:
         return Measurement(**json.loads(lines[-1]))
@@ -239,9 +252,10 @@ def _child(job: dict[str, Any], threads: int) -> Measurement:
     step = training_step if job["kind"] == "training_step" else inference_write
     before = _memory_in_use(device)
     try:
-        times = [_timed(step, device)]  # the first run also warms up
-        if times[0] < 20.0:  # fast enough to repeat: the median of three more
-            times = [_timed(step, device) for _ in range(3)]
+        # an untimed first run: the heap grows to the step's size (the kernel zeroing fresh
+        # pages would otherwise be timed only at the sizes measured once)
+        warm_up = _timed(step, device)
+        times = [_timed(step, device) for _ in range(3 if warm_up < 20.0 else 1)]
     except torch.OutOfMemoryError:
         return Measurement(job["mixer"], job["kind"], job["tokens"], "out of memory")
     peak = _peak_memory(device) - before
