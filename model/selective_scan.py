@@ -10,14 +10,15 @@ One decay per head (Mamba-2's form of the selective scan; VideoMamba's Mamba-1 k
 channel and state) is what makes the scan a few matrix products: within a chunk of ``T``
 tokens the decays between any two tokens form a ``(T, T)`` matrix per head, and a chunk's
 effect on the next is one ``(P, N)`` state per head. A per-channel-and-state decay needs the
-whole ``(L, P * H, N)`` state sequence in memory, which on a CPU is slower than the attention
-it replaces (docs/MODEL.md has the measurement that chose this).
+whole ``(L, P * H, N)`` state sequence in memory (docs/MODEL.md has the arithmetic).
 
-Three implementations of the same function:
+Implementations of the same function:
 
 - ``scan_reference``: the recurrence step by step; the definition the others are tested on.
 - ``scan_chunked``: pure PyTorch, any device: exact within-chunk products, then the chunk
   states combined by a work-efficient parallel (associative) scan over chunks.
+- ``scan_segmented``: the same, in segments whose insides are recomputed in the backward
+  pass instead of kept; what training uses off CUDA.
 - on CUDA, ``mamba_ssm``'s fused kernel (``mamba_chunk_scan_combined``) when the package is
   installed; ``selective_scan`` picks it.
 
@@ -29,14 +30,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-#: Tokens per chunk of ``scan_chunked``: its cost is ``L * T`` per head for the within-chunk
-#: products plus ``(L / T) * log(L / T)`` state combinations; 64 is near the minimum on CPU.
+#: Tokens per chunk: the within-chunk products cost ``L * T`` per head, the state
+#: combinations ``L / T`` states of ``(N, P)``.
 CHUNK = 32
+#: Tokens per segment of ``scan_segmented``'s backward pass (a multiple of ``CHUNK``): its
+#: memory is one segment's intermediates, about 7,000 floats per token and direction.
+SEGMENT = 4096
 
 
 def scan_reference(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor) -> Tensor:
@@ -62,8 +67,102 @@ def scan_reference(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Te
 def scan_chunked(
     x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, chunk: int = CHUNK
 ) -> Tensor:
-    """``scan_reference``'s result in chunks of ``chunk`` tokens (same arguments).
+    """``scan_reference``'s result in chunks of ``chunk`` tokens (same arguments)."""
+    y, _final = _scan_piece(x, dt, A, B, C, None, chunk)
+    return y + D[:, None] * x
 
+
+def scan_segmented(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor,
+    segment: int = SEGMENT,
+    chunk: int = CHUNK,
+) -> Tensor:
+    """``scan_chunked``'s result, keeping nothing of the scan's inside for the backward pass.
+
+    The forward pass runs ``segment`` tokens at a time, each segment starting from the state
+    the one before left, and keeps only those states (one ``(N, P)`` per head and segment);
+    the backward pass recomputes one segment at a time, last first, handing the gradient of
+    its entering state to the segment before. Memory for the backward pass is then one
+    segment's intermediates whatever the length, as Mamba's kernels recompute the states
+    instead of storing them.
+    """
+    if segment % chunk:
+        raise ValueError(f"segment ({segment}) must be a multiple of chunk ({chunk}).")
+    y = _SegmentedScan.apply(x, dt, A, B, C, segment, chunk)
+    return y + D[:, None] * x
+
+
+def selective_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor) -> Tensor:
+    """``scan_reference``'s result, the fastest way this device has (same arguments); in
+    training, the pure-PyTorch path recomputes the scan in the backward pass
+    (``scan_segmented``) instead of keeping ~7,000 floats per token and direction."""
+    fused = _fused_kernel() if x.is_cuda else None
+    if fused is not None:
+        return fused(x, dt, A, B, C, D)
+    wanted = torch.is_grad_enabled() and any(v.requires_grad for v in (x, dt, A, B, C))
+    return scan_segmented(x, dt, A, B, C, D) if wanted else scan_chunked(x, dt, A, B, C, D)
+
+
+class _SegmentedScan(torch.autograd.Function):
+    """``_scan_piece`` over segments, recomputed segment by segment in the backward pass."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, segment: int, chunk: int
+    ) -> Tensor:
+        bounds = [(s, min(s + segment, x.shape[1])) for s in range(0, x.shape[1], segment)]
+        states: list[Tensor] = []  # the state entering each segment after the first
+        pieces = []
+        state = None
+        for i, (s, e) in enumerate(bounds):
+            if i:
+                assert state is not None
+                states.append(state)
+            y, state = _scan_piece(x[:, s:e], dt[:, s:e], A, B[:, s:e], C[:, s:e], state, chunk)
+            pieces.append(y)
+        ctx.save_for_backward(x, dt, A, B, C, *states)
+        ctx.bounds, ctx.chunk = bounds, chunk
+        return torch.cat(pieces, dim=1)
+
+    @staticmethod
+    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        x, dt, A, B, C, *states = ctx.saved_tensors
+        grads = [torch.zeros_like(v) for v in (x, dt, B, C)]
+        grad_A = torch.zeros_like(A)
+        grad_state: Tensor | None = None  # of the state leaving the current segment
+        for i in reversed(range(len(ctx.bounds))):
+            s, e = ctx.bounds[i]
+            with torch.enable_grad():
+                inputs = [v[:, s:e].detach().requires_grad_() for v in (x, dt, B, C)]
+                rate = A.detach().requires_grad_()
+                entering = states[i - 1].detach().requires_grad_() if i else None
+                px, pdt, pB, pC = inputs
+                y, final = _scan_piece(px, pdt, rate, pB, pC, entering, ctx.chunk)
+                outputs, outgoing = [y], [grad_y[:, s:e]]
+                if grad_state is not None:  # what the next segment's start owes to this end
+                    outputs.append(final)
+                    outgoing.append(grad_state)
+                wrt = [*inputs, rate] + ([entering] if entering is not None else [])
+                found = torch.autograd.grad(outputs, wrt, outgoing)
+            for total, piece in zip(grads, found[:4], strict=True):
+                total[:, s:e] = piece
+            grad_A += found[4]
+            grad_state = found[5] if entering is not None else None
+        gx, gdt, gB, gC = grads
+        return gx, gdt, grad_A, gB, gC, None, None
+
+
+def _scan_piece(
+    x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, initial: Tensor | None, chunk: int
+) -> tuple[Tensor, Tensor]:
+    """The scan without its skip term, from state ``initial`` ``(Bt, H, N, P)`` (None: zero).
+
+    Returns ``y`` ``(Bt, L, H, P)`` and the state after the last token ``(Bt, H, N, P)``.
     Computed head-major, ``(Bt, H, c, T, .)``, so that every product below is a batched
     matrix product on contiguous memory.
     """
@@ -88,20 +187,17 @@ def scan_chunked(
     y = mixing @ inflow  # (Bt, H, c, T, P)
 
     # What each chunk leaves in the state, then the state entering each chunk
-    to_end = torch.exp(since_start[..., -1:] - since_start)  # (Bt, H, c, T)
+    chunk_decay = since_start[..., -1]  # (Bt, H, c): log decay across each chunk
+    to_end = torch.exp(chunk_decay[..., None] - since_start)  # (Bt, H, c, T)
     left = B.transpose(-1, -2) @ (inflow * to_end[..., None])  # (Bt, H, c, N, P)
-    entering = _states_entering(torch.exp(since_start[..., -1]), left)  # (Bt, H, c, N, P)
+    entering = _states_entering(torch.exp(chunk_decay), left)  # (Bt, H, c, N, P)
+    if initial is not None:  # the initial state, decayed through the chunks before each
+        before = chunk_decay.cumsum(dim=-1) - chunk_decay  # (Bt, H, c), exclusive
+        entering = entering + torch.exp(before)[..., None, None] * initial[:, :, None]
+    final = torch.exp(chunk_decay[..., -1])[..., None, None] * entering[:, :, -1] + left[:, :, -1]
     y = y + (C @ entering) * torch.exp(since_start)[..., None]  # (Bt, H, c, T, P)
     y = y.reshape(batch, heads, n * chunk, width).permute(0, 2, 1, 3)[:, :length]
-    return y + D[:, None] * x[:, :length]
-
-
-def selective_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor) -> Tensor:
-    """``scan_reference``'s result, the fastest way this device has (same arguments)."""
-    fused = _fused_kernel() if x.is_cuda else None
-    if fused is not None:
-        return fused(x, dt, A, B, C, D)
-    return scan_chunked(x, dt, A, B, C, D)
+    return y, final
 
 
 # ---------------------------------------------------------------------- helpers
