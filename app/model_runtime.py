@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.errors import SettingsError
 from app.settings import Settings, env_name
 
+if TYPE_CHECKING:  # for the type checker only: importing torch here would slow every CLI call
+    from model import LongVMNet
+
 
 @dataclass(frozen=True)
 class LoadedModel:
-    net: object  # model.LongVMNet (typed loosely: importing torch here would slow every CLI call)
+    net: LongVMNet
     version: (
         str  # "<preset>@<sha256[:12] of config + weights>", stored with every memory and answer
     )

@@ -52,6 +52,7 @@ class SessionSnapshot:
     source: tuple[str, int] | None = None  # (topic, partition) its messages arrive on
     frames_seen: int = 0
     model_version: str = ""
+    fps: float | None = None  # frames per second the memory is written at
     pending_info: dict[str, Any] = field(default_factory=dict)
     memory: tuple[ArrayBlob, ...] = ()
     pending: tuple[ArrayBlob, ...] = ()
@@ -177,6 +178,7 @@ def load_session(db: Session, session_id: str) -> SessionSnapshot | None:
         ),
         frames_seen=memory.frames_seen if memory else 0,
         model_version=memory.model_version if memory else "",
+        fps=memory.fps if memory else None,
         pending_info=dict(memory.pending_info or {}) if memory else {},
         memory=part(ArrayPart.MEMORY),
         pending=part(ArrayPart.PENDING),
@@ -259,6 +261,8 @@ def _save_session(db: Session, snap: SessionSnapshot) -> None:
         db.add(memory)
     memory.frames_seen = snap.frames_seen
     memory.model_version = snap.model_version
+    if snap.fps is not None:
+        memory.fps = snap.fps
     memory.pending_info = snap.pending_info
     existing = {(a.part, a.name): a for a in memory.arrays}
     kept: list[MemoryArray] = []

@@ -115,6 +115,10 @@ class SessionMemory(Base):
     )
     frames_seen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     model_version: Mapped[str] = mapped_column(sa.String(128))
+    # frames per second the memory was written at: a step of its time index is 1 / fps
+    # seconds, whatever the reader's own settings say (None only before migration 0004
+    # could read it from pending_info)
+    fps: Mapped[float | None] = mapped_column(sa.Float)
     # scalars of the pending clip (e.g. the session time of its next frame), kept beside it
     pending_info: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[dt.datetime] = _updated_at()

@@ -100,19 +100,73 @@ def _fail_exhausted(db: Session, where: sa.ColumnElement[bool], max_attempts: in
     db.flush()
 
 
+@dataclass(frozen=True)
+class Completion:
+    """An answer to store; its payload gets ``queued_ms``, enqueue to commit by the database
+    clock."""
+
+    query_id: int
+    payload: dict[str, Any]
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A query given back for a retry after ``retry_after_s``, or (None) failed for good."""
+
+    query_id: int
+    error: str
+    retry_after_s: float | None
+
+
+def finish(
+    db: Session, *, worker: str, completions: Sequence[Completion], failures: Sequence[Failure]
+) -> set[int]:
+    """Store the answers and failures of a batch: one locking read for all its queries, then
+    the writes; only queries this worker still holds are touched. Returns their ids."""
+    ids = [c.query_id for c in completions] + [f.query_id for f in failures]
+    if not ids:
+        return set()
+    rows = db.scalars(sa.select(Query).where(Query.id.in_(ids)).with_for_update()).all()
+    held = {
+        row.id: row
+        for row in rows
+        if row.status == QueryStatus.RUNNING.value and row.leased_by == worker
+    }
+    now = database_now(db)
+    for c in completions:
+        row = held.get(c.query_id)
+        if row is None:
+            continue
+        payload = c.payload | {"queued_ms": _milliseconds_between(row.created_at, now)}
+        db.add(Answer(query_id=row.id, payload=payload, model_version=c.model_version))
+        row.status = QueryStatus.DONE.value
+        row.lease_expires_at = None
+        row.error = None
+    for f in failures:
+        row = held.get(f.query_id)
+        if row is None:
+            continue
+        row.error = f.error
+        row.lease_expires_at = None
+        row.leased_by = None
+        if f.retry_after_s is None:
+            row.status = QueryStatus.FAILED.value
+        else:
+            row.status = QueryStatus.PENDING.value
+            row.not_before = now + dt.timedelta(seconds=f.retry_after_s)
+    db.flush()
+    return set(held)
+
+
 def complete(
     db: Session, *, query_id: int, worker: str, payload: dict[str, Any], model_version: str
 ) -> bool:
     """Store the answer and mark the query done; False when this worker no longer holds it."""
-    row = _held(db, query_id, worker)
-    if row is None:
-        return False
-    db.add(Answer(query_id=query_id, payload=payload, model_version=model_version))
-    row.status = QueryStatus.DONE.value
-    row.lease_expires_at = None
-    row.error = None
-    db.flush()
-    return True
+    done = finish(
+        db, worker=worker, completions=[Completion(query_id, payload, model_version)], failures=[]
+    )
+    return query_id in done
 
 
 def fail(
@@ -124,19 +178,10 @@ def fail(
     retry_after_s: float | None,
 ) -> bool:
     """Give the query back for a retry after ``retry_after_s``, or (None) fail it for good."""
-    row = _held(db, query_id, worker)
-    if row is None:
-        return False
-    row.error = error
-    row.lease_expires_at = None
-    row.leased_by = None
-    if retry_after_s is None:
-        row.status = QueryStatus.FAILED.value
-    else:
-        row.status = QueryStatus.PENDING.value
-        row.not_before = database_now(db) + dt.timedelta(seconds=retry_after_s)
-    db.flush()
-    return True
+    done = finish(
+        db, worker=worker, completions=[], failures=[Failure(query_id, error, retry_after_s)]
+    )
+    return query_id in done
 
 
 def get_query(db: Session, query_id: int) -> tuple[Query, Answer | None] | None:
@@ -158,11 +203,10 @@ def list_queries(
     return db.scalars(stmt).all()
 
 
-def _held(db: Session, query_id: int, worker: str) -> Query | None:
-    row = db.scalar(sa.select(Query).where(Query.id == query_id).with_for_update())
-    if row is None or row.status != QueryStatus.RUNNING.value or row.leased_by != worker:
-        return None
-    return row
+def _milliseconds_between(earlier: dt.datetime, later: dt.datetime) -> float:
+    if earlier.tzinfo is None and later.tzinfo is not None:  # SQLite keeps naive UTC
+        later = later.replace(tzinfo=None)
+    return round((later - earlier).total_seconds() * 1000, 1)
 
 
 def database_now(db: Session) -> dt.datetime:

@@ -30,6 +30,7 @@ class SessionView:
     session_id: str
     status: str
     frames_seen: int  # in the stored memory
+    fps: float  # the rate the memory was written at: a step is 1 / fps seconds
 
 
 @dataclass
@@ -50,7 +51,6 @@ def build_request(
     claimed: ClaimedQuery,
     session: SessionView | None,
     *,
-    fps: float,
     labels: tuple[str, ...],
     product_images: dict[str, np.ndarray],
     catalog: list[str],
@@ -68,6 +68,7 @@ def build_request(
             )
         raise InvalidQuery(f"session {claimed.session_id!r} ended without any video in its memory.")
     start_s, end_s = _window(p)
+    fps = session.fps
     recorded_s = session.frames_seen / fps
     if start_s >= recorded_s:
         raise InvalidQuery(

@@ -1,10 +1,11 @@
 """The query worker: claim pending queries, answer a batch in one model call, store answers.
 
-Each round claims up to ``batch`` queries under a lease, checks them, loads the sessions'
-memories (device LRU, refreshed when ingest saved a newer one), answers all of them with one
-``LongVMNet.answer`` call, then writes every answer and marks it done in one transaction,
-only for queries whose lease it still holds. Queries that can never be answered fail at
-once with a sentence; others are retried with backoff and fail after ``max_attempts``.
+Each round claims up to ``batch`` queries under a lease; reads, in one transaction, the
+sessions with their memories' state, the catalog and the memories the device cache lacks;
+checks every query; answers all of them with one ``LongVMNet.answer`` call; then writes
+every answer and failure in one transaction, only for queries whose lease it still holds.
+Queries that can never be answered fail at once with a sentence; others are retried with
+backoff and fail after ``max_attempts``. The database is reached only through ``storage``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 import torch
 
+from app.answer.from_predictions import build_answer
 from app.answer.memory_cache import MemoryCache
-from app.answer.payloads import payload
+from app.answer.outcomes import Answered, Invalid, Outcome, TryLater, retry_decision
+from app.answer.payloads import Answering
 from app.answer.requests import (
     InvalidQuery,
     NotReadyYet,
@@ -38,9 +39,8 @@ from app.errors import CartmemError
 from app.model_runtime import LoadedModel
 from app.settings import Settings
 from model import Memory
-from storage import Product, SessionMemory, ShoppingSession
+from storage import answering as store
 from storage import query_queue as queue
-from storage.checkpoints import load_memory_arrays
 
 log = logging.getLogger("cartmem.answer")
 
@@ -52,6 +52,15 @@ class AnswerStats:
     retried: int = 0
     batches: int = 0
     lost_leases: int = 0
+
+
+@dataclass(frozen=True)
+class _BatchInputs:
+    """What one round read from the database for its claimed queries."""
+
+    states: dict[str, store.SessionState]
+    names: dict[str, str]  # sku -> product name
+    memories: dict[str, Memory]  # session id -> memory on the device, for those stored
 
 
 class AnswerWorker:
@@ -68,8 +77,10 @@ class AnswerWorker:
         self.database = database
         self.net = model.net
         self.model_version = model.version
-        self.cfg = self.net.cfg  # type: ignore[attr-defined]
-        self.fps = settings.memory_fps or self.cfg.fps
+        self.cfg = self.net.cfg
+        # the rate of memories stored before their rate was recorded; every other memory
+        # is read at the rate it was written at (``session_memories.fps``)
+        self.fallback_fps = settings.memory_fps or self.cfg.fps
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.cache = MemoryCache(settings.answer_cache_sessions, model.device)
         self.after_batch = after_batch or (lambda _ids: None)
@@ -119,101 +130,90 @@ class AnswerWorker:
             return 0
         log.info("claimed %d queries (%s)", len(claimed), self.worker_id)
         began = time.perf_counter()
-        outcomes: dict[int, tuple[str, Any]] = {}
-        requests = self._requests(claimed, outcomes)
+        inputs = self._read(claimed)
+        outcomes: dict[int, Outcome] = {}
+        requests = self._requests(claimed, inputs, outcomes)
         if requests:
             try:
-                self._answer(requests, outcomes, began)
+                outcomes.update(self._answer(requests, inputs, began))
             except Exception as exc:  # a fault in the model or the device: retry later
                 log.exception("answering a batch failed")
-                for r in requests:
-                    outcomes[r.claimed.id] = (
-                        "retry",
-                        f"answering failed ({type(exc).__name__}: {exc})",
-                    )
+                reason = f"answering failed ({type(exc).__name__}: {exc})"
+                outcomes.update({r.claimed.id: TryLater(reason) for r in requests})
         self._finish(claimed, outcomes)
         self.stats.batches += 1
         self.after_batch([c.id for c in claimed])
         return len(claimed)
 
     # ------------------------------------------------------------------ steps
-    def _requests(
-        self, claimed: list[queue.ClaimedQuery], outcomes: dict[int, tuple[str, Any]]
-    ) -> list[Request]:
+    def _read(self, claimed: Sequence[queue.ClaimedQuery]) -> _BatchInputs:
+        """Sessions, catalog and the memories the cache lacks, in one transaction."""
         session_ids = sorted({c.session_id for c in claimed})
         with self.database.session() as db:
-            sessions = {
-                s.id: s
-                for s in db.scalars(
-                    sa.select(ShoppingSession).where(ShoppingSession.id.in_(session_ids))
-                )
-            }
-            memories = {
-                m.session_id: m
-                for m in db.scalars(
-                    sa.select(SessionMemory).where(SessionMemory.session_id.in_(session_ids))
-                )
-            }
-            catalog = self._catalog(db)
+            states = store.session_states(db, session_ids)
+            catalog = store.catalog_entries(db)
+            changed = [e.sku for e in catalog.values() if self._image_sha(e.sku) != e.image_sha256]
+            for sku, png in store.product_images(db, changed).items():
+                self._images[sku] = (catalog[sku].image_sha256, decode_product_image(png))
+            memories: dict[str, Memory] = {}
+            missing = []
+            for sid, state in states.items():
+                if state.memory_saved_at is None:
+                    continue
+                cached = self.cache.get(sid, state.memory_saved_at)
+                if cached is None:
+                    missing.append(sid)
+                else:
+                    memories[sid] = cached
+            for sid, blobs in store.memory_arrays(db, missing).items():
+                memories[sid] = self.cache.put(sid, states[sid].memory_saved_at, blobs)
+        for sku in [s for s in self._images if s not in catalog]:
+            del self._images[sku]
+        return _BatchInputs(states, {sku: e.name for sku, e in catalog.items()}, memories)
+
+    def _image_sha(self, sku: str) -> str:
+        return self._images[sku][0] if sku in self._images else ""
+
+    def _requests(
+        self,
+        claimed: Sequence[queue.ClaimedQuery],
+        inputs: _BatchInputs,
+        outcomes: dict[int, Outcome],
+    ) -> list[Request]:
+        images = {sku: pixels for sku, (_sha, pixels) in self._images.items()}
+        catalog = sorted(images)
         requests = []
         for c in claimed:
-            s = sessions.get(c.session_id)
+            state = inputs.states.get(c.session_id)
             view = None
-            if s is not None:
-                m = memories.get(c.session_id)
-                view = SessionView(s.id, s.status, m.frames_seen if m else 0)
+            if state is not None:
+                frames = state.frames_seen if c.session_id in inputs.memories else 0
+                view = SessionView(state.session_id, state.status, frames, self._fps(state))
             try:
                 requests.append(
                     build_request(
                         c,
                         view,
-                        fps=self.fps,
                         labels=self.cfg.activity_labels,
-                        product_images={sku: img for sku, (_sha, img) in self._images.items()},
+                        product_images=images,
                         catalog=catalog,
                     )
                 )
             except InvalidQuery as exc:
-                outcomes[c.id] = ("fail", str(exc))
+                outcomes[c.id] = Invalid(str(exc))
             except NotReadyYet as exc:
-                outcomes[c.id] = ("retry", str(exc))
+                outcomes[c.id] = TryLater(str(exc))
         return requests
 
-    def _catalog(self, db: Any) -> list[str]:
-        """SKUs in the catalog; decoded reference images cached until a product changes."""
-        rows = db.execute(sa.select(Product.sku, Product.image_sha256)).all()
-        for sku, sha in rows:
-            if self._images.get(sku, ("",))[0] != sha:
-                png = db.scalar(sa.select(Product.image_png).where(Product.sku == sku))
-                self._images[sku] = (sha, decode_product_image(png))
-        known = {sku for sku, _ in rows}
-        for sku in [s for s in self._images if s not in known]:
-            del self._images[sku]
-        return sorted(known)
-
-    def _memories(self, session_ids: list[str]) -> Memory:
-        """The sessions' latest saved memories, as one batch on the device."""
-        with self.database.session() as db:
-            saved = dict(
-                db.execute(
-                    sa.select(SessionMemory.session_id, SessionMemory.updated_at).where(
-                        SessionMemory.session_id.in_(session_ids)
-                    )
-                ).all()
-            )
-            found = {sid: self.cache.get(sid, saved.get(sid)) for sid in session_ids}
-            missing = [sid for sid, memory in found.items() if memory is None]
-            if missing:
-                for sid, (_row, blobs) in load_memory_arrays(db, missing).items():
-                    found[sid] = self.cache.put(sid, saved.get(sid), blobs)
-        return Memory.cat([found[sid] for sid in session_ids])
+    def _fps(self, state: store.SessionState) -> float:
+        return state.memory_fps or self.fallback_fps
 
     def _answer(
-        self, requests: list[Request], outcomes: dict[int, tuple[str, Any]], began: float
-    ) -> None:
+        self, requests: list[Request], inputs: _BatchInputs, began: float
+    ) -> dict[int, Outcome]:
         order = sorted({r.session.session_id for r in requests})
         index = {sid: i for i, sid in enumerate(order)}
-        memory = self._memories(order)
+        memory = Memory.cat([inputs.memories[sid] for sid in order])
         flat = []
         for r in requests:
             i = index[r.session.session_id]
@@ -223,69 +223,67 @@ class AnswerWorker:
             flat.extend(r.model_queries)
         with torch.inference_mode():
             predictions = self.net.answer(memory, flat)
-        names = self._names()
-        compute_ms = (time.perf_counter() - began) * 1000
+        compute_ms = round((time.perf_counter() - began) * 1000, 2)
+        outcomes: dict[int, Outcome] = {}
         at = 0
         for r in requests:
             mine = predictions[at : at + len(r.model_queries)]
             at += len(r.model_queries)
-            body = payload(r, mine, fps=self.fps, labels=self.cfg.activity_labels, names=names)
-            body["model_version"] = self.model_version
-            body["batch_ms"] = round(compute_ms, 2)
-            body["batch_size"] = len(requests)
-            outcomes[r.claimed.id] = ("done", body)
+            answering = Answering(
+                kind=r.claimed.kind,
+                window_from=r.start_step / r.session.fps,
+                window_to=r.end_step / r.session.fps,
+                window_clipped=r.clipped,
+                session_open=r.session.status == "open",
+                frames_seen=r.session.frames_seen,
+                model_version=self.model_version,
+                batch_ms=compute_ms,
+                batch_size=len(requests),
+            )
+            answer = build_answer(
+                r,
+                mine,
+                answering,
+                fps=r.session.fps,
+                labels=self.cfg.activity_labels,
+                names=inputs.names,
+            )
+            outcomes[r.claimed.id] = Answered(answer)
+        return outcomes
 
-    def _names(self) -> dict[str, str]:
-        with self.database.session() as db:
-            return dict(db.execute(sa.select(Product.sku, Product.name)).all())
-
-    def _finish(
-        self, claimed: list[queue.ClaimedQuery], outcomes: dict[int, tuple[str, Any]]
-    ) -> None:
+    def _finish(self, claimed: Sequence[queue.ClaimedQuery], outcomes: dict[int, Outcome]) -> None:
         """Answers and failures of the whole batch in one transaction."""
+        completions: list[queue.Completion] = []
+        failures: list[queue.Failure] = []
+        gave_up: set[int] = set()
+        for c in claimed:
+            outcome = outcomes.get(c.id, TryLater("the worker produced no result"))
+            if isinstance(outcome, Answered):
+                payload = outcome.answer.to_json()
+                completions.append(queue.Completion(c.id, payload, self.model_version))
+            elif isinstance(outcome, Invalid):
+                failures.append(queue.Failure(c.id, outcome.reason, None))
+                gave_up.add(c.id)
+            else:
+                decision = retry_decision(
+                    outcome.reason,
+                    c.attempts,
+                    self.settings.query_max_attempts,
+                    self.settings.query_retry_s,
+                )
+                failures.append(queue.Failure(c.id, decision.error, decision.after_s))
+                if decision.after_s is None:
+                    gave_up.add(c.id)
         with self.database.session() as db:
-            for c in claimed:
-                kind, value = outcomes.get(c.id, ("retry", "the worker produced no result"))
-                if kind == "done":
-                    value["queued_ms"] = _queued_ms(db, c.id)
-                    ok = queue.complete(
-                        db,
-                        query_id=c.id,
-                        worker=self.worker_id,
-                        payload=value,
-                        model_version=self.model_version,
-                    )
-                    self.stats.answered += ok
-                elif kind == "fail":
-                    ok = queue.fail(
-                        db, query_id=c.id, worker=self.worker_id, error=value, retry_after_s=None
-                    )
-                    self.stats.failed += ok
-                else:
-                    last = c.attempts >= self.settings.query_max_attempts
-                    error = f"gave up after {c.attempts} attempts: {value}" if last else value
-                    backoff = None if last else self.settings.query_retry_s * 2 ** (c.attempts - 1)
-                    ok = queue.fail(
-                        db, query_id=c.id, worker=self.worker_id, error=error, retry_after_s=backoff
-                    )
-                    if last:
-                        self.stats.failed += ok
-                    else:
-                        self.stats.retried += ok
-                if not ok:
-                    self.stats.lost_leases += 1
-                    log.warning(
-                        "query %d: lease lost before finishing; another worker has it", c.id
-                    )
-
-
-def _queued_ms(db: Any, query_id: int) -> float | None:
-    from storage import Query
-
-    created = db.scalar(sa.select(Query.created_at).where(Query.id == query_id))
-    now = queue.database_now(db)
-    if created is None:
-        return None
-    if created.tzinfo is None and now.tzinfo is not None:
-        now = now.replace(tzinfo=None)
-    return round((now - created).total_seconds() * 1000, 1)
+            held = queue.finish(
+                db, worker=self.worker_id, completions=completions, failures=failures
+            )
+        self.stats.answered += sum(c.query_id in held for c in completions)
+        self.stats.failed += len(gave_up & held)
+        self.stats.retried += sum(
+            f.query_id in held and f.query_id not in gave_up for f in failures
+        )
+        for c in claimed:
+            if c.id not in held:
+                self.stats.lost_leases += 1
+                log.warning("query %d: lease lost before finishing; another worker has it", c.id)

@@ -149,7 +149,7 @@ def run(
     """
     plan = QUICK if quick else FULL
     machine = describe_machine()
-    net: LongVMNet = model.net  # type: ignore[assignment]
+    net = model.net
     fps = memory_fps or net.cfg.fps
     session = cached_session(cache, plan.session, log)
     questions = _questions(session, net, fps, max(plan.questions))

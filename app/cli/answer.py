@@ -123,21 +123,31 @@ def _ask(app, kind, session_id, params, timeout, inline, as_json) -> None:  # ty
     emit(result, as_json, lambda out: out.print(_report(result.answer or {})))
 
 
-def _report(a: dict[str, Any]) -> Any:
-    span = f"{a['window']['from']:g}-{a['window']['to']:g} s"
-    if "products" in a:
-        rows = [(p["sku"], p["name"], f"{p['score']:.3f}") for p in a["products"]]
-        return table(f"which product: {a['activity']}, {span}", ("sku", "name", "score"), rows)
-    if "scores" in a:
+def _report(payload: dict[str, Any]) -> Any:
+    from app.answer.payloads import (
+        ActivityAnswer,
+        ObjectAnswer,
+        ProductRanking,
+        TimeAnswer,
+        answer_from_json,
+    )
+
+    a = answer_from_json(payload)
+    span = f"{a.answering.window_from:g}-{a.answering.window_to:g} s"
+    if isinstance(a, ProductRanking):
+        rows = [(p.sku, p.name, f"{p.score:.3f}") for p in a.products]
+        return table(f"which product: {a.activity}, {span}", ("sku", "name", "score"), rows)
+    if isinstance(a, ActivityAnswer):
+        present = set(a.present)
         rows = [
-            (label, f"{p:.3f}", "yes" if label in a["present"] else "")
-            for label, p in a["scores"].items()
+            (label, f"{p:.3f}", "yes" if label in present else "") for label, p in a.scores.items()
         ]
-        return table(f"{a['sku']}, {span}", ("activity", "probability", "present"), rows)
-    if "boxes" in a:
-        rows = [(f"{b['t']:g}", *(f"{v:.3f}" for v in b["box"])) for b in a["boxes"]]
-        return table(f"{a['activity']}, {span}", ("t (s)", "cx", "cy", "w", "h"), rows)
-    return f"{a['activity']} of {a['sku']}: {a['start']:g}-{a['end']:g} s (score {a['score']:.3f})"
+        return table(f"{a.sku}, {span}", ("activity", "probability", "present"), rows)
+    if isinstance(a, ObjectAnswer):
+        rows = [(f"{b.t:g}", *(f"{v:.3f}" for v in b.box)) for b in a.boxes]
+        return table(f"{a.activity}, {span}", ("t (s)", "cx", "cy", "w", "h"), rows)
+    assert isinstance(a, TimeAnswer)
+    return f"{a.activity} of {a.sku}: {a.start:g}-{a.end:g} s (score {a.score:.3f})"
 
 
 @click.group()

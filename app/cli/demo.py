@@ -50,20 +50,29 @@ def _print(out, r) -> None:  # type: ignore[no-untyped-def]
         f"model {r.model_version}"
     )
     out.print(f"video: {r.video}")
+    from app.answer.payloads import (
+        ActivityAnswer,
+        ObjectAnswer,
+        ProductRanking,
+        TimeAnswer,
+        answer_from_json,
+    )
+
     a = r.answers
-    act = a["activity"]["answer"] or {}
-    if act:
+    typed = {name: answer_from_json(x["answer"]) for name, x in a.items() if x["answer"]}
+    act = typed.get("activity")
+    if isinstance(act, ActivityAnswer):
         out.print(
             table(
                 f"what was done with {r.planted_missing}?",
                 ("activity", "probability"),
-                [(k, f"{v:.3f}") for k, v in act["scores"].items()],
+                [(k, f"{v:.3f}") for k, v in act.scores.items()],
             )
         )
-    which = a["which_product"]
-    if which["answer"]:
-        p = which["params"]
-        rows = [(x["sku"], x["name"], f"{x['score']:.3f}") for x in which["answer"]["products"]]
+    which = typed.get("which_product")
+    if isinstance(which, ProductRanking):
+        p = a["which_product"]["params"]
+        rows = [(x.sku, x.name, f"{x.score:.3f}") for x in which.products]
         out.print(
             table(
                 f"which product was put in the cart between {p['from']:g} and {p['to']:g} s?",
@@ -71,9 +80,9 @@ def _print(out, r) -> None:  # type: ignore[no-untyped-def]
                 rows,
             )
         )
-    obj = a["object"]["answer"]
-    if obj:
-        rows = [(f"{b['t']:g}", *(f"{v:.2f}" for v in b["box"])) for b in obj["boxes"]]
+    obj = typed.get("object")
+    if isinstance(obj, ObjectAnswer):
+        rows = [(f"{b.t:g}", *(f"{v:.2f}" for v in b.box)) for b in obj.boxes]
         out.print(
             table(
                 "where was the product being put in the cart? (cx, cy, w, h)",
@@ -81,11 +90,11 @@ def _print(out, r) -> None:  # type: ignore[no-untyped-def]
                 rows,
             )
         )
-    tm = a["time"]["answer"]
-    if tm:
+    tm = typed.get("time")
+    if isinstance(tm, TimeAnswer):
         out.print(
             f"when was {r.planted_missing} put in the cart? "
-            f"{tm['start']:g}-{tm['end']:g} s (score {tm['score']:.3f})"
+            f"{tm.start:g}-{tm.end:g} s (score {tm.score:.3f})"
         )
     rec = r.reconciliation
     rows = [

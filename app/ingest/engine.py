@@ -83,7 +83,7 @@ class IngestEngine:
         self.database = database
         self.net = model.net
         self.model_version = model.version
-        self.cfg = self.net.cfg  # type: ignore[attr-defined]
+        self.cfg = self.net.cfg
         self.fps = settings.memory_fps or self.cfg.fps
         self.frame_needs = FrameNeeds.of(self.cfg.image_size, self.fps)
         self.source = source

@@ -106,6 +106,7 @@ class LiveSession:
             source=self.partition,
             frames_seen=self.frames_seen,
             model_version=model_version if memory_arrays is not None else "",
+            fps=self.fps,
             pending_info={
                 "next_index": self.timeline.next_index,
                 "held_time_us": self.timeline.held_time_us,

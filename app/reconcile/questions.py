@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.answer.payloads import ActivityAnswer, AnswerPayload, TimeAnswer
 from app.reconcile.basket import (
     PUT,
     RETURN,
@@ -70,8 +71,8 @@ class Question:
         return cls(kind, params["sku"], start, end, activity, bool(params.get("steps")))
 
 
-#: the payload of each finished question; None when it failed
-Answers = Mapping[Question, dict[str, Any] | None]
+#: the answer to each finished question; None when it failed
+Answers = Mapping[Question, AnswerPayload | None]
 
 
 def candidate_skus(start_info: Mapping[str, Any], catalog: Sequence[str], cap: int) -> list[str]:
@@ -139,37 +140,36 @@ def read_beliefs(candidates: Sequence[str], duration: float, answers: Answers) -
     steps = asks_steps(answers)
     for sku in candidates:
         first = session_question(sku, duration, steps=steps)
-        payload = answers.get(first)
-        if payload is None:
+        answer = answers.get(first)
+        if not isinstance(answer, ActivityAnswer):
             continue  # never answered: this product was not checked
-        if steps and "steps" in payload:
-            beliefs.append(belief(sku, step_events(payload["steps"], first.start)))
+        if steps and answer.steps is not None:
+            beliefs.append(belief(sku, step_events(answer.steps.to_json(), first.start)))
             continue
-        if _touched(payload):
+        if _touched(answer):
             asked = [Question("activity", sku, a, b) for a, b in tiles(duration)]
         else:
             asked = [first]
         times = {
-            (q.activity, q.start, q.end): TimeEvidence(p["start"], p["end"], p["score"])
-            for q, p in answers.items()
-            if q.kind == "time" and q.sku == sku and p is not None and q.activity is not None
+            (q.activity, q.start, q.end): TimeEvidence(a.start, a.end, a.score)
+            for q, a in answers.items()
+            if q.kind == "time" and q.sku == sku and isinstance(a, TimeAnswer) and q.activity
         }
         events = with_times(find_events(_scores(asked, answers)), times)
         beliefs.append(belief(sku, events))
     return beliefs
 
 
-def _touched(payload: dict[str, Any] | None) -> bool:
-    if payload is None:
+def _touched(answer: AnswerPayload | None) -> bool:
+    if not isinstance(answer, ActivityAnswer):
         return False
-    scores = payload["scores"]
-    return max(scores.get(a, 0.0) for a in (PUT, TAKE_OUT, RETURN)) >= GATE
+    return max(answer.scores.get(a, 0.0) for a in (PUT, TAKE_OUT, RETURN)) >= GATE
 
 
 def _scores(questions: Iterable[Question], answers: Answers) -> list[WindowScores]:
     out = []
     for q in questions:
-        payload = answers.get(q)
-        if payload is not None:
-            out.append(WindowScores(q.start, q.end, payload["scores"]))
+        answer = answers.get(q)
+        if isinstance(answer, ActivityAnswer):
+            out.append(WindowScores(q.start, q.end, answer.scores))
     return out

@@ -11,12 +11,14 @@ workers, a restart) changes nothing.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.answer.payloads import AnswerPayload, PayloadError, answer_from_json
 from app.db import Database
 from app.errors import InvalidInputError, NotFoundError
 from app.reconcile.basket import Belief
@@ -30,9 +32,11 @@ from app.reconcile.questions import (
     session_question,
 )
 from app.reconcile.report import QuestionCounts, ReconciliationReport, scan_lines
-from storage import Product, QueryStatus, Reconciliation, SessionMemory, SessionStatus
+from storage import Answer, Product, QueryStatus, Reconciliation, SessionMemory, SessionStatus
 from storage import query_queue as queue
 from storage import reconciliations as store
+
+log = logging.getLogger("cartmem.reconcile")
 
 ORIGIN = "reconcile"
 DEFAULT_CAP = 100  # candidate products asked about per session
@@ -129,7 +133,7 @@ def _advance(
     if not rows or any(q.status in _OPEN for q, _ in rows):
         return None
     duration = _duration(db, session_id)
-    answers = {Question.of(q.kind, q.params): None if a is None else a.payload for q, a in rows}
+    answers = {Question.of(q.kind, q.params): _readable(a) for q, a in rows}
     steps = asks_steps(answers)
     candidates = [q.sku for q in answers if q == session_question(q.sku, duration, steps=steps)]
     missing = [q for q in needed_questions(candidates, duration, answers) if q not in answers]
@@ -184,6 +188,17 @@ def _report(db: Session, session_id: str, row: Reconciliation | None) -> Reconci
     )
 
 
+def _readable(answer: Answer | None) -> AnswerPayload | None:
+    """A stored answer as reconciliation reads it; one it cannot read counts as failed."""
+    if answer is None:
+        return None
+    try:
+        return answer_from_json(answer.payload)
+    except PayloadError as exc:
+        log.warning("answer to query %d is unreadable, left out: %s", answer.query_id, exc)
+        return None
+
+
 def _duration(db: Session, session_id: str) -> float:
     """Seconds of video in the session's memory: the span every question may ask about."""
     memory = db.get(SessionMemory, session_id)
@@ -192,7 +207,12 @@ def _duration(db: Session, session_id: str) -> float:
             f"session {session_id!r} ended without any video in its memory; "
             "there is nothing to reconcile."
         )
-    return round(memory.frames_seen / float(memory.pending_info["fps"]), 3)
+    if not memory.fps:
+        raise InvalidInputError(
+            f"session {session_id!r}'s memory does not say its frames per second; "
+            "run `cartmem db upgrade`."
+        )
+    return round(memory.frames_seen / memory.fps, 3)
 
 
 def _scanned(db: Session, session_id: str) -> dict[str, int]:

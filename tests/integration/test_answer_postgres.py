@@ -17,7 +17,7 @@ from app.db import Database
 from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
 from app.settings import Settings
-from storage import Answer, Query
+from storage import Answer, Query, SessionMemory
 from storage import query_queue as queue
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -179,3 +179,25 @@ def test_each_kind_of_invalid_query_fails_with_its_sentence(settings: Settings) 
         assert row.status == "done" and set(answer.payload["scores"]) >= {"put_in_cart", "inspect"}
     database.dispose()
     assert (stats.failed, stats.answered) == (len(INVALID), 1)
+
+
+def test_a_memory_is_answered_at_the_rate_it_was_written_whatever_the_worker_is_set_to(
+    settings: Settings,
+) -> None:
+    database = Database(settings)
+    with database.session() as db:
+        fps = db.scalar(sa.select(SessionMemory.fps).where(SessionMemory.session_id == "shop-1"))
+        window = {"activity": "put_in_cart", "from": 2.0, "to": 9.0}
+        query_id = queue.enqueue(db, session_id="shop-1", kind="object", params=window)
+    assert fps, "ingest records the rate it wrote the memory at"
+    elsewhere = dataclasses.replace(settings, memory_fps=4 * fps)  # e.g. another store's setting
+    AnswerWorker(elsewhere, database, load_model(elsewhere)).run(until_idle_s=0.0)
+    with database.session() as db:
+        found = queue.get_query(db, query_id)
+        assert found is not None and found[1] is not None
+        body = found[1].payload
+    database.dispose()
+    assert body["window"] == {"from": 2.0, "to": 9.0}
+    times = [box["t"] for box in body["boxes"]]
+    assert len(times) == round(7.0 * fps)  # one box per step of the memory, at its own rate
+    assert times == pytest.approx([2.0 + i / fps for i in range(len(times))])

@@ -90,3 +90,45 @@ def test_models_and_migrations_agree_on_sqlite(sqlite_settings: Settings) -> Non
     database.upgrade(sqlite_settings)
     assert _tables(sqlite_settings) == TABLES
     assert _drift(sqlite_settings) == []
+
+
+@pytest.mark.parametrize(
+    "fixture", ["sqlite_settings", pytest.param("pg_settings", marks=pytest.mark.postgres)]
+)
+def test_0004_takes_each_memorys_fps_from_its_pending_info(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    settings: Settings = request.getfixturevalue(fixture)
+    database.upgrade(settings, "0003")
+    engine = sa.create_engine(settings.database_url)
+    memories = sa.table(
+        "session_memories",
+        sa.column("session_id"),
+        sa.column("model_version"),
+        sa.column("frames_seen"),
+        sa.column("pending_info", sa.JSON),
+    )
+    info = {"s-old": {"fps": 2.0, "next_index": 4}, "s-none": {}}
+    with engine.begin() as conn:
+        for sid, pending in info.items():
+            conn.execute(
+                sa.text(
+                    "INSERT INTO sessions (id, status, start_info, last_seq, seq_gaps) "
+                    "VALUES (:id, 'open', '{}', -1, '[]')"
+                ),
+                {"id": sid},
+            )
+            conn.execute(
+                memories.insert(),
+                {
+                    "session_id": sid,
+                    "model_version": "m",
+                    "frames_seen": 8,
+                    "pending_info": pending,
+                },
+            )
+    database.upgrade(settings)
+    with engine.connect() as conn:
+        fps = dict(conn.execute(sa.text("SELECT session_id, fps FROM session_memories")).all())
+    engine.dispose()
+    assert fps == {"s-old": 2.0, "s-none": None}

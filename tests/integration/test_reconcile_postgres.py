@@ -18,6 +18,7 @@ import pytest
 from app import catalog as catalog_ops
 from app import db as database_ops
 from app.answer import AnswerWorker
+from app.answer.payloads import answer_from_json
 from app.db import Database
 from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
@@ -96,7 +97,7 @@ def test_the_answer_worker_completes_the_reconciliation(shop: Shop) -> None:
         assert {q.status for q, _ in rows} == {QueryStatus.DONE.value}
         assert db.query(Reconciliation).filter_by(session_id=SESSION).count() == 1
         # exactly the questions the answers called for were asked, each once
-        answers = {Question.of(q.kind, q.params): a.payload for q, a in rows if a}
+        answers = {Question.of(q.kind, q.params): answer_from_json(a.payload) for q, a in rows if a}
         duration = next(float(q.params["to"]) for q in first)
         skus = [q.sku for q in answers if q == session_question(q.sku, duration)]
         assert len(rows) == len(answers)

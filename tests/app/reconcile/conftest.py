@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from app import db as database_ops
+from app.answer.payloads import ActivityAnswer, Answering, StepScores, TimeAnswer
 from app.db import Database
 from app.reconcile import answer_batch_hook
 from app.settings import Settings
@@ -67,7 +68,7 @@ def make_session(database: Database) -> Callable[..., str]:
                     session_id=session_id,
                     frames_seen=seconds,
                     model_version="test",
-                    pending_info={"fps": 1.0},
+                    fps=1.0,
                 )
             )
         return session_id
@@ -86,21 +87,23 @@ def make_catalog(database: Database) -> Callable[..., None]:
 
 
 def oracle(kind: str, params: dict[str, Any], spans: list[Span]) -> dict[str, Any]:
-    """What a perfect model answers: activities whose span lies whole inside the window."""
+    """What a perfect model answers, as the worker stores it: activities whose span lies
+    whole inside the window."""
     inside = [
         s
         for s in spans
         if s.sku == params["sku"] and params["from"] <= s.start and s.end <= params["to"]
     ]
+    answering = Answering(kind, params["from"], params["to"], False, False, int(params["to"]))
     if kind == "activity":
         seen = {s.activity for s in inside}
         scores = {label: SEEN if label in seen else UNSEEN for label in LABELS}
-        answer = {"kind": kind, "sku": params["sku"], "scores": scores, "present": sorted(seen)}
+        steps = None
         if params.get("steps"):  # one step a second: SEEN during each span's seconds
             first, last = int(params["from"]), int(params["to"])
-            answer["steps"] = {
-                "fps": 1.0,
-                **{
+            steps = StepScores(
+                1.0,
+                {
                     label: [
                         SEEN
                         if any(s.activity == label and s.start <= t < s.end for s in inside)
@@ -109,10 +112,12 @@ def oracle(kind: str, params: dict[str, Any], spans: list[Span]) -> dict[str, An
                     ]
                     for label in LABELS
                 },
-            }
-        return answer
+            )
+        return ActivityAnswer(answering, params["sku"], scores, steps).to_json()
     (span,) = [s for s in inside if s.activity == params["activity"]]
-    return {"kind": kind, "start": span.start, "end": span.end, "score": 0.75}
+    return TimeAnswer(
+        answering, params["activity"], params["sku"], span.start, span.end, 0.75
+    ).to_json()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from app.answer.payloads import ActivityAnswer, Answering, StepScores, TimeAnswer
 from app.reconcile.basket import PUT, TAKE, TAKE_OUT
 from app.reconcile.questions import (
     GATE,
@@ -21,8 +22,13 @@ from app.reconcile.questions import (
 LABELS = (TAKE, PUT, "inspect", "return_to_shelf", TAKE_OUT)
 
 
-def scores(**given: float) -> dict[str, Any]:
-    return {"scores": {label: given.get(label, 0.01) for label in LABELS}}
+ANSWERING = Answering("activity", 0.0, 40.0, False, False, 40)
+
+
+def scores(steps: StepScores | None = None, **given: float) -> ActivityAnswer:
+    return ActivityAnswer(
+        ANSWERING, "SKU", {label: given.get(label, 0.01) for label in LABELS}, steps
+    )
 
 
 @pytest.mark.parametrize("duration", [5.0, 16.0, 17.0, 61.5, 120.0])
@@ -62,7 +68,7 @@ def test_rounds_follow_the_answers() -> None:
     assert timed.params() == {"sku": "BUSY", "from": 8.0, "to": 24.0, "activity": PUT}
     assert Question.of("time", timed.params()) == timed
 
-    answers[timed] = {"start": 12.0, "end": 15.0, "score": 0.6}
+    answers[timed] = TimeAnswer(ANSWERING, PUT, "BUSY", 12.0, 15.0, 0.6)
     beliefs = {b.sku: b for b in read_beliefs(["QUIET", "BUSY"], duration, answers)}
     assert beliefs["BUSY"].qty == 1 and beliefs["QUIET"].qty == 0
     (event,) = [e for e in beliefs["BUSY"].events if e.counted]
@@ -96,8 +102,8 @@ def test_with_per_step_evidence_one_question_per_product_is_the_whole_reconcilia
     put = [0.0] * 20
     put[5] = put[6] = 0.9
     answers = {
-        first[0]: {**scores(put_in_cart=0.9), "steps": {"fps": 1.0, PUT: put}},
-        first[1]: {**scores(), "steps": {"fps": 1.0, PUT: [0.05] * 20}},
+        first[0]: scores(StepScores(1.0, {PUT: put}), put_in_cart=0.9),
+        first[1]: scores(StepScores(1.0, {PUT: [0.05] * 20})),
     }
     # busy or quiet, no later round: the steps hold the events and their times
     assert needed_questions(["A", "B"], duration, answers) == first
