@@ -22,6 +22,7 @@ test: venv tools lint
 lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff format .

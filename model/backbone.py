@@ -47,6 +47,9 @@ class Backbone(nn.Module):
     answers (boxes) are in full-frame coordinates and every part of the frame may matter.
     """
 
+    mean: Tensor  # buffers, registered in __init__
+    std: Tensor
+
     def __init__(self, cfg: ModelConfig, *, load_weights: bool = True) -> None:
         super().__init__()
         weights = cfg.backbone_weights_file if load_weights else None
@@ -102,8 +105,11 @@ class Backbone(nn.Module):
         Token ``s`` of a frame sits at grid cell ``(s // w', s % w')``: ``s`` is its
         spatial index.
         """
-        features = self.model.forward_features(self.preprocess(frames))
-        return self._tokens(features)
+        return self._tokens(self.features(self.preprocess(frames)))
+
+    def features(self, x: Tensor) -> Tensor:
+        """The timm model's final feature map of preprocessed frames ``x``."""
+        return self.model.forward_features(x)  # type: ignore[operator]  # a timm method nn.Module does not declare
 
     def _tokens(self, features: Tensor) -> Tensor:
         if features.dim() == 3:  # ViT-like (N, prefix + S, C): drop class/register tokens

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,8 @@ from model.config import ModelConfig
 from model.heads import masked_log_softmax
 from model.outputs import QueryOutputs
 from model.queries import ActivityTarget, ObjectTarget, Query, Target, TimeTarget
+
+_T = TypeVar("_T", ActivityTarget, ObjectTarget, TimeTarget)
 
 
 def activity_loss(logits: Tensor, labels: Tensor) -> Tensor:
@@ -122,43 +125,44 @@ def query_losses(
     """
     losses: dict[str, Tensor] = {}
     if outputs.activity is not None:
-        out = outputs.activity
-        labels = torch.zeros_like(out.logits)
-        for row, r in enumerate(out.rows):
+        act = outputs.activity
+        labels = torch.zeros_like(act.logits)
+        for row, r in enumerate(act.rows):
             labels[row, list(_target(targets, r, ActivityTarget).labels)] = 1.0
-        losses["activity"] = activity_loss(out.logits, labels)
-        if out.step_logits is not None and out.step_mask is not None:
-            judged = step_labels(out.step_logits, out.step_mask, out.rows, targets)
+        losses["activity"] = activity_loss(act.logits, labels)
+        if act.step_logits is not None and act.step_mask is not None:
+            judged = step_labels(act.step_logits, act.step_mask, act.rows, targets)
             if judged is not None:
-                losses["activity_steps"] = activity_step_loss(out.step_logits, judged)
+                losses["activity_steps"] = activity_step_loss(act.step_logits, judged)
     if outputs.object is not None:
-        out = outputs.object
-        target = torch.zeros_like(out.boxes)
-        present = torch.zeros_like(out.step_mask)
-        for row, r in enumerate(out.rows):
+        obj = outputs.object
+        target = torch.zeros_like(obj.boxes)
+        present = torch.zeros_like(obj.step_mask)
+        for row, r in enumerate(obj.rows):
             t = _target(targets, r, ObjectTarget)
-            n = int(out.step_mask[row].sum())
+            n = int(obj.step_mask[row].sum())
             boxes = torch.as_tensor(t.boxes, dtype=target.dtype)
             flags = torch.as_tensor(t.present, dtype=torch.bool)
             if boxes.shape != (n, 4) or flags.shape != (n,):
                 raise ValueError(f"Object target {r} must give one box per window step ({n}).")
             target[row, :n] = boxes.to(target.device)
             present[row, :n] = flags.to(present.device)
-        losses["box_l1"], losses["box_giou"] = box_losses(out.boxes, target, present)
+        losses["box_l1"], losses["box_giou"] = box_losses(obj.boxes, target, present)
     if outputs.time is not None:
-        out = outputs.time
-        first, last = [], []
-        for r in out.rows:
-            t, q = _target(targets, r, TimeTarget), queries[r]
-            if not q.start <= t.start < t.end <= q.end:
+        tim = outputs.time
+        first: list[int] = []
+        last: list[int] = []
+        for r in tim.rows:
+            span, q = _target(targets, r, TimeTarget), queries[r]
+            if not q.start <= span.start < span.end <= q.end:
                 raise ValueError(f"Time target {r} must lie inside its query window.")
-            first.append(t.start - q.start)
-            last.append(t.end - 1 - q.start)
-        device = out.start_logits.device
+            first.append(span.start - q.start)
+            last.append(span.end - 1 - q.start)
+        device = tim.start_logits.device
         losses["time"] = time_loss(
-            out.start_logits,
-            out.end_logits,
-            out.step_mask,
+            tim.start_logits,
+            tim.end_logits,
+            tim.step_mask,
             torch.tensor(first, device=device),
             torch.tensor(last, device=device),
         )
@@ -194,10 +198,12 @@ def weighted_sum(losses: Mapping[str, Tensor], weights: Mapping[str, float]) -> 
     """The scalar to back-propagate: ``sum(weights[k] * losses[k])``."""
     if not losses:
         raise ValueError("weighted_sum needs at least one loss term.")
-    return sum(weights[k] * v for k, v in losses.items())  # type: ignore[return-value]
+    total = sum(weights[k] * v for k, v in losses.items())
+    assert isinstance(total, Tensor)  # at least one term: 0 + a tensor is a tensor
+    return total
 
 
-def _target(targets: Sequence[Target], row: int, kind: type) -> Target:
+def _target(targets: Sequence[Target], row: int, kind: type[_T]) -> _T:
     t = targets[row]
     if not isinstance(t, kind):
         raise TypeError(f"Target {row} must be a {kind.__name__}, got {type(t).__name__}.")

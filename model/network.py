@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,17 +83,17 @@ class LongVMNet(nn.Module):
         """
         self._reconfigure_writer(memory_size=memory_size)
 
-    def set_answering(self, **changes: object) -> None:
+    def set_answering(self, **changes: Any) -> None:
         """Record config ``changes`` that only the answers read (``time_answers``, the
         activity calibration): no weight and no memory depends on them."""
         allowed = {"time_answers", "activity_logit_scale", "activity_logit_bias"}
         if unknown := sorted(set(changes) - allowed):
             raise ValueError(f"{unknown} are not answering settings; use resize_memory/use_writer.")
-        self.cfg = dataclasses.replace(self.cfg, **changes)  # type: ignore[arg-type]
+        self.cfg = dataclasses.replace(self.cfg, **changes)
 
-    def _reconfigure_writer(self, **changes: object) -> None:
+    def _reconfigure_writer(self, **changes: Any) -> None:
         """Record weight-free config ``changes`` and rebuild the writer that depends on them."""
-        self.cfg = dataclasses.replace(self.cfg, **changes)  # type: ignore[arg-type]
+        self.cfg = dataclasses.replace(self.cfg, **changes)
         self.writer = make_writer(self.cfg.writer, self.cfg, self.sampler)
 
     # ================================================================== stage 1: memory
@@ -235,7 +236,9 @@ class LongVMNet(nn.Module):
                     if isinstance(query, TimeQuery) and isinstance(prediction, ActivityPrediction):
                         prediction = time_from_steps(query, prediction)
                     predictions[row] = prediction
-        return predictions  # type: ignore[return-value]
+        answered = [p for p in predictions if p is not None]
+        assert len(answered) == len(queries)  # every row is in one of the batches
+        return answered
 
     def _batches(self, queries: Sequence[Query], max_tokens: int) -> Iterator[list[int]]:
         """Rows of ``queries`` grouped by kind, in chunks that fit ``max_tokens``.
@@ -272,10 +275,15 @@ class LongVMNet(nn.Module):
             steps, step_mask = _window_steps(batch, self.device)
             objects = None
             if kind is not ObjectQuery:
-                objects = self.encode_object_images([q.object_image for q in batch])
+                objects = self.encode_object_images(
+                    [q.object_image for q in batch if not isinstance(q, ObjectQuery)]
+                )
             activity = None
             if kind is not ActivityQuery:
-                activity = torch.tensor([self._activity(q) for q in batch], device=self.device)
+                activity = torch.tensor(
+                    [self._activity(q) for q in batch if not isinstance(q, ActivityQuery)],
+                    device=self.device,
+                )
             decoded = self.encoder_decoder(
                 projected.select(index), steps, step_mask, objects, activity
             )  # (N, L, d)

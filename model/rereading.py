@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -19,7 +20,9 @@ from torch import Tensor
 
 from model.candidates import ClipTokens
 from model.memory import Memory
-from model.queries import ActivityPrediction, ObjectPrediction, Prediction, Query
+from model.queries import ActivityPrediction, ObjectPrediction, Prediction, Query, TimePrediction
+
+_P = TypeVar("_P", ActivityPrediction, ObjectPrediction, TimePrediction)
 
 
 def window_memory(clips: Sequence[Tensor], first_step: int, clip_frames: int) -> Memory:
@@ -63,14 +66,24 @@ def combine(parts: Sequence[Prediction]) -> Prediction:
     """
     first = parts[0]
     if isinstance(first, ActivityPrediction):
-        window = np.max([p.probabilities for p in parts], axis=0)  # type: ignore[union-attr]
-        steps = [p.steps for p in parts]  # type: ignore[union-attr]
-        if any(s is None for s in steps):
+        activity = _as_kind(parts, ActivityPrediction)
+        window = np.max([p.probabilities for p in activity], axis=0)
+        steps = [p.steps for p in activity if p.steps is not None]
+        if len(steps) < len(activity):
             return ActivityPrediction(window)
         return ActivityPrediction(window, np.concatenate(steps))
     if isinstance(first, ObjectPrediction):
-        return ObjectPrediction(np.concatenate([p.boxes for p in parts]))  # type: ignore[union-attr]
-    return max(parts, key=lambda p: p.score)  # type: ignore[union-attr]
+        return ObjectPrediction(
+            np.concatenate([p.boxes for p in _as_kind(parts, ObjectPrediction)])
+        )
+    return max(_as_kind(parts, TimePrediction), key=lambda p: p.score)
+
+
+def _as_kind(parts: Sequence[Prediction], kind: type[_P]) -> list[_P]:
+    """``parts``, all of ``kind``: the clips of one window answer the same question."""
+    same = [p for p in parts if isinstance(p, kind)]
+    assert len(same) == len(parts), f"a window's clips must all answer as {kind.__name__}"
+    return same
 
 
 def split_clips(window_tokens: Tensor, clip_frames: int) -> list[Tensor]:

@@ -112,7 +112,7 @@ class _SegmentedScan(torch.autograd.Function):
     """``_scan_piece`` over segments, recomputed segment by segment in the backward pass."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, segment: int, chunk: int
     ) -> Tensor:
         bounds = [(s, min(s + segment, x.shape[1])) for s in range(0, x.shape[1], segment)]
@@ -130,7 +130,7 @@ class _SegmentedScan(torch.autograd.Function):
         return torch.cat(pieces, dim=1)
 
     @staticmethod
-    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
         x, dt, A, B, C, *states = ctx.saved_tensors
         grads = [torch.zeros_like(v) for v in (x, dt, B, C)]
         grad_A = torch.zeros_like(A)

@@ -214,7 +214,11 @@ def quiet_open_sessions(
         .order_by(ShoppingSession.updated_at)
         .limit(limit)
     ).all()
-    return [(sid, (str(topic), int(partition))) for sid, topic, partition in rows]
+    return [
+        (sid, (str(topic), int(partition)))
+        for sid, topic, partition in rows
+        if topic is not None and partition is not None  # the filter above guarantees it
+    ]
 
 
 def load_memory_arrays(

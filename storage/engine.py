@@ -34,7 +34,7 @@ def _pg_args(url: sa.URL) -> dict[str, object]:
     return {} if "connect_timeout" in url.query else {"connect_timeout": 10}
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")

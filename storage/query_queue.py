@@ -212,5 +212,7 @@ def _milliseconds_between(earlier: dt.datetime, later: dt.datetime) -> float:
 def database_now(db: Session) -> dt.datetime:
     """The database's clock: leases compare against one clock whatever the workers' clocks say."""
     if db.get_bind().dialect.name == "postgresql":
-        return db.scalar(sa.select(sa.func.now()))
+        now = db.scalar(sa.select(sa.func.now()))
+        assert isinstance(now, dt.datetime)
+        return now
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from storage.errors import RowNotFoundError
 from storage.models import DeadLetter, Query, Scan, SessionMemory, ShoppingSession
@@ -45,7 +45,7 @@ def get_session(db: Session, session_id: str) -> SessionSummary:
 def _summarize(db: Session, session: ShoppingSession) -> SessionSummary:
     memory = db.get(SessionMemory, session.id)
 
-    def count(model: type, column: sa.ColumnElement[str]) -> int:
+    def count(model: type, column: InstrumentedAttribute[str | None]) -> int:
         return (
             db.scalar(sa.select(sa.func.count()).select_from(model).where(column == session.id))
             or 0

@@ -28,7 +28,7 @@ def _announce(config: pytest.Config, line: str) -> None:
         reporter.write_line(f"\n[cartmem] {line}")
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if _SERVICE_LINES:
         terminalreporter.section("real services used")
         for line in _SERVICE_LINES:
@@ -138,7 +138,7 @@ def _server_version(url: str) -> str:
 
 # ---------------------------------------------------------------- processes
 @pytest.fixture
-def cartmem_process():  # type: ignore[no-untyped-def]
+def cartmem_process():
     """Function: run ``cartmem ARGS`` in its own process with ``settings``, output to ``log``."""
     import subprocess
     import sys
@@ -189,13 +189,13 @@ def kcat() -> str:
 
 
 @pytest.fixture
-def kcat_produce():  # type: ignore[no-untyped-def]
+def kcat_produce():
     """Function: send messages with Debian's kcat, an independent Kafka client."""
     import subprocess
 
     kcat = require_tool("kcat", "kcat")
 
-    def produce(bootstrap: str, topic: str, key: str, messages, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+    def produce(bootstrap: str, topic: str, key: str, messages, workdir: Path) -> None:
         for i, (headers, value) in enumerate(messages):
             payload = workdir / f"kcat-{key}-{i}.bin"
             payload.write_bytes(value)
@@ -232,12 +232,12 @@ def synth_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def frames_at_fps():  # type: ignore[no-untyped-def]
+def frames_at_fps():
     """Function: (video path, fps) -> the whole file's frames resampled to ``fps``."""
     return decode_at_fps
 
 
-def decode_at_fps(path: Path, fps: float, max_side: int | None = None):  # type: ignore[no-untyped-def]
+def decode_at_fps(path: Path, fps: float, max_side: int | None = None):
     """The whole file decoded and resampled to ``fps``: the frames ingest must see.
 
     Frames go through ingest's own conversion (``frame_to_rgb``: display rotation, and
@@ -265,14 +265,14 @@ def decode_at_fps(path: Path, fps: float, max_side: int | None = None):  # type:
 
 
 @pytest.fixture(scope="session")
-def reference_memory(tiny_checkpoint: Path):  # type: ignore[no-untyped-def]
+def reference_memory(tiny_checkpoint: Path):
     """Function: the memory ``LongVMNet.populate`` writes for a whole video file."""
     from model import LongVMNet
 
     net = LongVMNet.load(tiny_checkpoint)
     cache: dict[Path, object] = {}
 
-    def reference(path: Path):  # type: ignore[no-untyped-def]
+    def reference(path: Path):
         if path not in cache:
             cache[path] = net.populate(decode_at_fps(path, net.cfg.fps)[None])
         return cache[path]
@@ -281,14 +281,14 @@ def reference_memory(tiny_checkpoint: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def stored_memory():  # type: ignore[no-untyped-def]
+def stored_memory():
     """Function: (settings, session id) -> (Memory, session snapshot) as the database holds it."""
     from app.db import Database
     from app.ingest.session import memory_arrays
     from model import Memory
     from storage.checkpoints import load_session
 
-    def read(settings: Settings, session_id: str):  # type: ignore[no-untyped-def]
+    def read(settings: Settings, session_id: str):
         database = Database(settings)
         try:
             with database.session() as db:

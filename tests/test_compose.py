@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KNOWN = {env_name(f.name) for f in dataclasses.fields(Settings)}
 
 
-def compose() -> dict:  # type: ignore[type-arg]
+def compose() -> dict:
     return yaml.safe_load((ROOT / "compose.yaml").read_text())
 
 

@@ -175,10 +175,12 @@ def _ratios(found: list[Measurement]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for kind in KINDS:
         times = {
-            (m.mixer, m.tokens): m.seconds for m in found if m.kind == kind and m.status == "ok"
+            (m.mixer, m.tokens): m.seconds
+            for m in found
+            if m.kind == kind and m.status == "ok" and m.seconds is not None
         }
         out[kind] = {
-            str(n): round(times[("attention", n)] / times[("mamba", n)], 2)  # type: ignore[operator]
+            str(n): round(times[("attention", n)] / times[("mamba", n)], 2)
             for mixer, n in times
             if mixer == "mamba" and ("attention", n) in times
         }

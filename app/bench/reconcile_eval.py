@@ -95,7 +95,7 @@ def make_trials(
         )
     data = read_dataset(root)
     rng = np.random.default_rng(seed)
-    trials = []
+    trials: list[Trial] = []
     for video in data.videos_in(split):
         if not video.basket or len(trials) == sessions:
             continue
@@ -192,12 +192,12 @@ def score(
     ``by_min_confidence`` shows every threshold), how good the baskets were, and how well
     the activity answers separate (window, product) pairs with an activity from those
     without (what every count rests on)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     flags: list[tuple[float, bool]] = []  # (confidence, real) of every flag
     basket_tp = basket_fp = basket_fn = exact = 0
     for t in trials:
         r = reports[t.session_id]
-        mine = []
+        mine: list[dict[str, Any]] = []
         for d in r.discrepancies:
             if d.confidence < min_confidence:
                 continue
@@ -278,7 +278,8 @@ def separability(trials: list[Trial], windows: WindowAnswers) -> dict[str, Any]:
     spans = {t.session_id: t.spans for t in trials}
     out = {}
     for label in ACTIVITIES:
-        pos, neg = [], []
+        pos: list[float] = []
+        neg: list[float] = []
         for session_id, answers in windows.items():
             for sku, start, end, scores in answers:
                 held = any(

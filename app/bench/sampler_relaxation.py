@@ -22,16 +22,20 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from app.bench.machine import describe_machine
 from model import LongVMNet, Memory, ModelConfig
 from model.candidates import Candidates, ClipTokens
 from model.relaxation import exact_top_k, gumbel_noise, relaxed_top_k
 from model.sampler import NeuralSampler
+
+_R = TypeVar("_R")
 
 
 def iterative_relaxed_top_k(
@@ -70,8 +74,8 @@ RELAXATIONS: dict[str, Callable[..., tuple[Tensor, Tensor]]] = {
 }
 
 
-def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, list[float], object]:
-    times, result = [], None
+def _timed(fn: Callable[[], _R], repeats: int) -> tuple[float, list[float], _R]:
+    times: list[float] = []
     for _ in range(repeats):
         start = time.perf_counter()
         result = fn()
@@ -79,7 +83,7 @@ def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, list[float], 
     return statistics.median(times), times, result
 
 
-def _saved_bytes(fn: Callable[[], Tensor]) -> tuple[Tensor, int]:
+def _saved_bytes(fn: Callable[[], _R]) -> tuple[_R, int]:
     """Run ``fn`` counting the bytes autograd keeps for the backward pass."""
     total = 0
 
@@ -97,7 +101,7 @@ def relaxation_alone(n: int, k: int, repeats: int, names: list[str]) -> dict:
     """Forward + backward of each relaxation on the same scores and Gumbel noise."""
     base = torch.randn(1, n, generator=torch.Generator().manual_seed(0))
     direction = torch.randn(1, n, generator=torch.Generator().manual_seed(1))
-    results: dict[str, dict | float] = {}
+    results: dict[str, Any] = {}
     for name in names:
         relax = RELAXATIONS[name]
 
@@ -108,6 +112,7 @@ def relaxation_alone(n: int, k: int, repeats: int, names: list[str]) -> dict:
             (weights, soft), saved = _saved_bytes(lambda: relax(scores, k, 1.0, generator))
             forward = time.perf_counter() - start
             (weights * direction).sum().backward()
+            assert scores.grad is not None  # a leaf the relaxation used: backward filled it
             return {
                 "forward_s": forward,
                 "backward_s": time.perf_counter() - start - forward,
@@ -117,10 +122,10 @@ def relaxation_alone(n: int, k: int, repeats: int, names: list[str]) -> dict:
             }
 
         median, times, last = _timed(step, repeats if name == "parallel" else 1)
-        results[name] = {"median_s": median, "runs_s": times, **last}  # type: ignore[dict-item]
+        results[name] = {"median_s": median, "runs_s": times, **last}
     if len(names) == 2:
         results["ratio_iterative_over_parallel"] = (
-            results["iterative"]["median_s"] / results["parallel"]["median_s"]  # type: ignore[index]
+            results["iterative"]["median_s"] / results["parallel"]["median_s"]
         )
     return results
 
@@ -151,7 +156,9 @@ def sampler_step(cfg: ModelConfig, repeats: int, names: list[str]) -> dict:
         forward = time.perf_counter() - start
         (new.tokens * direction).mean().backward()
         end = time.perf_counter()
-        grad = sampler.score.net[-1].weight.grad
+        output_layer = sampler.score.net[-1]
+        assert isinstance(output_layer, nn.Linear)  # an MLP ends in a linear layer
+        grad = output_layer.weight.grad
         return {
             "scoring_forward_s": scored - start,
             "forward_s": forward,
@@ -160,13 +167,13 @@ def sampler_step(cfg: ModelConfig, repeats: int, names: list[str]) -> dict:
             "score_grad_nonzero": bool(grad is not None and grad.abs().sum() > 0),
         }
 
-    results: dict[str, dict | float] = {}
+    results: dict[str, Any] = {}
     for name in names:
-        median, times, last = _timed(lambda r=name: run(r), repeats if name == "parallel" else 1)
-        results[name] = {"median_total_s": median, "runs_total_s": times, **last}  # type: ignore[dict-item]
+        median, times, last = _timed(partial(run, name), repeats if name == "parallel" else 1)
+        results[name] = {"median_total_s": median, "runs_total_s": times, **last}
     if len(names) == 2:
         results["ratio_iterative_over_parallel"] = (
-            results["iterative"]["median_total_s"] / results["parallel"]["median_total_s"]  # type: ignore[index]
+            results["iterative"]["median_total_s"] / results["parallel"]["median_total_s"]
         )
     return results
 

@@ -81,8 +81,14 @@ class SideTimes:
 
     @classmethod
     def of(cls, seconds: dict[str, float]) -> SideTimes:
-        parts = [seconds.get(p, 0.0) for p in PHASES]
-        return cls(*(round(s, 4) for s in parts), total_s=round(sum(parts), 4))
+        decode, backbone, sampler, answer = parts = [seconds.get(p, 0.0) for p in PHASES]
+        return cls(
+            decode_s=round(decode, 4),
+            backbone_s=round(backbone, 4),
+            sampler_s=round(sampler, 4),
+            answer_s=round(answer, 4),
+            total_s=round(sum(parts), 4),
+        )
 
 
 @dataclass(frozen=True)
@@ -254,7 +260,9 @@ def answer_from_memory(
         rows = order[first : first + batch]
         for row, answer in zip(rows, net.answer(memory, [queries[i] for i in rows]), strict=True):
             answers[row] = answer
-    return answers  # type: ignore[return-value]
+    answered = [a for a in answers if a is not None]
+    assert len(answered) == len(queries)  # every row is in one batch
+    return answered
 
 
 def per_query_baseline(

@@ -25,6 +25,7 @@ def decode_window(path: Path, first: int, end: int, fps: float) -> np.ndarray:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         origin = stream.start_time or 0
+        assert stream.time_base is not None  # FFmpeg gives every demuxed stream a time base
         time_base = float(stream.time_base)
         if first > 0:  # lands on the key frame at or before the window's first sample
             container.seek(origin + int(first / fps / time_base), stream=stream, backward=True)
@@ -32,6 +33,7 @@ def decode_window(path: Path, first: int, end: int, fps: float) -> np.ndarray:
         held: av.VideoFrame | None = None
         held_rgb: np.ndarray | None = None
         for frame in container.decode(stream):
+            assert frame.pts is not None  # the benchmark's synthetic videos give every frame one
             t = (frame.pts - origin) * time_base
             while held is not None and k < end and k / fps < t - _EPS:
                 if held_rgb is None:

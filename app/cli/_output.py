@@ -39,7 +39,7 @@ def emit(value: Any, as_json: bool, human: Callable[[Console], None]) -> None:
     human(_console())
 
 
-def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+def table(title: str, columns: Sequence[str], rows: Iterable[Iterable[Any]]) -> Table:
     t = Table(title=title, title_justify="left")
     for name in columns:
         t.add_column(name, overflow="fold")

@@ -20,7 +20,7 @@ from app.errors import CartmemError
 )
 @json_option
 @click.pass_obj
-def answer(app, until_idle: float | None, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def answer(app, until_idle: float | None, as_json: bool) -> None:
     """Answer pending queries from session memories (a long-running worker)."""
     from app.answer.service import run_answer_worker  # late: loads torch
 
@@ -47,7 +47,7 @@ _common = [
 ]
 
 
-def _with_common(f):  # type: ignore[no-untyped-def]
+def _with_common(f):
     for option in reversed(_common):
         f = option(f)
     return f
@@ -64,7 +64,7 @@ def ask() -> None:
 @click.option("--top", type=click.IntRange(1, 100), default=5, show_default=True)
 @_with_common
 @click.pass_obj
-def ask_activity(app, sku, activity, top, session_id, start, end, timeout, inline, as_json) -> None:  # type: ignore[no-untyped-def]
+def ask_activity(app, sku, activity, top, session_id, start, end, timeout, inline, as_json) -> None:
     """What was done with product SKU (or: which product had ACTIVITY) in the window."""
     from app.answer.service import window
 
@@ -79,7 +79,7 @@ def ask_activity(app, sku, activity, top, session_id, start, end, timeout, inlin
 @click.option("--activity", required=True)
 @_with_common
 @click.pass_obj
-def ask_object(app, activity, session_id, start, end, timeout, inline, as_json) -> None:  # type: ignore[no-untyped-def]
+def ask_object(app, activity, session_id, start, end, timeout, inline, as_json) -> None:
     """Where the object of ACTIVITY was, one box per step of the window."""
     from app.answer.service import window
 
@@ -99,7 +99,7 @@ def ask_object(app, activity, session_id, start, end, timeout, inline, as_json) 
 @click.option("--sku", required=True)
 @_with_common
 @click.pass_obj
-def ask_time(app, activity, sku, session_id, start, end, timeout, inline, as_json) -> None:  # type: ignore[no-untyped-def]
+def ask_time(app, activity, sku, session_id, start, end, timeout, inline, as_json) -> None:
     """When ACTIVITY happened to SKU within the window."""
     from app.answer.service import window
 
@@ -107,7 +107,7 @@ def ask_time(app, activity, sku, session_id, start, end, timeout, inline, as_jso
     _ask(app, "time", session_id, params, timeout, inline, as_json)
 
 
-def _ask(app, kind, session_id, params, timeout, inline, as_json) -> None:  # type: ignore[no-untyped-def]
+def _ask(app, kind, session_id, params, timeout, inline, as_json) -> None:
     from app.answer.service import ask as ask_query
 
     result = ask_query(
@@ -135,7 +135,7 @@ def _report(payload: dict[str, Any]) -> Any:
     a = answer_from_json(payload)
     span = f"{a.answering.window_from:g}-{a.answering.window_to:g} s"
     if isinstance(a, ProductRanking):
-        rows = [(p.sku, p.name, f"{p.score:.3f}") for p in a.products]
+        rows: list[tuple[str, ...]] = [(p.sku, p.name, f"{p.score:.3f}") for p in a.products]
         return table(f"which product: {a.activity}, {span}", ("sku", "name", "score"), rows)
     if isinstance(a, ActivityAnswer):
         present = set(a.present)
@@ -161,7 +161,7 @@ def queries() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @json_option
 @click.pass_obj
-def list_queries(app, status, session_id, limit, as_json) -> None:  # type: ignore[no-untyped-def]
+def list_queries(app, status, session_id, limit, as_json) -> None:
     """Newest queries first, with their status and errors."""
     from storage import query_queue
 

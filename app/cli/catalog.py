@@ -37,7 +37,7 @@ def catalog() -> None:
 @click.pass_obj
 def add(
     app, sku: str, name: str, image_path: Path, price: str | None, replace: bool, as_json: bool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Add product SKU with its reference image."""
     product = catalog_ops.add_product(
         app.database, sku, name=name, image_path=image_path, price=price, replace=replace
@@ -48,7 +48,7 @@ def add(
 @catalog.command(name="list")
 @json_option
 @click.pass_obj
-def list_(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def list_(app, as_json: bool) -> None:
     """List the catalog."""
     products = catalog_ops.list_products(app.database)
     emit(

@@ -15,7 +15,7 @@ def config() -> None:
 @config.command()
 @json_option
 @click.pass_obj
-def show(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def show(app, as_json: bool) -> None:
     """Print every setting and its value (passwords masked)."""
     shown = app.settings.redacted()
     emit(

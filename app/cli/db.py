@@ -17,7 +17,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True, help="Alembic revision to reach.")
 @json_option
 @click.pass_obj
-def upgrade(app, revision: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def upgrade(app, revision: str, as_json: bool) -> None:
     """Migrate the schema; running it again changes nothing."""
     before = database.current_revision(app.settings)
     after = database.upgrade(app.settings, revision)
@@ -36,7 +36,7 @@ def upgrade(app, revision: str, as_json: bool) -> None:  # type: ignore[no-untyp
 @db.command()
 @json_option
 @click.pass_obj
-def current(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def current(app, as_json: bool) -> None:
     """Show the schema revision of the database and whether it is up to date."""
     revision = database.current_revision(app.settings)
     head = database.head_revision()

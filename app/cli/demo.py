@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -28,7 +29,7 @@ from app.cli._output import emit, json_option, table
 )
 @json_option
 @click.pass_obj
-def demo(app, minutes: float, seed: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def demo(app, minutes: float, seed: int, as_json: bool) -> None:
     """Draw a shopping session, ingest it, ask questions, reconcile it against a till list
     that misses one product. Needs no Kafka or PostgreSQL (SQLite + the file source)."""
     from app.demo import run_demo  # late: loads torch
@@ -44,7 +45,7 @@ def demo(app, minutes: float, seed: int, as_json: bool) -> None:  # type: ignore
     emit(report, as_json, lambda out: _print(out, report))
 
 
-def _print(out, r) -> None:  # type: ignore[no-untyped-def]
+def _print(out, r) -> None:
     out.print(
         f"[bold]session {r.session_id}[/bold]: {r.seconds_of_video:g} s of video, "
         f"model {r.model_version}"
@@ -72,7 +73,7 @@ def _print(out, r) -> None:  # type: ignore[no-untyped-def]
     which = typed.get("which_product")
     if isinstance(which, ProductRanking):
         p = a["which_product"]["params"]
-        rows = [(x.sku, x.name, f"{x.score:.3f}") for x in which.products]
+        rows: list[tuple[Any, ...]] = [(x.sku, x.name, f"{x.score:.3f}") for x in which.products]
         out.print(
             table(
                 f"which product was put in the cart between {p['from']:g} and {p['to']:g} s?",

@@ -19,7 +19,7 @@ def dev() -> None:
 @dev.command()
 @json_option
 @click.pass_obj
-def up(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def up(app, as_json: bool) -> None:
     """Start both servers (or find the running ones) and print the environment to use.
 
     The first run downloads Kafka's jars with Maven (a few minutes); later runs take seconds.
@@ -35,7 +35,7 @@ def up(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
 @dev.command()
 @json_option
 @click.pass_obj
-def down(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def down(app, as_json: bool) -> None:
     """Stop the servers `cartmem dev up` started and remove their data."""
     from app.devstack import DevStack
 

@@ -85,7 +85,7 @@ def evaluate(
     except ModelError as exc:
         raise InvalidInputError(str(exc)) from None
 
-    def human(console) -> None:  # type: ignore[no-untyped-def]
+    def human(console) -> None:
         result = report.result
         title = (
             f"{result.writer} writer on {result.split}: {result.videos} videos, "
@@ -124,7 +124,7 @@ def evaluate(
     emit(report.to_dict(), as_json, human)
 
 
-def metrics_table(title: str, percent: dict, counts: dict, buckets=_BUCKETS):  # type: ignore[no-untyped-def]
+def metrics_table(title: str, percent: dict, counts: dict, buckets=_BUCKETS):
     """Rows: metrics; columns: buckets (window lengths by default); cells: percent (queries
     counted)."""
     rows = []

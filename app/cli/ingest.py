@@ -30,7 +30,7 @@ from app.cli._output import emit, json_option
 @click.pass_obj
 def ingest(
     app, max_messages: int | None, until_idle: float | None, videos: tuple[Path, ...], as_json: bool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Consume camera chunks into session memories (Kafka group CARTMEM_GROUP, or --video files).
 
     Checkpoints every CARTMEM_CHECKPOINT_INTERVAL_S seconds and on SIGTERM, then exits.

@@ -40,7 +40,7 @@ def publish(
     store_id: str | None,
     candidate_skus: tuple[str, ...],
     as_json: bool,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Cut VIDEO into self-contained chunks and send the session to CARTMEM_TOPIC."""
     info: dict[str, object] = {}
     if store_id:

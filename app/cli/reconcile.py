@@ -27,7 +27,7 @@ from app.reconcile import Event, ReconciliationReport
 )
 @json_option
 @click.pass_obj
-def reconcile(app, session_id: str, recompute: bool, wait_s: float, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def reconcile(app, session_id: str, recompute: bool, wait_s: float, as_json: bool) -> None:
     """Expected basket, scanned items and discrepancies of session SESSION_ID.
 
     The first call for a session that was never reconciled asks its questions; the
@@ -60,9 +60,9 @@ def _print(out: Console, r: ReconciliationReport) -> None:
     )
     columns = ("kind", "sku", "expected", "scanned", "confidence", "evidence")
     out.print(table(f"discrepancies ({len(r.discrepancies)})", columns, rows))
-    rows = ((b.sku, b.qty, f"{b.confidence:.2f}", _evidence(b.events)) for b in r.expected)
-    columns = ("sku", "qty", "confidence", "evidence")
-    out.print(table(f"expected basket ({len(r.expected)})", columns, rows))
+    basket = ((b.sku, b.qty, f"{b.confidence:.2f}", _evidence(b.events)) for b in r.expected)
+    basket_columns = ("sku", "qty", "confidence", "evidence")
+    out.print(table(f"expected basket ({len(r.expected)})", basket_columns, basket))
     scanned = sorted(r.scanned.items())
     out.print(table(f"scanned ({len(scanned)})", ("sku", "qty"), scanned))
     if r.unchecked:

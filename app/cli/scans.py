@@ -19,7 +19,7 @@ def scans() -> None:
 @click.option("--qty", type=click.IntRange(1), default=1, show_default=True)
 @json_option
 @click.pass_obj
-def add(app, session_id: str, sku: str, qty: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def add(app, session_id: str, sku: str, qty: int, as_json: bool) -> None:
     """Add one scanned line to a session."""
     line = reconcile_ops.add_scan(app.database, session_id, sku, qty=qty)
     emit(
@@ -33,7 +33,7 @@ def add(app, session_id: str, sku: str, qty: int, as_json: bool) -> None:  # typ
 @click.option("--session", "session_id", required=True, help="The shopping session.")
 @json_option
 @click.pass_obj
-def list_(app, session_id: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def list_(app, session_id: str, as_json: bool) -> None:
     """List a session's scanned lines in till order."""
     lines = reconcile_ops.list_scans(app.database, session_id)
     rows = ((s.id, s.sku, s.qty, s.scanned_at.isoformat(timespec="seconds")) for s in lines)

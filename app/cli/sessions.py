@@ -19,7 +19,7 @@ def sessions() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @json_option
 @click.pass_obj
-def list_(app, status: str | None, limit: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def list_(app, status: str | None, limit: int, as_json: bool) -> None:
     """List sessions, newest first."""
     found = session_ops.list_sessions(app.database, status=status, limit=limit)
     rows = (
@@ -42,7 +42,7 @@ def list_(app, status: str | None, limit: int, as_json: bool) -> None:  # type: 
 @click.argument("session_id")
 @json_option
 @click.pass_obj
-def show(app, session_id: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def show(app, session_id: str, as_json: bool) -> None:
     """Show one session in detail."""
     s = session_ops.show_session(app.database, session_id)
     rows = [

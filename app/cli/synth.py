@@ -52,7 +52,7 @@ def synth(
 
     try:
         fractions = tuple(float(part) for part in split.split(","))
-        config = SynthConfig(split=fractions)  # type: ignore[arg-type]
+        config = SynthConfig(split=fractions)  # type: ignore[arg-type]  # SynthConfig checks the length
     except (ValueError, SynthError) as exc:
         message = exc if isinstance(exc, SynthError) else "it must be three numbers"
         raise InvalidInputError(f"--split {split!r} is not usable: {message}") from None

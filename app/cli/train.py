@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -122,7 +123,7 @@ def train(
             config = TrainConfig(
                 preset=preset, writer=writer, continual=not no_continual, seed=seed
             )
-            changes = {
+            changes: dict[str, Any] = {
                 "epochs": epochs,
                 "batch_size": batch_size,
                 "queries_per_clip": queries_per_clip,

@@ -139,7 +139,9 @@ def run_demo(
     answers = {}
     with database.session() as db:
         for name, query_id in ids.items():
-            row, answer = queue.get_query(db, query_id)
+            found = queue.get_query(db, query_id)
+            assert found is not None  # enqueued above, in this database
+            row, answer = found
             answers[name] = {
                 "params": questions[name],
                 "status": row.status,

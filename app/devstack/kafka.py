@@ -316,10 +316,14 @@ class KafkaBroker(ServerHandle):
             log_path.unlink(missing_ok=True)
             process = ServerProcess.spawn(argv, workdir / "stdout.log", cwd=workdir)
             bootstrap = f"{LOOPBACK}:{port}"
+
+            def ready(b: str = bootstrap) -> bool:
+                return _log_says_started(log_path) and _metadata_ok(b)
+
             try:
                 wait_ready(
                     process,
-                    lambda b=bootstrap: _log_says_started(log_path) and _metadata_ok(b),
+                    ready,
                     what="Kafka broker",
                     logs=(log_path, workdir / "stdout.log"),
                     timeout=ready_timeout,

@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -198,7 +199,7 @@ class PostgresServer(ServerHandle):
             try:
                 wait_ready(
                     process,
-                    lambda port=port: _accepts_connections(port),
+                    partial(_accepts_connections, port),
                     what="PostgreSQL",
                     logs=(log_path,),
                     timeout=ready_timeout,

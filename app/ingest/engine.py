@@ -224,7 +224,7 @@ class IngestEngine:
             if offset is not None:
                 self.source.seek(tp, offset)
             elif hasattr(self.source, "seek_to_beginning"):
-                self.source.seek_to_beginning(tp)  # type: ignore[attr-defined]
+                self.source.seek_to_beginning(tp)
             self.positions[tp] = offset
         log.info("assigned %s (stored offsets %s)", sorted(partitions), stored)
 

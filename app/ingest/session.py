@@ -77,7 +77,7 @@ class LiveSession:
         for frame in samples:
             if self.pending and frame.shape != self.pending[0].shape:
                 h, w = self.pending[0].shape[:2]
-                frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.BILINEAR))
+                frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BILINEAR))
             self.pending.append(frame)
 
     def take_clip(self, frames: int) -> np.ndarray:
@@ -130,7 +130,7 @@ class LiveSession:
             start_info=dict(snap.start_info),
             end_info=snap.end_info,
             last_seq=snap.last_seq,
-            gaps=[tuple(g) for g in snap.seq_gaps],  # type: ignore[misc]
+            gaps=[(a, b) for a, b in snap.seq_gaps],
             losses=[dict(loss) for loss in snap.losses],
             frames_seen=snap.frames_seen,
             written=bool(info.get("written", bool(snap.memory))),

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 
@@ -102,7 +103,7 @@ def _h264_chunks(
     container: av.container.InputContainer, stream: av.VideoStream, cut: _Cut
 ) -> Iterator[Chunk]:
     units = _H264Units(stream.codec_context.extradata)
-    tb = stream.time_base
+    tb = _time_base(stream)
     start: int | None = None  # pts of session time zero
     group: list[av.Packet] = []  # packets from an IDR on, in decode order
     lead: list[bytes] = []  # the parameter sets in force at the group's IDR
@@ -123,13 +124,13 @@ def _h264_chunks(
                 continue
             yield from redo.finish()
             redo = None
-        elif idr and group and (packet.pts - group[0].pts) * tb >= cut.chunk_seconds:
+        elif idr and group and (packet.pts - _pts(group[0])) * tb >= cut.chunk_seconds:
             yield from _group_chunks(group, lead, stream, units, start, cut)
             group = []
         if not group:
             lead = list(units.parameter_sets)
         group.append(packet)
-        if (packet.pts - group[0].pts) * tb > _WAIT_FOR_IDR * cut.chunk_seconds:
+        if (packet.pts - _pts(group[0])) * tb > _WAIT_FOR_IDR * cut.chunk_seconds:
             redo = _Redecoder(stream, units, start, cut)
             for waiting in group:
                 yield from redo.feed(waiting)
@@ -152,7 +153,7 @@ def _group_chunks(
 ) -> Iterator[Chunk]:
     data = _mux_ts(packets, lead, stream, units)
     if len(data) <= cut.max_bytes:
-        first = (min(p.pts for p in packets) - start) * stream.time_base
+        first = (min(_pts(p) for p in packets) - start) * _time_base(stream)
         yield Chunk(_seconds(first), data, CONTENT_TYPE, frames=len(packets), reencoded=False)
         return
     # a stretch between IDRs too big for one message: decode it, re-encode smaller pieces
@@ -252,7 +253,11 @@ class _Redecoder:
     """Decodes a stretch of packets from its IDR (or recovery point) on and re-encodes it."""
 
     def __init__(self, stream: av.VideoStream, units: _H264Units, start: int, cut: _Cut) -> None:
-        self.context = av.CodecContext.create(stream.codec_context.name, "r")
+        # create() picks the context class from a literal codec name only: a video
+        # stream's codec gives a video context
+        self.context = cast(
+            av.VideoCodecContext, av.CodecContext.create(stream.codec_context.name, "r")
+        )
         # MP4-style packets need the avcC; Annex B ones the parameter sets seen in band
         self.context.extradata = (
             stream.codec_context.extradata
@@ -260,7 +265,7 @@ class _Redecoder:
             else b"".join(_START_CODE + u for u in units.parameter_sets)
         )
         self.context.thread_type = "AUTO"
-        self.time_base = stream.time_base
+        self.time_base = _time_base(stream)
         self.start = start
         self.pieces = _Pieces(_rate(stream), cut)
 
@@ -286,13 +291,14 @@ def _reencoded_all(
     container: av.container.InputContainer, stream: av.VideoStream, cut: _Cut
 ) -> Iterator[Chunk]:
     pieces = _Pieces(_rate(stream), cut)
+    tb = _time_base(stream)
     start: int | None = None
     try:
         for frame in container.decode(stream):
             if frame.pts is None or frame.is_corrupt:
                 continue
             start = frame.pts if start is None else start
-            yield from pieces.add(frame, (frame.pts - start) * stream.time_base)
+            yield from pieces.add(frame, (frame.pts - start) * tb)
     except av.FFmpegError as exc:
         raise VideoError(f"the video could not be decoded ({exc}).") from None
     if start is None:
@@ -392,6 +398,17 @@ def _encode_ts(
 
 def _even(size: float) -> int:
     return max(2, round(size / 2) * 2)  # yuv420p needs even sides
+
+
+def _time_base(stream: av.VideoStream) -> Fraction:
+    tb = stream.time_base
+    assert tb is not None  # FFmpeg gives every demuxed stream a time base
+    return tb
+
+
+def _pts(packet: av.Packet) -> int:
+    assert packet.pts is not None  # only packets with a pts are kept
+    return packet.pts
 
 
 def _rate(stream: av.VideoStream) -> Fraction:

@@ -101,7 +101,7 @@ def decode_chunk(
             f"{_TS_PACKET_BYTES} bytes), so it was cut short"
         )
     try:
-        container = av.open(io.BytesIO(data), format=fmt)
+        container = av.open(io.BytesIO(data), "r", format=fmt)
     except av.FFmpegError as exc:
         raise VideoError(f"the chunk is not readable {fmt} video ({_why(exc)}).") from None
     with container:
@@ -209,7 +209,7 @@ class _Frames:
         if frame.is_corrupt:  # concealed errors: a cut-short or damaged picture
             self.damaged_us.append(self._offset_us(frame.pts) if self.first_pts is not None else 0)
             return
-        index = next((i for i, f in enumerate(self.pending) if f.pts > frame.pts), None)
+        index = next((i for i, f in enumerate(self.pending) if _pts(f) > frame.pts), None)
         self.pending.insert(len(self.pending) if index is None else index, frame)
         if len(self.pending) > _REORDER_WINDOW:
             self._take(self.pending.pop(0))
@@ -230,24 +230,25 @@ class _Frames:
 
     def _take(self, frame: av.VideoFrame) -> None:
         """Keep ``frame`` (the oldest in the window) if the timeline may need it."""
+        pts = _pts(frame)
         if self.first_pts is None:
-            self.first_pts = frame.pts
-        if self.last_pts is not None and frame.pts <= self.last_pts:
+            self.first_pts = pts
+        if self.last_pts is not None and pts <= self.last_pts:
             # a duplicate time or a frame the window could not reorder: the timeline keeps
             # the first frame at a time and never goes back, so it would ignore this one
-            self.late += frame.pts < self.last_pts
+            self.late += pts < self.last_pts
             return
-        offset = self._offset_us(frame.pts)
+        offset = self._offset_us(pts)
         if offset > self.max_seconds * 1_000_000:
             raise VideoError(
                 f"the chunk spans at least {offset / 1e6:.1f} s, over the "
                 f"{self.max_seconds:g} s limit."
             )
-        self.last_pts = frame.pts
-        later = next((f for f in self.pending if f.pts > frame.pts), None)
+        self.last_pts = pts
+        later = next((f for f in self.pending if _pts(f) > pts), None)
         if self.sample_fps is not None and not keeps_frame(
             self.t0_us + offset,
-            None if later is None else self.t0_us + self._offset_us(later.pts),
+            None if later is None else self.t0_us + self._offset_us(_pts(later)),
             self.sample_fps,
             first=not self.images,
         ):
@@ -266,6 +267,11 @@ class _Frames:
     def _offset_us(self, pts: int) -> int:
         assert self.first_pts is not None
         return round((pts - self.first_pts) * self.time_base * 1_000_000)
+
+
+def _pts(frame: av.VideoFrame) -> int:
+    assert frame.pts is not None  # _Frames.add takes only frames with a pts
+    return frame.pts
 
 
 def _count(n: int, noun: str) -> str:

@@ -50,7 +50,7 @@ def video_steps(
         anchored[min(example.last_step // clip_frames, clips - 1)].append(example)
     steps = []
     for c, ending in enumerate(anchored):
-        drawn = rng.permutation(len(ending))[:per_clip] if ending else []
+        drawn: np.ndarray | list[int] = rng.permutation(len(ending))[:per_clip] if ending else []
         steps.append(Step(video_id, c, tuple(ending[int(i)] for i in sorted(drawn))))
     return steps
 

@@ -13,7 +13,7 @@ before the end of the video the window closed (what a memory has to reach back f
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,7 +152,7 @@ class Summary:
     percent: dict[str, dict[str, float | None]]
     counts: dict[str, dict[str, int]]
 
-    def to_dict(self) -> dict[str, dict[str, dict[str, float | int | None]]]:
+    def to_dict(self) -> dict[str, Mapping[str, Mapping[str, float | int | None]]]:
         return {"percent": self.percent, "counts": self.counts}
 
 

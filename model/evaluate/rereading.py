@@ -47,9 +47,9 @@ def evaluate_rereading(net: LongVMNet, data: SplitData) -> EvalResult:
         answers = net.answer(Memory.cat(memories), parts)
         first = 0
         for example, memory in zip(examples, memories, strict=True):
-            clips = memory.batch_size
-            scores.append(score(example, combine(answers[first : first + clips]), net.cfg.fps))
-            first += clips
+            n_clips = memory.batch_size
+            scores.append(score(example, combine(answers[first : first + n_clips]), net.cfg.fps))
+            first += n_clips
     answered = time.perf_counter()
     return EvalResult(
         writer=REREADING,

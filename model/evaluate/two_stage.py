@@ -170,6 +170,6 @@ def score(example: Example, prediction: Prediction, fps: float) -> QueryScore:
         assert isinstance(record, TimeQueryRecord)
         start, end = steps_to_seconds(prediction.start, prediction.end, fps)
         predicted = (max(start, record.start), min(end, record.end))
-        truth = (record.answer_start, record.answer_end)
-        return score_time(record.query_id, record.bucket, predicted, truth)
+        true_span = (record.answer_start, record.answer_end)
+        return score_time(record.query_id, record.bucket, predicted, true_span)
     raise TypeError(f"Unknown prediction {type(prediction).__name__}.")

@@ -167,6 +167,7 @@ def _activity_query(
     length: float,
 ) -> ActivityQueryRecord | None:
     """Which activities happened to a product in a window (empty: a negative query)."""
+    activities: tuple[str, ...]
     if rng.random() < config.negative_fraction:
         a = timeline.snap_down(float(rng.uniform(0.0, max(0.0, timeline.duration - length))))
         b = timeline.snap_up(a + length)

@@ -33,7 +33,7 @@ def cached_object_tokens(net: LongVMNet) -> Iterator[None]:
             memo.update(zip(missing, tokens, strict=True))
         return torch.stack([memo[k] for k in keys])  # (N, S, C)
 
-    net.encode_object_images = encode  # type: ignore[method-assign]
+    net.encode_object_images = encode  # type: ignore[method-assign]  # this instance only, undone below
     try:
         yield
     finally:

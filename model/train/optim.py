@@ -4,6 +4,7 @@ learning rates). The frozen backbone is in neither."""
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from model.network import LongVMNet
 from model.train.config import TrainConfig
@@ -13,7 +14,8 @@ REST_GROUP = "rest"
 
 
 def make_optimizer(net: LongVMNet, cfg: TrainConfig) -> torch.optim.AdamW:
-    sampler, rest = [], []
+    sampler: list[nn.Parameter] = []
+    rest: list[nn.Parameter] = []
     for name, parameter in net.named_parameters():
         if not parameter.requires_grad:
             continue  # the frozen backbone

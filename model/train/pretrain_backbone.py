@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from model.backbone import Backbone
 from model.config import ModelConfig
 from model.data.handled import handled_map
 from model.data.split import load_catalog_images
@@ -241,7 +242,9 @@ def pretrain_backbone(
             )
             losses = _losses(backbone, heads, batch, catalog[catalogs.sold[store]], config)
             optimizer.zero_grad(set_to_none=True)
-            sum(losses.values()).backward()  # type: ignore[union-attr]
+            loss = sum(losses.values())
+            assert isinstance(loss, Tensor)  # _losses gives three terms: a tensor, never 0
+            loss.backward()
             optimizer.step()
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v.item()
@@ -332,7 +335,7 @@ def _batch(
 
 
 def _losses(
-    backbone: nn.Module,
+    backbone: Backbone,
     heads: _Heads,
     batch: _Batch,
     store_catalog: np.ndarray,
@@ -360,9 +363,9 @@ def _losses(
     }
 
 
-def _tokens(backbone: nn.Module, images: Tensor) -> Tensor:
+def _tokens(backbone: Backbone, images: Tensor) -> Tensor:
     """Tokens ``(N, S, C)`` with gradients (``Backbone.forward`` runs without them)."""
-    features = backbone.model.forward_features(backbone.preprocess(images))
+    features = backbone.features(backbone.preprocess(images))
     return backbone._tokens(features)
 
 
@@ -379,7 +382,7 @@ def _subset(frames: FrameSet, count: int) -> FrameSet:
 
 @torch.no_grad()
 def _accuracy(
-    backbone: nn.Module,
+    backbone: Backbone,
     heads: _Heads,
     frames: FrameSet,
     catalogs: StoreCatalogs,

@@ -11,13 +11,13 @@ from app.cli import main
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for name in ("CARTMEM_DATABASE_URL", "CARTMEM_KAFKA_BOOTSTRAP_SERVERS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CARTMEM_DATA_DIR", str(tmp_path / "data"))
     runner = CliRunner()
 
-    def invoke(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]
+    def invoke(*args: str, ok: bool = True):
         result = runner.invoke(main, list(args))
         if ok:
             assert result.exit_code == 0, result.output
@@ -33,7 +33,7 @@ def png(tmp_path: Path) -> Path:
     return path
 
 
-def test_db_upgrade_then_current(run) -> None:  # type: ignore[no-untyped-def]
+def test_db_upgrade_then_current(run) -> None:
     before = json.loads(run("db", "current", "--json").output)
     assert before["current"] is None and not before["up_to_date"]
     first = json.loads(run("db", "upgrade", "--json").output)
@@ -44,7 +44,7 @@ def test_db_upgrade_then_current(run) -> None:  # type: ignore[no-untyped-def]
     assert "(head)" in run("db", "current").output
 
 
-def test_catalog_add_and_list(run, png: Path) -> None:  # type: ignore[no-untyped-def]
+def test_catalog_add_and_list(run, png: Path) -> None:
     run("db", "upgrade")
     added = json.loads(
         run(
@@ -75,14 +75,14 @@ def test_catalog_add_and_list(run, png: Path) -> None:  # type: ignore[no-untype
         (("SKU-2", "--name", "X", "--price", "-1"), "must be zero or more"),
     ],
 )
-def test_catalog_add_rejects_bad_input(run, png: Path, args, message) -> None:  # type: ignore[no-untyped-def]
+def test_catalog_add_rejects_bad_input(run, png: Path, args, message) -> None:
     run("db", "upgrade")
     result = run("catalog", "add", *args, "--image", str(png), ok=False)
     assert result.exit_code == 1
     assert message in result.output
 
 
-def test_catalog_add_rejects_a_non_image_and_a_duplicate(run, png: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_catalog_add_rejects_a_non_image_and_a_duplicate(run, png: Path, tmp_path: Path) -> None:
     run("db", "upgrade")
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
@@ -99,7 +99,7 @@ def test_catalog_add_rejects_a_non_image_and_a_duplicate(run, png: Path, tmp_pat
     assert json.loads(run("catalog", "list", "--json").output)[0]["name"] == "Renamed"
 
 
-def test_sessions_list_and_show(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sessions_list_and_show(run, tmp_path: Path) -> None:
     run("db", "upgrade")
     from app.db import Database
     from app.settings import Settings
@@ -128,13 +128,13 @@ def test_sessions_list_and_show(run, tmp_path: Path) -> None:  # type: ignore[no
     assert missing.exit_code == 1 and "no session 'nope'" in missing.output
 
 
-def test_commands_before_migration_say_what_to_run(run) -> None:  # type: ignore[no-untyped-def]
+def test_commands_before_migration_say_what_to_run(run) -> None:
     result = run("catalog", "list", ok=False)
     assert result.exit_code == 1
     assert "cartmem db upgrade" in result.output and "Traceback" not in result.output
 
 
-def test_malformed_database_url_is_one_sentence(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_database_url_is_one_sentence(run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARTMEM_DATABASE_URL", "postgres//nohost")
     result = run("db", "current", ok=False)
     assert result.exit_code == 1
@@ -142,7 +142,7 @@ def test_malformed_database_url_is_one_sentence(run, monkeypatch: pytest.MonkeyP
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_unreachable_database_names_the_setting(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_database_names_the_setting(run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARTMEM_DATABASE_URL", "postgresql://cartmem:pw@127.0.0.1:1/cartmem")
     result = run("db", "upgrade", ok=False)
     assert result.exit_code == 1
@@ -150,7 +150,7 @@ def test_unreachable_database_names_the_setting(run, monkeypatch: pytest.MonkeyP
     assert "pw" not in result.output
 
 
-def test_config_show_masks_secrets(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_config_show_masks_secrets(run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARTMEM_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("CARTMEM_KAFKA_SASL_MECHANISM", "PLAIN")
     monkeypatch.setenv("CARTMEM_KAFKA_SASL_PASSWORD", "topsecret")

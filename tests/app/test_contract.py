@@ -81,7 +81,7 @@ def test_control_payload_is_parsed() -> None:
         ),
     ],
 )
-def test_each_contract_break_has_a_readable_reason(key, headers, value, reason) -> None:  # type: ignore[no-untyped-def]
+def test_each_contract_break_has_a_readable_reason(key, headers, value, reason) -> None:
     with pytest.raises(ContractError) as info:
         contract.parse(key, headers, value, max_value_bytes=LIMIT)
     assert reason in str(info.value)

@@ -16,7 +16,7 @@ from app.video import decode_chunk
 LIMITS = {"max_frame_pixels": 10_000_000, "max_seconds": 30.0}
 
 
-def test_reencoded_chunks_are_at_most_max_height_rows(ffmpeg_video) -> None:  # type: ignore[no-untyped-def]
+def test_reencoded_chunks_are_at_most_max_height_rows(ffmpeg_video) -> None:
     pattern = "testsrc2=size=128x96:rate=10:duration=1"
     path = ffmpeg_video("cam.mkv", "-f", "lavfi", "-i", pattern, "-c:v", "mjpeg")  # re-encoded
     messages = list(session_messages(path, "s-1", chunk_seconds=5.0, max_height=48))
@@ -46,7 +46,7 @@ def test_publish_passes_max_height_on(
     video.write_bytes(b"not read: publish_video is replaced")
     seen: dict[str, Any] = {}
 
-    def publish_video(settings: Settings, path: Path, session_id: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def publish_video(settings: Settings, path: Path, session_id: str, **kwargs: Any):
         seen.update(kwargs)
         return PublishReport(session_id, settings.topic, 1, 1, 0.0, 10)
 

@@ -53,7 +53,7 @@ def test_dev_up_prints_a_working_environment_and_down_stops_it(
     assert gone.exit_code == 1 and "cartmem dev up" in gone.output
 
 
-def _pids(state: dict) -> list[int]:  # type: ignore[type-arg]
+def _pids(state: dict) -> list[int]:
     found: list[int] = []
 
     def walk(value: object) -> None:

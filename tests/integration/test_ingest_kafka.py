@@ -55,7 +55,7 @@ def settings(pg_settings: Settings, kafka_bootstrap: str, tiny_checkpoint: Path)
     return s
 
 
-def run_engine(settings: Settings, idle_s: float = 4.0):  # type: ignore[no-untyped-def]
+def run_engine(settings: Settings, idle_s: float = 4.0):
     database = Database(settings)
     try:
         engine = IngestEngine(settings, database, load_model(settings), KafkaSource(settings))
@@ -73,7 +73,7 @@ def dead_letters(settings: Settings) -> list[DeadLetter]:
         database.dispose()
 
 
-def assert_closed_and_exact(settings, sessions, reference_memory, stored_memory) -> None:  # type: ignore[no-untyped-def]
+def assert_closed_and_exact(settings, sessions, reference_memory, stored_memory) -> None:
     for session_id, video in sessions.items():
         memory, snap = stored_memory(settings, session_id)
         assert snap.status == "closed", session_id
@@ -82,7 +82,7 @@ def assert_closed_and_exact(settings, sessions, reference_memory, stored_memory)
 
 def test_a_published_session_is_ingested_exactly(
     settings, synth_videos, reference_memory, stored_memory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     sessions = {f"s-{i}": v for i, v in enumerate(synth_videos)}
     for session_id, video in sessions.items():
         publish_video(
@@ -94,7 +94,7 @@ def test_a_published_session_is_ingested_exactly(
     assert dead_letters(settings) == []
 
 
-def test_republished_chunks_change_nothing(settings, synth_videos, stored_memory) -> None:  # type: ignore[no-untyped-def]
+def test_republished_chunks_change_nothing(settings, synth_videos, stored_memory) -> None:
     video = synth_videos[0]
     publish_video(settings, video, "again", chunk_seconds=3.0)
     run_engine(settings)
@@ -108,7 +108,7 @@ def test_republished_chunks_change_nothing(settings, synth_videos, stored_memory
 
 def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
     settings, synth_videos, reference_memory, stored_memory, cartmem_process, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # small fetches and frequent checkpoints: many durable points to be killed between
     settings = dataclasses.replace(settings, ingest_batch_records=3, checkpoint_interval_s=0.2)
     # enough work that a slow start (a cold machine) still leaves room for five kills
@@ -159,7 +159,7 @@ def progress(settings: Settings) -> tuple[int, int]:
 
 def test_poison_messages_become_dead_letters_and_others_complete(
     settings, synth_videos, reference_memory, stored_memory, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings = dataclasses.replace(
         settings,
         topic=make_topic(settings.kafka_bootstrap_servers, 1),
@@ -171,7 +171,7 @@ def test_poison_messages_become_dead_letters_and_others_complete(
     )
     good = {"good-a": synth_videos[0], "good-b": synth_videos[1]}
 
-    def send(key: bytes | None, headers, value: bytes) -> None:  # type: ignore[no-untyped-def]
+    def send(key: bytes | None, headers, value: bytes) -> None:
         producer.send(settings.topic, key=key, value=value, headers=headers)
 
     def chunk_headers(seq: int) -> list[tuple[str, bytes]]:
@@ -235,7 +235,7 @@ def test_poison_messages_become_dead_letters_and_others_complete(
 
 def test_two_workers_share_partitions_and_one_takes_over(
     settings, synth_videos, reference_memory, stored_memory, cartmem_process, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # session ids that land on both partitions (Kafka's default partitioner: murmur2 of the key)
     ids = [f"g-{i}" for i in range(40)]
     by_partition = {
@@ -272,7 +272,7 @@ def test_two_workers_share_partitions_and_one_takes_over(
 
 def test_chunks_from_kcat_are_ingested_like_ours(
     settings, synth_videos, reference_memory, stored_memory, kcat_produce, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     video = synth_videos[1]
     messages = [(m.headers, m.value) for m in session_messages(video, "kcat-1", chunk_seconds=3.0)]
     kcat_produce(settings.kafka_bootstrap_servers, settings.topic, "kcat-1", messages, tmp_path)
@@ -309,7 +309,7 @@ def _ffmpeg_ts(ffmpeg: str, path: Path, source: str, *extra: str) -> bytes:
 
 def test_messages_from_outside_never_stop_the_worker(
     settings, synth_videos, reference_memory, stored_memory, ffmpeg: str, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Every message that once stopped a partition for good, among two real sessions on the
     same partition: each ends as a dead letter, a recorded loss or a use, the worker returns,
     and both sessions end exactly as ingested alone."""
@@ -366,7 +366,7 @@ def test_messages_from_outside_never_stop_the_worker(
     ]
     sent = 0
 
-    def send(key, headers, value) -> None:  # type: ignore[no-untyped-def]
+    def send(key, headers, value) -> None:
         nonlocal sent
         producer.send(settings.topic, key=key, value=value, headers=headers)
         sent += 1
@@ -414,7 +414,7 @@ def test_messages_from_outside_never_stop_the_worker(
 
 def test_a_record_the_kafka_client_cannot_parse_is_a_dead_letter(
     settings, synth_videos, reference_memory, stored_memory, kcat: str, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """kcat (librdkafka) sends a header name that is not UTF-8; kafka-python cannot parse
     that record's batch. It becomes a dead letter and the session around it is exact."""
     import subprocess
@@ -424,7 +424,7 @@ def test_a_record_the_kafka_client_cannot_parse_is_a_dead_letter(
     messages = list(session_messages(video, "kc-1", chunk_seconds=3.0))
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
 
-    def send(batch) -> None:  # type: ignore[no-untyped-def]
+    def send(batch) -> None:
         for m in batch:
             producer.send(settings.topic, key=m.key, value=m.value, headers=m.headers)
         producer.flush()

@@ -22,8 +22,8 @@ def _settings(bootstrap: str, tmp_path: Path) -> Settings:
     )
 
 
-def _drain(consumer: KafkaConsumer, expected: int, timeout_s: float = 30.0) -> list:  # type: ignore[type-arg]
-    records: list = []  # type: ignore[type-arg]
+def _drain(consumer: KafkaConsumer, expected: int, timeout_s: float = 30.0) -> list:
+    records: list = []
     deadline = time.monotonic() + timeout_s
     while len(records) < expected and time.monotonic() < deadline:
         for batch in consumer.poll(timeout_ms=500).values():
@@ -75,7 +75,7 @@ def test_produce_and_consume_with_headers(kafka_bootstrap: str, tmp_path: Path) 
 
 def test_messages_from_kcat_are_read_by_our_consumer(
     kafka_bootstrap: str, kcat_produce, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings = _settings(kafka_bootstrap, tmp_path)
     topic = f"kcat-{uuid.uuid4().hex[:8]}"
     kcat_produce(kafka_bootstrap, topic, "sess-kcat", _session_messages(), tmp_path)

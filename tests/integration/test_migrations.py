@@ -31,7 +31,7 @@ def _tables(settings: Settings) -> set[str]:
         engine.dispose()
 
 
-def _drift(settings: Settings) -> list:  # type: ignore[type-arg]
+def _drift(settings: Settings) -> list:
     engine = sa.create_engine(settings.database_url)
     try:
         with engine.connect() as conn:

@@ -73,7 +73,7 @@ def small_cfg() -> ModelConfig:
 
 
 @pytest.fixture(scope="session")
-def make_small_dataset():  # type: ignore[no-untyped-def]
+def make_small_dataset():
     """Function: two 30 s videos (5 FPS, 96 x 72), six SKUs, windows scaled to them."""
     from model.synth import generate_dataset
     from tests.small_synth import small_synth_config

@@ -35,7 +35,7 @@ def test_tiny_is_smaller_than_small_is_smaller_than_paper() -> None:
 def test_config_is_frozen() -> None:
     cfg = ModelConfig.preset("tiny")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.memory_size = 3  # type: ignore[misc]
+        cfg.memory_size = 3
 
 
 def test_json_round_trip_is_exact() -> None:

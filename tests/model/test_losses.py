@@ -63,7 +63,7 @@ def test_query_losses_check_that_targets_match_their_queries() -> None:
     outputs = QueryOutputs(activity=ActivityOutputs([0], torch.zeros(1, 5)))
     assert set(query_losses(outputs, queries, [ActivityTarget([1])])) == {"activity"}
     with pytest.raises(TypeError, match="ActivityTarget"):
-        query_losses(outputs, queries, [TimeQuery(0, 1, image, 0, 4)])  # type: ignore[list-item]
+        query_losses(outputs, queries, [TimeQuery(0, 1, image, 0, 4)])
 
 
 def test_step_loss_judges_each_labelled_step_and_skips_the_unjudged_ones() -> None:

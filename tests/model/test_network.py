@@ -330,6 +330,6 @@ def test_time_answers_from_activity_steps_change_only_the_time_answers(
         (asked,) = net.answer(
             memory, [ActivityQuery(q.memory_index, q.object_image, q.start, q.end)]
         )
-        assert b == time_from_steps(q, asked)  # type: ignore[arg-type]
+        assert b == time_from_steps(q, asked)
     with pytest.raises(Exception, match="time_answers must be one of"):
         dataclasses.replace(tiny_net.cfg, time_answers="guess")

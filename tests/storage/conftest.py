@@ -9,7 +9,7 @@ import storage
 
 
 @pytest.fixture
-def db(tmp_path) -> Iterator[Session]:  # type: ignore[no-untyped-def]
+def db(tmp_path) -> Iterator[Session]:
     engine = storage.make_engine(f"sqlite:///{tmp_path / 'nested' / 'x.db'}")
     storage.Base.metadata.create_all(engine)
     with storage.session_factory(engine)() as session:

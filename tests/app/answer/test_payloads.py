@@ -40,7 +40,7 @@ EVERY_KIND = [
 
 
 @pytest.mark.parametrize("answer", EVERY_KIND, ids=lambda a: type(a).__name__)
-def test_every_kind_reads_back_as_written_through_json(answer) -> None:  # type: ignore[no-untyped-def]
+def test_every_kind_reads_back_as_written_through_json(answer) -> None:
     stored = json.loads(json.dumps(answer.to_json()))
     assert stored["version"] == PAYLOAD_VERSION
     assert answer_from_json(stored) == answer
@@ -83,7 +83,7 @@ def test_a_newer_version_is_refused_with_a_sentence() -> None:
         st.one_of(st.none(), st.integers(), st.text(), st.lists(st.integers())),
     )
 )
-def test_anything_else_is_a_payload_error_not_a_crash(junk: dict) -> None:  # type: ignore[type-arg]
+def test_anything_else_is_a_payload_error_not_a_crash(junk: dict) -> None:
     try:
         answer = answer_from_json(junk)
     except PayloadError as exc:

@@ -22,7 +22,7 @@ class ListSource:
         self._on_assigned: Callable[[set[tuple[str, int]]], None] = lambda _tps: None
         self._assigned = False
 
-    def bind(self, on_assigned, on_revoked) -> None:  # type: ignore[no-untyped-def]
+    def bind(self, on_assigned, on_revoked) -> None:
         self._on_assigned = on_assigned
 
     def poll(self, timeout_s: float, max_records: int) -> list[Record]:

@@ -19,7 +19,7 @@ def settings(tmp_path: Path, tiny_checkpoint: Path) -> Settings:
     return s
 
 
-def ingest(settings: Settings, videos: list[Path], *, chunk_seconds: float = 3.0, **run):  # type: ignore[no-untyped-def]
+def ingest(settings: Settings, videos: list[Path], *, chunk_seconds: float = 3.0, **run):
     database = Database(settings)
     closed: list[str] = []
     source = FileSource([(v, v.stem) for v in videos], chunk_seconds=chunk_seconds)
@@ -33,7 +33,7 @@ def ingest(settings: Settings, videos: list[Path], *, chunk_seconds: float = 3.0
 
 def test_memories_equal_populate_on_the_same_frames(
     settings, synth_videos, reference_memory, stored_memory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     stats, closed = ingest(settings, synth_videos)
     assert sorted(closed) == sorted(v.stem for v in synth_videos)
     assert stats.dead_letters == 0 and stats.duplicates == 0
@@ -46,7 +46,7 @@ def test_memories_equal_populate_on_the_same_frames(
 
 def test_stopping_anywhere_and_resuming_gives_the_same_memories(
     settings, synth_videos, reference_memory, stored_memory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # a checkpoint after every few records, then a new engine (a restart) picks up from it
     restarts = 0
     while ingest(settings, synth_videos, max_messages=7)[0].applied:
@@ -60,7 +60,7 @@ def test_stopping_anywhere_and_resuming_gives_the_same_memories(
 
 def test_a_pool_smaller_than_the_sessions_evicts_and_reloads_exactly(
     settings, synth_videos, reference_memory, stored_memory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # the file source interleaves nothing, so cut chunks small and allow one live session:
     # every new session forces the previous one out to the database and back
     small = dataclasses.replace(settings, max_live_sessions=1)
@@ -71,7 +71,7 @@ def test_a_pool_smaller_than_the_sessions_evicts_and_reloads_exactly(
         assert memory.equal(reference_memory(video))
 
 
-def test_replaying_the_same_files_changes_nothing(settings, synth_videos, stored_memory) -> None:  # type: ignore[no-untyped-def]
+def test_replaying_the_same_files_changes_nothing(settings, synth_videos, stored_memory) -> None:
     ingest(settings, synth_videos[:1])
     before, _ = stored_memory(settings, synth_videos[0].stem)
     # a second group replays every message from offset 0: all of it is already absorbed
@@ -89,7 +89,7 @@ def test_replaying_the_same_files_changes_nothing(settings, synth_videos, stored
 
 def test_backpressure_pauses_and_resumes_without_losing_records(
     settings, synth_videos, reference_memory, stored_memory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # one record per poll: the decode queue (4 records) fills and pauses the source often;
     # a checkpoint every round and a tiny idle limit: paused or saving is not being idle
     tight = dataclasses.replace(settings, ingest_batch_records=1, checkpoint_interval_s=0.01)
@@ -102,7 +102,7 @@ def test_backpressure_pauses_and_resumes_without_losing_records(
 
 def test_a_worker_fenced_off_its_partition_writes_nothing_and_lets_go(
     settings, synth_videos, reference_memory, stored_memory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A stalled worker whose partition the group gave to another (a zombie) must not
     overwrite the new owner's checkpoint when it wakes up."""
     video = synth_videos[0]
@@ -135,7 +135,7 @@ def test_a_worker_fenced_off_its_partition_writes_nothing_and_lets_go(
         database.dispose()
 
 
-def test_a_file_source_gives_each_session_its_own_start_payload(synth_videos) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_source_gives_each_session_its_own_start_payload(synth_videos) -> None:
     import json
 
     source = FileSource(

@@ -38,7 +38,7 @@ def as_records(messages: list[Message | tuple[bytes, list, bytes]]) -> list[Reco
     return records
 
 
-def ingest(settings: Settings, records: list[Record], list_source: type, **run):  # type: ignore[no-untyped-def]
+def ingest(settings: Settings, records: list[Record], list_source: type, **run):
     database = Database(settings)
     try:
         engine = IngestEngine(settings, database, load_model(settings), list_source(records))
@@ -56,7 +56,7 @@ def chunk(seq: int, t0: float, value: bytes, session: bytes = b"v-1") -> tuple:
 
 def test_chunks_far_past_the_video_are_dead_letters_and_the_session_is_exact(
     settings, synth_videos, reference_memory, stored_memory, list_source
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     video = synth_videos[0]
     messages: list = list(session_messages(video, "v-1", chunk_seconds=3.0))
     real = messages[2].value
@@ -72,7 +72,7 @@ def test_chunks_far_past_the_video_are_dead_letters_and_the_session_is_exact(
 
 def test_repeated_headers_the_contract_does_not_use_are_ignored(
     settings, synth_videos, reference_memory, stored_memory, list_source
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     video = synth_videos[1]
     traced = [
         (m.key, [*m.headers, ("x-trace", b"1"), ("x-trace", b"2")], m.value)
@@ -86,7 +86,7 @@ def test_repeated_headers_the_contract_does_not_use_are_ignored(
 
 def test_a_message_that_fails_to_apply_leaves_its_session_untouched(
     settings, synth_videos, reference_memory, stored_memory, list_source, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     video = synth_videos[0]
     messages = list(session_messages(video, "v-3", chunk_seconds=3.0))
     bad = messages[2]
@@ -98,7 +98,7 @@ def test_a_message_that_fails_to_apply_leaves_its_session_untouched(
     real_add = LiveSession.add_samples
     calls = {"n": 0}
 
-    def add_then_fail_on_the_poisoned_one(self, samples):  # type: ignore[no-untyped-def]
+    def add_then_fail_on_the_poisoned_one(self, samples):
         real_add(self, samples)  # state changes first, then the failure: it must be undone
         calls["n"] += 1
         if calls["n"] == 3:  # the poisoned copy follows the first two chunks
@@ -114,7 +114,7 @@ def test_a_message_that_fails_to_apply_leaves_its_session_untouched(
 
 def test_a_session_that_goes_quiet_is_closed_with_the_reason(
     settings, synth_videos, stored_memory, list_source
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     messages = list(session_messages(synth_videos[0], "q-1", chunk_seconds=3.0))[:4]
     quick = dataclasses.replace(settings, session_idle_timeout_s=0.5)
     stats = ingest(quick, as_records(messages), list_source, until_idle_s=2.0)
@@ -128,7 +128,7 @@ def test_a_session_that_goes_quiet_is_closed_with_the_reason(
 
 def test_a_stored_quiet_session_is_closed_by_the_next_worker(
     settings, synth_videos, stored_memory, list_source
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     messages = list(session_messages(synth_videos[1], "q-2", chunk_seconds=3.0))[:3]
     ingest(settings, as_records(messages), list_source)  # the default timeout: stays open
     _, snap = stored_memory(settings, "q-2")
@@ -149,7 +149,7 @@ def test_a_stored_quiet_session_is_closed_by_the_next_worker(
 
 def test_a_session_only_dead_letters_named_leaves_no_trace_when_it_goes_quiet(
     settings, synth_videos, list_source
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     real = list(session_messages(synth_videos[0], "v-4", chunk_seconds=3.0))[1].value
     stray = [chunk(1, 600.0, real, session=b"ghost"), chunk(2, 900.0, real, session=b"ghost")]
     quick = dataclasses.replace(settings, session_idle_timeout_s=0.5)
@@ -165,7 +165,7 @@ def test_a_session_only_dead_letters_named_leaves_no_trace_when_it_goes_quiet(
 
 def test_a_clip_the_model_cannot_write_is_a_recorded_loss_and_its_batch_mates_are_exact(
     settings, synth_videos, reference_memory, stored_memory, list_source, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     import itertools
 
     good, bad = synth_videos[0], synth_videos[1]
@@ -176,7 +176,7 @@ def test_a_clip_the_model_cannot_write_is_a_recorded_loss_and_its_batch_mates_ar
     together = [m for pair in itertools.zip_longest(*streams) for m in pair if m is not None]
     real_write = IngestEngine._write
 
-    def fail_for_w_bad(self, sessions, clips):  # type: ignore[no-untyped-def]
+    def fail_for_w_bad(self, sessions, clips):
         if any(s.id == "w-bad" for s in sessions):
             raise RuntimeError("CUDA out of memory")
         return real_write(self, sessions, clips)

@@ -28,7 +28,7 @@ def make(ffmpeg: str, out: Path, *args: str) -> Path:
     return out
 
 
-def ingest(settings: Settings, source: FileSource, model=None):  # type: ignore[no-untyped-def]
+def ingest(settings: Settings, source: FileSource, model=None):
     database = Database(settings)
     closed: list[str] = []
     engine = IngestEngine(
@@ -42,7 +42,7 @@ def ingest(settings: Settings, source: FileSource, model=None):  # type: ignore[
 @pytest.mark.slow
 def test_an_open_gop_file_reaches_the_memory_whole(
     settings, ffmpeg, stored_memory, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # issue 12: cut at recovery points, 7 of its 8 chunks were dead letters (4 of 30 frames)
     video = make(
         ffmpeg, tmp_path / "opengop.mp4",
@@ -58,19 +58,19 @@ def test_an_open_gop_file_reaches_the_memory_whole(
 
 def test_a_rotated_phone_video_reaches_the_memory_upright(
     settings, rotated_mp4, ffmpeg_frames
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     video = rotated_mp4("phone.mp4", "320x240", seconds=4)
     upright = ffmpeg_frames(video, 240, 320)  # as ffmpeg shows it
 
     model = load_model(settings)
     seen: list[np.ndarray] = []  # the clips the backbone is given, (1, T, H, W, 3) each
-    encode = model.net.encode_frames  # type: ignore[attr-defined]
+    encode = model.net.encode_frames
 
-    def recording(frames):  # type: ignore[no-untyped-def]
+    def recording(frames):
         seen.append(np.asarray(frames))
         return encode(frames)
 
-    model.net.encode_frames = recording  # type: ignore[attr-defined]
+    model.net.encode_frames = recording
     stats, _ = ingest(settings, FileSource([(video, "phone")], chunk_seconds=2.0), model)
     assert stats.dead_letters == 0
     frames = np.concatenate([clip[0] for clip in seen])
@@ -91,7 +91,7 @@ def test_a_rotated_phone_video_reaches_the_memory_upright(
 class _CutShort(FileSource):
     """The file source, with the chunk numbered ``seq`` cut short in transit."""
 
-    def __init__(self, *args, seq: int, keep: float, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, seq: int, keep: float, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.seq, self.keep = str(seq).encode(), keep
 
@@ -106,7 +106,7 @@ class _CutShort(FileSource):
 
 def test_a_truncated_chunk_is_applied_and_its_loss_recorded(
     settings, synth_videos, stored_memory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     video = synth_videos[0]
     source = _CutShort([(video, "cut")], chunk_seconds=3.0, seq=2, keep=0.6)
     stats, closed = ingest(settings, source)

@@ -205,7 +205,7 @@ def test_no_record_escapes_parse_apply_or_checkpoint(
             for session_id in touched:  # what was stored reads back into a live session
                 snap = load_session(db, session_id)
                 assert snap is not None
-                LiveSession.from_snapshot(snap, model.net.cfg.fps)  # type: ignore[attr-defined]
+                LiveSession.from_snapshot(snap, model.net.cfg.fps)
 
     try:
         check()

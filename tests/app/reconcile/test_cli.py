@@ -18,10 +18,10 @@ SPANS = [Span("put_in_cart", "SOUP", 20, 23), Span("put_in_cart", "JAM", 50, 53)
 
 
 @pytest.fixture
-def run(database: Database):  # type: ignore[no-untyped-def]
+def run(database: Database):
     runner = CliRunner()
 
-    def invoke(command, *args: str, ok: bool = True):  # type: ignore[no-untyped-def]
+    def invoke(command, *args: str, ok: bool = True):
         app = AppContext(database.settings)
         result = runner.invoke(command, list(args), obj=app)
         app.close()
@@ -32,7 +32,7 @@ def run(database: Database):  # type: ignore[no-untyped-def]
     return invoke
 
 
-def test_scans_add_and_list(run, make_session) -> None:  # type: ignore[no-untyped-def]
+def test_scans_add_and_list(run, make_session) -> None:
     make_session("s1")
     added = json.loads(run(scans, "add", "--session", "s1", "--sku", "SOUP", "--json").output)
     assert (added["sku"], added["qty"]) == ("SOUP", 1)
@@ -49,7 +49,7 @@ def test_scans_add_and_list(run, make_session) -> None:  # type: ignore[no-untyp
 
 def test_reconcile_waits_for_answers_then_reports(
     run, make_session, make_catalog, answer_all
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     make_catalog("JAM", "SOUP")
     make_session("s1")
     run(scans, "add", "--session", "s1", "--sku", "JAM")

@@ -53,7 +53,7 @@ def questions(database: Database, session_id: str) -> Counter[str]:
 
 
 @pytest.fixture
-def store(database, make_session, make_catalog):  # type: ignore[no-untyped-def]
+def store(database, make_session, make_catalog):
     make_catalog(*SKUS)
     make_session("s1")
     for sku, qty in SCANS.items():
@@ -61,7 +61,7 @@ def store(database, make_session, make_catalog):  # type: ignore[no-untyped-def]
     return database
 
 
-def test_a_session_is_reconciled_round_by_round(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+def test_a_session_is_reconciled_round_by_round(store: Database, answer_all) -> None:
     assert request_reconciliation(store, "s1") == len(SKUS)
     assert request_reconciliation(store, "s1") == 0  # asked once only
     assert questions(store, "s1") == {"activity": len(SKUS)}
@@ -89,7 +89,7 @@ def test_a_session_is_reconciled_round_by_round(store: Database, answer_all) -> 
 
 def test_per_step_evidence_reaches_the_same_verdicts_with_one_question_per_product(
     store: Database, answer_all
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert request_reconciliation(store, "s1", evidence="steps") == len(SKUS)
     answer_all(SPANS)
     assert questions(store, "s1") == {"activity": len(SKUS)}  # no later round
@@ -106,7 +106,7 @@ def test_per_step_evidence_reaches_the_same_verdicts_with_one_question_per_produ
     assert put.time is not None and (put.time.start, put.time.end) == (43, 46)
 
 
-def test_new_scans_change_the_outcome_on_recompute_only(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+def test_new_scans_change_the_outcome_on_recompute_only(store: Database, answer_all) -> None:
     request_reconciliation(store, "s1")
     answer_all(SPANS)
     asked = questions(store, "s1")
@@ -125,7 +125,7 @@ def test_new_scans_change_the_outcome_on_recompute_only(store: Database, answer_
         assert db.query(Reconciliation).count() == 1
 
 
-def test_advancing_a_finished_session_again_changes_nothing(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+def test_advancing_a_finished_session_again_changes_nothing(store: Database, answer_all) -> None:
     request_reconciliation(store, "s1")
     answer_all(SPANS)
     with store.session() as db:
@@ -139,7 +139,7 @@ def test_advancing_a_finished_session_again_changes_nothing(store: Database, ans
         assert db.query(Query).count() == queries_before
 
 
-def test_a_product_whose_questions_failed_is_not_checked(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+def test_a_product_whose_questions_failed_is_not_checked(store: Database, answer_all) -> None:
     request_reconciliation(store, "s1")
     answer_all(SPANS, fail=lambda p: p["sku"] in ("GRABBED", "KEPT"))
     report = reconcile_now(store, "s1")
@@ -148,7 +148,7 @@ def test_a_product_whose_questions_failed_is_not_checked(store: Database, answer
     assert report.unchecked == ["EXTRA", "KEPT"]
 
 
-def test_time_questions_that_fail_leave_the_flag_without_times(store: Database, answer_all) -> None:  # type: ignore[no-untyped-def]
+def test_time_questions_that_fail_leave_the_flag_without_times(store: Database, answer_all) -> None:
     request_reconciliation(store, "s1")
     answer_all(SPANS, fail=lambda p: "activity" in p)
     report = reconcile_now(store, "s1")
@@ -159,7 +159,7 @@ def test_time_questions_that_fail_leave_the_flag_without_times(store: Database, 
 
 def test_candidates_from_session_start_limit_the_questions(
     database: Database, make_session, make_catalog
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     make_catalog(*SKUS)
     make_session("s2", start_info={"candidate_skus": ["TWO", "KEPT", "UNKNOWN"]})
     assert request_reconciliation(database, "s2") == 2
@@ -187,7 +187,7 @@ def test_a_session_without_answers_yet_is_reported_waiting(store: Database) -> N
 )
 def test_sessions_that_cannot_be_reconciled_say_why(
     database: Database, make_session, make_catalog, setup, error, message
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     make_catalog("KEPT")
     if setup is not None:
         make_session("x", **setup)
@@ -195,7 +195,7 @@ def test_sessions_that_cannot_be_reconciled_say_why(
         request_reconciliation(database, "x")
 
 
-def test_an_empty_catalog_is_named(database: Database, make_session) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_catalog_is_named(database: Database, make_session) -> None:
     make_session("s4")
     with pytest.raises(InvalidInputError, match="catalog is empty"):
         request_reconciliation(database, "s4")
@@ -203,7 +203,7 @@ def test_an_empty_catalog_is_named(database: Database, make_session) -> None:  #
 
 def test_the_session_closed_hook_asks_once_and_never_stops_ingest(
     database: Database, make_session, make_catalog, caplog
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     make_catalog(*SKUS)
     make_session("s5")
     make_session("empty", seconds=0)

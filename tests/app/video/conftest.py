@@ -37,7 +37,7 @@ def write_video(
 
 @pytest.fixture
 def make_video(tmp_path: Path) -> Callable[..., Path]:
-    def make(name: str, codec: str = "libx264", **kwargs) -> Path:  # type: ignore[no-untyped-def]
+    def make(name: str, codec: str = "libx264", **kwargs) -> Path:
         return write_video(tmp_path / name, codec, **kwargs)
 
     return make

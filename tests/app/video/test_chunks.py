@@ -13,7 +13,7 @@ from app.video import Timeline, cut_chunks, decode_chunk
 LIMITS = {"max_frame_pixels": 10_000_000, "max_seconds": 30.0}
 
 
-def chunk_samples(path: Path, fps: float, **cut) -> tuple[np.ndarray, list]:  # type: ignore[no-untyped-def, type-arg]
+def chunk_samples(path: Path, fps: float, **cut) -> tuple[np.ndarray, list]:
     chunks = list(cut_chunks(path, **cut))
     timeline = Timeline(fps)
     out = []
@@ -51,7 +51,7 @@ def test_h264_is_cut_at_key_frames_without_changing_a_pixel(
 )
 def test_other_codecs_are_reencoded_as_h264(
     make_video, frames_at_fps, name, codec, options, pix_fmt
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     path = make_video(name, codec, frames=30, options=options, pix_fmt=pix_fmt)
     got, chunks = chunk_samples(path, 2.0, chunk_seconds=1.0, max_bytes=900_000)
     assert all(c.reencoded for c in chunks) and len(chunks) == 3
@@ -128,7 +128,7 @@ def mean_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(int) - b.astype(int)).mean())
 
 
-def test_an_open_gop_is_cut_only_where_a_chunk_decodes_alone(ffmpeg_video, frames_at_fps) -> None:  # type: ignore[no-untyped-def]
+def test_an_open_gop_is_cut_only_where_a_chunk_decodes_alone(ffmpeg_video, frames_at_fps) -> None:
     # x264's open GOPs: one IDR, then recovery-point I frames whose leading B frames refer
     # to the GOP before; a chunk cut at one of those does not decode
     options = ("-bf", "3", "-g", "20", "-x264-params", "open-gop=1")
@@ -140,7 +140,7 @@ def test_an_open_gop_is_cut_only_where_a_chunk_decodes_alone(ffmpeg_video, frame
 
 def test_h264_with_parameter_sets_only_at_the_start_is_cut_self_contained(
     ffmpeg_video, frames_at_fps, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # a camera's Annex B stream that sends SPS/PPS once: every chunk must carry them
     mp4 = ffmpeg_video("cam.mp4", *x264("320x240", 10, 6, "-g", "10", "-bf", "0"))
     annexb = "h264_mp4toannexb,filter_units="
@@ -167,7 +167,7 @@ def test_h264_with_parameter_sets_only_at_the_start_is_cut_self_contained(
     assert np.array_equal(got, frames_at_fps(path, 5.0))
 
 
-def test_a_rotated_video_is_published_upright(rotated_mp4, ffmpeg_frames) -> None:  # type: ignore[no-untyped-def]
+def test_a_rotated_video_is_published_upright(rotated_mp4, ffmpeg_frames) -> None:
     # MPEG-TS has no display matrix: the chunks are re-encoded with the pixels turned
     path = rotated_mp4("phone.mp4", "320x240")
     got, chunks = chunk_samples(path, 10.0, chunk_seconds=1.0, max_bytes=900_000)
@@ -184,7 +184,7 @@ def test_reencoded_chunks_are_at_most_max_height_rows(make_video: Callable[..., 
     assert decode_chunk(chunk.data, chunk.content_type, **LIMITS).frames.shape == (10, 96, 128, 3)
 
 
-def test_a_long_gop_is_reencoded_in_chunk_length_pieces(ffmpeg_video, frames_at_fps) -> None:  # type: ignore[no-untyped-def]
+def test_a_long_gop_is_reencoded_in_chunk_length_pieces(ffmpeg_video, frames_at_fps) -> None:
     # one IDR for the whole file: waiting for the next would make one 10 s chunk
     path = ffmpeg_video("long-gop.mp4", *x264("320x240", 10, 10, "-g", "1000"))
     got, chunks = chunk_samples(path, 2.0, chunk_seconds=2.0, max_bytes=900_000)

@@ -23,7 +23,7 @@ def pattern(size: str, rate: int, seconds: float) -> tuple[str, ...]:
 X264 = ("-c:v", "libx264", "-pix_fmt", "yuv420p")
 
 
-def test_a_display_rotation_is_applied(rotated_mp4, ffmpeg_frames) -> None:  # type: ignore[no-untyped-def]
+def test_a_display_rotation_is_applied(rotated_mp4, ffmpeg_frames) -> None:
     path = rotated_mp4("phone.mp4", "320x240")
     decoded = decode_chunk(path.read_bytes(), "video/mp4", **LIMITS)
     upright = ffmpeg_frames(path, 240, 320)
@@ -32,7 +32,7 @@ def test_a_display_rotation_is_applied(rotated_mp4, ffmpeg_frames) -> None:  # t
     assert decoded.loss is None
 
 
-def test_frames_of_a_chunk_come_out_at_its_first_frames_size(ffmpeg_video, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_frames_of_a_chunk_come_out_at_its_first_frames_size(ffmpeg_video, tmp_path) -> None:
     # a camera that switches resolution mid-chunk (parameter sets in band, as in MPEG-TS)
     big = ffmpeg_video("big.ts", *pattern("320x240", 10, 1), *X264)
     small = ffmpeg_video("small.ts", *pattern("160x120", 10, 1), *X264)
@@ -93,7 +93,7 @@ def test_sampling_keeps_only_what_the_timeline_emits(make_video: Callable[..., P
         assert kept < 60 * min(1.0, fps / 10 + 0.2)
 
 
-def test_a_4k_chunk_is_decoded_holding_a_few_full_size_frames(ffmpeg_video) -> None:  # type: ignore[no-untyped-def]
+def test_a_4k_chunk_is_decoded_holding_a_few_full_size_frames(ffmpeg_video) -> None:
     # 2 s of static 4K at 30 fps in 50 KB: every frame in RGB would take 1.5 GB
     path = ffmpeg_video(
         "4k.ts", "-f", "lavfi", "-i", "smptebars=size=3840x2160:rate=30", "-t", "2",
@@ -128,11 +128,11 @@ def test_what_a_chunk_decodes_to_is_bounded(
     assert len(decode_chunk(chunk.data, chunk.content_type, **LIMITS, sample_fps=1.0).frames) == 3
 
 
-def ts_chunk(ffmpeg_video) -> bytes:  # type: ignore[no-untyped-def]
+def ts_chunk(ffmpeg_video) -> bytes:
     return ffmpeg_video("cam.ts", *pattern("320x240", 10, 4), *X264, "-g", "40").read_bytes()
 
 
-def test_a_whole_chunk_reports_no_loss(ffmpeg_video) -> None:  # type: ignore[no-untyped-def]
+def test_a_whole_chunk_reports_no_loss(ffmpeg_video) -> None:
     decoded = decode_chunk(ts_chunk(ffmpeg_video), "video/mp2t", **LIMITS)
     assert len(decoded.frames) == 40 and decoded.loss is None
 
@@ -158,7 +158,7 @@ def inside_a_frame(data: bytes, at: int) -> int:
 )
 def test_a_truncated_chunk_keeps_its_good_frames_and_says_what_was_lost(
     ffmpeg_video, cut, reason: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     data = ts_chunk(ffmpeg_video)
     whole = decode_chunk(data, "video/mp2t", **LIMITS)
     decoded = decode_chunk(cut(data), "video/mp2t", **LIMITS)
@@ -172,7 +172,7 @@ def test_a_truncated_chunk_keeps_its_good_frames_and_says_what_was_lost(
             assert np.array_equal(image, whole.frames[at[t]]), t
 
 
-def test_a_chunk_with_nothing_decodable_is_still_an_error(ffmpeg_video) -> None:  # type: ignore[no-untyped-def]
+def test_a_chunk_with_nothing_decodable_is_still_an_error(ffmpeg_video) -> None:
     data = ts_chunk(ffmpeg_video)
     with pytest.raises(VideoError, match="no decodable frame"):
         decode_chunk(data[: 188 * 3], "video/mp2t", **LIMITS)

@@ -68,7 +68,7 @@ def test_activity_labels_must_be_the_models(small_dataset: Path) -> None:
 
     cfg = ModelConfig.preset("tiny", activity_labels=("a", "b"))
     with pytest.raises(DatasetError):
-        load_split(read_dataset(small_dataset), "train", cfg, cache=None)  # type: ignore[arg-type]
+        load_split(read_dataset(small_dataset), "train", cfg, cache=None)
 
 
 def test_step_labels_mark_the_products_own_activities_and_leave_their_edges_unjudged() -> None:

@@ -58,7 +58,7 @@ def test_load_split_adds_the_twins_as_negative_examples(
     for video_id, examples in doubled.examples.items():
         twins = [e for e in examples if is_twin(e.record.query_id)]
         assert len(examples) == len(plain.examples[video_id]) + len(twins)
-        assert all(e.target.labels == [] for e in twins)  # type: ignore[union-attr]
+        assert all(e.target.labels == [] for e in twins)
         assert [e.last_step for e in examples] == sorted(e.last_step for e in examples)
     assert not any(is_twin(e.record.query_id) for ex in plain.examples.values() for e in ex)
 

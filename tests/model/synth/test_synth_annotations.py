@@ -14,11 +14,11 @@ HOLDING_STARTS = {"take_from_shelf", "take_out_of_cart"}
 HOLDING_ENDS = {"put_in_cart", "return_to_shelf"}
 
 
-def _videos(synth_data) -> list[VideoAnnotation]:  # type: ignore[no-untyped-def]
+def _videos(synth_data) -> list[VideoAnnotation]:
     return list(synth_data.dataset.videos.values())
 
 
-def test_spans_are_well_formed_and_never_overlap(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_spans_are_well_formed_and_never_overlap(synth_data) -> None:
     seen = Counter()
     for video in _videos(synth_data):
         assert video.spans, video.video_id
@@ -36,7 +36,7 @@ def test_spans_are_well_formed_and_never_overlap(synth_data) -> None:  # type: i
     assert set(seen) == set(ACTIVITIES)
 
 
-def test_spans_follow_the_hand_and_the_basket_adds_up(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_spans_follow_the_hand_and_the_basket_adds_up(synth_data) -> None:
     """Take starts holding, put/return ends it, inspect only while holding; basket = in - out."""
     for video in _videos(synth_data):
         held: str | None = None
@@ -60,7 +60,7 @@ def test_spans_follow_the_hand_and_the_basket_adds_up(synth_data) -> None:  # ty
         assert video.basket == {sku: n for sku, n in sorted(cart.items()) if n > 0}
 
 
-def test_boxes_cover_exactly_the_activity_steps(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_boxes_cover_exactly_the_activity_steps(synth_data) -> None:
     for video in _videos(synth_data):
         expected = {}
         for span in video.spans:
@@ -78,7 +78,7 @@ def test_boxes_cover_exactly_the_activity_steps(synth_data) -> None:  # type: ig
             assert cy - h / 2 >= -1e-5 and cy + h / 2 <= 1 + 1e-5
 
 
-def test_boxes_enclose_the_pixels_of_the_handled_product(synth_data, worlds) -> None:  # type: ignore[no-untyped-def]
+def test_boxes_enclose_the_pixels_of_the_handled_product(synth_data, worlds) -> None:
     """Render each boxed frame with and without the handled product: what changes is in the box.
 
     The box is tight too: the changed pixels fill it, except where the hand covers the
@@ -100,7 +100,7 @@ def test_boxes_enclose_the_pixels_of_the_handled_product(synth_data, worlds) -> 
     assert min(ious) > 0.4 and float(np.median(ious)) > 0.85
 
 
-def test_put_in_cart_ends_low_and_return_to_shelf_ends_high(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_put_in_cart_ends_low_and_return_to_shelf_ends_high(synth_data) -> None:
     """The cart band is the bottom of the frame; the two placements are visibly different."""
     ends = {"put_in_cart": [], "return_to_shelf": [], "take_from_shelf": []}
     for video in _videos(synth_data):
@@ -117,7 +117,7 @@ def test_put_in_cart_ends_low_and_return_to_shelf_ends_high(synth_data) -> None:
     assert ends["take_from_shelf"] and all(h >= 0.2 for _, _, _, h in ends["take_from_shelf"])
 
 
-def test_distractor_events_are_recorded_inside_the_video(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_distractor_events_are_recorded_inside_the_video(synth_data) -> None:
     kinds = set()
     for video in _videos(synth_data):
         for event in video.events:

@@ -65,7 +65,7 @@ def test_store_catalog_keeps_the_silhouette_hue_rule_and_depends_on_seed_and_sto
     assert len({c.style.aspect for c in catalog}) == 24  # proportions vary per product
 
 
-def test_reference_images_are_distinct(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_reference_images_are_distinct(synth_data) -> None:
     images = {}
     for entry in synth_data.dataset.catalog:
         path = synth_data.dataset.image_path(entry.sku)

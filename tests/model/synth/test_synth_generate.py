@@ -27,7 +27,7 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_writes_the_documented_layout(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_writes_the_documented_layout(synth_data) -> None:
     root, ds = synth_data.root, synth_data.dataset
     meta = json.loads((root / "dataset.json").read_text())
     assert meta["format_version"] == FORMAT_VERSION
@@ -42,7 +42,7 @@ def test_writes_the_documented_layout(synth_data) -> None:  # type: ignore[no-un
     assert len(list((root / "catalog").glob("SKU-*.png"))) == synth_data.config.num_skus
 
 
-def test_same_seed_gives_identical_dataset(synth_data, synth_data_again) -> None:  # type: ignore[no-untyped-def]
+def test_same_seed_gives_identical_dataset(synth_data, synth_data_again) -> None:
     first, second = _files(synth_data.root), _files(synth_data_again.root)
     assert first.keys() == second.keys()
     for name in first:
@@ -56,7 +56,7 @@ def test_same_seed_gives_identical_dataset(synth_data, synth_data_again) -> None
     assert all(first[n] == second[n] for n in first if n.endswith(".mp4"))
 
 
-def test_other_seed_gives_other_dataset(synth_data, synth_data_other_seed) -> None:  # type: ignore[no-untyped-def]
+def test_other_seed_gives_other_dataset(synth_data, synth_data_other_seed) -> None:
     for video_id, annotation in synth_data.dataset.videos.items():
         other = synth_data_other_seed.dataset.videos[video_id]
         assert annotation.seed != other.seed
@@ -66,7 +66,7 @@ def test_other_seed_gives_other_dataset(synth_data, synth_data_other_seed) -> No
     assert np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() > 10
 
 
-def test_split_is_by_video_and_disjoint(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_split_is_by_video_and_disjoint(synth_data) -> None:
     ds = synth_data.dataset
     ids = [v for split in SPLITS for v in ds.splits[split]]
     assert len(ids) == len(set(ids)) == 3
@@ -112,7 +112,7 @@ def test_split_counts(videos: int, expected: tuple[int, int, int]) -> None:
     assert counts == expected and sum(counts) == videos
 
 
-def test_progress_counts_frames_up_to_the_total(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_progress_counts_frames_up_to_the_total(synth_data) -> None:
     calls = synth_data.progress
     total = sum(v.num_frames for v in synth_data.dataset.videos.values())
     assert calls[-1] == (total, total)
@@ -122,11 +122,11 @@ def test_progress_counts_frames_up_to_the_total(synth_data) -> None:  # type: ig
 
 def test_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:
     small = dict(videos=1, minutes=0.1, seed=0, config=SynthConfig(num_skus=3))
-    generate_dataset(tmp_path, **small)  # type: ignore[arg-type]
+    generate_dataset(tmp_path, **small)
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(OutputExistsError):
-        generate_dataset(tmp_path, **small)  # type: ignore[arg-type]
-    generate_dataset(tmp_path, overwrite=True, **small)  # type: ignore[arg-type]
+        generate_dataset(tmp_path, **small)
+    generate_dataset(tmp_path, overwrite=True, **small)
     assert (tmp_path / "notes.txt").read_text() == "mine"  # only its own files are replaced
     assert (tmp_path / "dataset.json").is_file()
 

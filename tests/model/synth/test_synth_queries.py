@@ -24,26 +24,26 @@ from model.synth import (
 EPS = 1e-6
 
 
-def _all_queries(synth_data):  # type: ignore[no-untyped-def]
+def _all_queries(synth_data):
     return [q for split in synth_data.dataset.queries.values() for q in split]
 
 
-def _inside(spans, start: float, end: float) -> list[Span]:  # type: ignore[no-untyped-def]
+def _inside(spans, start: float, end: float) -> list[Span]:
     return [s for s in spans if s.start >= start - EPS and s.end <= end + EPS]
 
 
-def _overlapping(spans, start: float, end: float) -> list[Span]:  # type: ignore[no-untyped-def]
+def _overlapping(spans, start: float, end: float) -> list[Span]:
     return [s for s in spans if s.start < end - EPS and s.end > start + EPS]
 
 
-def test_every_kind_and_bucket_is_present(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_every_kind_and_bucket_is_present(synth_data) -> None:
     counts = Counter((q.kind, q.bucket) for q in _all_queries(synth_data))
     assert set(counts) == {(k, b) for k in QUERY_KINDS for b in BUCKETS}
     ids = [q.query_id for q in _all_queries(synth_data)]
     assert len(ids) == len(set(ids))
 
 
-def test_windows_are_in_their_bucket_and_cut_no_span(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_windows_are_in_their_bucket_and_cut_no_span(synth_data) -> None:
     config = synth_data.config.queries
     for query in _all_queries(synth_data):
         video = synth_data.dataset.videos[query.video_id]
@@ -55,7 +55,7 @@ def test_windows_are_in_their_bucket_and_cut_no_span(synth_data) -> None:  # typ
                 assert not span.start + EPS < edge < span.end - EPS, (query.query_id, span)
 
 
-def test_activity_answers_are_the_products_activities_in_the_window(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_activity_answers_are_the_products_activities_in_the_window(synth_data) -> None:
     negatives = 0
     for query in _all_queries(synth_data):
         if not isinstance(query, ActivityQueryRecord):
@@ -74,7 +74,7 @@ def test_activity_answers_are_the_products_activities_in_the_window(synth_data) 
     assert negatives > 0
 
 
-def test_object_answers_are_the_single_instance_and_its_boxes(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_object_answers_are_the_single_instance_and_its_boxes(synth_data) -> None:
     for query in _all_queries(synth_data):
         if not isinstance(query, ObjectQueryRecord):
             continue
@@ -93,7 +93,7 @@ def test_object_answers_are_the_single_instance_and_its_boxes(synth_data) -> Non
         assert len(query.boxes) == steps  # one box per 1 / box_fps step of the instance
 
 
-def test_time_answers_are_the_single_instance(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_time_answers_are_the_single_instance(synth_data) -> None:
     for query in _all_queries(synth_data):
         if not isinstance(query, TimeQueryRecord):
             continue
@@ -141,12 +141,12 @@ def test_queries_from_unaligned_real_style_annotations() -> None:
             )
 
 
-def test_same_rng_same_queries_other_rng_other_windows(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_same_rng_same_queries_other_rng_other_windows(synth_data) -> None:
     video = synth_data.dataset.videos["train-0000"]
     skus = [c.sku for c in synth_data.dataset.catalog]
     config = synth_data.config.queries
 
-    def make(seed: int):  # type: ignore[no-untyped-def]
+    def make(seed: int):
         return make_queries(video, skus, np.random.default_rng(seed), config)
 
     assert make(1) == make(1)

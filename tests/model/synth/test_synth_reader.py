@@ -25,7 +25,7 @@ from model.synth import (
 from model.synth.video_io import VideoWriter
 
 
-def test_round_trip_matches_the_files(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip_matches_the_files(synth_data) -> None:
     ds = synth_data.dataset
     assert ds.activities == ACTIVITIES
     assert [e.sku for e in ds.catalog] == [
@@ -44,7 +44,7 @@ def test_round_trip_matches_the_files(synth_data) -> None:  # type: ignore[no-un
 
 
 @pytest.fixture
-def copy(synth_data, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+def copy(synth_data, tmp_path: Path) -> Path:
     """A writable copy of the synth_data dataset without its (large) videos re-copied twice."""
     root = tmp_path / "copy"
     shutil.copytree(synth_data.root, root)

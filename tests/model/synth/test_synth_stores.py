@@ -24,7 +24,7 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_each_store_has_its_own_catalog_and_split(store_data) -> None:  # type: ignore[no-untyped-def]
+def test_each_store_has_its_own_catalog_and_split(store_data) -> None:
     ds = store_data.dataset
     assert list(ds.stores) == ["S001", "S002", "S003"]
     assert [ds.stores[s].split for s in ds.stores] == ["train", "val", "test"]
@@ -42,7 +42,7 @@ def test_each_store_has_its_own_catalog_and_split(store_data) -> None:  # type: 
             assert np.abs(images[a] - images[b]).mean() > 8.0, f"{a} and {b} look alike"
 
 
-def test_held_out_stores_share_no_product_with_training_or_tuning(store_data) -> None:  # type: ignore[no-untyped-def]
+def test_held_out_stores_share_no_product_with_training_or_tuning(store_data) -> None:
     ds = store_data.dataset
     held_out = {sku for s in ds.stores.values() if s.split == "test" for sku in s.skus}
     assert held_out
@@ -65,7 +65,7 @@ def test_held_out_stores_share_no_product_with_training_or_tuning(store_data) ->
     assert {q.sku for q in ds.queries["test"]} <= held_out
 
 
-def test_reader_gives_each_video_its_store(store_data) -> None:  # type: ignore[no-untyped-def]
+def test_reader_gives_each_video_its_store(store_data) -> None:
     ds = store_data.dataset
     assert {split: len(ds.splits[split]) for split in SPLITS} == {"train": 2, "val": 2, "test": 2}
     assert ds.splits["test"] == ("test-S003-0000", "test-S003-0001")
@@ -77,7 +77,7 @@ def test_reader_gives_each_video_its_store(store_data) -> None:  # type: ignore[
     assert [s["store"] for s in meta["stores"]] == ["S001", "S002", "S003"]
 
 
-def test_single_store_files_keep_the_first_format(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_single_store_files_keep_the_first_format(synth_data) -> None:
     assert "stores" not in json.loads((synth_data.root / "dataset.json").read_text())
     for video_id in synth_data.dataset.videos:
         raw = json.loads((synth_data.root / "annotations" / f"{video_id}.json").read_text())
@@ -86,7 +86,7 @@ def test_single_store_files_keep_the_first_format(synth_data) -> None:  # type: 
     assert synth_data.dataset.skus_of(video_id) == tuple(e.sku for e in synth_data.dataset.catalog)
 
 
-def test_same_seed_same_files_other_seed_other_stores(  # type: ignore[no-untyped-def]
+def test_same_seed_same_files_other_seed_other_stores(
     store_data, store_data_again, store_data_other_seed
 ) -> None:
     first, second = _files(store_data.root), _files(store_data_again.root)
@@ -99,7 +99,7 @@ def test_same_seed_same_files_other_seed_other_stores(  # type: ignore[no-untype
             assert first[name] != other[name], name
 
 
-def test_reader_refuses_a_video_outside_its_stores_split(store_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_reader_refuses_a_video_outside_its_stores_split(store_data, tmp_path: Path) -> None:
     root = tmp_path / "data"
     shutil.copytree(store_data.root, root)
     meta = json.loads((root / "dataset.json").read_text())

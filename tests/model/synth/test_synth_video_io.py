@@ -12,7 +12,7 @@ from model.synth import DatasetError, VideoConfig, decode_video
 from model.synth.video_io import VideoWriter, expected_frames
 
 
-def test_generated_video_is_h264_with_the_annotated_size_and_length(synth_data) -> None:  # type: ignore[no-untyped-def]
+def test_generated_video_is_h264_with_the_annotated_size_and_length(synth_data) -> None:
     annotation = synth_data.dataset.videos["val-0000"]
     path = synth_data.dataset.video_path("val-0000")
     with av.open(str(path)) as container:
@@ -29,7 +29,7 @@ def test_generated_video_is_h264_with_the_annotated_size_and_length(synth_data) 
     assert decode_video(path, 5).shape[0] == 150 == expected_frames(annotation.duration, 5)
 
 
-def test_decoded_video_matches_the_renderer(synth_data, worlds) -> None:  # type: ignore[no-untyped-def]
+def test_decoded_video_matches_the_renderer(synth_data, worlds) -> None:
     """The MP4 shows what the renderer drew (up to compression), so boxes apply to it.
 
     Compared after 4 x 4 average pooling: yuv420p halves the colour resolution, which

@@ -44,7 +44,7 @@ def test_only_presets_that_ask_for_it_weigh_the_evidence_loss() -> None:
     assert loss_weights(ModelConfig.preset("tiny"))["sampler_evidence"] > 0.0
 
 
-def test_evidence_loss_teaches_the_writer_to_keep_the_handled_cells(small_cfg) -> None:  # type: ignore[no-untyped-def]
+def test_evidence_loss_teaches_the_writer_to_keep_the_handled_cells(small_cfg) -> None:
     """Two clips of 4 frames x 16 cells, two cells per frame show "the product" (a shared
     direction in token space): 16 of 128 candidates for 32 memory slots."""
     torch.manual_seed(0)
