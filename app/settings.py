@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,10 @@ ENV_PREFIX = "CARTMEM_"
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 DEVICES = ("auto", "cpu", "cuda")
+#: Old variable names still read for one release, with a warning: field -> old name.
+#: ``CARTMEM_CHECKPOINT_INTERVAL_S`` became ``CARTMEM_COMMIT_INTERVAL_S`` when "checkpoint"
+#: came to mean model weights only.
+DEPRECATED_ENV = {"commit_interval_s": "CARTMEM_CHECKPOINT_INTERVAL_S"}
 
 
 def default_data_dir() -> Path:
@@ -63,7 +68,7 @@ class Settings:
     max_time_gap_s: float = 60.0
     # an open session that got no message for this long is closed by its partition's owner
     session_idle_timeout_s: float = 1800.0
-    checkpoint_interval_s: float = 10.0
+    commit_interval_s: float = 10.0
     ingest_batch_records: int = 64  # records fetched per poll; the decode queue holds 4x this
     metrics_port: int = 0  # 0: no metrics server
     query_batch_size: int = 16  # queries per claim and model call (the measured peak on CPU)
@@ -116,7 +121,7 @@ class Settings:
             "max_chunk_seconds",
             "max_time_gap_s",
             "session_idle_timeout_s",
-            "checkpoint_interval_s",
+            "commit_interval_s",
             "query_lease_s",
             "query_retry_s",
             "query_poll_s",
@@ -141,6 +146,14 @@ class Settings:
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = environ.get(env_name(f.name))
+            old = DEPRECATED_ENV.get(f.name)
+            if not raw and old and environ.get(old):
+                warnings.warn(
+                    f"{old} is deprecated and will be removed; set {env_name(f.name)} instead.",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                raw = environ[old]
             if raw is None or raw == "":
                 continue
             values[f.name] = _parse(f.name, f.type, raw.strip())

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.checkpoints import ArrayBlob
+from storage.ingest_state import ArrayBlob
 from storage.models import ArrayPart, MemoryArray, Product, SessionMemory, ShoppingSession
 
 

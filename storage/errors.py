@@ -21,5 +21,5 @@ class FencedError(StorageError):
         names = ", ".join(f"{topic}[{partition}]" for topic, partition in partitions)
         super().__init__(
             f"Partitions {names} now belong to another worker (their owner epoch moved on); "
-            "this worker's checkpoint for them was refused."
+            "this worker's commit for them was refused."
         )

@@ -154,8 +154,8 @@ class MemoryArray(Base):
 
 
 class PartitionOffset(Base):
-    """The next Kafka offset to read per partition, written in the checkpoint transaction,
-    and the epoch of the worker that owns the partition (fencing, ``storage.checkpoints``)."""
+    """The next Kafka offset to read per partition, written in the commit transaction,
+    and the epoch of the worker that owns the partition (fencing, ``storage.ingest_state``)."""
 
     __tablename__ = "partition_offsets"
 

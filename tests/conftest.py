@@ -286,7 +286,7 @@ def stored_memory():
     from app.db import Database
     from app.ingest.session import memory_arrays
     from model import Memory
-    from storage.checkpoints import load_session
+    from storage.ingest_state import load_session
 
     def read(settings: Settings, session_id: str):
         database = Database(settings)

@@ -7,7 +7,7 @@ from collections import OrderedDict
 import numpy as np
 
 from model import Memory
-from storage.checkpoints import ArrayBlob
+from storage.ingest_state import ArrayBlob
 
 
 class MemoryCache:

@@ -1,4 +1,4 @@
-"""Ingest throughput: frames per second end to end (decode, backbone, sampler, checkpoints)
+"""Ingest throughput: frames per second end to end (decode, backbone, sampler, commits)
 against the number of concurrent sessions, and device bytes per session.
 
 The same engine as production runs on the in-process file source (no broker, so the
@@ -34,7 +34,7 @@ def measure(settings: Settings, video: Path, sessions: int, workdir: Path) -> di
         data_dir=workdir / f"run-{sessions}",
         database_url="",
         max_live_sessions=max(sessions, 1),
-        checkpoint_interval_s=5.0,
+        commit_interval_s=5.0,
     )
     database_ops.upgrade(run)
     database = Database(run)

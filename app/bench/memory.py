@@ -2,7 +2,7 @@
 
 One session is streamed through ``LongVMNet.write_tokens`` clip by clip, as ingest writes
 it, and measured when it reaches each length: the bytes the database stores for it (the
-memory arrays of the ingest checkpoint snapshot) and the bytes its tensors take on the
+memory arrays of the ingest commit snapshot) and the bytes its tensors take on the
 device, with the sampler's time per clip. Both must stay flat: a memory is m tokens
 however long the session was.
 

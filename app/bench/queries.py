@@ -1,7 +1,7 @@
 """Query answering: throughput and per-query latency against batch size (issue 6).
 
 Session memories are written once (the real model reading a synthetic session) and saved
-under several session ids into a temporary SQLite database with the ingest checkpoint
+under several session ids into a temporary SQLite database with the ingest commit
 code; the catalog gets the session's products. Then, for each batch size B, the real
 ``AnswerWorker`` answers pending queries B at a time: every round claims B queries, reads
 the sessions and the catalog, answers them in one model call and writes the answers in
@@ -48,7 +48,7 @@ from model import LongVMNet, Memory
 from model.synth import ActivityQueryRecord, QueryRecord, TimeQueryRecord
 from storage import SessionStatus
 from storage import query_queue as queue
-from storage.checkpoints import save_checkpoint
+from storage.ingest_state import commit_ingest_state
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def _store(
         for sid in ids
     ]
     with database.session() as db:
-        save_checkpoint(db, group="cartmem-bench", offsets={}, sessions=snapshots)
+        commit_ingest_state(db, group="cartmem-bench", offsets={}, sessions=snapshots)
 
 
 def _worker_figures(

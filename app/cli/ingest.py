@@ -33,7 +33,7 @@ def ingest(
 ) -> None:
     """Consume camera chunks into session memories (Kafka group CARTMEM_GROUP, or --video files).
 
-    Checkpoints every CARTMEM_CHECKPOINT_INTERVAL_S seconds and on SIGTERM, then exits.
+    Commits every CARTMEM_COMMIT_INTERVAL_S seconds and on SIGTERM, then exits.
     """
     from app.ingest.service import run_ingest  # late: loads torch
 
@@ -46,6 +46,6 @@ def ingest(
         lambda out: out.print(
             f"applied {stats.applied} records: {stats.clips} clips written, "
             f"{stats.sessions_closed} sessions closed, {stats.duplicates} duplicates skipped, "
-            f"{stats.dead_letters} dead letters, {stats.checkpoints} checkpoints"
+            f"{stats.dead_letters} dead letters, {stats.commits} commits"
         ),
     )

@@ -1,13 +1,13 @@
 """Dead-letter rows for records the worker could not use, made safe to store whatever the
 record held: PostgreSQL text refuses NUL characters and unpaired surrogates, and a column has
-a length, so every text field is escaped and cut before it reaches the checkpoint."""
+a length, so every text field is escaped and cut before it reaches the commit."""
 
 from __future__ import annotations
 
 import hashlib
 
 from app.ingest.records import Record
-from storage.checkpoints import DeadLetterRecord
+from storage.ingest_state import DeadLetterRecord
 
 HEAD_BYTES = 64  # of a dead letter's value, kept for a look
 _KEY_CHARS = 512  # dead_letters.key

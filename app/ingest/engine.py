@@ -2,7 +2,7 @@
 
 Per poll: records go to the decode pool; their results are applied in offset order (contract
 checks, seq dedupe, the session timeline, the clip buffer); then every session with a full
-clip is written by the sampler in one batch. A checkpoint stores, in one database
+clip is written by the sampler in one batch. A commit stores, in one database
 transaction, every changed session (memory, pending clip, timeline), the dead letters and
 the next offset of every owned partition. After a crash or a rebalance the owner seeks to
 the stored offsets and replays; since processing is deterministic and a session's result
@@ -38,14 +38,14 @@ from app.model_runtime import LoadedModel
 from app.settings import Settings
 from model import Memory
 from storage import SessionStatus
-from storage.checkpoints import (
+from storage.errors import FencedError
+from storage.ingest_state import (
     DeadLetterRecord,
     claim_partitions,
+    commit_ingest_state,
     load_session,
     quiet_open_sessions,
-    save_checkpoint,
 )
-from storage.errors import FencedError
 
 log = logging.getLogger("cartmem.ingest")
 
@@ -56,7 +56,7 @@ class IngestStats:
     duplicates: int = 0
     dead_letters: int = 0
     clips: int = 0
-    checkpoints: int = 0
+    commits: int = 0
     sessions_closed: int = 0
     decoded_frames: int = 0
     memory_frames: int = 0
@@ -93,7 +93,7 @@ class IngestEngine:
         self.sessions: dict[str, LiveSession] = {}
         self.positions: dict[TopicPartition, int | None] = {}  # next offset to apply, owned only
         self.dead: list[DeadLetterRecord] = []
-        self.closed: list[str] = []  # closed since the last checkpoint
+        self.closed: list[str] = []  # closed since the last commit
         self.stats = IngestStats()
         self._inflight: deque[tuple[Record, Future[Prepared]]] = deque()
         self._executor = ThreadPoolExecutor(max_workers=decode_workers or os.cpu_count() or 2)
@@ -101,15 +101,15 @@ class IngestEngine:
         self._high_water = 4 * self._batch
         self._paused = False
         self._stop = False
-        self._last_checkpoint = time.monotonic()
-        self._checkpoint_failures = 0
+        self._last_commit = time.monotonic()
+        self._commit_failures = 0
         self._last_expiry_sweep = time.monotonic()
         self._unreachable_since: float | None = None
         self.epochs: dict[TopicPartition, int] = {}  # owner epoch of each partition we hold
 
     # ================================================================== running
     def request_stop(self) -> None:
-        """Finish the records in hand, checkpoint and return from ``run`` (SIGTERM calls this)."""
+        """Finish the records in hand, commit and return from ``run`` (SIGTERM calls this)."""
         self._stop = True
 
     def run(
@@ -139,7 +139,7 @@ class IngestEngine:
                 self._write_ready_clips()
                 self._expire_quiet_sessions()
                 worked = bool(records or self._inflight) or self.stats.applied != applied_before
-                self._maybe_checkpoint()
+                self._maybe_commit()
                 if worked or self._paused:
                     last_activity = time.monotonic()  # idle counts from the end of all work
                 if max_messages is not None and self.stats.applied >= max_messages:
@@ -151,7 +151,7 @@ class IngestEngine:
                     last_activity = time.monotonic()  # records are waiting: not idle
         finally:
             self._drain()
-            self.checkpoint()
+            self.commit()
             self.source.close()
             self._executor.shutdown(wait=True)
         return self.stats
@@ -161,7 +161,7 @@ class IngestEngine:
 
         A broker that cannot be reached is given ``patience_s`` more seconds (the worker
         keeps polling meanwhile); after that :class:`BrokerUnavailableError` ends the run,
-        with what was done checkpointed, instead of a quiet exit with records left behind.
+        with what was done committed, instead of a quiet exit with records left behind.
         """
         try:
             caught_up = self.source.caught_up()
@@ -229,16 +229,16 @@ class IngestEngine:
         log.info("assigned %s (stored offsets %s)", sorted(partitions), stored)
 
     def _on_revoked(self, partitions: set[TopicPartition]) -> None:
-        """Checkpoint what we did with the partitions, then forget their sessions."""
+        """Commit what we did with the partitions, then forget their sessions."""
         mine = [(r, f) for r, f in self._inflight if r.tp in partitions]
         self._inflight = deque((r, f) for r, f in self._inflight if r.tp not in partitions)
         for _record, future in mine:
             self._apply(future.result())
         self._write_ready_clips()
         try:
-            self.checkpoint()
-        except CartmemError as exc:  # the next owner replays from the last good checkpoint
-            log.error("checkpoint at revoke failed: %s", exc)
+            self.commit()
+        except CartmemError as exc:  # the next owner replays from the last good commit
+            log.error("commit at revoke failed: %s", exc)
         for sid in [s.id for s in self.sessions.values() if s.partition in partitions]:
             self._forget(sid)
         for tp in partitions:
@@ -261,9 +261,9 @@ class IngestEngine:
     def _drop_fenced(self, exc: FencedError) -> None:
         """Another worker owns these partitions now: forget their sessions, records, dead
         letters and positions without writing anything; the new owner replays them from
-        its own checkpoint."""
+        its own commit."""
         fenced = set(exc.partitions)
-        log.error("%s Dropping them; the new owner replays them from its checkpoint.", exc)
+        log.error("%s Dropping them; the new owner replays them from its commit.", exc)
         self._inflight = deque((r, f) for r, f in self._inflight if r.tp not in fenced)
         for sid in [s.id for s in self.sessions.values() if s.partition in fenced]:
             self._forget(sid)
@@ -273,7 +273,7 @@ class IngestEngine:
             self.positions.pop(tp, None)
             self.epochs.pop(tp, None)
         self.stats.fenced_partitions += len(fenced)
-        self.metrics.checkpoints.labels("fenced").inc()
+        self.metrics.commits.labels("fenced").inc()
 
     # ================================================================== one record
     def _apply(self, prepared: Prepared) -> None:
@@ -281,7 +281,7 @@ class IngestEngine:
         if record.tp not in self.positions:
             return  # the partition left us while the record was decoding
         self._apply_record(prepared)
-        # only now: a checkpoint taken while applying must not claim this record
+        # only now: a commit taken while applying must not claim this record
         self.positions[record.tp] = record.offset + 1
         self.stats.applied += 1
 
@@ -398,7 +398,7 @@ class IngestEngine:
             # write what is ready (ended sessions' last clips too), save everything, and then
             # any session may leave: its whole state is in the database
             self._write_ready_clips()
-            self.checkpoint()
+            self.commit()
             evicted = self.pool.admit(session.id, memory, list(self.sessions))
         for sid in evicted:
             self.sessions.pop(sid, None)
@@ -471,7 +471,7 @@ class IngestEngine:
         self.metrics.samples.inc(sum(len(c) for c in clips))
         self.stats.memory_frames += sum(len(c) for c in clips)
 
-    # ================================================================== checkpoints
+    # ================================================================== commits
     def _expire_quiet_sessions(self) -> None:
         """Close the open sessions of our partitions that got no message for the idle
         timeout (a cart that left without a session_end, a session opened by a stray
@@ -506,20 +506,20 @@ class IngestEngine:
         if quiet:
             self._write_ready_clips()
 
-    def _maybe_checkpoint(self) -> None:
-        backoff = min(60.0, self.settings.checkpoint_interval_s * 2**self._checkpoint_failures)
-        if time.monotonic() - self._last_checkpoint < backoff:
+    def _maybe_commit(self) -> None:
+        backoff = min(60.0, self.settings.commit_interval_s * 2**self._commit_failures)
+        if time.monotonic() - self._last_commit < backoff:
             return
         try:
-            self.checkpoint()
+            self.commit()
         except CartmemError as exc:
-            # nothing is acknowledged until a checkpoint succeeds: keep going, try again later
-            self._checkpoint_failures += 1
-            self._last_checkpoint = time.monotonic()
-            self.metrics.checkpoints.labels("failed").inc()
-            log.error("checkpoint failed, will retry: %s", exc)
+            # nothing is acknowledged until a commit succeeds: keep going, try again later
+            self._commit_failures += 1
+            self._last_commit = time.monotonic()
+            self.metrics.commits.labels("failed").inc()
+            log.error("commit failed, will retry: %s", exc)
 
-    def checkpoint(self) -> None:
+    def commit(self) -> None:
         """One transaction: changed sessions, dead letters, next offsets of owned partitions."""
         dirty = [s for s in self.sessions.values() if s.dirty]
         offsets = {tp: o for tp, o in self.positions.items() if o is not None}
@@ -529,7 +529,7 @@ class IngestEngine:
             ]
             try:
                 with self.database.session() as db:
-                    save_checkpoint(
+                    commit_ingest_state(
                         db,
                         group=self.source.group,
                         offsets=offsets,
@@ -539,15 +539,15 @@ class IngestEngine:
                     )
             except FencedError as exc:
                 self._drop_fenced(exc)
-                self.checkpoint()  # what is left is still ours
+                self.commit()  # what is left is still ours
                 return
         for s in dirty:
             s.dirty = False
         self.dead = []
-        self._last_checkpoint = time.monotonic()
-        self._checkpoint_failures = 0
-        self.stats.checkpoints += 1
-        self.metrics.checkpoints.labels("ok").inc()
+        self._last_commit = time.monotonic()
+        self._commit_failures = 0
+        self.stats.commits += 1
+        self.metrics.commits.labels("ok").inc()
         self.metrics.roll_rate()
         self.metrics.device_bytes.set(self.pool.device_bytes_in_use())
         try:

@@ -24,12 +24,12 @@ class IngestMetrics:
         self.dead_letters = Counter(
             "cartmem_ingest_dead_letters", "Records set aside as dead letters", registry=r
         )
-        self.checkpoints = Counter(
-            "cartmem_ingest_checkpoints", "Checkpoints", ["result"], registry=r
+        self.commits = Counter(
+            "cartmem_ingest_commits", "Commits of the ingest state", ["result"], registry=r
         )
         self.frames_per_second = Gauge(
             "cartmem_ingest_frames_per_second",
-            "Decoded frames per second since the last checkpoint",
+            "Decoded frames per second since the last commit",
             registry=r,
         )
         self.lag = Gauge(

@@ -1,4 +1,4 @@
-"""One live session's ingest state, and its round trip through a checkpoint snapshot."""
+"""One live session's ingest state, and its round trip through a commit snapshot."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 from app.ingest.records import TopicPartition
 from app.video import Timeline
 from storage import SessionStatus
-from storage.checkpoints import ArrayBlob, SessionSnapshot
+from storage.ingest_state import ArrayBlob, SessionSnapshot
 
 
 @dataclass

@@ -136,7 +136,7 @@ class _Listener(ConsumerRebalanceListener):
         # partitions with no stored offset start at the beginning (auto_offset_reset=earliest)
 
     def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
-        # lost, not revoked: another member may already own them, so nothing is checkpointed
+        # lost, not revoked: another member may already own them, so nothing is committed
         self._source._on_revoked({(tp.topic, tp.partition) for tp in lost})
 
 
@@ -144,7 +144,7 @@ class FileSource:
     """Video files published in process as contract-v1 messages on one partition.
 
     Sessions run concurrently, as carts in a store do: their messages are interleaved in
-    turn. Offsets are positions in that sequence, so the engine's checkpoint and replay work
+    turn. Offsets are positions in that sequence, so the engine's commit and replay work
     exactly as with Kafka.
     """
 

@@ -1,7 +1,7 @@
 """Adapters that connect reconciliation to the two workers' callbacks.
 
 - ``IngestEngine(..., on_session_closed=session_closed_hook(database))``: a session that
-  ended gets its first questions, after the checkpoint that stored its final memory.
+  ended gets its first questions, after the commit that stored its final memory.
 - ``AnswerWorker(..., after_batch=answer_batch_hook(database))``: after each batch, the
   sessions whose reconcile questions were in it move on (next questions, or their row).
 """

@@ -4,7 +4,7 @@ Sample k shows session time k / fps: the last frame whose time is at most k / fp
 run while k / fps is before the end of the session (the last frame's time plus one frame
 duration). A sample can only be emitted once a later frame proves nothing else falls at or
 before its time, so the timeline holds one frame back; that frame and the next sample index
-are its whole state, which the ingest checkpoint stores with the pending clip.
+are its whole state, which the ingest commit stores with the pending clip.
 
 Times are integer microseconds: a chunk's frames are placed at ``t0`` plus their offset in
 the chunk, and integer arithmetic makes the result independent of how the video was cut

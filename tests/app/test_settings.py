@@ -67,7 +67,7 @@ def test_secrets_never_show(tmp_path: Path) -> None:
         ({"CARTMEM_MAX_LIVE_SESSIONS": "0"}, "CARTMEM_MAX_LIVE_SESSIONS"),
         ({"CARTMEM_DEVICE": "tpu"}, "CARTMEM_DEVICE"),
         ({"CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "CARTMEM_KAFKA_SASL_MECHANISM"),
-        ({"CARTMEM_CHECKPOINT_INTERVAL_S": "-1"}, "CARTMEM_CHECKPOINT_INTERVAL_S"),
+        ({"CARTMEM_COMMIT_INTERVAL_S": "-1"}, "CARTMEM_COMMIT_INTERVAL_S"),
         ({"CARTMEM_RECONCILE_MIN_CONFIDENCE": "1.5"}, "CARTMEM_RECONCILE_MIN_CONFIDENCE"),
     ],
 )
@@ -88,3 +88,11 @@ def test_reading_settings_connects_to_nothing() -> None:
         }
     )
     assert s.database_backend == "postgresql"
+
+
+def test_the_old_commit_interval_name_still_works_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="CARTMEM_COMMIT_INTERVAL_S"):
+        settings = Settings.from_env({"CARTMEM_CHECKPOINT_INTERVAL_S": "3"})
+    assert settings.commit_interval_s == 3.0
+    new_wins = {"CARTMEM_CHECKPOINT_INTERVAL_S": "3", "CARTMEM_COMMIT_INTERVAL_S": "4"}
+    assert Settings.from_env(new_wins).commit_interval_s == 4.0

@@ -48,7 +48,7 @@ def settings(pg_settings: Settings, kafka_bootstrap: str, tiny_checkpoint: Path)
         group=f"ingest-{uuid.uuid4().hex[:8]}",
         checkpoint_path=str(tiny_checkpoint),
         device="cpu",
-        checkpoint_interval_s=0.5,
+        commit_interval_s=0.5,
         kafka_session_timeout_ms=6000,
     )
     database_ops.upgrade(s)
@@ -109,8 +109,8 @@ def test_republished_chunks_change_nothing(settings, synth_videos, stored_memory
 def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
     settings, synth_videos, reference_memory, stored_memory, cartmem_process, tmp_path: Path
 ) -> None:
-    # small fetches and frequent checkpoints: many durable points to be killed between
-    settings = dataclasses.replace(settings, ingest_batch_records=3, checkpoint_interval_s=0.2)
+    # small fetches and frequent commits: many durable points to be killed between
+    settings = dataclasses.replace(settings, ingest_batch_records=3, commit_interval_s=0.2)
     # enough work that a slow start (a cold machine) still leaves room for five kills
     sessions = {f"k-{i}": v for i, v in enumerate(synth_videos * 3)}
     for session_id, video in sessions.items():
@@ -121,7 +121,7 @@ def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
     done = progress(settings)
     for _ in range(10):
         proc = cartmem_process(settings, "ingest", "--until-idle", "5", log=log)
-        # kill once this worker has checkpointed some progress, at a random moment after
+        # kill once this worker has committed some progress, at a random moment after
         deadline = time.monotonic() + 120
         while (
             progress(settings)[0] <= done[0] and proc.poll() is None and time.monotonic() < deadline
@@ -146,7 +146,7 @@ def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
 
 
 def progress(settings: Settings) -> tuple[int, int]:
-    """(sum of stored next offsets, sessions closed): what checkpoints have made durable."""
+    """(sum of stored next offsets, sessions closed): what commits have made durable."""
     database = Database(settings)
     try:
         with database.session() as db:

@@ -41,7 +41,7 @@ def test_a_broker_outage_is_not_idle(
             group=f"outage-{uuid.uuid4().hex[:8]}",
             checkpoint_path=str(tiny_checkpoint),
             device="cpu",
-            checkpoint_interval_s=0.2,
+            commit_interval_s=0.2,
             ingest_batch_records=1,
         )
         database_ops.upgrade(settings)
@@ -78,7 +78,7 @@ def test_a_broker_outage_is_not_idle(
         finally:
             stopper.join()
             database.dispose()
-        # what it did read was still checkpointed, and the rest was left for later
+        # what it did read was still committed, and the rest was left for later
         assert 1 <= engine.stats.applied < MESSAGES
     finally:
         broker.stop()

@@ -62,33 +62,33 @@ def test_round_trip_through_storage(pg_settings: Settings) -> None:
 def test_a_worker_whose_partition_was_claimed_again_cannot_checkpoint(
     pg_settings: Settings,
 ) -> None:
-    """Fencing: the zombie's checkpoint is refused whole; the new owner's state stands."""
-    from storage.checkpoints import SessionSnapshot, claim_partitions, save_checkpoint
+    """Fencing: the zombie's commit is refused whole; the new owner's state stands."""
     from storage.errors import FencedError
+    from storage.ingest_state import SessionSnapshot, claim_partitions, commit_ingest_state
 
     database.upgrade(pg_settings)
     db = Database(pg_settings)
     tp = ("video", 3)
     with db.session() as s:
         (zombie_offset, zombie_epoch) = claim_partitions(s, "g", [tp])[tp]
-    assert zombie_offset is None  # claimed, never checkpointed
+    assert zombie_offset is None  # claimed, never committed
     with db.session() as s:
-        save_checkpoint(s, group="g", offsets={tp: 5}, sessions=[], epochs={tp: zombie_epoch})
+        commit_ingest_state(s, group="g", offsets={tp: 5}, sessions=[], epochs={tp: zombie_epoch})
     with db.session() as s:  # the group moves the partition on: a new owner claims it
         offset, epoch = claim_partitions(s, "g", [tp])[tp]
     assert (offset, epoch) == (5, zombie_epoch + 1)
     with db.session() as s:
-        save_checkpoint(s, group="g", offsets={tp: 9}, sessions=[], epochs={tp: epoch})
+        commit_ingest_state(s, group="g", offsets={tp: 9}, sessions=[], epochs={tp: epoch})
 
     with pytest.raises(FencedError, match=r"video\[3\]"), db.session() as s:
-        save_checkpoint(
+        commit_ingest_state(
             s,
             group="g",
             offsets={tp: 7},
             sessions=[SessionSnapshot("zombie-session", last_seq=4)],
             epochs={tp: zombie_epoch},
         )
-    with db.session() as s:  # nothing of the refused checkpoint was written
+    with db.session() as s:  # nothing of the refused commit was written
         assert s.get(ShoppingSession, "zombie-session") is None
         row = s.get(storage.PartitionOffset, ("g", "video", 3))
         assert row is not None and (row.next_offset, row.owner_epoch) == (9, epoch)

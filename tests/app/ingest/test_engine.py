@@ -47,7 +47,7 @@ def test_memories_equal_populate_on_the_same_frames(
 def test_stopping_anywhere_and_resuming_gives_the_same_memories(
     settings, synth_videos, reference_memory, stored_memory
 ) -> None:
-    # a checkpoint after every few records, then a new engine (a restart) picks up from it
+    # a commit after every few records, then a new engine (a restart) picks up from it
     restarts = 0
     while ingest(settings, synth_videos, max_messages=7)[0].applied:
         restarts += 1
@@ -91,8 +91,8 @@ def test_backpressure_pauses_and_resumes_without_losing_records(
     settings, synth_videos, reference_memory, stored_memory
 ) -> None:
     # one record per poll: the decode queue (4 records) fills and pauses the source often;
-    # a checkpoint every round and a tiny idle limit: paused or saving is not being idle
-    tight = dataclasses.replace(settings, ingest_batch_records=1, checkpoint_interval_s=0.01)
+    # a commit every round and a tiny idle limit: paused or saving is not being idle
+    tight = dataclasses.replace(settings, ingest_batch_records=1, commit_interval_s=0.01)
     stats, closed = ingest(tight, synth_videos[:2], chunk_seconds=2.0, until_idle_s=0.02)
     assert len(closed) == 2 and stats.dead_letters == 0
     for video in synth_videos[:2]:
@@ -104,7 +104,7 @@ def test_a_worker_fenced_off_its_partition_writes_nothing_and_lets_go(
     settings, synth_videos, reference_memory, stored_memory
 ) -> None:
     """A stalled worker whose partition the group gave to another (a zombie) must not
-    overwrite the new owner's checkpoint when it wakes up."""
+    overwrite the new owner's commit when it wakes up."""
     video = synth_videos[0]
 
     def engine() -> tuple[IngestEngine, Database]:
@@ -113,20 +113,20 @@ def test_a_worker_fenced_off_its_partition_writes_nothing_and_lets_go(
         return IngestEngine(settings, database, load_model(settings), source), database
 
     zombie, zombie_db = engine()
-    zombie.run(max_messages=3)  # checkpointed at offset 3; then it stalls
+    zombie.run(max_messages=3)  # committed at offset 3; then it stalls
     owner, owner_db = engine()
     owner.run(max_messages=4)  # claims the partition (a newer epoch), reads 3..6, saves
     saved_owner, _ = stored_memory(settings, video.stem)
 
     for session in zombie.sessions.values():  # the zombie wakes with unsaved work ...
         session.dirty = True
-    zombie.checkpoint()  # ... and is refused: it lets the partition and its sessions go
+    zombie.commit()  # ... and is refused: it lets the partition and its sessions go
     assert zombie.stats.fenced_partitions == 1
     assert not zombie.sessions and not zombie.positions and not zombie.epochs
     after, _ = stored_memory(settings, video.stem)
     assert after.equal(saved_owner)
 
-    # the rightful owner carries on from its own checkpoint to the exact memory
+    # the rightful owner carries on from its own commit to the exact memory
     rest, rest_db = engine()
     rest.run(until_idle_s=0.3)
     final, snap = stored_memory(settings, video.stem)

@@ -1,5 +1,5 @@
 """Whatever a topic holds, the worker goes on: random keys, headers and values go through the
-same parse → decode → apply → checkpoint path as real records, against a real PostgreSQL
+same parse → decode → apply → commit path as real records, against a real PostgreSQL
 (the strict one: it refuses NUL characters, lone surrogates and non-finite numbers), and
 every record must end applied, skipped as a duplicate or stored as a dead letter."""
 
@@ -25,7 +25,7 @@ from app.model_runtime import load_model
 from app.settings import Settings
 from app.video import cut_chunks
 from storage import DeadLetter, PartitionOffset, ShoppingSession
-from storage.checkpoints import load_session
+from storage.ingest_state import load_session
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -153,7 +153,7 @@ def property_settings(pg_settings: Settings, tiny_checkpoint: Path) -> Settings:
         checkpoint_path=str(tiny_checkpoint),
         device="cpu",
         max_live_sessions=8,
-        checkpoint_interval_s=0.01,
+        commit_interval_s=0.01,
         max_message_bytes=400_000,
     )
     database_ops.upgrade(s)

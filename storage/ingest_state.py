@@ -1,4 +1,4 @@
-"""The ingest checkpoint: every dirty session, the dead letters and the partition offsets,
+"""The ingest commit: every dirty session, the dead letters and the partition offsets,
 written in one transaction, and read back after a crash or a rebalance.
 
 Everything here is plain bytes and numbers; the app turns arrays into tensors.
@@ -39,7 +39,7 @@ class ArrayBlob:
 
 @dataclass(frozen=True)
 class SessionSnapshot:
-    """A session's whole ingest state at a checkpoint."""
+    """A session's whole ingest state at a commit."""
 
     session_id: str
     status: str = SessionStatus.OPEN.value
@@ -77,8 +77,8 @@ def claim_partitions(
 ) -> dict[tuple[str, int], tuple[int | None, int]]:
     """Take ``partitions`` over: raise each one's owner epoch (a row is made for a new one).
 
-    Returns, per partition, the stored next offset (None: never checkpointed) and the epoch
-    this owner must show in every checkpoint (``save_checkpoint(epochs=...)``).
+    Returns, per partition, the stored next offset (None: never committed) and the epoch
+    this owner must show in every commit (``commit_ingest_state(epochs=...)``).
     """
     claimed = {}
     for topic, partition in sorted(set(partitions)):
@@ -96,7 +96,7 @@ def claim_partitions(
     return claimed
 
 
-def save_checkpoint(
+def commit_ingest_state(
     db: Session,
     *,
     group: str,
@@ -148,7 +148,7 @@ def _check_epochs(db: Session, group: str, epochs: Mapping[tuple[str, int], int]
 
 
 def load_session(db: Session, session_id: str) -> SessionSnapshot | None:
-    """The state the last checkpoint stored for ``session_id``, or None for a new session."""
+    """The state the last commit stored for ``session_id``, or None for a new session."""
     session = db.get(ShoppingSession, session_id)
     if session is None:
         return None
