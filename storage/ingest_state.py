@@ -221,26 +221,6 @@ def quiet_open_sessions(
     ]
 
 
-def load_memory_arrays(
-    db: Session, session_ids: Sequence[str]
-) -> dict[str, tuple[SessionMemory, list[ArrayBlob]]]:
-    """The stored memories (not pending clips) of ``session_ids`` that have one."""
-    rows = db.scalars(
-        sa.select(SessionMemory).where(SessionMemory.session_id.in_(session_ids))
-    ).all()
-    return {
-        row.session_id: (
-            row,
-            [
-                ArrayBlob(a.name, a.dtype, tuple(a.shape), a.data)
-                for a in row.arrays
-                if a.part == ArrayPart.MEMORY.value
-            ],
-        )
-        for row in rows
-    }
-
-
 def _save_session(db: Session, snap: SessionSnapshot) -> None:
     session = db.get(ShoppingSession, snap.session_id)
     if session is None:
