@@ -20,9 +20,17 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from model.config import ModelConfig
-from model.selective_scan import selective_scan
+from model.selective_scan import has_fused_kernel, scan_from, selective_scan
+
+#: Tokens per segment of a direction. In training each segment's work (convolution,
+#: projections, scan; and the gating after both directions) is recomputed in the backward
+#: pass instead of kept: a layer then keeps about ``2 d + 5 E`` floats per token (its
+#: input, the input projection, the reversed scanned half, both directions' outputs)
+#: instead of ~14 E, and the backward pass's working memory is one segment's.
+SEGMENT = 4096
 
 
 class ScanDirection(nn.Module):
@@ -30,7 +38,7 @@ class ScanDirection(nn.Module):
 
     def __init__(self, inner: int, heads: int, state: int, kernel: int) -> None:
         super().__init__()
-        self.heads, self.state = heads, state
+        self.heads, self.state, self.kernel = heads, state, kernel
         self.conv = nn.Conv1d(inner, inner, kernel, groups=inner, padding=kernel - 1)
         self.project = nn.Linear(inner, 2 * state + heads)  # B, C and the step size
         # Step sizes start between 0.001 and 0.1 (log-uniform), as Mamba initialises them.
@@ -40,15 +48,55 @@ class ScanDirection(nn.Module):
         self.D = nn.Parameter(torch.ones(heads))
 
     def forward(self, x: Tensor, valid: Tensor) -> Tensor:
-        """Scan ``x`` ``(Bt, L, E)`` in its given order; ``valid`` ``(Bt, L)``."""
+        """The scan ``(Bt, L, E)`` of ``x`` ``(Bt, L, E)`` in its given order; ``valid``
+        ``(Bt, L)``.
+
+        Segment after segment, each starting from the state the one before left and
+        reading the ``kernel - 1`` tokens before it for its convolution; one segment when
+        ``mamba_ssm``'s kernel scans (it keeps nothing of the scan's inside itself).
+        """
+        fused = has_fused_kernel(x.device)
+        segment = x.shape[1] if fused else max(SEGMENT, self.kernel - 1)
+        recompute = not fused and torch.is_grad_enabled()
+        # split, not sliced: the backward pass then puts the pieces' gradients together once
+        pieces, state, before = [], None, None
+        for piece, piece_valid in zip(x.split(segment, 1), valid.split(segment, 1), strict=True):
+            args = (before, piece, piece_valid, state)
+            if recompute:
+                y, state = checkpoint(
+                    self._segment, *args, use_reentrant=False, preserve_rng_state=False
+                )
+            else:
+                y, state = self._segment(*args)
+            pieces.append(y)
+            before = piece[:, piece.shape[1] - (self.kernel - 1) :]
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
+
+    def _segment(
+        self,
+        before: Tensor | None,
+        x: Tensor,
+        valid: Tensor,
+        state: Tensor | None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """One segment ``x`` ``(Bt, l, E)``, ``valid`` ``(Bt, l)``, after the tokens
+        ``before`` ``(Bt, kernel - 1, E)`` (None: it is the first) and the scan state they
+        left. Returns its scan ``(Bt, l, E)`` and the state it leaves."""
         length = x.shape[1]
+        if before is not None:  # what the convolution reads before the segment's first token
+            x = torch.cat((before, x), dim=1)
+        lookback = x.shape[1] - length
         # causal: invalid tokens come after every valid one, so no valid token reads them
-        x = F.silu(self.conv(x.transpose(1, 2))[..., :length].transpose(1, 2))
-        B, C, dt = self.project(x).split((self.state, self.state, self.heads), dim=-1)
-        dt = F.softplus(dt + self.dt_bias) * valid[..., None]  # (Bt, L, H); 0: skipped
-        heads = x.view(*x.shape[:2], self.heads, -1)  # (Bt, L, H, P)
-        y = selective_scan(heads, dt, -torch.exp(self.A_log), B, C, self.D)
-        return y.reshape(x.shape)
+        u = self.conv(x.transpose(1, 2))[..., lookback : lookback + length].transpose(1, 2)
+        u = F.silu(u)  # (Bt,l,E)
+        B, C, dt = self.project(u).split((self.state, self.state, self.heads), dim=-1)
+        dt = F.softplus(dt + self.dt_bias) * valid[..., None]  # (Bt, l, H); 0: skipped
+        heads = u.reshape(*u.shape[:2], self.heads, -1)  # (Bt, l, H, P)
+        A = -torch.exp(self.A_log)
+        if has_fused_kernel(u.device):  # the whole sequence in one segment
+            return selective_scan(heads, dt, A, B, C, self.D).reshape(u.shape), None
+        y, final = scan_from(heads, dt, A, B, C, self.D, state)
+        return y.reshape(u.shape), final
 
 
 class BiMamba(nn.Module):
@@ -76,10 +124,24 @@ class BiMamba(nn.Module):
         x, valid = _gather(x, sort), valid.gather(1, sort)
         scanned, gate = self.into(x).chunk(2, dim=-1)  # (Bt, L, E) each
         reverse = _reverse_valid(valid)  # (Bt, L): flips each row's valid prefix, keeps the rest
-        ahead = self.forward_scan(scanned, valid)
+        ahead = self.forward_scan(scanned, valid)  # (Bt, L, E)
         behind = _gather(self.backward_scan(_gather(scanned, reverse), valid), reverse)
-        mixed = self.out((ahead + behind) / 2 * F.silu(gate))  # (Bt, L, d)
-        return torch.empty_like(mixed).scatter_(1, _expand(sort, mixed), mixed)  # unsort
+        if torch.is_grad_enabled():  # piece by piece: kept are the inputs, not the insides
+            pieces = zip(*(v.split(SEGMENT, 1) for v in (ahead, behind, gate)), strict=True)
+            mixed = torch.cat(
+                [
+                    checkpoint(self._mix, *piece, use_reentrant=False, preserve_rng_state=False)
+                    for piece in pieces
+                ],
+                dim=1,
+            )
+        else:
+            mixed = self._mix(ahead, behind, gate)
+        return _gather(mixed, _inverse(sort))  # (Bt, L, d), back in the given order
+
+    def _mix(self, ahead: Tensor, behind: Tensor, gate: Tensor) -> Tensor:
+        """Both directions' scans gated: ``(Bt, l, d)`` from three ``(Bt, l, E)``."""
+        return self.out((ahead + behind) / 2 * F.silu(gate))
 
 
 class MambaEncoderLayer(nn.Module):
@@ -106,13 +168,20 @@ def scan_order(time_index: Tensor, spatial_index: Tensor, cells: int) -> Tensor:
 
 
 # ---------------------------------------------------------------------- helpers
-def _expand(index: Tensor, like: Tensor) -> Tensor:
-    return index[..., None].expand(-1, -1, like.shape[-1])
-
-
 def _gather(x: Tensor, index: Tensor) -> Tensor:
-    """Rows of ``x`` ``(Bt, L, d)`` reordered by ``index`` ``(Bt, L)``."""
-    return x.gather(1, _expand(index, x))
+    """Rows of ``x`` ``(Bt, L, d)`` reordered by ``index`` ``(Bt, L)``.
+
+    One ``index_select`` over the flattened rows: its backward pass keeps only the index
+    (``gather``'s would keep the whole of ``x``)."""
+    rows, length = index.shape
+    flat = index + torch.arange(rows, device=index.device)[:, None] * length  # (Bt, L)
+    return x.reshape(rows * length, -1).index_select(0, flat.reshape(-1)).view(rows, length, -1)
+
+
+def _inverse(permutation: Tensor) -> Tensor:
+    """Per row, the permutation ``(Bt, L)`` that undoes ``permutation``."""
+    positions = torch.arange(permutation.shape[1], device=permutation.device)
+    return torch.empty_like(permutation).scatter_(1, permutation, positions.expand_as(permutation))
 
 
 def _reverse_valid(valid: Tensor) -> Tensor:

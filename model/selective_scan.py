@@ -17,8 +17,8 @@ Implementations of the same function:
 - ``scan_reference``: the recurrence step by step; the definition the others are tested on.
 - ``scan_chunked``: pure PyTorch, any device: exact within-chunk products, then the chunk
   states combined by a work-efficient parallel (associative) scan over chunks.
-- ``scan_segmented``: the same, in segments whose insides are recomputed in the backward
-  pass instead of kept; what training uses off CUDA.
+- ``scan_from``: the same from a given state, returning the state it leaves: what lets
+  ``model.mamba`` scan a long sequence in segments and recompute each in the backward pass.
 - on CUDA, ``mamba_ssm``'s fused kernel (``mamba_chunk_scan_combined``) when the package is
   installed; ``selective_scan`` picks it.
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,9 +38,6 @@ from torch import Tensor
 #: Tokens per chunk: the within-chunk products cost ``L * T`` per head, the state
 #: combinations ``L / T`` states of ``(N, P)``.
 CHUNK = 32
-#: Tokens per segment of ``scan_segmented``'s backward pass (a multiple of ``CHUNK``): its
-#: memory is one segment's intermediates, about 7,000 floats per token and direction.
-SEGMENT = 4096
 
 
 def scan_reference(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor) -> Tensor:
@@ -72,89 +68,34 @@ def scan_chunked(
     return y + D[:, None] * x
 
 
-def scan_segmented(
+def scan_from(
     x: Tensor,
     dt: Tensor,
     A: Tensor,
     B: Tensor,
     C: Tensor,
     D: Tensor,
-    segment: int = SEGMENT,
+    initial: Tensor | None,
     chunk: int = CHUNK,
-) -> Tensor:
-    """``scan_chunked``'s result, keeping nothing of the scan's inside for the backward pass.
-
-    The forward pass runs ``segment`` tokens at a time, each segment starting from the state
-    the one before left, and keeps only those states (one ``(N, P)`` per head and segment);
-    the backward pass recomputes one segment at a time, last first, handing the gradient of
-    its entering state to the segment before. Memory for the backward pass is then one
-    segment's intermediates whatever the length, as Mamba's kernels recompute the states
-    instead of storing them.
-    """
-    if segment % chunk:
-        raise ValueError(f"segment ({segment}) must be a multiple of chunk ({chunk}).")
-    y = _SegmentedScan.apply(x, dt, A, B, C, segment, chunk)
-    return y + D[:, None] * x
+) -> tuple[Tensor, Tensor]:
+    """``scan_chunked``'s result starting from state ``initial`` ``(Bt, H, N, P)`` (None:
+    zero), and the state after the last token ``(Bt, H, N, P)``: scanning a sequence in
+    pieces, each from the state the one before left, gives the whole sequence's scan."""
+    y, final = _scan_piece(x, dt, A, B, C, initial, chunk)
+    return y + D[:, None] * x, final
 
 
 def selective_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor) -> Tensor:
-    """``scan_reference``'s result, the fastest way this device has (same arguments); in
-    training, the pure-PyTorch path recomputes the scan in the backward pass
-    (``scan_segmented``) instead of keeping ~7,000 floats per token and direction."""
+    """``scan_reference``'s result, the fastest way this device has (same arguments)."""
     fused = _fused_kernel() if x.is_cuda else None
     if fused is not None:
         return fused(x, dt, A, B, C, D)
-    wanted = torch.is_grad_enabled() and any(v.requires_grad for v in (x, dt, A, B, C))
-    return scan_segmented(x, dt, A, B, C, D) if wanted else scan_chunked(x, dt, A, B, C, D)
+    return scan_chunked(x, dt, A, B, C, D)
 
 
-class _SegmentedScan(torch.autograd.Function):
-    """``_scan_piece`` over segments, recomputed segment by segment in the backward pass."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, segment: int, chunk: int
-    ) -> Tensor:
-        bounds = [(s, min(s + segment, x.shape[1])) for s in range(0, x.shape[1], segment)]
-        states: list[Tensor] = []  # the state entering each segment after the first
-        pieces = []
-        state = None
-        for i, (s, e) in enumerate(bounds):
-            if i:
-                assert state is not None
-                states.append(state)
-            y, state = _scan_piece(x[:, s:e], dt[:, s:e], A, B[:, s:e], C[:, s:e], state, chunk)
-            pieces.append(y)
-        ctx.save_for_backward(x, dt, A, B, C, *states)
-        ctx.bounds, ctx.chunk = bounds, chunk
-        return torch.cat(pieces, dim=1)
-
-    @staticmethod
-    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
-        x, dt, A, B, C, *states = ctx.saved_tensors
-        grads = [torch.zeros_like(v) for v in (x, dt, B, C)]
-        grad_A = torch.zeros_like(A)
-        grad_state: Tensor | None = None  # of the state leaving the current segment
-        for i in reversed(range(len(ctx.bounds))):
-            s, e = ctx.bounds[i]
-            with torch.enable_grad():
-                inputs = [v[:, s:e].detach().requires_grad_() for v in (x, dt, B, C)]
-                rate = A.detach().requires_grad_()
-                entering = states[i - 1].detach().requires_grad_() if i else None
-                px, pdt, pB, pC = inputs
-                y, final = _scan_piece(px, pdt, rate, pB, pC, entering, ctx.chunk)
-                outputs, outgoing = [y], [grad_y[:, s:e]]
-                if grad_state is not None:  # what the next segment's start owes to this end
-                    outputs.append(final)
-                    outgoing.append(grad_state)
-                wrt = [*inputs, rate] + ([entering] if entering is not None else [])
-                found = torch.autograd.grad(outputs, wrt, outgoing)
-            for total, piece in zip(grads, found[:4], strict=True):
-                total[:, s:e] = piece
-            grad_A += found[4]
-            grad_state = found[5] if entering is not None else None
-        gx, gdt, gB, gC = grads
-        return gx, gdt, grad_A, gB, gC, None, None
+def has_fused_kernel(device: torch.device) -> bool:
+    """Whether ``selective_scan`` runs ``mamba_ssm``'s kernel on ``device``."""
+    return device.type == "cuda" and _fused_kernel() is not None
 
 
 def _scan_piece(

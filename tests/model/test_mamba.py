@@ -2,7 +2,7 @@ import dataclasses
 
 import torch
 
-from model import LongVMNet, ModelConfig
+from model import LongVMNet, ModelConfig, mamba
 from model.mamba import BiMamba, MambaEncoderLayer, ScanDirection, scan_order
 
 CFG = ModelConfig.preset("tiny", mixer="mamba", d_model=32, ssm_head_dim=16, dropout=0.0)
@@ -90,3 +90,41 @@ class _Silent(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(x)
+
+
+def test_a_direction_in_segments_has_the_whole_sequences_values_and_gradients(
+    monkeypatch,
+) -> None:
+    """Segments (recomputed in the backward pass) against one segment of the whole
+    sequence, with invalid tokens at the end as the mixer sorts them."""
+    length, d = 45, CFG.d_model
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, length, d, generator=g, dtype=torch.float64)
+    order = torch.stack([torch.randperm(length, generator=g) for _ in range(2)])
+    valid = torch.ones(2, length, dtype=torch.bool)
+    valid[1, 30:] = False
+    results = []
+    for segment in (length, 8, 7):  # one; several with a short last one; not a chunk's multiple
+        monkeypatch.setattr(mamba, "SEGMENT", segment)
+        mixer = _mixer(seed=4)
+        leaf = x.clone().requires_grad_()
+        out = mixer(leaf, order, valid)
+        loss = (out * torch.linspace(-1, 1, length, dtype=torch.float64)[None, :, None])[valid]
+        grads = torch.autograd.grad(loss.sum(), [leaf, *mixer.parameters()])
+        results.append((out[valid], grads))
+    (whole, expected), *segmented = results
+    for values, grads in segmented:
+        assert torch.allclose(values, whole, rtol=1e-10, atol=1e-10)
+        for got, want in zip(grads, expected, strict=True):
+            assert torch.allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_inference_in_segments_equals_training_in_segments(monkeypatch) -> None:
+    monkeypatch.setattr(mamba, "SEGMENT", 8)
+    mixer = _mixer(seed=5)
+    x = torch.randn(1, 30, CFG.d_model, dtype=torch.float64)
+    order = torch.arange(30)[None]
+    valid = torch.ones(1, 30, dtype=torch.bool)
+    with torch.no_grad():
+        inferred = mixer(x, order, valid)
+    assert torch.equal(mixer(x, order, valid), inferred)
