@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from model.config import ModelConfig
 from model.encodings import SpatialEncoding, TemporalEncoding
 from model.layers import Decoder, Encoder, TokenProjection
+from model.local_keys import LocalKeys
 from model.mamba import scan_order
 from model.memory import Memory
 from model.product_match import ProductMatch
@@ -121,9 +122,20 @@ class EncoderDecoder(nn.Module):
         src_mask = torch.cat(attend, dim=1)  # never all False: the query's own tokens are real
         encoded = self.encoder(src, src_mask, torch.cat(order, dim=1))
         queries = self.temporal(steps)  # (N, L, d)
-        return self.decoder(queries, encoded, step_mask, self._cross_mask(memory, steps, src_mask))
+        return self.decoder(queries, encoded, step_mask, self.cross_keys(memory, steps, src_mask))
 
-    def _cross_mask(self, memory: Memory, steps: Tensor, src_mask: Tensor) -> Tensor:
+    def cross_keys(self, memory: Memory, steps: Tensor, src_mask: Tensor) -> Tensor | LocalKeys:
+        """What each decoder step reads: in training the dense mask (``cross_mask``); in
+        inference with a time radius, the same keys gathered per block of steps
+        (``model.local_keys``), a few dozen a step instead of the whole memory."""
+        if self.time_radius < 0 or self.training:
+            return self.cross_mask(memory, steps, src_mask)
+        m = memory.tokens.shape[1]
+        return LocalKeys.near(
+            memory.time_index, src_mask[:, :m], steps, self.time_radius, src_mask[:, m:]
+        )
+
+    def cross_mask(self, memory: Memory, steps: Tensor, src_mask: Tensor) -> Tensor:
         """What each decoder step may read: ``(N, K)`` for all steps alike, or ``(N, L, K)``
         when ``decoder_time_radius`` keeps step t to the memory tokens near t.
 

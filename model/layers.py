@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.config import ModelConfig
+from model.local_keys import LocalKeys
 
 
 class MLP(nn.Module):
@@ -58,9 +59,14 @@ class Attention(nn.Module):
         self.key_value = nn.Linear(d_model, 2 * d_model)
         self.out = nn.Linear(d_model, d_model)
 
-    def forward(self, x: Tensor, context: Tensor, key_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, context: Tensor, key_mask: Tensor | LocalKeys | None = None
+    ) -> Tensor:
         """``key_mask`` bool, True where a context token may be attended to: ``(B, k)`` for
-        every query alike or ``(B, n, k)`` per query."""
+        every query alike or ``(B, n, k)`` per query; or ``LocalKeys``, the same thing for
+        a few keys per query (``model.local_keys``)."""
+        if isinstance(key_mask, LocalKeys):
+            return self._local(x, context, key_mask)
         b, n, d = x.shape
         k, h = context.shape[1], self.num_heads
         q = self.query(x).view(b, n, h, d // h).transpose(1, 2)  # (B, h, n, d/h)
@@ -71,6 +77,18 @@ class Attention(nn.Module):
             mask = key_mask[:, None, None, :] if key_mask.dim() == 2 else key_mask[:, None]
         out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B, h, n, d/h)
         return self.out(out.transpose(1, 2).reshape(b, n, d))  # (B, n, h, d/h) -> (B, n, d)
+
+    def _local(self, x: Tensor, context: Tensor, local: LocalKeys) -> Tensor:
+        """``forward`` with each block of ``x``'s rows reading only its ``local`` keys."""
+        b, d, h = x.shape[0], x.shape[2], self.num_heads
+        q = self.query(local.split_steps(x))  # (B * nb, BLOCK, d)
+        blocks, rows = q.shape[:2]
+        q = q.view(blocks, rows, h, d // h).transpose(1, 2)  # (B * nb, h, BLOCK, d/h)
+        kv = local.keys(self.key_value(context))  # (B * nb, R, 2d)
+        kv = kv.view(blocks, -1, 2, h, d // h).permute(2, 0, 3, 1, 4)  # (2, B * nb, h, R, d/h)
+        out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=local.mask[:, None])
+        out = out.transpose(1, 2).reshape(blocks, rows, d)  # (B * nb, BLOCK, d)
+        return self.out(local.join_steps(out, b))  # (B, n, d)
 
 
 class FeedForward(nn.Module):
@@ -116,7 +134,11 @@ class DecoderLayer(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(
-        self, x: Tensor, query_mask: Tensor | None, encoded: Tensor, encoded_mask: Tensor | None
+        self,
+        x: Tensor,
+        query_mask: Tensor | None,
+        encoded: Tensor,
+        encoded_mask: Tensor | LocalKeys | None,
     ) -> Tensor:
         y = self.norm_self(x)
         x = x + self.dropout(self.self_attention(y, y, query_mask))
@@ -164,7 +186,7 @@ class Decoder(nn.Module):
         queries: Tensor,
         encoded: Tensor,
         query_mask: Tensor | None = None,
-        encoded_mask: Tensor | None = None,
+        encoded_mask: Tensor | LocalKeys | None = None,
     ) -> Tensor:
         x = queries
         for layer in self.layers:

@@ -42,6 +42,8 @@ from model.writers import MemoryWriter, TrainWrite, make_writer
 
 #: Encoder tokens (queries x tokens per query) per forward pass in ``answer``.
 DEFAULT_ANSWER_TOKENS = 1 << 17
+#: The longest window a chunk of questions pads to, as a multiple of its shortest.
+LENGTH_SPREAD = 2
 
 
 class LongVMNet(nn.Module):
@@ -241,10 +243,13 @@ class LongVMNet(nn.Module):
         return answered
 
     def _batches(self, queries: Sequence[Query], max_tokens: int) -> Iterator[list[int]]:
-        """Rows of ``queries`` grouped by kind, in chunks that fit ``max_tokens``.
+        """Rows of ``queries`` grouped by kind and window length, in chunks that fit
+        ``max_tokens`` encoder tokens.
 
-        Within a kind, rows go shortest window first: a chunk is padded to its longest
-        window, so mixing a 10 s and a 30 min question would make both cost 30 min.
+        Within a kind, rows go shortest window first, and a chunk ends where a window is
+        more than ``LENGTH_SPREAD`` times the chunk's first: a chunk is padded to its
+        longest window and its decoder's self-attention grows with the square of it, so
+        mixing a 10 s and a 30 min question would make both cost 30 min and more.
         """
         cfg = self.cfg
         sizes = {
@@ -255,11 +260,20 @@ class LongVMNet(nn.Module):
         for kind, per_query in sizes.items():
             rows = sorted(
                 (i for i, q in enumerate(queries) if isinstance(q, kind)),
-                key=lambda i: (queries[i].end - queries[i].start, i),
+                key=lambda i: (_length(queries[i]), i),
             )
-            step = max(1, max_tokens // per_query)
-            for first in range(0, len(rows), step):
-                yield rows[first : first + step]
+            most = max(1, max_tokens // per_query)
+            chunk: list[int] = []
+            for row in rows:
+                if chunk and (
+                    len(chunk) == most
+                    or _length(queries[row]) > LENGTH_SPREAD * _length(queries[chunk[0]])
+                ):
+                    yield chunk
+                    chunk = []
+                chunk.append(row)
+            if chunk:
+                yield chunk
 
     def _forward(
         self, projected: Memory, queries: Sequence[Query], rows: Sequence[int]
@@ -348,6 +362,10 @@ class LongVMNet(nn.Module):
         net = cls(read_config(directory), pretrained_backbone=False)
         read_weights(net, directory, "cpu")
         return net.to(device or "cpu").eval()
+
+
+def _length(query: Query) -> int:
+    return query.end - query.start
 
 
 def _window_steps(queries: Sequence[Query], device: torch.device) -> tuple[Tensor, Tensor]:

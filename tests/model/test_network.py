@@ -232,7 +232,7 @@ def test_a_time_radius_keeps_each_decoder_step_to_the_memory_near_it(tiny_cfg) -
     memory = Memory(torch.zeros(1, 6, 8), times, cells, valid, torch.tensor([10]))
     steps = torch.tensor([[4, 8]])  # a window's steps, as decoder queries
     src_mask = torch.cat((valid, torch.ones(1, 2, dtype=torch.bool)), dim=1)  # + 2 query tokens
-    mask = EncoderDecoder(cfg)._cross_mask(memory, steps, src_mask)
+    mask = EncoderDecoder(cfg).cross_mask(memory, steps, src_mask)
     assert mask.tolist() == [
         [
             [False, True, True, True, False, False, True, True],  # step 4 reads steps 3-5
@@ -240,7 +240,7 @@ def test_a_time_radius_keeps_each_decoder_step_to_the_memory_near_it(tiny_cfg) -
         ]
     ]
     paper = dataclasses.replace(tiny_cfg, decoder_time_radius=-1)  # paper: all of it
-    whole = EncoderDecoder(paper)._cross_mask(memory, steps, src_mask)
+    whole = EncoderDecoder(paper).cross_mask(memory, steps, src_mask)
     assert torch.equal(whole, src_mask)
 
 

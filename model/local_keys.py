@@ -1,0 +1,112 @@
+"""The decoder's cross-attention when each step reads only the memory near it in time.
+
+With ``decoder_time_radius`` r >= 0, window step t reads the memory tokens whose frame step
+is within r of t, and the query's own tokens (object image, activity). As a dense
+``(N, L, K)`` mask over all ``K = m + q`` encoded tokens that costs ``L * K`` per query
+and layer although a step reads at most ``(2 r + 1) * S`` memory tokens (S per frame).
+
+``LocalKeys`` gives each block of ``BLOCK`` consecutive steps just the keys it can read:
+the memory tokens in time order (those near a block are one contiguous run of them),
+followed by the query's own tokens, with a small mask that says which step reads which.
+The attention is then the same function (the same keys, the same masked softmax), over a
+few dozen keys a step instead of thousands; only the order of float additions differs.
+Used in inference; training keeps the dense mask (``EncoderDecoder.cross_mask``).
+
+Shapes: N queries, L steps (padded to whole blocks: ``blocks * BLOCK``), m memory slots,
+q query tokens, nb = ``blocks``, R keys of the widest block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+#: Steps per block: small enough that a block's run of memory tokens stays short even where
+#: the sampler kept a whole frame at every step, large enough to keep the batch few.
+BLOCK = 16
+
+
+@dataclass(frozen=True)
+class LocalKeys:
+    """Which encoded tokens each block of steps reads.
+
+    Attributes:
+        index: ``(N * nb, R)`` positions among the encoded tokens: the block's run of
+            memory tokens (padded by repeating a position; the mask hides the padding),
+            then the query's own tokens.
+        mask: ``(N * nb, BLOCK, R)`` bool, True where the step may read the key.
+        steps: L, the real (unpadded) number of steps.
+    """
+
+    index: Tensor
+    mask: Tensor
+    steps: int
+
+    @property
+    def blocks(self) -> int:
+        return self.mask.shape[0]
+
+    @classmethod
+    def near(
+        cls, time_index: Tensor, valid: Tensor, steps: Tensor, radius: int, own: Tensor
+    ) -> LocalKeys:
+        """Keys of window ``steps`` ``(N, L)`` among memory tokens at ``time_index`` ``(N, m)``
+        (``valid`` ``(N, m)``), ``radius`` steps either side, and the query's own tokens
+        ``own`` ``(N, q)`` bool (True: readable from every step; they follow the memory)."""
+        n, length = steps.shape
+        m = time_index.shape[1]
+        device = steps.device
+        pad = -length % BLOCK
+        if pad:  # padded steps repeat the last one: they read something, their output is unused
+            steps = torch.cat((steps, steps[:, -1:].expand(-1, pad)), dim=1)
+        blocks = steps.shape[1] // BLOCK
+        by_block = steps.view(n, blocks, BLOCK)  # (N, nb, BLOCK)
+
+        # memory tokens in time order; empty slots after every real one
+        far = torch.iinfo(torch.int64).max
+        times = torch.where(valid, time_index.to(torch.int64), far)
+        sorted_times, order = torch.sort(times, dim=1, stable=True)  # (N, m)
+        lowest = by_block.amin(-1) - radius  # (N, nb): the earliest step any step reads
+        highest = by_block.amax(-1) + radius
+        first = torch.searchsorted(sorted_times, lowest)  # (N, nb)
+        count = torch.searchsorted(sorted_times, highest, right=True) - first  # (N, nb)
+        width = max(int(count.max()), 1)
+
+        offsets = torch.arange(width, device=device)
+        run = (first[..., None] + offsets).clamp(max=m - 1)  # (N, nb, W) in time order
+        inside = offsets < count[..., None]  # (N, nb, W)
+        memory_keys = order.gather(1, run.view(n, -1)).view(n, blocks, width)  # (N, nb, W)
+        key_times = sorted_times.gather(1, run.view(n, -1)).view(n, blocks, 1, width)
+        near = (key_times - by_block[..., None]).abs() <= radius  # (N, nb, BLOCK, W)
+        near &= inside[:, :, None, :]
+
+        q = own.shape[1]
+        own_keys = (m + torch.arange(q, device=device)).expand(n, blocks, q)
+        own_mask = own[:, None, None, :].expand(n, blocks, BLOCK, q)
+        index = torch.cat((memory_keys, own_keys), dim=-1).reshape(n * blocks, width + q)
+        mask = torch.cat((near, own_mask), dim=-1).reshape(n * blocks, BLOCK, width + q)
+        return cls(index, mask, length)
+
+    def keys(self, context: Tensor) -> Tensor:
+        """Each block's keys ``(N * nb, R, c)`` of ``context`` ``(N, K, c)``."""
+        n, k, channels = context.shape
+        per_query = self.blocks // n
+        rows = torch.arange(n, device=context.device).repeat_interleave(per_query) * k
+        flat = (self.index + rows[:, None]).reshape(-1)  # positions in (N * K)
+        return (
+            context.reshape(n * k, channels).index_select(0, flat).view(self.blocks, -1, channels)
+        )
+
+    def split_steps(self, x: Tensor) -> Tensor:
+        """``x`` ``(N, L, c)`` as blocks ``(N * nb, BLOCK, c)`` (padded by its last step)."""
+        n, length, channels = x.shape
+        pad = self.blocks // n * BLOCK - length
+        if pad:
+            x = torch.cat((x, x[:, -1:].expand(-1, pad, -1)), dim=1)
+        return x.reshape(self.blocks, BLOCK, channels)
+
+    def join_steps(self, x: Tensor, n: int) -> Tensor:
+        """Blocks ``(N * nb, BLOCK, c)`` back to ``(N, L, c)``."""
+        return x.reshape(n, -1, x.shape[-1])[:, : self.steps]
