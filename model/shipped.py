@@ -1,7 +1,9 @@
-"""The trained checkpoint that ships inside the package (``model/checkpoints/tiny``).
+"""The trained checkpoints that ship inside the package (``model/checkpoints/``).
 
-It is the default model of every command that needs one; how it was trained (commands,
-seed, time, machine) is in ``docs/RESULTS.md``.
+``tiny`` (attention mixer) is the default model of every command that needs one;
+``tiny-mamba`` is the same recipe with the Mamba mixer (issue 14), for
+``CARTMEM_CHECKPOINT_PATH``. How each was trained (commands, seed, time, machine) is in
+``docs/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 
 def default_checkpoint(preset: str = "tiny") -> Path:
-    """Directory of the shipped checkpoint of ``preset`` (only ``tiny`` ships)."""
+    """Directory of the shipped checkpoint named ``preset`` (``tiny`` or ``tiny-mamba``)."""
     path = CHECKPOINTS / preset
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
         raise CheckpointError(

@@ -1,8 +1,9 @@
-"""The checkpoint shipped in the package loads and answers every kind of query."""
+"""The checkpoints shipped in the package load and answer every kind of query."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from model import (
     ActivityPrediction,
@@ -16,13 +17,14 @@ from model import (
 from model.shipped import default_checkpoint
 
 
-def test_the_shipped_checkpoint_answers_from_a_memory() -> None:
-    path = default_checkpoint()
+@pytest.mark.parametrize(("name", "mixer"), [("tiny", "attention"), ("tiny-mamba", "mamba")])
+def test_a_shipped_checkpoint_answers_from_a_memory(name: str, mixer: str) -> None:
+    path = default_checkpoint(name)
     size = sum(f.stat().st_size for f in path.iterdir())
     assert size <= 25 * 2**20, f"{size / 2**20:.1f} MB"
     net = LongVMNet.load(path)
     cfg = net.cfg
-    assert cfg.name == "tiny" and cfg.writer == "neural"
+    assert cfg.name == "tiny" and cfg.writer == "neural" and cfg.mixer == mixer
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (1, 2 * cfg.clip_frames, 72, 96, 3), dtype=np.uint8)
     memory = net.populate(frames)
