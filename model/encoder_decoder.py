@@ -120,9 +120,15 @@ class EncoderDecoder(nn.Module):
             order.append(torch.full((n, 1), -1, dtype=torch.int64, device=x.device))
         src = torch.cat(parts, dim=1)  # (N, m [+ S] [+ 1], d)
         src_mask = torch.cat(attend, dim=1)  # never all False: the query's own tokens are real
-        encoded = self.encoder(src, src_mask, torch.cat(order, dim=1))
+        order_all = torch.cat(order, dim=1)
+        read = self.cross_keys(memory, steps, src_mask)
+        if isinstance(read, LocalKeys):  # only the tokens some step reads are encoded to the end
+            encoded = self.encoder.forward_rows(src, src_mask, order_all, read.rows)
+            read = read.within_rows()
+        else:
+            encoded = self.encoder(src, src_mask, order_all)
         queries = self.temporal(steps)  # (N, L, d)
-        return self.decoder(queries, encoded, step_mask, self.cross_keys(memory, steps, src_mask))
+        return self.decoder(queries, encoded, step_mask, read)
 
     def cross_keys(self, memory: Memory, steps: Tensor, src_mask: Tensor) -> Tensor | LocalKeys:
         """What each decoder step reads: in training the dense mask (``cross_mask``); in

@@ -91,6 +91,11 @@ class Attention(nn.Module):
         return self.out(local.join_steps(out, b))  # (B, n, d)
 
 
+def take_rows(x: Tensor, rows: Tensor) -> Tensor:
+    """``x`` ``(B, n, d)`` at ``rows`` ``(B, U)``: ``(B, U, d)``."""
+    return x.gather(1, rows[..., None].expand(-1, -1, x.shape[-1]))
+
+
 class FeedForward(nn.Module):
     def __init__(self, d_model: int, ffn_dim: int, dropout: float) -> None:
         super().__init__()
@@ -116,6 +121,14 @@ class EncoderLayer(nn.Module):
     def forward(self, x: Tensor, key_mask: Tensor | None, order: Tensor | None = None) -> Tensor:
         y = self.norm_attention(x)  # attention needs no order: positions are in x
         x = x + self.dropout(self.attention(y, y, key_mask))
+        return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+    def forward_rows(self, x: Tensor, key_mask: Tensor | None, rows: Tensor) -> Tensor:
+        """``forward``'s output at ``rows`` ``(B, U)`` only: ``(B, U, d)``. Every token is
+        still a key; only the queries (and the feed-forward) are fewer."""
+        y = self.norm_attention(x)
+        x, mine = take_rows(x, rows), take_rows(y, rows)
+        x = x + self.dropout(self.attention(mine, y, key_mask))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
 
 
@@ -171,6 +184,18 @@ class Encoder(nn.Module):
         for layer in self.layers:
             x = layer(x, key_mask, order)
         return self.norm(x)
+
+    def forward_rows(
+        self, x: Tensor, key_mask: Tensor | None, order: Tensor | None, rows: Tensor
+    ) -> Tensor:
+        """``forward``'s output at ``rows`` ``(B, U)`` only: ``(B, U, d)``. With attention
+        the last layer computes just those rows (its keys are still every token)."""
+        *first, last = self.layers
+        for layer in first:
+            x = layer(x, key_mask, order)
+        if isinstance(last, EncoderLayer):
+            return self.norm(last.forward_rows(x, key_mask, rows))
+        return self.norm(take_rows(last(x, key_mask, order), rows))
 
 
 class Decoder(nn.Module):

@@ -38,11 +38,17 @@ class LocalKeys:
             then the query's own tokens.
         mask: ``(N * nb, BLOCK, R)`` bool, True where the step may read the key.
         steps: L, the real (unpadded) number of steps.
+        rows: ``(N, U)`` positions of every encoded token some step of the query reads
+            (all its blocks' runs, one run in time order, then its own tokens); only these
+            rows of the encoder's last layer are ever read.
+        row_index: ``index`` as positions within ``rows``.
     """
 
     index: Tensor
     mask: Tensor
     steps: int
+    rows: Tensor
+    row_index: Tensor
 
     @property
     def blocks(self) -> int:
@@ -87,7 +93,20 @@ class LocalKeys:
         own_mask = own[:, None, None, :].expand(n, blocks, BLOCK, q)
         index = torch.cat((memory_keys, own_keys), dim=-1).reshape(n * blocks, width + q)
         mask = torch.cat((near, own_mask), dim=-1).reshape(n * blocks, BLOCK, width + q)
-        return cls(index, mask, length)
+
+        # the union of a query's runs: its blocks' steps ascend, so their runs do too
+        start = first[:, :1]  # (N, 1)
+        span = max(int((first[:, -1:] + count[:, -1:] - start).max()), 1)
+        union = (start + torch.arange(span, device=device)).clamp(max=m - 1)  # (N, U_m)
+        rows = torch.cat((order.gather(1, union), own_keys[:, 0]), dim=-1)  # (N, U_m + q)
+        within = (run - start[..., None]).clamp(max=span - 1)  # (N, nb, W)
+        own_within = (span + torch.arange(q, device=device)).expand(n, blocks, q)
+        row_index = torch.cat((within, own_within), dim=-1).reshape(n * blocks, width + q)
+        return cls(index, mask, length, rows, row_index)
+
+    def within_rows(self) -> LocalKeys:
+        """The same keys for a context of just ``rows`` ``(N, U, c)``."""
+        return LocalKeys(self.row_index, self.mask, self.steps, self.rows, self.row_index)
 
     def keys(self, context: Tensor) -> Tensor:
         """Each block's keys ``(N * nb, R, c)`` of ``context`` ``(N, K, c)``."""

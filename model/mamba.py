@@ -25,12 +25,17 @@ from torch.utils.checkpoint import checkpoint
 from model.config import ModelConfig
 from model.selective_scan import has_fused_kernel, scan_from, selective_scan
 
-#: Tokens per segment of a direction. In training each segment's work (convolution,
-#: projections, scan; and the gating after both directions) is recomputed in the backward
-#: pass instead of kept: a layer then keeps about ``2 d + 5 E`` floats per token (its
-#: input, the input projection, the reversed scanned half, both directions' outputs)
-#: instead of ~14 E, and the backward pass's working memory is one segment's.
+#: Tokens per segment of a direction: each segment starts from the scan state the one
+#: before left, so memory for a segment's insides is bounded whatever the length.
 SEGMENT = 4096
+#: Up to this many tokens a layer keeps its insides for the backward pass (~30 KB a token
+#: at the paper's widths, 0.5 GB at 16k): the fastest training step. Beyond it each
+#: segment's work (convolution, projections, scan; and the gating after both directions) is
+#: recomputed in the backward pass instead of kept (``torch.utils.checkpoint``), ~20%
+#: slower: a layer then keeps about ``2 d + 5 E`` floats per token (its input, the input
+#: projection, the reversed scanned half, both directions' outputs) instead of ~14 E, and
+#: the backward pass's working memory is one segment's. 200k tokens fit 24 GB only so.
+KEEP_UP_TO = 16_384
 
 
 class ScanDirection(nn.Module):
@@ -57,7 +62,7 @@ class ScanDirection(nn.Module):
         """
         fused = has_fused_kernel(x.device)
         segment = x.shape[1] if fused else max(SEGMENT, self.kernel - 1)
-        recompute = not fused and torch.is_grad_enabled()
+        recompute = not fused and torch.is_grad_enabled() and x.shape[1] > KEEP_UP_TO
         # split, not sliced: the backward pass then puts the pieces' gradients together once
         pieces, state, before = [], None, None
         for piece, piece_valid in zip(x.split(segment, 1), valid.split(segment, 1), strict=True):
@@ -126,7 +131,7 @@ class BiMamba(nn.Module):
         reverse = _reverse_valid(valid)  # (Bt, L): flips each row's valid prefix, keeps the rest
         ahead = self.forward_scan(scanned, valid)  # (Bt, L, E)
         behind = _gather(self.backward_scan(_gather(scanned, reverse), valid), reverse)
-        if torch.is_grad_enabled():  # piece by piece: kept are the inputs, not the insides
+        if torch.is_grad_enabled() and x.shape[1] > KEEP_UP_TO:  # kept: the inputs only
             pieces = zip(*(v.split(SEGMENT, 1) for v in (ahead, behind, gate)), strict=True)
             mixed = torch.cat(
                 [

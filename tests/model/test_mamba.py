@@ -1,5 +1,6 @@
 import dataclasses
 
+import pytest
 import torch
 
 from model import LongVMNet, ModelConfig, mamba
@@ -85,6 +86,19 @@ def test_the_checkpoint_says_which_mixer_and_rebuilds_it(tmp_path) -> None:
     assert any(isinstance(m, ScanDirection) for m in loaded.encoder_decoder.modules())
 
 
+def _saved_floats(forward) -> int:
+    """Elements the autograd graph of ``forward()`` keeps for the backward pass."""
+    saved: list[int] = []
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        forward()
+    return sum(saved)
+
+
 class _Silent(torch.nn.Module):
     """A scan direction that contributes nothing."""
 
@@ -92,12 +106,14 @@ class _Silent(torch.nn.Module):
         return torch.zeros_like(x)
 
 
+@pytest.mark.parametrize("recomputed", [False, True])
 def test_a_direction_in_segments_has_the_whole_sequences_values_and_gradients(
-    monkeypatch,
+    monkeypatch, recomputed: bool
 ) -> None:
-    """Segments (recomputed in the backward pass) against one segment of the whole
+    """Segments (kept, or recomputed in the backward pass) against one segment of the whole
     sequence, with invalid tokens at the end as the mixer sorts them."""
     length, d = 45, CFG.d_model
+    monkeypatch.setattr(mamba, "KEEP_UP_TO", 0 if recomputed else length)
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, length, d, generator=g, dtype=torch.float64)
     order = torch.stack([torch.randperm(length, generator=g) for _ in range(2)])
@@ -117,6 +133,17 @@ def test_a_direction_in_segments_has_the_whole_sequences_values_and_gradients(
         assert torch.allclose(values, whole, rtol=1e-10, atol=1e-10)
         for got, want in zip(grads, expected, strict=True):
             assert torch.allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_long_sequences_recompute_their_segments_in_the_backward_pass(monkeypatch) -> None:
+    monkeypatch.setattr(mamba, "SEGMENT", 8)
+    mixer, x = _mixer(seed=6), torch.randn(1, 30, CFG.d_model, dtype=torch.float64)
+    order, valid = torch.arange(30)[None], torch.ones(1, 30, dtype=torch.bool)
+    kept = []
+    for limit in (30, 29):  # kept up to 30 tokens; recomputed above 29
+        monkeypatch.setattr(mamba, "KEEP_UP_TO", limit)
+        kept.append(_saved_floats(lambda: mixer(x.clone().requires_grad_(), order, valid)))
+    assert kept[1] < kept[0] / 2
 
 
 def test_inference_in_segments_equals_training_in_segments(monkeypatch) -> None:
