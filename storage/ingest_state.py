@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -222,10 +222,7 @@ def quiet_open_sessions(
 
 
 def _save_session(db: Session, snap: SessionSnapshot) -> None:
-    session = db.get(ShoppingSession, snap.session_id)
-    if session is None:
-        session = ShoppingSession(id=snap.session_id)
-        db.add(session)
+    session = _get_or_add(db, ShoppingSession, id=snap.session_id)
     session.status = snap.status
     session.store_id = snap.store_id
     session.start_info = snap.start_info
@@ -239,10 +236,7 @@ def _save_session(db: Session, snap: SessionSnapshot) -> None:
         session.ended_at = dt.datetime.now(dt.UTC)
     if not snap.model_version:
         return  # nothing written into a memory yet
-    memory = db.get(SessionMemory, snap.session_id)
-    if memory is None:
-        memory = SessionMemory(session_id=snap.session_id)
-        db.add(memory)
+    memory = _get_or_add(db, SessionMemory, session_id=snap.session_id)
     memory.frames_seen = snap.frames_seen
     memory.model_version = snap.model_version
     if snap.fps is not None:
@@ -271,3 +265,15 @@ def _save_dead_letter(db: Session, letter: DeadLetterRecord) -> None:
     )
     if exists is None:
         db.add(DeadLetter(**letter.__dict__))
+
+
+_Row = TypeVar("_Row", ShoppingSession, SessionMemory)
+
+
+def _get_or_add(db: Session, model: type[_Row], **key: str) -> _Row:
+    """The row of ``model`` with primary ``key``, added to ``db`` if there is none yet."""
+    row = db.get(model, next(iter(key.values())))  # the one primary-key column
+    if row is None:
+        row = model(**key)
+        db.add(row)
+    return row
