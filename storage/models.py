@@ -153,6 +153,27 @@ class MemoryArray(Base):
     data: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
 
+class EvidenceThumbnail(Base):
+    """A small picture of one moment of a session's video, as the memory saw it, kept so
+    that staff can look at a flag's evidence after the video itself is gone.
+
+    Written by the ingest commit, in its transaction; the key (session, video time) makes a
+    replayed commit unable to store a moment twice.
+    """
+
+    __tablename__ = "evidence_thumbnails"
+
+    session_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    # microseconds from session start: the memory sample this picture shows
+    time_us: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    media_type: Mapped[str] = mapped_column(sa.String(32))  # e.g. image/jpeg
+    width: Mapped[int] = mapped_column(sa.Integer)
+    height: Mapped[int] = mapped_column(sa.Integer)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
 class PartitionOffset(Base):
     """The next Kafka offset to read per partition, written in the commit transaction,
     and the epoch of the worker that owns the partition (fencing, ``storage.ingest_state``)."""
@@ -280,4 +301,53 @@ class DeadLetter(Base):
     sha256: Mapped[str] = mapped_column(sa.String(64))
     head: Mapped[bytes] = mapped_column(sa.LargeBinary)  # first bytes of the value, for a look
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class ReviewVerdict(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+
+
+class FlagReview(Base):
+    """A verdict staff gave on one flag; append-only, the latest per (session, sku) counts.
+
+    ``flag`` is the discrepancy as it was when reviewed (kind, counts, confidence, the
+    evidence's times), so the review stays labelled data after a recomputation changes or
+    drops the flag.
+    """
+
+    __tablename__ = "flag_reviews"
+    __table_args__ = (_enum_check("verdict", ReviewVerdict),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    sku: Mapped[str] = mapped_column(sa.String(SKU_LENGTH))
+    verdict: Mapped[str] = mapped_column(sa.String(16))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    reviewer: Mapped[str] = mapped_column(sa.String(255))
+    flag: Mapped[dict[str, Any]] = mapped_column()
+    model_version: Mapped[str] = mapped_column(sa.String(128))
+    reviewed_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=sa.func.now())
+
+
+class WebhookDelivery(Base):
+    """A POST owed to the till about a stored reconciliation (an outbox row).
+
+    Written in the transaction that stores the reconciliation; ``delivered_at`` is set once
+    the receiver answered 2xx. Until then it is retried from ``next_attempt_at`` on.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (sa.Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(sa.ForeignKey("sessions.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=sa.func.now())
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = _created_at()

@@ -20,6 +20,8 @@ TABLES = {
     "scans",
     "reconciliations",
     "dead_letters",
+    "flag_reviews",
+    "webhook_deliveries",
 }
 
 
