@@ -87,6 +87,12 @@ class Settings:
     # rows of the video that publishing re-encodes (codecs other than H.264, a rotated
     # video, a key-frame interval too big for a message): the memory reads at most 448
     publish_max_height: int = 480
+    # the till is told of each stored reconciliation by an HTTP POST here (empty: no
+    # webhook; PostgreSQL's NOTIFY is always sent), signed with the secret (required then)
+    webhook_url: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    webhook_timeout_s: float = 5.0
+    webhook_retry_s: float = 2.0  # first retry delay; doubles each attempt, up to 10 minutes
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -125,6 +131,8 @@ class Settings:
             "query_lease_s",
             "query_retry_s",
             "query_poll_s",
+            "webhook_timeout_s",
+            "webhook_retry_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be a positive number of seconds.")
@@ -136,6 +144,16 @@ class Settings:
             raise SettingsError(f"{env_name('metrics_port')} must be a TCP port (0 turns it off).")
         if not 0.0 <= self.reconcile_min_confidence <= 1.0:
             raise SettingsError(f"{env_name('reconcile_min_confidence')} must be in [0, 1].")
+        if self.webhook_url:
+            if not self.webhook_url.startswith(("http://", "https://")):
+                raise SettingsError(
+                    f"{env_name('webhook_url')} must be an http:// or https:// URL."
+                )
+            if not self.webhook_secret:
+                raise SettingsError(
+                    f"{env_name('webhook_secret')} must be set when {env_name('webhook_url')} "
+                    "is: the till checks each POST's signature with it."
+                )
         if self.publish_max_height < 2:
             raise SettingsError(f"{env_name('publish_max_height')} must be at least 2 (rows).")
 
@@ -176,7 +194,7 @@ class Settings:
         shown: dict[str, str] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "kafka_sasl_password" and value:
+            if not f.repr and value:  # the secrets: declared with repr=False
                 value = "***"
             elif f.name == "database_url":
                 value = sa.make_url(value).render_as_string(hide_password=True)

@@ -32,8 +32,25 @@ def run_answer_worker(
     if after_batch is None:  # reconciliation moves on as its questions are answered
         from app.reconcile import answer_batch_hook
 
-        after_batch = answer_batch_hook(database, min_confidence=settings.reconcile_min_confidence)
-    worker = AnswerWorker(settings, database, load_model(settings), after_batch=after_batch)
+        after_batch = answer_batch_hook(
+            database,
+            min_confidence=settings.reconcile_min_confidence,
+            webhook=bool(settings.webhook_url),
+        )
+    between_batches = None
+    if settings.webhook_url:  # the till's webhook: deliveries owed by stored reconciliations
+        from app.reconcile.webhook import send_due
+
+        def between_batches() -> None:
+            send_due(database, settings)
+
+    worker = AnswerWorker(
+        settings,
+        database,
+        load_model(settings),
+        after_batch=after_batch,
+        between_batches=between_batches,
+    )
     previous = {
         s: signal.signal(s, lambda *_: worker.request_stop())
         for s in (signal.SIGTERM, signal.SIGINT)

@@ -19,6 +19,7 @@ from app.cli import (
     ingest,
     publish,
     reconcile,
+    reviews,
     scans,
     sessions,
     synth,
@@ -89,6 +90,7 @@ for _command in (
     evaluate.evaluate,
     scans.scans,
     reconcile.reconcile,
+    reviews.reviews,
     bench.bench,
 ):
     main.add_command(_command)

@@ -35,12 +35,15 @@ def session_closed_hook(
 
 
 def answer_batch_hook(
-    database: Database, *, min_confidence: float = 0.0
+    database: Database, *, min_confidence: float = 0.0, webhook: bool = False
 ) -> Callable[[list[int]], None]:
     def after_batch(query_ids: list[int]) -> None:
         with database.session() as db:
             session_ids = sessions_of_queries(db, query_ids, origin=ORIGIN)
-        for session_id in maybe_reconcile(database, session_ids, min_confidence=min_confidence):
+        reconciled = maybe_reconcile(
+            database, session_ids, min_confidence=min_confidence, webhook=webhook
+        )
+        for session_id in reconciled:
             log.info("session %s reconciled", session_id)
 
     return after_batch

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.reconcile.basket import Belief
 from app.reconcile.compare import Discrepancy
+from app.reconcile.reviews import Review, current_verdicts
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,16 @@ class ReconciliationReport:
     scans_changed: bool  # the till added lines after the row was computed
     model_version: str | None
     computed_at: dt.datetime | None
+    reviews: list[Review]  # every staff verdict on the session's flags, oldest first
+
+    def verdicts(self) -> dict[str, Review]:
+        """SKU -> staff's current verdict on its flag."""
+        return current_verdicts(self.reviews)
+
+    def reviews_of_dropped_flags(self) -> list[Review]:
+        """Current verdicts on flags this computation no longer raises (kept, never lost)."""
+        flagged = {d.sku for d in self.discrepancies}
+        return [r for sku, r in sorted(self.verdicts().items()) if sku not in flagged]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +57,7 @@ class ReconciliationReport:
             "scans_changed": self.scans_changed,
             "model_version": self.model_version,
             "computed_at": None if self.computed_at is None else self.computed_at.isoformat(),
+            "reviews": [r.to_json() for r in self.reviews],
         }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.answer.payloads import AnswerPayload, PayloadError, answer_from_json
 from app.db import Database
 from app.errors import InvalidInputError, NotFoundError
+from app.reconcile.announce import announce
 from app.reconcile.basket import Belief
 from app.reconcile.compare import Discrepancy, compare
 from app.reconcile.questions import (
@@ -32,9 +33,11 @@ from app.reconcile.questions import (
     session_question,
 )
 from app.reconcile.report import QuestionCounts, ReconciliationReport, scan_lines
+from app.reconcile.reviews import Review
 from storage import Answer, Product, QueryStatus, Reconciliation, SessionMemory, SessionStatus
 from storage import query_queue as queue
 from storage import reconciliations as store
+from storage import reviews as review_store
 
 log = logging.getLogger("cartmem.reconcile")
 
@@ -81,17 +84,24 @@ def request_reconciliation(
 
 
 def maybe_reconcile(
-    database: Database, session_ids: Iterable[str], *, min_confidence: float = 0.0
+    database: Database,
+    session_ids: Iterable[str],
+    *,
+    min_confidence: float = 0.0,
+    webhook: bool = False,
 ) -> list[str]:
     """Advance each session: next questions, or its row once all are finished (flags from
-    ``min_confidence`` on).
+    ``min_confidence`` on; a webhook delivery owed for each row stored when ``webhook``).
 
     Returns the sessions that have their row now.
     """
     done = []
     for session_id in session_ids:
         with database.session() as db:
-            if _advance(db, session_id, replace=False, min_confidence=min_confidence) is not None:
+            row = _advance(
+                db, session_id, replace=False, min_confidence=min_confidence, webhook=webhook
+            )
+            if row is not None:
                 done.append(session_id)
     return done
 
@@ -105,6 +115,7 @@ def reconcile_now(
     cap: int = DEFAULT_CAP,
     evidence: str = "windows",
     min_confidence: float = 0.0,
+    webhook: bool = False,
 ) -> ReconciliationReport:
     """The session's reconciliation, asking its questions first if nobody has.
 
@@ -117,16 +128,19 @@ def reconcile_now(
     deadline = time.monotonic() + wait_s
     while True:
         with database.session() as db:
-            row = _advance(db, session_id, replace=recompute, min_confidence=min_confidence)
+            row = _advance(
+                db, session_id, replace=recompute, min_confidence=min_confidence, webhook=webhook
+            )
             if row is not None or time.monotonic() >= deadline:
                 return _report(db, session_id, row)
         time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
 
 
 def _advance(
-    db: Session, session_id: str, *, replace: bool, min_confidence: float
+    db: Session, session_id: str, *, replace: bool, min_confidence: float, webhook: bool
 ) -> Reconciliation | None:
-    """Enqueue the next round of questions, or store the row; None while questions are open."""
+    """Enqueue the next round of questions, or store (and announce) the row; None while
+    questions are open."""
     if store.lock_session(db, session_id) is None:
         return None
     rows = store.session_queries(db, session_id, origin=ORIGIN)
@@ -146,7 +160,7 @@ def _advance(
     beliefs = read_beliefs(candidates, duration, answers)
     scanned = _scanned(db, session_id)
     versions = sorted({a.model_version for _, a in rows if a is not None})
-    return store.save_reconciliation(
+    row = store.save_reconciliation(
         db,
         session_id=session_id,
         expected=[b.to_json() for b in beliefs if b.qty > 0],
@@ -156,6 +170,8 @@ def _advance(
         ],
         model_version=(",".join(versions) or "no answers")[:128],
     )
+    announce(db, row, webhook=webhook)
+    return row
 
 
 def _report(db: Session, session_id: str, row: Reconciliation | None) -> ReconciliationReport:
@@ -170,9 +186,20 @@ def _report(db: Session, session_id: str, row: Reconciliation | None) -> Reconci
     checked = {q.params["sku"] for q, a in rows if a is not None}
     scanned_now = _scanned(db, session_id)
     unchecked = sorted(sku for sku in scanned_now if sku not in checked)
+    reviews = [Review.of(r) for r in review_store.session_reviews(db, session_id)]
     if row is None:
         return ReconciliationReport(
-            session_id, "waiting", counts, [], scanned_now, [], unchecked, False, None, None
+            session_id,
+            "waiting",
+            counts,
+            [],
+            scanned_now,
+            [],
+            unchecked,
+            False,
+            None,
+            None,
+            reviews,
         )
     return ReconciliationReport(
         session_id,
@@ -185,6 +212,7 @@ def _report(db: Session, session_id: str, row: Reconciliation | None) -> Reconci
         row.scanned != scan_lines(scanned_now),
         row.model_version,
         row.updated_at,
+        reviews,
     )
 
 

@@ -50,12 +50,16 @@ def test_secrets_never_show(tmp_path: Path) -> None:
             "CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
             "CARTMEM_KAFKA_SASL_MECHANISM": "PLAIN",
             "CARTMEM_KAFKA_SASL_PASSWORD": "s3cret",
+            "CARTMEM_WEBHOOK_URL": "https://till.example/cartmem",
+            "CARTMEM_WEBHOOK_SECRET": "w3bhook",
         }
     )
     shown = s.redacted()
-    assert "s3cret" not in repr(s)
+    assert "s3cret" not in repr(s) and "w3bhook" not in repr(s)
     assert "s3cret" not in str(shown) and "hunter2" not in str(shown)
+    assert "w3bhook" not in str(shown)
     assert shown["CARTMEM_KAFKA_SASL_PASSWORD"] == "***"
+    assert shown["CARTMEM_WEBHOOK_SECRET"] == "***"
 
 
 @pytest.mark.parametrize(
@@ -69,6 +73,12 @@ def test_secrets_never_show(tmp_path: Path) -> None:
         ({"CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "CARTMEM_KAFKA_SASL_MECHANISM"),
         ({"CARTMEM_COMMIT_INTERVAL_S": "-1"}, "CARTMEM_COMMIT_INTERVAL_S"),
         ({"CARTMEM_RECONCILE_MIN_CONFIDENCE": "1.5"}, "CARTMEM_RECONCILE_MIN_CONFIDENCE"),
+        ({"CARTMEM_WEBHOOK_URL": "https://till.example/hook"}, "CARTMEM_WEBHOOK_SECRET"),
+        (
+            {"CARTMEM_WEBHOOK_URL": "till.example", "CARTMEM_WEBHOOK_SECRET": "x"},
+            "CARTMEM_WEBHOOK_URL",
+        ),
+        ({"CARTMEM_WEBHOOK_RETRY_S": "0"}, "CARTMEM_WEBHOOK_RETRY_S"),
     ],
 )
 def test_bad_values_name_the_variable_in_one_sentence(env: dict[str, str], names: str) -> None:

@@ -126,8 +126,13 @@ def answer_all(database: Database) -> Callable[..., int]:
     run the after-batch hook after each batch, until the queue is empty; returns how many.
     Queries whose parameters are in ``fail`` are failed for good instead."""
 
-    def run(spans: list[Span], *, fail: Callable[[dict[str, Any]], bool] = lambda p: False) -> int:
-        hook = answer_batch_hook(database)
+    def run(
+        spans: list[Span],
+        *,
+        fail: Callable[[dict[str, Any]], bool] = lambda p: False,
+        webhook: bool = False,
+    ) -> int:
+        hook = answer_batch_hook(database, webhook=webhook)
         total = 0
         while True:
             with database.session() as db:
