@@ -13,6 +13,7 @@ TABLES = {
     "sessions",
     "session_memories",
     "memory_arrays",
+    "evidence_thumbnails",
     "partition_offsets",
     "products",
     "queries",
