@@ -44,12 +44,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 # Outside programs the tests use (Debian packages): kcat, the independent Kafka client the
 # smoke tests compare against; ffmpeg, which makes media our own code did not; PostgreSQL's
-# server binaries, which the tests use where pgserver is not installable (Python 3.13+).
+# server binaries, which the tests use where pgserver is not installable (Python 3.13+);
+# GStreamer's RTSP server (run by the system Python), the camera the live tests connect to.
 TOOL_PACKAGES := kcat:kcat ffmpeg:ffmpeg
+RTSP_PACKAGES := gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi
+RTSP_PROBE := import gi; gi.require_version("Gst", "1.0"); gi.require_version("GstRtspServer", "1.0"); \
+	from gi.repository import Gst, GstRtspServer; Gst.init(None); \
+	assert all(Gst.ElementFactory.find(e) for e in ("qtdemux", "h264parse", "rtph264pay"))
 tools:
 	@missing=""; for pair in $(TOOL_PACKAGES); do \
 		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	/usr/bin/python3 -c '$(RTSP_PROBE)' >/dev/null 2>&1 || missing="$$missing $(RTSP_PACKAGES)"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			echo "== installing$$missing (apt)"; \

@@ -38,6 +38,13 @@ class PublishReport:
     bytes_sent: int
 
 
+def check_session_id(session_id: str) -> None:
+    if not contract.SESSION_ID_PATTERN.fullmatch(session_id):
+        raise InvalidInputError(
+            f"session id {session_id!r} is not 1-128 letters, digits, '.', '_', ':' or '-'."
+        )
+
+
 def session_messages(
     video: Path,
     session_id: str,
@@ -53,10 +60,7 @@ def session_messages(
 
     Video that has to be re-encoded is scaled to at most ``max_height`` rows.
     """
-    if not contract.SESSION_ID_PATTERN.fullmatch(session_id):
-        raise InvalidInputError(
-            f"session id {session_id!r} is not 1-128 letters, digits, '.', '_', ':' or '-'."
-        )
+    check_session_id(session_id)
     key = session_id.encode()
     seq = first_seq
     start = contract.control_value({"camera": camera, **(start_info or {})})

@@ -49,6 +49,10 @@ from storage.ingest_state import (
 
 log = logging.getLogger("cartmem.ingest")
 
+#: a chunk starting this much (seconds) after the video so far is a gap worth a record;
+#: smaller ones are a camera's timestamp jitter
+TIME_GAP_NOTED_S = 1.0
+
 
 @dataclass
 class IngestStats:
@@ -357,6 +361,7 @@ class IngestEngine:
         elif env.type is MessageType.CHUNK:
             decoded = prepared.decoded
             assert decoded is not None
+            self._note_time_gap(session, env)
             times = decoded.offsets_us + round((env.t0 or 0.0) * 1_000_000)
             session.add_samples(
                 session.timeline.push(decoded.frames, times, decoded.frame_duration_us)
@@ -367,6 +372,23 @@ class IngestEngine:
             self.stats.decoded_frames += len(decoded.frames)
         else:  # session_end: what the timeline still holds becomes the last frames
             self._close(session, dict(env.control))
+
+    def _note_time_gap(self, session: LiveSession, env: Envelope) -> None:
+        """A chunk that starts well after the video so far (a camera that dropped out and
+        came back, a lost chunk): the memory holds the last frame through the gap, so the
+        gap is recorded among the session's losses with where it lies."""
+        end_s = session.video_end_us() / 1e6
+        if env.t0 is None or session.timeline.held is None or env.t0 - end_s < TIME_GAP_NOTED_S:
+            return
+        if session.losses and session.losses[-1].get("seq") == session.last_seq:
+            return  # the chunk before lost its end, and that loss is on record already
+        session.record_loss(
+            f"no video from {end_s:g} s to {env.t0:g} s (a camera that dropped out, or a lost "
+            "chunk): the memory holds the last frame before the gap through it.",
+            seq=env.seq,
+            from_s=round(end_s, 3),
+            to_s=env.t0,
+        )
 
     def _close(self, session: LiveSession, end_info: dict[str, object]) -> None:
         session.end_info = end_info

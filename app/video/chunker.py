@@ -22,7 +22,7 @@ not be bit-exact, so it decodes and encodes with threads; ingest decodes on one 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -73,7 +73,6 @@ def cut_chunks(
         raise VideoError("--chunk-seconds must be positive.")
     if max_height < 2:
         raise VideoError("--max-height must be at least 2 rows.")
-    cut = _Cut(chunk_seconds, max_bytes, max_height)
     try:
         container = av.open(str(path))
     except (OSError, av.FFmpegError) as exc:
@@ -82,11 +81,34 @@ def cut_chunks(
         if not container.streams.video:
             raise VideoError(f"{path} has no video stream.")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if stream.codec_context.name == "h264" and not _rotated(path):
-            yield from _h264_chunks(container, stream, cut)
-        else:
-            yield from _reencoded_all(container, stream, cut)
+        yield from chunk_stream(
+            stream,
+            container.demux(stream),
+            chunk_seconds=chunk_seconds,
+            max_bytes=max_bytes,
+            max_height=max_height,
+            rotated=_rotated(path),
+        )
+
+
+def chunk_stream(
+    stream: av.VideoStream,
+    packets: Iterable[av.Packet],
+    *,
+    chunk_seconds: float,
+    max_bytes: int,
+    max_height: int = DEFAULT_MAX_HEIGHT,
+    rotated: bool = False,
+) -> Iterator[Chunk]:
+    """The chunks of ``packets`` (demuxed from ``stream``, in order), with the rules of
+    ``cut_chunks``; ``t0`` counts from the first key frame. A live source passes its own
+    packet iterator: when it ends, the last stretch is sent as it is."""
+    cut = _Cut(chunk_seconds, max_bytes, max_height)
+    stream.thread_type = "AUTO"
+    if stream.codec_context.name == "h264" and not rotated:
+        yield from _h264_chunks(stream, packets, cut)
+    else:
+        yield from _reencoded_all(stream, packets, cut)
 
 
 def _rotated(path: Path) -> bool:
@@ -100,7 +122,7 @@ def _rotated(path: Path) -> bool:
 
 
 def _h264_chunks(
-    container: av.container.InputContainer, stream: av.VideoStream, cut: _Cut
+    stream: av.VideoStream, packets: Iterable[av.Packet], cut: _Cut
 ) -> Iterator[Chunk]:
     units = _H264Units(stream.codec_context.extradata)
     tb = _time_base(stream)
@@ -108,7 +130,7 @@ def _h264_chunks(
     group: list[av.Packet] = []  # packets from an IDR on, in decode order
     lead: list[bytes] = []  # the parameter sets in force at the group's IDR
     redo: _Redecoder | None = None  # re-encoding a stretch that has no IDR in reach
-    for packet in container.demux(stream):
+    for packet in packets:
         if packet.pts is None or packet.size == 0:
             continue
         idr = units.scan(bytes(packet))
@@ -288,13 +310,13 @@ class _Redecoder:
 
 
 def _reencoded_all(
-    container: av.container.InputContainer, stream: av.VideoStream, cut: _Cut
+    stream: av.VideoStream, packets: Iterable[av.Packet], cut: _Cut
 ) -> Iterator[Chunk]:
     pieces = _Pieces(_rate(stream), cut)
     tb = _time_base(stream)
     start: int | None = None
     try:
-        for frame in container.decode(stream):
+        for frame in _decoded(stream, packets):
             if frame.pts is None or frame.is_corrupt:
                 continue
             start = frame.pts if start is None else start
@@ -304,6 +326,15 @@ def _reencoded_all(
     if start is None:
         raise VideoError("the video has no decodable frame.")
     yield from pieces.finish()
+
+
+def _decoded(stream: av.VideoStream, packets: Iterable[av.Packet]) -> Iterator[av.VideoFrame]:
+    """The frames of ``packets``, the decoder drained at the end (what ``container.decode``
+    does, for a packet source of the caller's)."""
+    for packet in packets:
+        if packet.size:
+            yield from cast(list[av.VideoFrame], stream.codec_context.decode(packet))
+    yield from cast(list[av.VideoFrame], stream.codec_context.decode(None))
 
 
 class _Pieces:

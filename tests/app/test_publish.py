@@ -10,6 +10,7 @@ from app.cli import main
 from app.contract import MessageType
 from app.errors import SettingsError
 from app.publish import PublishReport, session_messages
+from app.publish_live import LiveOptions, LiveState, is_live_source, live_messages
 from app.settings import Settings
 from app.video import decode_chunk
 
@@ -63,3 +64,55 @@ def test_publish_refuses_a_max_height_under_two_rows(tmp_path: Path) -> None:
         main, ["publish", str(video), "--session", "s", "--max-height", "1"]
     )
     assert result.exit_code == 2 and "--max-height" in result.output
+
+
+def test_publish_tells_a_missing_file_from_a_live_url(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(main, ["publish", str(tmp_path / "nope.mp4"), "--session", "s"])
+    assert missing.exit_code == 2 and "not a video file or a live URL" in missing.output
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    until = CliRunner().invoke(main, ["publish", str(video), "--session", "s", "--until", "5"])
+    assert until.exit_code == 2 and "--until is for live sources" in until.output
+
+
+@pytest.mark.parametrize(
+    ("source", "live"),
+    [
+        ("rtsp://cam.local:554/stream1", True),
+        ("RTSP://cam.local/stream1", True),
+        ("https://cdn.example/store/cam.m3u8", True),
+        ("srt://10.0.0.5:9000", True),
+        ("/dev/video0", True),
+        ("videos/session.mp4", False),
+        ("ftp://example/x.mp4", False),
+    ],
+)
+def test_live_sources_are_urls_and_video_devices(source: str, live: bool) -> None:
+    assert is_live_source(source) is live
+
+
+def test_a_live_source_that_never_opens_still_ends_its_session() -> None:
+    """A camera that is down all along: retried until the publisher stops, then the session
+    ends with the outage on record and no chunk."""
+    clock = {"t": 0.0}
+
+    def sleep(seconds: float) -> None:
+        clock["t"] += seconds
+
+    state = LiveState()
+    options = LiveOptions(until_s=3.0, open_timeout_s=0.5, read_timeout_s=0.5)
+    sent = list(
+        live_messages(
+            "rtsp://127.0.0.1:9/none",  # port 9 (discard): nothing answers RTSP there
+            "s-down",
+            options,
+            state,
+            clock=lambda: clock["t"],
+            sleep=sleep,
+        )
+    )
+    kinds = [dict(m.headers)["type"] for m in sent]
+    assert kinds == [b"session_start", b"session_end"]
+    assert state.ended_by == "until" and state.chunks == 0
+    (outage,) = state.outages
+    assert outage.back_at_s is None and "cannot open the camera" in outage.reason

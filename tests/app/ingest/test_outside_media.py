@@ -115,3 +115,25 @@ def test_a_truncated_chunk_is_applied_and_its_loss_recorded(
     (loss,) = snap.losses
     assert loss["seq"] == 2
     assert "partial MPEG-TS packet" in loss["reason"] or "damaged frame" in loss["reason"]
+
+
+class _Dropped(FileSource):
+    """The file source, with the chunk numbered ``seq`` lost in transit."""
+
+    def __init__(self, *args, seq: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seq = str(seq).encode()
+
+    def poll(self, timeout_s: float, max_records: int) -> list[Record]:
+        records = super().poll(timeout_s, max_records)
+        return [r for r in records if dict(r.headers).get("seq") != self.seq]
+
+
+def test_a_lost_chunk_leaves_a_time_gap_on_record(settings, synth_videos, stored_memory) -> None:
+    source = _Dropped([(synth_videos[0], "holed")], chunk_seconds=3.0, seq=2)
+    stats, closed = ingest(settings, source)
+    assert stats.dead_letters == 0 and closed == ["holed"]
+    _, snap = stored_memory(settings, "holed")
+    (gap,) = snap.losses
+    assert gap["seq"] == 3 and "no video from" in gap["reason"]
+    assert gap["to_s"] - gap["from_s"] >= 2.0  # about the lost chunk's 3 s
