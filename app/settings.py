@@ -70,6 +70,14 @@ class Settings:
     session_idle_timeout_s: float = 1800.0
     commit_interval_s: float = 10.0
     ingest_batch_records: int = 64  # records fetched per poll; the decode queue holds 4x this
+    # evidence staff look at: JPEG thumbnails of the frames the memory saw, this many per
+    # second (0: none; at most the memory's own rate), this wide; past either bound a
+    # session's thumbnails are thinned evenly (every other one dropped) so that every
+    # moment stays covered at a coarser rate
+    evidence_fps: float = 1.0
+    evidence_width: int = 160
+    evidence_max_frames: int = 1200
+    evidence_max_bytes_per_session: int = 4 * 1024 * 1024
     metrics_port: int = 0  # 0: no metrics server
     query_batch_size: int = 16  # queries per claim and model call (the measured peak on CPU)
     query_lease_s: float = 60.0  # a claim's lease; after it another worker may take the query
@@ -120,6 +128,9 @@ class Settings:
             "query_batch_size",
             "query_max_attempts",
             "answer_cache_sessions",
+            "evidence_width",
+            "evidence_max_frames",
+            "evidence_max_bytes_per_session",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be a positive integer.")
@@ -139,6 +150,10 @@ class Settings:
         if self.memory_fps < 0:
             raise SettingsError(
                 f"{env_name('memory_fps')} must be 0 (the checkpoint's) or positive."
+            )
+        if self.evidence_fps < 0:
+            raise SettingsError(
+                f"{env_name('evidence_fps')} must be 0 (no thumbnails) or positive."
             )
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"{env_name('metrics_port')} must be a TCP port (0 turns it off).")

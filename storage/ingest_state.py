@@ -1,5 +1,6 @@
-"""The ingest commit: every dirty session, the dead letters and the partition offsets,
-written in one transaction, and read back after a crash or a rebalance.
+"""The ingest commit: every dirty session (with its evidence thumbnails), the dead letters
+and the partition offsets, written in one transaction, and read back after a crash or a
+rebalance.
 
 Everything here is plain bytes and numbers; the app turns arrays into tensors.
 """
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from storage.errors import FencedError
+from storage.evidence import Thumbnail, save_thumbnails, thumbnail_index
 from storage.models import (
     ArrayPart,
     DeadLetter,
@@ -56,6 +58,12 @@ class SessionSnapshot:
     pending_info: dict[str, Any] = field(default_factory=dict)
     memory: tuple[ArrayBlob, ...] = ()
     pending: tuple[ArrayBlob, ...] = ()
+    # evidence thumbnails (``storage.evidence``): those taken since the last commit and the
+    # times (microseconds) of stored ones that thinning removed; a loaded snapshot has
+    # neither, but the (time, bytes) of every stored one, which thinning goes on from
+    thumbnails: tuple[Thumbnail, ...] = ()
+    thumbnails_dropped: tuple[int, ...] = ()
+    thumbnail_sizes: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,7 @@ def load_session(db: Session, session_id: str) -> SessionSnapshot | None:
         pending_info=dict(memory.pending_info or {}) if memory else {},
         memory=part(ArrayPart.MEMORY),
         pending=part(ArrayPart.PENDING),
+        thumbnail_sizes=tuple(thumbnail_index(db, session_id)),
     )
 
 
@@ -234,6 +243,9 @@ def _save_session(db: Session, snap: SessionSnapshot) -> None:
         session.source_topic, session.source_partition = snap.source
     if snap.status == SessionStatus.CLOSED.value and session.ended_at is None:
         session.ended_at = dt.datetime.now(dt.UTC)
+    if snap.thumbnails or snap.thumbnails_dropped:
+        db.flush()  # the session row first: thumbnails refer to it
+        save_thumbnails(db, snap.session_id, added=snap.thumbnails, dropped=snap.thumbnails_dropped)
     if not snap.model_version:
         return  # nothing written into a memory yet
     memory = _get_or_add(db, SessionMemory, session_id=snap.session_id)

@@ -301,6 +301,38 @@ def stored_memory():
     return read
 
 
+@pytest.fixture(scope="session")
+def reference_thumbnails():
+    """Function: (video path, settings, fps) -> {time_us: JPEG bytes}: the evidence
+    thumbnails an uninterrupted ingest of the whole file keeps."""
+    from app.ingest.thumbnails import ThumbnailKeeper, ThumbnailPolicy
+
+    def reference(path: Path, settings: Settings, fps: float) -> dict[int, bytes]:
+        keeper = ThumbnailKeeper(ThumbnailPolicy.of(settings, fps), fps)
+        keeper.take(0, decode_at_fps(path, fps))
+        return {t.time_us: t.data for t in keeper.added()}
+
+    return reference
+
+
+@pytest.fixture
+def stored_thumbnails():
+    """Function: (settings, session id) -> {time_us: JPEG bytes} as the database holds them."""
+    from app.db import Database
+    from storage.evidence import load_thumbnails, thumbnail_index
+
+    def read(settings: Settings, session_id: str) -> dict[int, bytes]:
+        database = Database(settings)
+        try:
+            with database.session() as db:
+                times = [t for t, _size in thumbnail_index(db, session_id)]
+                return {t.time_us: t.data for t in load_thumbnails(db, session_id, times)}
+        finally:
+            database.dispose()
+
+    return read
+
+
 @pytest.fixture(autouse=True)
 def _torch_threads_restored() -> Iterator[None]:
     """A test that changes torch's thread count (``--threads``) must not leak it: CPU

@@ -34,6 +34,7 @@ from app.ingest.prepare import FrameNeeds, Prepared, prepare
 from app.ingest.records import Record, TopicPartition
 from app.ingest.session import LiveSession, memory_arrays
 from app.ingest.sources import Source
+from app.ingest.thumbnails import ThumbnailPolicy
 from app.model_runtime import LoadedModel
 from app.settings import Settings
 from model import Memory
@@ -90,6 +91,7 @@ class IngestEngine:
         self.cfg = self.net.cfg
         self.fps = settings.memory_fps or self.cfg.fps
         self.frame_needs = FrameNeeds.of(self.cfg.image_size, self.fps)
+        self.evidence = ThumbnailPolicy.of(settings, self.fps)
         self.source = source
         self.on_session_closed = on_session_closed or (lambda _sid: None)
         self.metrics = metrics or IngestMetrics()
@@ -403,9 +405,10 @@ class IngestEngine:
         with self.database.session() as db:
             snap = load_session(db, session_id)
         if snap is None:
-            session, memory = LiveSession(session_id, self.fps), Memory.empty(self.cfg, 1)
+            session = LiveSession(session_id, self.fps, evidence=self.evidence)
+            memory = Memory.empty(self.cfg, 1)
         else:
-            session = LiveSession.from_snapshot(snap, self.fps)
+            session = LiveSession.from_snapshot(snap, self.fps, self.evidence)
             arrays = memory_arrays(snap)
             memory = Memory.from_arrays(arrays) if arrays else Memory.empty(self.cfg, 1)
         session.partition = tp
@@ -542,7 +545,8 @@ class IngestEngine:
             log.error("commit failed, will retry: %s", exc)
 
     def commit(self) -> None:
-        """One transaction: changed sessions, dead letters, next offsets of owned partitions."""
+        """One transaction: changed sessions (their evidence thumbnails too), dead letters,
+        next offsets of owned partitions."""
         dirty = [s for s in self.sessions.values() if s.dirty]
         offsets = {tp: o for tp, o in self.positions.items() if o is not None}
         if dirty or self.dead or offsets:
@@ -565,6 +569,7 @@ class IngestEngine:
                 return
         for s in dirty:
             s.dirty = False
+            s.thumbnails.saved()
         self.dead = []
         self._last_commit = time.monotonic()
         self._commit_failures = 0

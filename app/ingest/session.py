@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from app.ingest.records import TopicPartition
+from app.ingest.thumbnails import OFF, KeeperSavepoint, ThumbnailKeeper, ThumbnailPolicy
 from app.video import Timeline
 from storage import SessionStatus
 from storage.ingest_state import ArrayBlob, SessionSnapshot
@@ -37,9 +38,12 @@ class LiveSession:
     written: bool = False  # has any clip been written into the memory
     dirty: bool = False
     last_message_at: float = field(default_factory=time.time)  # wall clock, for expiry
+    evidence: ThumbnailPolicy = OFF
+    thumbnails: ThumbnailKeeper = field(init=False)
 
     def __post_init__(self) -> None:
         self.timeline = Timeline(self.fps)
+        self.thumbnails = ThumbnailKeeper(self.evidence, self.fps)
 
     def savepoint(self) -> _Savepoint:
         """What applying one message can change, so that a failure can undo it."""
@@ -49,6 +53,7 @@ class LiveSession:
             (t.next_index, t.held, t.held_time_us, t.frame_duration_us),
             (self.status, self.store_id, self.start_info, self.end_info),
             len(self.losses),
+            self.thumbnails.savepoint(),
         )
 
     def rollback(self, point: _Savepoint) -> None:
@@ -57,6 +62,7 @@ class LiveSession:
         t.next_index, t.held, t.held_time_us, t.frame_duration_us = point.timeline
         self.status, self.store_id, self.start_info, self.end_info = point.fields
         del self.losses[point.losses :]
+        self.thumbnails.rollback(point.thumbnails)
 
     def video_end_us(self) -> int:
         """Session time where the video seen so far ends (0 before any frame)."""
@@ -72,8 +78,10 @@ class LiveSession:
         return self.status == SessionStatus.CLOSED.value
 
     def add_samples(self, samples: np.ndarray) -> None:
-        """Append frames at the memory FPS; a camera that changes resolution is resized
-        to the session's first frame size so that a clip stacks."""
+        """Append the frames the timeline has just emitted (at the memory FPS); a camera
+        that changes resolution is resized to the session's first frame size so that a
+        clip stacks. Some become evidence thumbnails, at their own size."""
+        self.thumbnails.take(self.timeline.next_index - len(samples), samples)
         for frame in samples:
             if self.pending and frame.shape != self.pending[0].shape:
                 h, w = self.pending[0].shape[:2]
@@ -114,13 +122,18 @@ class LiveSession:
                 "fps": self.fps,
                 "written": self.written,
                 "partition": list(self.partition) if self.partition else None,
+                "evidence_step": self.thumbnails.step,
             },
             memory=tuple(_blob(k, v) for k, v in sorted((memory_arrays or {}).items())),
             pending=tuple(pending),
+            thumbnails=self.thumbnails.added(),
+            thumbnails_dropped=self.thumbnails.dropped_times_us(),
         )
 
     @classmethod
-    def from_snapshot(cls, snap: SessionSnapshot, fps: float) -> LiveSession:
+    def from_snapshot(
+        cls, snap: SessionSnapshot, fps: float, evidence: ThumbnailPolicy = OFF
+    ) -> LiveSession:
         info = snap.pending_info
         session = cls(
             id=snap.session_id,
@@ -134,6 +147,13 @@ class LiveSession:
             losses=[dict(loss) for loss in snap.losses],
             frames_seen=snap.frames_seen,
             written=bool(info.get("written", bool(snap.memory))),
+            evidence=evidence,
+        )
+        session.thumbnails = ThumbnailKeeper(
+            evidence,
+            fps,
+            step=int(info.get("evidence_step") or 0) or None,
+            stored=dict(snap.thumbnail_sizes),
         )
         arrays = {b.name: _array(b) for b in snap.pending}
         if "frames" in arrays:
@@ -151,6 +171,7 @@ class _Savepoint:
     timeline: tuple[int, np.ndarray | None, int, int]
     fields: tuple[str, str | None, dict[str, Any], dict[str, Any] | None]
     losses: int
+    thumbnails: KeeperSavepoint
 
 
 def memory_arrays(snap: SessionSnapshot) -> dict[str, np.ndarray]:

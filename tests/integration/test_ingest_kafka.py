@@ -80,6 +80,15 @@ def assert_closed_and_exact(settings, sessions, reference_memory, stored_memory)
         assert memory.equal(reference_memory(video)), session_id
 
 
+def assert_thumbnails_exact(settings, sessions, reference_thumbnails, stored_thumbnails) -> None:
+    """Each session kept the evidence thumbnails an uninterrupted run keeps: none twice,
+    none lost, the same thinning."""
+    fps = load_model(settings).net.cfg.fps
+    for session_id, video in sessions.items():
+        kept = stored_thumbnails(settings, session_id)
+        assert kept and kept == reference_thumbnails(video, settings, fps), session_id
+
+
 def test_a_published_session_is_ingested_exactly(
     settings, synth_videos, reference_memory, stored_memory
 ) -> None:
@@ -107,10 +116,20 @@ def test_republished_chunks_change_nothing(settings, synth_videos, stored_memory
 
 
 def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
-    settings, synth_videos, reference_memory, stored_memory, cartmem_process, tmp_path: Path
+    settings,
+    synth_videos,
+    reference_memory,
+    stored_memory,
+    reference_thumbnails,
+    stored_thumbnails,
+    cartmem_process,
+    tmp_path: Path,
 ) -> None:
-    # small fetches and frequent commits: many durable points to be killed between
-    settings = dataclasses.replace(settings, ingest_batch_records=3, commit_interval_s=0.2)
+    # small fetches and frequent commits: many durable points to be killed between; few
+    # evidence thumbnails allowed, so that their thinning happens between kills too
+    settings = dataclasses.replace(
+        settings, ingest_batch_records=3, commit_interval_s=0.2, evidence_max_frames=8
+    )
     # enough work that a slow start (a cold machine) still leaves room for five kills
     sessions = {f"k-{i}": v for i, v in enumerate(synth_videos * 3)}
     for session_id, video in sessions.items():
@@ -142,6 +161,7 @@ def test_killed_at_random_moments_ends_exactly_as_an_uninterrupted_run(
     assert len(kills) >= 5, f"only {len(kills)} kills landed before the work ran out: {kills}"
     assert all(closed < len(sessions) for _offsets, closed in kills), kills
     assert_closed_and_exact(settings, sessions, reference_memory, stored_memory)
+    assert_thumbnails_exact(settings, sessions, reference_thumbnails, stored_thumbnails)
     assert dead_letters(settings) == []
 
 

@@ -45,17 +45,23 @@ def test_memories_equal_populate_on_the_same_frames(
 
 
 def test_stopping_anywhere_and_resuming_gives_the_same_memories(
-    settings, synth_videos, reference_memory, stored_memory
+    settings, synth_videos, reference_memory, stored_memory, reference_thumbnails, stored_thumbnails
 ) -> None:
+    # few thumbnails allowed: each 30 s session is thinned twice, across the restarts
+    settings = dataclasses.replace(settings, evidence_max_frames=8)
     # a commit after every few records, then a new engine (a restart) picks up from it
     restarts = 0
     while ingest(settings, synth_videos, max_messages=7)[0].applied:
         restarts += 1
         assert restarts < 30, "ingest never ran out of records"
     assert restarts > 3
+    fps = load_model(settings).net.cfg.fps
     for video in synth_videos:
         memory, snap = stored_memory(settings, video.stem)
         assert snap.status == "closed" and memory.equal(reference_memory(video))
+        kept = stored_thumbnails(settings, video.stem)
+        assert kept == reference_thumbnails(video, settings, fps), video.stem
+        assert 4 <= len(kept) <= 8 and snap.pending_info["evidence_step"] == 4
 
 
 def test_a_pool_smaller_than_the_sessions_evicts_and_reloads_exactly(
