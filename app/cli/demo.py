@@ -34,7 +34,15 @@ def demo(app, minutes: float, seed: int, as_json: bool) -> None:
     that misses one product. Needs no Kafka or PostgreSQL (SQLite + the file source)."""
     from app.demo import run_demo  # late: loads torch
 
-    steps = ["drawing", "setting up", "ingesting", "asking", "answering", "drawing the timeline"]
+    steps = [
+        "drawing",
+        "setting up",
+        "ingesting",
+        "asking",
+        "answering",
+        "drawing the evidence",
+        "drawing the timeline",
+    ]
     with click.progressbar(length=len(steps), label="demo", file=sys.stderr, show_pos=True) as bar:
 
         def step(message: str) -> None:
@@ -123,4 +131,6 @@ def _print(out, r) -> None:
     verdict = "[green]flagged[/green]" if r.planted_flagged else "[red]NOT flagged[/red]"
     out.print(f"the till missed {r.planted_missing}: {verdict}")
     out.print(f"timeline picture: {r.timeline_png}")
+    if r.evidence_png:
+        out.print(f"evidence of the {r.planted_missing} flag: {r.evidence_png}")
     out.print("timings (s): " + ", ".join(f"{k} {v:g}" for k, v in r.timings_s.items()))

@@ -2,7 +2,8 @@
 
 A synthetic session is drawn (once; later runs reuse it), ingested by the production engine
 from the file source into a demo SQLite database, asked one question of each kind, and
-reconciled against a simulated till list that misses one product the shopper kept.
+reconciled against a simulated till list that misses one product the shopper kept; the
+flag on that product is drawn as staff would check it (``cartmem evidence``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app import catalog as catalog_ops
 from app import db as database_ops
 from app.answer import AnswerWorker
 from app.db import Database
+from app.evidence import write_evidence
 from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
 from app.reconcile import add_scan, answer_batch_hook, reconcile_now, session_closed_hook
@@ -41,6 +43,7 @@ class DemoReport:
     reconciliation: dict[str, Any] = field(default_factory=dict)
     planted_flagged: bool = False
     timeline_png: str = ""
+    evidence_png: str = ""  # the planted product's flag, as staff would check it
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -151,10 +154,13 @@ def run_demo(
     report = reconcile_now(
         database, session_id, min_confidence=demo.reconcile_min_confidence
     ).to_json()
-    database.dispose()
     flagged = any(
         d["sku"] == planted and d["kind"] == "not_scanned" for d in report["discrepancies"]
     )
+    step("drawing the evidence of the planted flag")
+    shutil.rmtree(home / "evidence", ignore_errors=True)  # only this run's picture
+    evidence = write_evidence(database, session_id, home / "evidence", skus=[planted])
+    database.dispose()
 
     out = DemoReport(
         session_id=session_id,
@@ -167,6 +173,7 @@ def run_demo(
         answers=answers,
         reconciliation=report,
         planted_flagged=flagged,
+        evidence_png=evidence[0].path if evidence else "",
     )
     step("drawing the timeline")
     from app.demo.timeline import draw_timeline

@@ -40,3 +40,7 @@ def test_demo_reports_every_part_of_the_job(
     assert planted in {f["sku"] for f in flags}, rec["discrepancies"]
     assert report["planted_flagged"] is True
     assert Path(report["timeline_png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # staff see the planted flag's moment: a picture of it, named after the product
+    evidence = Path(report["evidence_png"])
+    assert evidence.name.endswith(f"-{planted}.png") and evidence.parent.name == "evidence"
+    assert evidence.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
