@@ -37,20 +37,12 @@ def run_answer_worker(
             min_confidence=settings.reconcile_min_confidence,
             webhook=bool(settings.webhook_url),
         )
-    between_batches = None
+    worker = AnswerWorker(settings, database, load_model(settings), after_batch=after_batch)
+    sender = None
     if settings.webhook_url:  # the till's webhook: deliveries owed by stored reconciliations
-        from app.reconcile.webhook import send_due
+        from app.reconcile.webhook import WebhookSender
 
-        def between_batches() -> None:
-            send_due(database, settings)
-
-    worker = AnswerWorker(
-        settings,
-        database,
-        load_model(settings),
-        after_batch=after_batch,
-        between_batches=between_batches,
-    )
+        sender = WebhookSender(database, settings).start()
     previous = {
         s: signal.signal(s, lambda *_: worker.request_stop())
         for s in (signal.SIGTERM, signal.SIGINT)
@@ -60,6 +52,8 @@ def run_answer_worker(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if sender is not None:
+            sender.stop()
         database.dispose()
 
 

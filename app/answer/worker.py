@@ -72,7 +72,6 @@ class AnswerWorker:
         *,
         worker_id: str | None = None,
         after_batch: Callable[[list[int]], None] | None = None,
-        between_batches: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -85,9 +84,6 @@ class AnswerWorker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.cache = MemoryCache(settings.answer_cache_sessions, model.device)
         self.after_batch = after_batch or (lambda _ids: None)
-        # work that waits for no query (the webhook's deliveries): run after every look at
-        # the queue, idle or not
-        self.between_batches = between_batches or (lambda: None)
         self.stats = AnswerStats()
         self._images: dict[str, tuple[str, np.ndarray]] = {}  # sku -> (image sha, pixels)
         self._stop = False
@@ -110,7 +106,6 @@ class AnswerWorker:
                     log.error("%s", exc)
                     handled = 0
                     time.sleep(min(5.0, self.settings.query_poll_s))
-                self._between_batches()
                 if handled:
                     idle_since = time.monotonic()
                     continue
@@ -120,12 +115,6 @@ class AnswerWorker:
         finally:
             waker.close()
         return self.stats
-
-    def _between_batches(self) -> None:
-        try:
-            self.between_batches()
-        except CartmemError as exc:  # the database is down, say: answering goes on
-            log.error("%s", exc)
 
     def run_once(self) -> int:
         """Claim and handle one batch; returns how many queries it claimed."""

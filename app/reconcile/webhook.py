@@ -13,7 +13,8 @@ Each delivery is POSTed as JSON with three headers a receiver checks:
 A 2xx answer delivers it; anything else (another status, a refused connection, a
 timeout) leaves it owed, tried again after ``CARTMEM_WEBHOOK_RETRY_S`` doubling with each
 attempt up to ten minutes. Nothing is ever dropped: an undelivered row stays with its
-``last_error`` for operators to see.
+``last_error`` for operators to see. The answer worker runs a ``WebhookSender`` thread
+when ``CARTMEM_WEBHOOK_URL`` is set.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.db import Database
+from app.errors import CartmemError
 from app.reconcile.announce import EVENT
 from app.settings import Settings
 from storage import announcements
@@ -123,3 +126,34 @@ def send_due(database: Database, settings: Settings, *, post: Poster = post_json
                 )
         if len(due) < _BATCH:
             return delivered
+
+
+class WebhookSender:
+    """``send_due`` every ``poll_s`` on a thread of its own, beside the answer worker: a slow
+    or unreachable receiver (each POST may take ``CARTMEM_WEBHOOK_TIMEOUT_S``) never holds
+    up answering."""
+
+    def __init__(self, database: Database, settings: Settings, *, poll_s: float = 1.0) -> None:
+        self.database = database
+        self.settings = settings
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cartmem-webhook", daemon=True)
+
+    def start(self) -> WebhookSender:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop after the POST in flight, if any."""
+        self._stop.set()
+        self._thread.join(timeout=self.settings.webhook_timeout_s + 5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                send_due(self.database, self.settings)
+            except CartmemError as exc:  # the database is down, say: try again next round
+                log.error("webhook deliveries: %s", exc)
+            except Exception:
+                log.exception("webhook deliveries failed; trying again in %.0f s", self.poll_s)

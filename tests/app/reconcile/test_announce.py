@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from app import db as database_ops
 from app.db import Database
 from app.reconcile import add_scan, reconcile_now, request_reconciliation
-from app.reconcile.webhook import send_due, verify
+from app.reconcile.webhook import WebhookSender, send_due, verify
 from app.settings import Settings
 from storage import announcements
 
@@ -166,3 +166,23 @@ def test_an_unreachable_receiver_keeps_the_delivery_owed(
     with shop.session() as db:
         (owed,) = announcements.deliveries_of(db, "s1")
         assert owed.delivered_at is None and "no answer from the receiver" in owed.last_error
+
+
+def test_the_sender_thread_delivers_beside_the_worker(
+    shop: Database, answer_all, receiver: Receiver, pg_settings: Settings
+) -> None:
+    settings = dataclasses.replace(
+        pg_settings, webhook_url=receiver.url, webhook_secret=SECRET, webhook_retry_s=0.2
+    )
+    sender = WebhookSender(shop, settings, poll_s=0.1).start()
+    try:
+        answer_all(SPANS, webhook=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and [s for s, _, _ in receiver.requests] != [500, 200]:
+            time.sleep(0.1)
+    finally:
+        sender.stop()
+    assert [status for status, _, _ in receiver.requests] == [500, 200]
+    with shop.session() as db:
+        (done,) = announcements.deliveries_of(db, "s1")
+        assert done.delivered_at is not None
