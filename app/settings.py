@@ -21,7 +21,7 @@ from app.errors import SettingsError
 
 ENV_PREFIX = "CARTMEM_"
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 DEVICES = ("auto", "cpu", "cuda")
 #: Old variable names still read for one release, with a warning: field -> old name.
 #: ``CARTMEM_CHECKPOINT_INTERVAL_S`` became ``CARTMEM_COMMIT_INTERVAL_S`` when "checkpoint"
@@ -110,6 +110,14 @@ class Settings:
         _check_choice(
             "kafka_security_protocol", self.kafka_security_protocol, KAFKA_SECURITY_PROTOCOLS
         )
+        if self.kafka_sasl_mechanism == "OAUTHBEARER":
+            # kafka-python connects with OAUTHBEARER only through a token provider object,
+            # which no environment variable can give: refuse now, not at every reconnect
+            raise SettingsError(
+                f"{env_name('kafka_sasl_mechanism')}=OAUTHBEARER is not supported: "
+                "kafka-python needs a token provider cartmem does not have; use SCRAM-SHA-512 "
+                "(or PLAIN) over SASL_SSL."
+            )
         if self.kafka_sasl_mechanism:
             _check_choice("kafka_sasl_mechanism", self.kafka_sasl_mechanism, KAFKA_SASL_MECHANISMS)
         if self.kafka_security_protocol.startswith("SASL") and not self.kafka_sasl_mechanism:

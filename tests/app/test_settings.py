@@ -79,6 +79,13 @@ def test_secrets_never_show(tmp_path: Path) -> None:
             "CARTMEM_WEBHOOK_URL",
         ),
         ({"CARTMEM_WEBHOOK_RETRY_S": "0"}, "CARTMEM_WEBHOOK_RETRY_S"),
+        (
+            {
+                "CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "CARTMEM_KAFKA_SASL_MECHANISM": "OAUTHBEARER",
+            },
+            "CARTMEM_KAFKA_SASL_MECHANISM",
+        ),
     ],
 )
 def test_bad_values_name_the_variable_in_one_sentence(env: dict[str, str], names: str) -> None:
