@@ -101,6 +101,15 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)
     webhook_timeout_s: float = 5.0
     webhook_retry_s: float = 2.0  # first retry delay; doubles each attempt, up to 10 minutes
+    # shopper data (docs/PRIVACY.md): days each kind is kept after its session ended (0: not
+    # past the end), applied by `cartmem purge` and by the workers every purge_interval_s
+    retention_memories_days: float = 7.0
+    retention_evidence_days: float = 30.0
+    retention_answers_days: float = 30.0
+    retention_reconciliations_days: float = 365.0
+    retention_sessions_days: float = 365.0  # the session row and anything still left of it
+    retention_dead_letters_days: float = 30.0  # after the dead letter was written
+    purge_interval_s: float = 3600.0  # 0: the workers never purge on their own
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -167,6 +176,17 @@ class Settings:
             raise SettingsError(f"{env_name('metrics_port')} must be a TCP port (0 turns it off).")
         if not 0.0 <= self.reconcile_min_confidence <= 1.0:
             raise SettingsError(f"{env_name('reconcile_min_confidence')} must be in [0, 1].")
+        for name in (
+            "retention_memories_days",
+            "retention_evidence_days",
+            "retention_answers_days",
+            "retention_reconciliations_days",
+            "retention_sessions_days",
+            "retention_dead_letters_days",
+            "purge_interval_s",
+        ):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{env_name(name)} must be 0 or more.")
         if self.webhook_url:
             if not self.webhook_url.startswith(("http://", "https://")):
                 raise SettingsError(

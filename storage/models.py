@@ -351,3 +351,19 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = _created_at()
+
+
+class Erasure(Base):
+    """What an erased session leaves: that it was erased, when, by whom, and what went.
+
+    No foreign key: the session it names is gone.
+    """
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(sa.String(SESSION_ID_LENGTH), index=True)
+    erased_by: Mapped[str] = mapped_column(sa.String(255))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    rows_deleted: Mapped[dict[str, Any]] = mapped_column()  # table -> rows
+    erased_at: Mapped[dt.datetime] = _created_at()

@@ -13,6 +13,7 @@ from app.answer.worker import AnswerStats, AnswerWorker
 from app.db import Database
 from app.errors import CartmemError, InvalidInputError
 from app.model_runtime import load_model
+from app.privacy.housekeeper import start_housekeeper
 from app.settings import Settings
 from storage import QueryStatus
 from storage import query_queue as queue
@@ -43,6 +44,7 @@ def run_answer_worker(
         from app.reconcile.webhook import WebhookSender
 
         sender = WebhookSender(database, settings).start()
+    housekeeper = start_housekeeper(database, settings)  # retention (docs/PRIVACY.md)
     previous = {
         s: signal.signal(s, lambda *_: worker.request_stop())
         for s in (signal.SIGTERM, signal.SIGINT)
@@ -54,6 +56,8 @@ def run_answer_worker(
             signal.signal(sig, handler)
         if sender is not None:
             sender.stop()
+        if housekeeper is not None:
+            housekeeper.stop()
         database.dispose()
 
 

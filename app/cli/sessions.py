@@ -6,6 +6,7 @@ import click
 
 from app import sessions as session_ops
 from app.cli._output import emit, json_option, table
+from app.privacy import ErasureReport, erase_session
 from storage import SessionStatus
 
 
@@ -61,3 +62,29 @@ def show(app, session_id: str, as_json: bool) -> None:
         ("dead letters", s.dead_letters),
     ]
     emit(s, as_json, lambda out: out.print(table(f"session {s.id}", ("field", "value"), rows)))
+
+
+@sessions.command()
+@click.argument("session_id")
+@click.option("--by", "erased_by", required=True, help="Who asked for the erasure (kept).")
+@click.option("--reason", default=None, help="Why, e.g. the request's reference (kept).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_obj
+def delete(
+    app, session_id: str, erased_by: str, reason: str | None, yes: bool, as_json: bool
+) -> None:
+    """Erase every trace of SESSION_ID (right to erasure); an audit row records that it
+    happened. Video still in Kafka goes with the topic's retention (docs/PRIVACY.md)."""
+    if not yes and not as_json:
+        click.confirm(f"Erase every row of session {session_id}? This cannot be undone", abort=True)
+    report = erase_session(app.database, session_id, erased_by=erased_by, reason=reason)
+    emit(report, as_json, lambda out: out.print(_erased(report)))
+
+
+def _erased(r: ErasureReport) -> str:
+    tables = ", ".join(f"{t} {n}" for t, n in r.rows_deleted.items() if n) or "none found"
+    when = r.erased_at.isoformat(timespec="seconds")
+    gone = sum(r.rows_deleted.values())
+    audit = f"audit row kept ({r.erased_by}, {when})"
+    return f"erased session {r.session_id}: {gone} rows ({tables}); {audit}"

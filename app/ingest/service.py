@@ -13,6 +13,7 @@ from app.ingest.engine import IngestEngine, IngestStats
 from app.ingest.metrics import IngestMetrics
 from app.ingest.sources import FileSource, KafkaSource, Source
 from app.model_runtime import load_model
+from app.privacy.housekeeper import start_housekeeper
 from app.settings import Settings, env_name
 
 
@@ -57,6 +58,7 @@ def run_ingest(
         on_session_closed=on_session_closed,
         metrics=metrics,
     )
+    housekeeper = start_housekeeper(database, settings)  # retention (docs/PRIVACY.md)
     previous = {
         s: signal.signal(s, lambda *_: engine.request_stop())
         for s in (signal.SIGTERM, signal.SIGINT)
@@ -66,4 +68,6 @@ def run_ingest(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if housekeeper is not None:
+            housekeeper.stop()
         database.dispose()

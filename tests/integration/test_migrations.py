@@ -23,6 +23,7 @@ TABLES = {
     "dead_letters",
     "flag_reviews",
     "webhook_deliveries",
+    "erasures",
 }
 
 
