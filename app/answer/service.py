@@ -41,9 +41,9 @@ def run_answer_worker(
     worker = AnswerWorker(settings, database, load_model(settings), after_batch=after_batch)
     sender = None
     if settings.webhook_url:  # the till's webhook: deliveries owed by stored reconciliations
-        from app.reconcile.webhook import WebhookSender
+        from app.reconcile.webhook import webhook_sender
 
-        sender = WebhookSender(database, settings).start()
+        sender = webhook_sender(database, settings).start()
     housekeeper = start_housekeeper(database, settings)  # retention (docs/PRIVACY.md)
     previous = {
         s: signal.signal(s, lambda *_: worker.request_stop())

@@ -13,7 +13,7 @@ Each delivery is POSTed as JSON with three headers a receiver checks:
 A 2xx answer delivers it; anything else (another status, a refused connection, a
 timeout) leaves it owed, tried again after ``CARTMEM_WEBHOOK_RETRY_S`` doubling with each
 attempt up to ten minutes. Nothing is ever dropped: an undelivered row stays with its
-``last_error`` for operators to see. The answer worker runs a ``WebhookSender`` thread
+``last_error`` for operators to see. The answer worker runs ``webhook_sender`` on a thread
 when ``CARTMEM_WEBHOOK_URL`` is set.
 """
 
@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.db import Database
-from app.errors import CartmemError
+from app.periodic import PeriodicTask
 from app.reconcile.announce import EVENT
 from app.settings import Settings
 from storage import announcements
@@ -128,32 +127,14 @@ def send_due(database: Database, settings: Settings, *, post: Poster = post_json
             return delivered
 
 
-class WebhookSender:
+def webhook_sender(database: Database, settings: Settings, *, poll_s: float = 1.0) -> PeriodicTask:
     """``send_due`` every ``poll_s`` on a thread of its own, beside the answer worker: a slow
     or unreachable receiver (each POST may take ``CARTMEM_WEBHOOK_TIMEOUT_S``) never holds
-    up answering."""
-
-    def __init__(self, database: Database, settings: Settings, *, poll_s: float = 1.0) -> None:
-        self.database = database
-        self.settings = settings
-        self.poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cartmem-webhook", daemon=True)
-
-    def start(self) -> WebhookSender:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop after the POST in flight, if any."""
-        self._stop.set()
-        self._thread.join(timeout=self.settings.webhook_timeout_s + 5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            try:
-                send_due(self.database, self.settings)
-            except CartmemError as exc:  # the database is down, say: try again next round
-                log.error("webhook deliveries: %s", exc)
-            except Exception:
-                log.exception("webhook deliveries failed; trying again in %.0f s", self.poll_s)
+    up answering. Call ``start()``, and ``stop()`` at the end."""
+    return PeriodicTask(
+        "webhook deliveries",
+        poll_s,
+        lambda: send_due(database, settings),
+        log,
+        stop_timeout_s=settings.webhook_timeout_s + 5,
+    )

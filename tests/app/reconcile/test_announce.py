@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from app import db as database_ops
 from app.db import Database
 from app.reconcile import add_scan, reconcile_now, request_reconciliation
-from app.reconcile.webhook import WebhookSender, send_due, verify
+from app.reconcile.webhook import send_due, verify, webhook_sender
 from app.settings import Settings
 from storage import announcements
 
@@ -174,7 +174,7 @@ def test_the_sender_thread_delivers_beside_the_worker(
     settings = dataclasses.replace(
         pg_settings, webhook_url=receiver.url, webhook_secret=SECRET, webhook_retry_s=0.2
     )
-    sender = WebhookSender(shop, settings, poll_s=0.1).start()
+    sender = webhook_sender(shop, settings, poll_s=0.1).start()
     try:
         answer_all(SPANS, webhook=True)
         deadline = time.monotonic() + 10
