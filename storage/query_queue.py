@@ -203,6 +203,60 @@ def list_queries(
     return db.scalars(stmt).all()
 
 
+def requeue_failed(
+    db: Session,
+    *,
+    ids: Sequence[int] = (),
+    session_id: str | None = None,
+    error_contains: str | None = None,
+) -> list[int]:
+    """Failed queries matching every filter given back to ``pending``: attempts 0, no error,
+    due now; their old error is not kept (the answer, or a new error, replaces it). On
+    PostgreSQL, listening workers wake when this commits. Returns their ids."""
+    stmt = sa.select(Query).where(Query.status == QueryStatus.FAILED.value).with_for_update()
+    if ids:
+        stmt = stmt.where(Query.id.in_(ids))
+    if session_id is not None:
+        stmt = stmt.where(Query.session_id == session_id)
+    if error_contains is not None:
+        stmt = stmt.where(Query.error.contains(error_contains, autoescape=True))
+    now = database_now(db)
+    requeued = []
+    for row in db.scalars(stmt.order_by(Query.id)):
+        row.status = QueryStatus.PENDING.value
+        row.attempts = 0
+        row.error = None
+        row.leased_by = None
+        row.lease_expires_at = None
+        row.not_before = now
+        requeued.append(row.id)
+    db.flush()
+    if requeued and db.get_bind().dialect.name == "postgresql":
+        db.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
+    return requeued
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    by_status: dict[str, int]  # every status, zero included
+    due: int  # what a worker may claim now: pending and due, or running past its lease
+
+
+def queue_depth(db: Session) -> QueueDepth:
+    """Queries per status and how many are due; two counts the claim index answers."""
+    now = database_now(db)
+    counts = dict(db.execute(sa.select(Query.status, sa.func.count()).group_by(Query.status)).all())
+    due = db.scalar(
+        sa.select(sa.func.count()).where(
+            sa.or_(
+                sa.and_(Query.status == QueryStatus.PENDING.value, Query.not_before <= now),
+                sa.and_(Query.status == QueryStatus.RUNNING.value, Query.lease_expires_at < now),
+            )
+        )
+    )
+    return QueueDepth({s.value: int(counts.get(s.value, 0)) for s in QueryStatus}, int(due or 0))
+
+
 def _milliseconds_between(earlier: dt.datetime, later: dt.datetime) -> float:
     if earlier.tzinfo is None and later.tzinfo is not None:  # SQLite keeps naive UTC
         later = later.replace(tzinfo=None)

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from app.answer.requeue import requeue_failed
 from app.cli._output import emit, json_option, table
 from app.errors import CartmemError
 
@@ -189,5 +190,31 @@ def list_queries(app, status, session_id, limit, as_json) -> None:
                 columns,
                 ([r[c] for c in columns] for r in rows),
             )
+        ),
+    )
+
+
+@queries.command()
+@click.option("--id", "ids", type=int, multiple=True, help="A failed query's id (repeatable).")
+@click.option("--session", "session_id", default=None, help="Failed queries of this session.")
+@click.option(
+    "--error", "error_contains", default=None, help="Failed with an error containing TEXT."
+)
+@json_option
+@click.pass_obj
+def requeue(app, ids, session_id, error_contains, as_json) -> None:
+    """Give failed queries back to the workers (attempts start again from 0), e.g. once the
+    cause is fixed: a product added to the catalog, a database back. Needs a filter."""
+    if not (ids or session_id or error_contains):
+        raise click.UsageError("say which failed queries: --id, --session and/or --error.")
+    requeued = requeue_failed(
+        app.database, ids=ids, session_id=session_id, error_contains=error_contains
+    )
+    emit(
+        {"requeued": requeued},
+        as_json,
+        lambda out: out.print(
+            f"{len(requeued)} failed queries back in the queue"
+            + (f": {', '.join(map(str, requeued))}" if requeued else "")
         ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import signal
 import time
 from pathlib import Path
@@ -201,3 +202,41 @@ def test_a_memory_is_answered_at_the_rate_it_was_written_whatever_the_worker_is_
     times = [box["t"] for box in body["boxes"]]
     assert len(times) == round(7.0 * fps)  # one box per step of the memory, at its own rate
     assert times == pytest.approx([2.0 + i / fps for i in range(len(times))])
+
+
+def test_a_failed_query_is_requeued_and_answered(
+    settings: Settings, synth_videos: list[Path]
+) -> None:
+    """A question about a product the catalog did not have fails at once; once the product is
+    added, `cartmem queries requeue` gives it back and the worker answers it."""
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            params = {"sku": "NEW-1", "from": 0, "to": 8}
+            query_id = queue.enqueue(db, session_id="shop-1", kind="activity", params=params)
+        worker = AnswerWorker(settings, database, load_model(settings))
+        worker.run(until_idle_s=0.0)
+        with database.session() as db:
+            found = queue.get_query(db, query_id)
+            assert found is not None
+            assert found[0].status == "failed" and "NEW-1" in (found[0].error or "")
+        image = sorted((synth_videos[0].parents[1] / "catalog").glob("*.png"))[0]
+        catalog_ops.add_product(database, "NEW-1", name="New product", image_path=image)
+
+        result = CliRunner().invoke(
+            main, ["queries", "requeue", "--error", "NEW-1", "--json"], env=settings.to_env()
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == {"requeued": [query_id]}
+        worker.run(until_idle_s=0.0)
+        with database.session() as db:
+            found = queue.get_query(db, query_id)
+            assert found is not None
+            query, answer = found
+            assert query.status == "done" and query.attempts == 1 and answer is not None
+    finally:
+        database.dispose()
