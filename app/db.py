@@ -98,5 +98,10 @@ class Database:
         with reachable(self.settings), self._sessions.begin() as db:
             yield db
 
+    def ping(self) -> None:
+        """``SELECT 1``; :class:`DatabaseUnavailableError` when the server does not answer."""
+        with reachable(self.settings), self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -23,6 +23,8 @@ ENV_PREFIX = "CARTMEM_"
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 DEVICES = ("auto", "cpu", "cuda")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: Old variable names still read for one release, with a warning: field -> old name.
 #: ``CARTMEM_CHECKPOINT_INTERVAL_S`` became ``CARTMEM_COMMIT_INTERVAL_S`` when "checkpoint"
 #: came to mean model weights only.
@@ -78,7 +80,14 @@ class Settings:
     evidence_width: int = 160
     evidence_max_frames: int = 1200
     evidence_max_bytes_per_session: int = 4 * 1024 * 1024
-    metrics_port: int = 0  # 0: no metrics server
+    metrics_port: int = 0  # 0: no health and metrics server
+    # where that server listens: loopback unless asked, since /metrics tells anyone who
+    # reaches it about the store's traffic; containers set 0.0.0.0 (compose.yaml)
+    metrics_host: str = "127.0.0.1"
+    # a worker with work waiting that moved on not once in this long is not ready (/readyz)
+    stall_s: float = 300.0
+    log_format: str = "text"  # text for people, json (one object a line) for collectors
+    log_level: str = "INFO"
     query_batch_size: int = 16  # queries per claim and model call (the measured peak on CPU)
     query_lease_s: float = 60.0  # a claim's lease; after it another worker may take the query
     query_max_attempts: int = 3
@@ -135,6 +144,9 @@ class Settings:
                 f"{env_name('kafka_security_protocol')} is {self.kafka_security_protocol}."
             )
         _check_choice("device", self.device, DEVICES)
+        _check_choice("log_format", self.log_format, LOG_FORMATS)
+        object.__setattr__(self, "log_level", self.log_level.upper())
+        _check_choice("log_level", self.log_level, LOG_LEVELS)
         _check_choice("reconcile_evidence", self.reconcile_evidence, ("windows", "steps"))
         for name in (
             "max_message_bytes",
@@ -161,6 +173,7 @@ class Settings:
             "query_poll_s",
             "webhook_timeout_s",
             "webhook_retry_s",
+            "stall_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be a positive number of seconds.")
@@ -174,6 +187,10 @@ class Settings:
             )
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"{env_name('metrics_port')} must be a TCP port (0 turns it off).")
+        if not self.metrics_host:
+            raise SettingsError(
+                f"{env_name('metrics_host')} must name an address to listen on (e.g. 127.0.0.1)."
+            )
         if not 0.0 <= self.reconcile_min_confidence <= 1.0:
             raise SettingsError(f"{env_name('reconcile_min_confidence')} must be in [0, 1].")
         for name in (

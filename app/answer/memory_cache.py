@@ -19,6 +19,9 @@ class MemoryCache:
         self._entries: OrderedDict[str, tuple[object, Memory]] = OrderedDict()
         self.hits = self.misses = 0
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def get(self, session_id: str, version: object) -> Memory | None:
         entry = self._entries.get(session_id)
         if entry is None or entry[0] != version:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.answer.metrics import AnswerMetrics
 from app.answer.worker import AnswerStats, AnswerWorker
 from app.db import Database
 from app.errors import CartmemError, InvalidInputError
+from app.health import DatabaseProbe, start_health
+from app.logs import configure_logging
 from app.model_runtime import load_model
 from app.privacy.housekeeper import start_housekeeper
 from app.settings import Settings
@@ -26,10 +28,15 @@ def run_answer_worker(
     after_batch: Callable[[list[int]], None] | None = None,
 ) -> AnswerStats:
     """Answer queries until SIGTERM/SIGINT, or ``until_idle_s`` without any."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     database = Database(settings)
+    metrics = AnswerMetrics()
+    health = start_health(
+        settings,
+        metrics.registry,
+        [DatabaseProbe(database)],
+        refreshers=[lambda: metrics.read_queue(database)],
+    )
     if after_batch is None:  # reconciliation moves on as its questions are answered
         from app.reconcile import answer_batch_hook
 
@@ -38,7 +45,14 @@ def run_answer_worker(
             min_confidence=settings.reconcile_min_confidence,
             webhook=bool(settings.webhook_url),
         )
-    worker = AnswerWorker(settings, database, load_model(settings), after_batch=after_batch)
+    try:
+        model = load_model(settings)
+    except BaseException:
+        health.stop()
+        raise
+    worker = AnswerWorker(settings, database, model, after_batch=after_batch, metrics=metrics)
+    # moving on = finishing a batch, whatever became of its queries
+    health.watch(progress=lambda: worker.stats.batches, pending=lambda: metrics.last_due > 0)
     sender = None
     if settings.webhook_url:  # the till's webhook: deliveries owed by stored reconciliations
         from app.reconcile.webhook import webhook_sender
@@ -58,6 +72,7 @@ def run_answer_worker(
             sender.stop()
         if housekeeper is not None:
             housekeeper.stop()
+        health.stop()
         database.dispose()
 
 

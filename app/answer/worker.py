@@ -23,6 +23,7 @@ import torch
 
 from app.answer.from_predictions import build_answer
 from app.answer.memory_cache import MemoryCache
+from app.answer.metrics import AnswerMetrics
 from app.answer.outcomes import Answered, Invalid, Outcome, TryLater, retry_decision
 from app.answer.payloads import Answering
 from app.answer.requests import (
@@ -72,6 +73,7 @@ class AnswerWorker:
         *,
         worker_id: str | None = None,
         after_batch: Callable[[list[int]], None] | None = None,
+        metrics: AnswerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -85,6 +87,7 @@ class AnswerWorker:
         self.cache = MemoryCache(settings.answer_cache_sessions, model.device)
         self.after_batch = after_batch or (lambda _ids: None)
         self.stats = AnswerStats()
+        self.metrics = metrics or AnswerMetrics()
         self._images: dict[str, tuple[str, np.ndarray]] = {}  # sku -> (image sha, pixels)
         self._stop = False
 
@@ -100,6 +103,7 @@ class AnswerWorker:
             while not self._stop:
                 if max_batches is not None and self.stats.batches >= max_batches:
                     break
+                self.metrics.roll_rate()
                 try:
                     handled = self.run_once()
                 except CartmemError as exc:  # e.g. the database is down: say so, wait, go on
@@ -128,7 +132,7 @@ class AnswerWorker:
             )
         if not claimed:
             return 0
-        log.info("claimed %d queries (%s)", len(claimed), self.worker_id)
+        log.debug("claimed %d queries", len(claimed), extra={"worker": self.worker_id})
         began = time.perf_counter()
         inputs = self._read(claimed)
         outcomes: dict[int, Outcome] = {}
@@ -140,8 +144,9 @@ class AnswerWorker:
                 log.exception("answering a batch failed")
                 reason = f"answering failed ({type(exc).__name__}: {exc})"
                 outcomes.update({r.claimed.id: TryLater(reason) for r in requests})
-        self._finish(claimed, outcomes)
+        self._finish(claimed, outcomes, began)
         self.stats.batches += 1
+        self.metrics.batches.inc()
         self.after_batch([c.id for c in claimed])
         return len(claimed)
 
@@ -167,6 +172,8 @@ class AnswerWorker:
                     memories[sid] = cached
             for sid, blobs in store.memory_arrays(db, missing).items():
                 memories[sid] = self.cache.put(sid, states[sid].memory_saved_at, blobs)
+                self.metrics.memory_loads.inc()
+        self.metrics.memories_cached.set(len(self.cache))
         for sku in [s for s in self._images if s not in catalog]:
             del self._images[sku]
         return _BatchInputs(states, {sku: e.name for sku, e in catalog.items()}, memories)
@@ -251,8 +258,11 @@ class AnswerWorker:
             outcomes[r.claimed.id] = Answered(answer)
         return outcomes
 
-    def _finish(self, claimed: Sequence[queue.ClaimedQuery], outcomes: dict[int, Outcome]) -> None:
-        """Answers and failures of the whole batch in one transaction."""
+    def _finish(
+        self, claimed: Sequence[queue.ClaimedQuery], outcomes: dict[int, Outcome], began: float
+    ) -> None:
+        """Answers and failures of the whole batch in one transaction; ``began``: when the
+        batch was claimed (``time.perf_counter``)."""
         completions: list[queue.Completion] = []
         failures: list[queue.Failure] = []
         gave_up: set[int] = set()
@@ -278,12 +288,54 @@ class AnswerWorker:
             held = queue.finish(
                 db, worker=self.worker_id, completions=completions, failures=failures
             )
-        self.stats.answered += sum(c.query_id in held for c in completions)
+        answered = sum(c.query_id in held for c in completions)
+        retried = sum(f.query_id in held and f.query_id not in gave_up for f in failures)
+        self.stats.answered += answered
         self.stats.failed += len(gave_up & held)
-        self.stats.retried += sum(
-            f.query_id in held and f.query_id not in gave_up for f in failures
-        )
-        for c in claimed:
-            if c.id not in held:
-                self.stats.lost_leases += 1
-                log.warning("query %d: lease lost before finishing; another worker has it", c.id)
+        self.stats.retried += retried
+        self.metrics.count_answered(answered, time.perf_counter() - began)
+        self.metrics.failures.inc(len(gave_up & held))
+        self.metrics.retries.inc(retried)
+        lost = sum(c.id not in held for c in claimed)
+        self.stats.lost_leases += lost
+        self.metrics.lost_leases.inc(lost)
+        self._log_results(claimed, completions, failures, gave_up, held)
+
+    def _log_results(
+        self,
+        claimed: Sequence[queue.ClaimedQuery],
+        completions: Sequence[queue.Completion],
+        failures: Sequence[queue.Failure],
+        gave_up: set[int],
+        held: set[int],
+    ) -> None:
+        """One line per query, carrying its id: what an operator greps for when a checkout
+        asks where its answer went."""
+        reasons = {f.query_id: f for f in failures}
+        answered = {c.query_id for c in completions}
+        for q in claimed:
+            where = {
+                "query_id": q.id,
+                "session": q.session_id,
+                "kind": q.kind,
+                "attempts": q.attempts,
+            }
+            if q.id not in held:
+                log.warning(
+                    "query %d: lease lost before finishing; another worker has it",
+                    q.id,
+                    extra=where,
+                )
+            elif q.id in answered:
+                log.info("query %d answered", q.id, extra=where)
+            elif q.id in gave_up:
+                log.warning("query %d failed: %s", q.id, reasons[q.id].error, extra=where)
+            else:
+                f = reasons[q.id]
+                log.info(
+                    "query %d will be tried again in %g s: %s",
+                    q.id,
+                    f.retry_after_s,
+                    f.error,
+                    extra=where,
+                )

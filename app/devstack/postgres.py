@@ -152,6 +152,19 @@ def _server_version(port: int) -> str:
         conn.close()
 
 
+def _server_argv(run_as: list[str], bin_dir: Path, data_dir: Path, port: int) -> list[str]:
+    argv = [*run_as, str(bin_dir / "postgres"), "-D", str(data_dir)]
+    settings = [
+        f"listen_addresses={LOOPBACK}",
+        f"port={port}",
+        f"unix_socket_directories={data_dir}",  # not /var/run/postgresql: not ours
+        *_SPEED_SETTINGS,
+    ]
+    for setting in settings:
+        argv += ["-c", setting]
+    return argv
+
+
 @dataclass
 class PostgresServer(ServerHandle):
     """A running PostgreSQL listening only on 127.0.0.1, with trust auth for user postgres."""
@@ -186,15 +199,7 @@ class PostgresServer(ServerHandle):
         for attempt in range(1, _START_ATTEMPTS + 1):
             (port,) = free_ports(1)
             progress(f"starting PostgreSQL on {LOOPBACK}:{port}")
-            argv = [*run_as, str(bin_dir / "postgres"), "-D", str(data_dir)]
-            settings = [
-                f"listen_addresses={LOOPBACK}",
-                f"port={port}",
-                f"unix_socket_directories={data_dir}",  # not /var/run/postgresql: not ours
-                *_SPEED_SETTINGS,
-            ]
-            for setting in settings:
-                argv += ["-c", setting]
+            argv = _server_argv(run_as, bin_dir, data_dir, port)
             process = ServerProcess.spawn(argv, log_path, cwd=workdir)
             try:
                 wait_ready(
@@ -220,6 +225,26 @@ class PostgresServer(ServerHandle):
             f"{version.split(' on ')[0]} ready at {server.url} ({time.monotonic() - began:.1f} s)"
         )
         return server
+
+    def start_again(self, *, ready_timeout: float = 30.0) -> None:
+        """Start the server after ``stop()`` on the same data and port, as a database that
+        went away and came back (the tests of the workers' readiness do this)."""
+        run_as, account = _run_as()
+        data_dir = self.workdir / "pgdata"
+        argv = _server_argv(run_as, choose_bin_dir(account), data_dir, self.port)
+        log_path = self.workdir / "postgres.log"
+        self.process = ServerProcess.spawn(argv, log_path, cwd=self.workdir)
+        try:
+            wait_ready(
+                self.process,
+                partial(_accepts_connections, self.port),
+                what="PostgreSQL",
+                logs=(log_path,),
+                timeout=ready_timeout,
+            )
+        except BaseException:
+            self.process.stop(signal.SIGKILL, 5.0)
+            raise
 
     @property
     def url(self) -> str:

@@ -42,6 +42,7 @@ from storage import SessionStatus
 from storage.errors import FencedError
 from storage.ingest_state import (
     DeadLetterRecord,
+    SessionSnapshot,
     claim_partitions,
     commit_ingest_state,
     load_session,
@@ -117,6 +118,11 @@ class IngestEngine:
     def request_stop(self) -> None:
         """Finish the records in hand, commit and return from ``run`` (SIGTERM calls this)."""
         self._stop = True
+
+    def work_waiting(self) -> bool:
+        """Records in hand, or left on the broker at the latest commit (readiness asks this
+        from another thread: it only reads)."""
+        return bool(self._inflight) or self.metrics.last_lag > 0
 
     def run(
         self, *, max_messages: int | None = None, until_idle_s: float | None = None
@@ -322,7 +328,9 @@ class IngestEngine:
                 self._absorb(session, env, prepared)
             except Exception as exc:  # the message's fault: set it aside, keep the session
                 session.rollback(savepoint)
-                log.exception("applying %s failed", _where(record))
+                log.exception(
+                    "applying %s failed", _where(record), extra=_context(record, session.id)
+                )
                 problem = f"the message could not be applied ({type(exc).__name__}: {exc})."
         if problem is not None:
             # the session goes on with what it has; its seq stays unused, so a stray
@@ -440,7 +448,9 @@ class IngestEngine:
         self.stats.dead_letters += 1
         self.metrics.dead_letters.inc()
         self.metrics.messages.labels("dead_letter").inc()
-        log.warning("dead letter %s: %s", _where(record), reason)
+        log.warning(
+            "dead letter %s: %s", _where(record), reason, extra=_context(record, session_id)
+        )
 
     # ================================================================== the model
     def _write_ready_clips(self) -> None:
@@ -466,7 +476,9 @@ class IngestEngine:
         except Exception as exc:
             if len(sessions) == 1:
                 session, clip = sessions[0], clips[0]
-                log.exception("writing a clip of session %s failed", session.id)
+                log.exception(
+                    "writing a clip of session %s failed", session.id, extra={"session": session.id}
+                )
                 session.record_loss(
                     f"a clip of {len(clip)} frames could not be written into the memory "
                     f"({type(exc).__name__}: {exc}).",
@@ -524,7 +536,7 @@ class IngestEngine:
             log.error("cannot look for quiet sessions: %s", exc)
         reason = f"no message for {timeout:g} s (CARTMEM_SESSION_IDLE_TIMEOUT_S)"
         for session in quiet:
-            log.warning("closing session %s: %s", session.id, reason)
+            log.warning("closing session %s: %s", session.id, reason, extra={"session": session.id})
             self._close(session, {"closed_by": "cartmem", "reason": reason})
             session.dirty = True
             self.stats.sessions_expired += 1
@@ -553,6 +565,7 @@ class IngestEngine:
             snapshots = [
                 s.snapshot(self.pool.get([s.id]).to_arrays(), self.model_version) for s in dirty
             ]
+            began = time.perf_counter()
             try:
                 with self.database.session() as db:
                     commit_ingest_state(
@@ -567,6 +580,8 @@ class IngestEngine:
                 self._drop_fenced(exc)
                 self.commit()  # what is left is still ours
                 return
+            self.metrics.commit_seconds.observe(time.perf_counter() - began)
+            self.metrics.commit_bytes.observe(sum(_snapshot_bytes(s) for s in snapshots))
         for s in dirty:
             s.dirty = False
             s.thumbnails.saved()
@@ -578,7 +593,7 @@ class IngestEngine:
         self.metrics.roll_rate()
         self.metrics.device_bytes.set(self.pool.device_bytes_in_use())
         try:
-            self.metrics.lag.set(self.source.lag())
+            self.metrics.set_lags(self.source.lags())
             self.source.commit(offsets)
         except Exception as exc:  # informational only: the database holds the real offsets
             log.debug("could not mirror offsets to the broker: %s", exc)
@@ -591,3 +606,19 @@ class IngestEngine:
 
 def _where(record: Record) -> str:
     return f"{record.topic}[{record.partition}]@{record.offset}"
+
+
+def _context(record: Record, session_id: str | None) -> dict[str, object]:
+    """A record's place, and its session when known, for a log line (``app.logs``)."""
+    where: dict[str, object] = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+    }
+    return where | ({"session": session_id} if session_id else {})
+
+
+def _snapshot_bytes(snapshot: SessionSnapshot) -> int:
+    """What a commit writes of one session: its arrays and new thumbnails."""
+    blobs = (*snapshot.memory, *snapshot.pending)
+    return sum(len(b.data) for b in blobs) + sum(len(t.data) for t in snapshot.thumbnails)

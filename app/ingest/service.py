@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.db import Database
 from app.errors import SettingsError
+from app.health import BrokerProbe, DatabaseProbe, Probe, start_health
 from app.ingest.engine import IngestEngine, IngestStats
 from app.ingest.metrics import IngestMetrics
 from app.ingest.sources import FileSource, KafkaSource, Source
+from app.logs import configure_logging
 from app.model_runtime import load_model
 from app.privacy.housekeeper import start_housekeeper
 from app.settings import Settings, env_name
@@ -38,14 +39,18 @@ def run_ingest(
     on_session_closed: Callable[[str], None] | None = None,
 ) -> IngestStats:
     """Run one worker until SIGTERM/SIGINT, ``max_messages`` records or ``until_idle_s`` idle."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    model = load_model(settings)
+    configure_logging(settings)
     database = Database(settings)
     metrics = IngestMetrics()
-    if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+    probes: list[Probe] = [DatabaseProbe(database)]
+    if not videos and settings.uses_kafka:
+        probes.append(BrokerProbe(settings.kafka_bootstrap_servers))
+    health = start_health(settings, metrics.registry, probes)
+    try:
+        model = load_model(settings)
+    except BaseException:
+        health.stop()
+        raise
     if on_session_closed is None:  # a finished session is reconciled against the till
         from app.reconcile import session_closed_hook
 
@@ -58,6 +63,7 @@ def run_ingest(
         on_session_closed=on_session_closed,
         metrics=metrics,
     )
+    health.watch(progress=lambda: engine.stats.applied, pending=engine.work_waiting)
     housekeeper = start_housekeeper(database, settings)  # retention (docs/PRIVACY.md)
     previous = {
         s: signal.signal(s, lambda *_: engine.request_stop())
@@ -70,4 +76,5 @@ def run_ingest(
             signal.signal(sig, handler)
         if housekeeper is not None:
             housekeeper.stop()
+        health.stop()
         database.dispose()

@@ -37,6 +37,7 @@ class Source(Protocol):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def lag(self) -> int: ...
+    def lags(self) -> dict[TP, int]: ...
     def caught_up(self) -> bool: ...
     def commit(self, offsets: dict[TP, int]) -> None: ...
     def close(self) -> None: ...
@@ -84,11 +85,18 @@ class KafkaSource:
         self._consumer.resume(*self._consumer.paused())
 
     def lag(self) -> int:
+        return sum(self.lags().values())
+
+    def lags(self) -> dict[TP, int]:
+        """Records between the fetch position and the end of each assigned partition."""
         assigned = list(self._consumer.assignment())
         if not assigned:
-            return 0
+            return {}
         ends = self._consumer.end_offsets(assigned, timeout_ms=_ASK_TIMEOUT_MS)
-        return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned)
+        return {
+            (tp.topic, tp.partition): max(0, ends[tp] - self._consumer.position(tp))
+            for tp in assigned
+        }
 
     def caught_up(self) -> bool:
         """True when every assigned partition has been fetched to its end, as the broker
@@ -207,6 +215,9 @@ class FileSource:
 
     def lag(self) -> int:
         return len(self._records) - self._position
+
+    def lags(self) -> dict[TP, int]:
+        return {(self.topic, 0): self.lag()}
 
     def caught_up(self) -> bool:
         return self._position >= len(self._records)

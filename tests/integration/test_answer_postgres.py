@@ -12,10 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from app import catalog as catalog_ops
-from app import db as database_ops
 from app.answer import AnswerWorker
 from app.db import Database
-from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
 from app.settings import Settings
 from storage import Answer, Query, SessionMemory
@@ -26,19 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def settings(pg_settings: Settings, tiny_checkpoint: Path, synth_videos: list[Path]) -> Settings:
+def settings(one_session_settings: Settings) -> Settings:
     """A PostgreSQL database holding one ingested session ('shop-1') and the catalog."""
-    s = dataclasses.replace(
-        pg_settings, checkpoint_path=str(tiny_checkpoint), device="cpu", query_poll_s=0.2
-    )
-    database_ops.upgrade(s)
-    database = Database(s)
-    source = FileSource([(synth_videos[0], "shop-1")], chunk_seconds=3.0)
-    IngestEngine(s, database, load_model(s), source).run(until_idle_s=0.3)
-    for png in sorted((synth_videos[0].parents[1] / "catalog").glob("*.png")):
-        catalog_ops.add_product(database, png.stem, name=png.stem, image_path=png)
-    database.dispose()
-    return s
+    return one_session_settings
 
 
 def enqueue_many(settings: Settings, n: int) -> list[int]:

@@ -45,6 +45,9 @@ class ListSource:
     def lag(self) -> int:
         return len(self._records) - self._position
 
+    def lags(self) -> dict[tuple[str, int], int]:
+        return {(self.topic, 0): self.lag()}
+
     def caught_up(self) -> bool:
         return self._position >= len(self._records)
 
