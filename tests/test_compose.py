@@ -61,3 +61,17 @@ def test_worker_variables_are_settings_and_point_at_the_services() -> None:
     assert f"INTERNAL://{settings.kafka_bootstrap_servers}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
     host, port = settings.kafka_bootstrap_servers.split(":")
     assert f"INTERNAL://:{port}" in kafka["KAFKA_LISTENERS"] and host == "kafka"
+
+
+def test_workers_serve_health_in_their_network_and_are_checked_by_it() -> None:
+    services = compose()["services"]
+    env = services["answer"]["environment"]
+    settings = Settings.from_env({k: str(v) for k, v in env.items()})
+    assert settings.metrics_port > 0 and settings.metrics_host == "0.0.0.0"
+    assert Settings().metrics_host == "127.0.0.1", "outside a container: loopback only"
+    for name in ("ingest", "answer"):
+        check = services[name]["healthcheck"]
+        assert check["test"] == ["CMD", "python", "-m", "app.health.check", "readyz"]
+        assert check["start_period"]  # loading the model is not a failure
+        assert "ports" not in services[name], "metrics stay inside the compose network"
+    assert (ROOT / "app" / "health" / "check.py").is_file()
