@@ -302,6 +302,9 @@ class DeadLetter(Base):
     head: Mapped[bytes] = mapped_column(sa.LargeBinary)  # first bytes of the value, for a look
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = _created_at()
+    # `cartmem deadletters replay`: when the message was sent again, and to which offset
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    replayed_offset: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class ReviewVerdict(enum.StrEnum):

@@ -1,0 +1,95 @@
+"""Operator tools on the real broker and PostgreSQL: a dead letter is replayed into its
+session once its cause is fixed, and the session ends exactly as if it had never failed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+
+from app import db as database_ops
+from app.cli import main
+from app.db import Database
+from app.ingest import IngestEngine, KafkaSource
+from app.model_runtime import load_model
+from app.publish import session_messages
+from app.settings import Settings
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+
+@pytest.fixture
+def settings(pg_settings: Settings, kafka_bootstrap: str, tiny_checkpoint: Path) -> Settings:
+    topic = f"replay-{uuid.uuid4().hex[:10]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    s = dataclasses.replace(
+        pg_settings,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic=topic,
+        group=f"ingest-{uuid.uuid4().hex[:8]}",
+        checkpoint_path=str(tiny_checkpoint),
+        device="cpu",
+        commit_interval_s=0.5,
+    )
+    database_ops.upgrade(s)
+    return s
+
+
+def ingest(settings: Settings) -> None:
+    database = Database(settings)
+    try:
+        IngestEngine(settings, database, load_model(settings), KafkaSource(settings)).run(
+            until_idle_s=3.0
+        )
+    finally:
+        database.dispose()
+
+
+def test_a_dead_letter_is_replayed_into_its_session_once_fixed(
+    settings: Settings, synth_videos, reference_memory, stored_memory
+) -> None:
+    messages = list(session_messages(synth_videos[0], "replayed", chunk_seconds=3.0))
+    sizes = [len(m.value) if m.t0 is not None else 0 for m in messages]
+    big = sizes.index(max(sizes))  # the first largest chunk: refused under a tighter limit
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+
+    def send(upto: slice) -> None:
+        for m in messages[upto]:
+            producer.send(settings.topic, key=m.key, value=m.value, headers=m.headers)
+        producer.flush()
+
+    send(slice(0, big + 1))
+    tight = dataclasses.replace(settings, max_message_bytes=max(sizes) - 1)
+    ingest(tight)
+    env = settings.to_env()  # the fix: the usual limit again
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(main, ["deadletters", "list", "--json"], env=env).output)
+    (letter,) = listed
+    assert letter["session"] == "replayed" and "byte limit" in letter["reason"]
+    shown = json.loads(
+        runner.invoke(main, ["deadletters", "show", str(letter["id"]), "--json"], env=env).output
+    )
+    assert shown["headers"]["seq"] == str(big) and shown["size"] == max(sizes)
+
+    refused = runner.invoke(main, ["deadletters", "replay", str(letter["id"])], env=tight.to_env())
+    assert refused.exit_code == 1 and "still refused" in refused.output  # not fixed yet
+    replayed = runner.invoke(main, ["deadletters", "replay", str(letter["id"]), "--json"], env=env)
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads(replayed.output)["to_offset"] == big + 1
+    again = runner.invoke(main, ["deadletters", "replay", str(letter["id"])], env=env)
+    assert again.exit_code == 1 and "second replay" in again.output
+
+    send(slice(big + 1, None))
+    ingest(settings)
+    memory, snap = stored_memory(settings, "replayed")
+    assert snap.status == "closed" and not snap.losses
+    assert memory.equal(reference_memory(synth_videos[0]))  # as if it had never failed
+    producer.close()
