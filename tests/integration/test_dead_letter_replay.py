@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
+from kafka import KafkaProducer
 
-from app import db as database_ops
 from app.cli import main
 from app.db import Database
 from app.ingest import IngestEngine, KafkaSource
@@ -25,22 +21,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture
-def settings(pg_settings: Settings, kafka_bootstrap: str, tiny_checkpoint: Path) -> Settings:
-    topic = f"replay-{uuid.uuid4().hex[:10]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics([NewTopic(topic, 1, 1)])
-    admin.close()
-    s = dataclasses.replace(
-        pg_settings,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        group=f"ingest-{uuid.uuid4().hex[:8]}",
-        checkpoint_path=str(tiny_checkpoint),
-        device="cpu",
-        commit_interval_s=0.5,
-    )
-    database_ops.upgrade(s)
-    return s
+def settings(kafka_pg_settings: Settings) -> Settings:
+    return kafka_pg_settings
 
 
 def ingest(settings: Settings) -> None:

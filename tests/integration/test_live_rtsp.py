@@ -7,7 +7,6 @@ server killed and started again in the middle of a session.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import itertools
 import os
@@ -16,16 +15,13 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer
-from kafka.admin import NewTopic
+from kafka import KafkaConsumer
 
-from app import db as database_ops
 from app.db import Database
 from app.ingest import IngestEngine, KafkaSource
 from app.model_runtime import load_model
@@ -106,22 +102,8 @@ def rtsp_server(tmp_path: Path) -> Iterator[Callable[[Path], RtspServer]]:
 
 
 @pytest.fixture
-def settings(pg_settings: Settings, kafka_bootstrap: str, tiny_checkpoint: Path) -> Settings:
-    topic = f"live-{uuid.uuid4().hex[:10]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics([NewTopic(topic, 1, 1)])
-    admin.close()
-    s = dataclasses.replace(
-        pg_settings,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        group=f"ingest-{uuid.uuid4().hex[:8]}",
-        checkpoint_path=str(tiny_checkpoint),
-        device="cpu",
-        commit_interval_s=0.5,
-    )
-    database_ops.upgrade(s)
-    return s
+def settings(kafka_pg_settings: Settings) -> Settings:
+    return kafka_pg_settings
 
 
 def ingest(settings: Settings):
