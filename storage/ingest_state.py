@@ -230,6 +230,28 @@ def quiet_open_sessions(
     ]
 
 
+def record_partition_loss(
+    db: Session, *, topic: str, partition: int, loss: dict[str, Any]
+) -> list[str]:
+    """Append ``loss`` to the ``losses`` of every open session of the partition (once: a
+    session that holds an equal entry keeps it); returns their ids."""
+    rows = db.scalars(
+        sa.select(ShoppingSession)
+        .where(
+            ShoppingSession.status == SessionStatus.OPEN.value,
+            ShoppingSession.source_topic == topic,
+            ShoppingSession.source_partition == partition,
+        )
+        .order_by(ShoppingSession.id)
+        .with_for_update()
+    ).all()
+    for row in rows:
+        if loss not in row.losses:
+            row.losses = [*row.losses, loss]
+    db.flush()
+    return [row.id for row in rows]
+
+
 def _save_session(db: Session, snap: SessionSnapshot) -> None:
     session = _get_or_add(db, ShoppingSession, id=snap.session_id)
     session.status = snap.status

@@ -189,6 +189,9 @@ def _server_properties(port: int, controller_port: int, data_dir: Path) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         # Tests join a group and expect partitions at once, not after the 3 s default delay.
         "group.initial.rebalance.delay.ms": "0",
+        # A topic with a tiny retention loses its old segments within seconds, not after the
+        # 5-minute default check (the test of what ingest does when retention outran it).
+        "log.retention.check.interval.ms": "1000",
     }
     return "".join(f"{key}={value}\n" for key, value in props.items())
 

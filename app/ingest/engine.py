@@ -47,6 +47,7 @@ from storage.ingest_state import (
     commit_ingest_state,
     load_session,
     quiet_open_sessions,
+    record_partition_loss,
 )
 
 log = logging.getLogger("cartmem.ingest")
@@ -113,6 +114,8 @@ class IngestEngine:
         self._last_expiry_sweep = time.monotonic()
         self._unreachable_since: float | None = None
         self.epochs: dict[TopicPartition, int] = {}  # owner epoch of each partition we hold
+        # partitions assigned since the loop last looked, with their stored offset
+        self._retention_checks: dict[TopicPartition, int] = {}
 
     # ================================================================== running
     def request_stop(self) -> None:
@@ -135,6 +138,7 @@ class IngestEngine:
                 if max_messages is not None:
                     budget = min(budget, max_messages - self.stats.applied - len(self._inflight))
                 records = self.source.poll(0.2, budget) if budget > 0 else []
+                self._check_retention()
                 applied_before = self.stats.applied
                 for record in records:
                     if record.tp in self.positions:
@@ -235,10 +239,45 @@ class IngestEngine:
             offset, self.epochs[tp] = claimed[tp]
             if offset is not None:
                 self.source.seek(tp, offset)
+                # checked from the worker's loop: the broker client may not block in here
+                self._retention_checks[tp] = offset
             elif hasattr(self.source, "seek_to_beginning"):
                 self.source.seek_to_beginning(tp)
             self.positions[tp] = offset
         log.info("assigned %s (stored offsets %s)", sorted(partitions), stored)
+
+    def _check_retention(self) -> None:
+        """For each partition assigned since the last look: did Kafka's retention delete
+        messages from its stored offset on before this worker read them? Those are lost:
+        said in one sentence and recorded on the partition's open sessions; the consumer
+        reads on from the oldest offset left (its reset policy, ``earliest``)."""
+        first_offset = getattr(self.source, "first_offset", None)
+        checks, self._retention_checks = self._retention_checks, {}
+        for tp, offset in sorted(checks.items()):
+            if first_offset is not None and tp in self.positions:
+                self._lost_to_retention(tp, offset, first_offset(tp))
+
+    def _lost_to_retention(self, tp: TopicPartition, offset: int, first: int) -> None:
+        if first <= offset:
+            return
+        topic, partition = tp
+        reason = (
+            f"Kafka's retention deleted offsets {offset} to {first - 1} of {topic}/{partition} "
+            "before ingest read them: the video and messages there are lost."
+        )
+        loss = {"reason": reason, "topic": topic, "partition": partition}
+        loss |= {"from_offset": offset, "to_offset": first}
+        with self.database.session() as db:
+            affected = record_partition_loss(db, topic=topic, partition=partition, loss=loss)
+        log.error(
+            "%s Reading on from offset %d; open sessions marked: %s",
+            reason,
+            first,
+            ", ".join(affected) or "none",
+            extra={"topic": topic, "partition": partition, "offset": offset},
+        )
+        if self.positions.get(tp) == offset:  # nothing read yet: the next commit moves on
+            self.positions[tp] = first
 
     def _on_revoked(self, partitions: set[TopicPartition]) -> None:
         """Commit what we did with the partitions, then forget their sessions."""

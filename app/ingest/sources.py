@@ -78,6 +78,11 @@ class KafkaSource:
     def seek_to_beginning(self, tp: TP) -> None:
         self._consumer.seek_to_beginning(TopicPartition(*tp))
 
+    def first_offset(self, tp: TP) -> int:
+        """The oldest offset the partition still holds (retention deletes the ones before)."""
+        partition = TopicPartition(*tp)
+        return int(self._consumer.beginning_offsets([partition])[partition])
+
     def pause(self) -> None:
         self._consumer.pause(*self._consumer.assignment())
 
