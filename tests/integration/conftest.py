@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from kafka.admin import NewTopic
 from app import catalog as catalog_ops
 from app import db as database_ops
 from app.db import Database
-from app.ingest import FileSource, IngestEngine
+from app.ingest import FileSource, IngestEngine, IngestStats, KafkaSource
 from app.model_runtime import load_model
 from app.settings import Settings
 
@@ -37,23 +38,43 @@ def one_session_settings(
 
 
 @pytest.fixture
-def kafka_pg_settings(
+def make_kafka_pg_settings(
     pg_settings: Settings, kafka_bootstrap: str, tiny_checkpoint: Path
-) -> Settings:
-    """A migrated PostgreSQL database, a new one-partition topic and a new consumer group on
-    the test broker, the tiny model on CPU, commits every half second."""
-    topic = f"topic-{uuid.uuid4().hex[:10]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics([NewTopic(topic, 1, 1)])
-    admin.close()
-    s = dataclasses.replace(
-        pg_settings,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        group=f"ingest-{uuid.uuid4().hex[:8]}",
-        checkpoint_path=str(tiny_checkpoint),
-        device="cpu",
-        commit_interval_s=0.5,
-    )
-    database_ops.upgrade(s)
-    return s
+) -> Callable[..., Settings]:
+    """Factory: a migrated PostgreSQL database, a new one-partition topic (with
+    ``topic_configs``) and a new consumer group on the test broker, the tiny model on CPU,
+    commits every half second."""
+
+    def make(topic_configs: dict[str, str] | None = None) -> Settings:
+        topic = f"topic-{uuid.uuid4().hex[:10]}"
+        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        admin.create_topics([NewTopic(topic, 1, 1, topic_configs=topic_configs or {})])
+        admin.close()
+        s = dataclasses.replace(
+            pg_settings,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            topic=topic,
+            group=f"ingest-{uuid.uuid4().hex[:8]}",
+            checkpoint_path=str(tiny_checkpoint),
+            device="cpu",
+            commit_interval_s=0.5,
+        )
+        database_ops.upgrade(s)
+        return s
+
+    return make
+
+
+@pytest.fixture
+def kafka_pg_settings(make_kafka_pg_settings: Callable[..., Settings]) -> Settings:
+    return make_kafka_pg_settings()
+
+
+def ingest_until_idle(settings: Settings, idle_s: float = 3.0) -> IngestStats:
+    """One ingest worker on the settings' topic until ``idle_s`` without a record."""
+    database = Database(settings)
+    try:
+        engine = IngestEngine(settings, database, load_model(settings), KafkaSource(settings))
+        return engine.run(until_idle_s=idle_s)
+    finally:
+        database.dispose()

@@ -11,11 +11,10 @@ from click.testing import CliRunner
 from kafka import KafkaProducer
 
 from app.cli import main
-from app.db import Database
-from app.ingest import IngestEngine, KafkaSource
-from app.model_runtime import load_model
 from app.publish import session_messages
 from app.settings import Settings
+
+from .conftest import ingest_until_idle
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -23,16 +22,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 @pytest.fixture
 def settings(kafka_pg_settings: Settings) -> Settings:
     return kafka_pg_settings
-
-
-def ingest(settings: Settings) -> None:
-    database = Database(settings)
-    try:
-        IngestEngine(settings, database, load_model(settings), KafkaSource(settings)).run(
-            until_idle_s=3.0
-        )
-    finally:
-        database.dispose()
 
 
 def test_a_dead_letter_is_replayed_into_its_session_once_fixed(
@@ -50,7 +39,7 @@ def test_a_dead_letter_is_replayed_into_its_session_once_fixed(
 
     send(slice(0, big + 1))
     tight = dataclasses.replace(settings, max_message_bytes=max(sizes) - 1)
-    ingest(tight)
+    ingest_until_idle(tight)
     env = settings.to_env()  # the fix: the usual limit again
     runner = CliRunner()
     listed = json.loads(runner.invoke(main, ["deadletters", "list", "--json"], env=env).output)
@@ -70,7 +59,7 @@ def test_a_dead_letter_is_replayed_into_its_session_once_fixed(
     assert again.exit_code == 1 and "second replay" in again.output
 
     send(slice(big + 1, None))
-    ingest(settings)
+    ingest_until_idle(settings)
     memory, snap = stored_memory(settings, "replayed")
     assert snap.status == "closed" and not snap.losses
     assert memory.equal(reference_memory(synth_videos[0]))  # as if it had never failed

@@ -4,47 +4,28 @@ reads on from the oldest offset left, never silently (real broker, topic with ti
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import time
-import uuid
-from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from app import db as database_ops
-from app.db import Database
-from app.ingest import IngestEngine, KafkaSource
-from app.model_runtime import load_model
 from app.publish import session_messages
 from app.settings import Settings
+
+from .conftest import ingest_until_idle
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture
-def settings(pg_settings: Settings, kafka_bootstrap: str, tiny_checkpoint: Path) -> Settings:
-    topic = f"short-{uuid.uuid4().hex[:10]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+def settings(make_kafka_pg_settings) -> Settings:
     # segments roll after 0.5 s and go 1 s after their last message (the test broker checks
     # retention every second)
-    config = {"retention.ms": "1000", "segment.ms": "500", "file.delete.delay.ms": "0"}
-    admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
-    admin.close()
-    s = dataclasses.replace(
-        pg_settings,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        group=f"ingest-{uuid.uuid4().hex[:8]}",
-        checkpoint_path=str(tiny_checkpoint),
-        device="cpu",
-        commit_interval_s=0.5,
+    return make_kafka_pg_settings(
+        {"retention.ms": "1000", "segment.ms": "500", "file.delete.delay.ms": "0"}
     )
-    database_ops.upgrade(s)
-    return s
 
 
 def first_offset(settings: Settings) -> int:
@@ -54,15 +35,6 @@ def first_offset(settings: Settings) -> int:
         return int(consumer.beginning_offsets([tp])[tp])
     finally:
         consumer.close()
-
-
-def ingest(settings: Settings):
-    database = Database(settings)
-    try:
-        engine = IngestEngine(settings, database, load_model(settings), KafkaSource(settings))
-        return engine.run(until_idle_s=3.0)
-    finally:
-        database.dispose()
 
 
 def test_offsets_deleted_by_retention_are_said_recorded_and_passed(
@@ -77,7 +49,7 @@ def test_offsets_deleted_by_retention_are_said_recorded_and_passed(
         producer.flush()
 
     send(messages[:3])  # session_start and two chunks: read and committed at offset 3
-    ingest(settings)
+    ingest_until_idle(settings)
     send(messages[3:6])  # three chunks the worker will never see
     time.sleep(1.5)
     send(messages[6:-1])  # more chunks, in a new segment: the old one may go now
@@ -89,7 +61,7 @@ def test_offsets_deleted_by_retention_are_said_recorded_and_passed(
     said: list[str] = []
     with caplog.at_level(logging.ERROR, logger="cartmem.ingest"):
         for _ in range(3):  # a group join that finds no partition metadata yet gets nothing
-            ingest(settings)
+            ingest_until_idle(settings)
             said = [r.getMessage() for r in caplog.records if "retention deleted" in r.getMessage()]
             if said:
                 break
@@ -101,7 +73,7 @@ def test_offsets_deleted_by_retention_are_said_recorded_and_passed(
     assert loss["from_offset"] == 3 and loss["to_offset"] >= 6
 
     send(messages[-1:])  # the session ends: the worker went on and closes it
-    ingest(settings)
+    ingest_until_idle(settings)
     _, snap = stored_memory(settings, "outrun")
     assert snap.status == "closed"
     assert [x for x in snap.losses if "retention" in x["reason"]] == [loss]  # recorded once

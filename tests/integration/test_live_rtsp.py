@@ -23,12 +23,12 @@ import pytest
 from kafka import KafkaConsumer
 
 from app.db import Database
-from app.ingest import IngestEngine, KafkaSource
-from app.model_runtime import load_model
 from app.publish import publish_video
 from app.publish_live import LiveOptions, publish_live
 from app.settings import Settings
 from storage import SessionMemory, ShoppingSession
+
+from .conftest import ingest_until_idle
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 SERVER = Path(__file__).resolve().parents[1] / "support" / "rtsp_server.py"
@@ -106,15 +106,6 @@ def settings(kafka_pg_settings: Settings) -> Settings:
     return kafka_pg_settings
 
 
-def ingest(settings: Settings):
-    database = Database(settings)
-    try:
-        engine = IngestEngine(settings, database, load_model(settings), KafkaSource(settings))
-        return engine.run(until_idle_s=4.0)
-    finally:
-        database.dispose()
-
-
 def session_row(settings: Settings, session_id: str) -> tuple[ShoppingSession, SessionMemory]:
     database = Database(settings)
     try:
@@ -190,7 +181,7 @@ def test_a_live_camera_gives_the_frames_its_file_gives(settings, rtsp_server, ca
     )
     assert report.ended_by == "stream end" and report.outages == [] and report.chunks >= 10
     publish_video(settings, camera_video, "file-1", chunk_seconds=2.0)
-    stats = ingest(settings)
+    stats = ingest_until_idle(settings)
     assert stats.sessions_closed == 2 and stats.dead_letters == 0
 
     live, live_memory = session_row(settings, "live-1")
@@ -237,7 +228,7 @@ def test_a_camera_that_drops_is_reopened_and_the_gap_recorded(
     frames = sum(frames_in(value) for h, value in sent if "t0" in h)
     assert frames / 10.0 >= 0.9 * (report.seconds - down_s)  # the video runs at 10 fps
 
-    stats = ingest(settings)
+    stats = ingest_until_idle(settings)
     assert stats.sessions_closed == 1 and stats.dead_letters == 0
     session, _ = session_row(settings, "live-2")
     (gap,) = [loss for loss in session.losses if "no video from" in loss["reason"]]
