@@ -168,10 +168,10 @@ def live_messages(
             state.ended_by = "stream end"
         if stopping():
             break
-        if lost is None:
-            lost = (session_time() if zero is not None else 0.0, reason)
+        if lost is None:  # from where its video stopped, not when the loss was noticed
+            lost = (state.seconds, reason)
             log.warning(
-                "camera %s of session %s lost at %.1f s: %s; opening it again in %.0f s",
+                "camera %s of session %s lost at %.1f s: %s; opening it again in %.1f s",
                 camera,
                 session_id,
                 lost[0],
