@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from storage import query_queue
 from storage.models import WebhookDelivery
 from storage.query_queue import database_now
 
@@ -25,12 +26,7 @@ NOTIFY_CHANNEL = "cartmem_reconciliations"
 
 def notify(db: Session, payload: dict[str, Any]) -> bool:
     """``NOTIFY`` the channel with ``payload`` on commit; False where the database has none."""
-    if db.get_bind().dialect.name != "postgresql":
-        return False
-    db.execute(
-        sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, json.dumps(payload, separators=(",", ":"))))
-    )
-    return True
+    return query_queue.notify(db, NOTIFY_CHANNEL, json.dumps(payload, separators=(",", ":")))
 
 
 def owe_delivery(db: Session, *, session_id: str, payload: dict[str, Any]) -> WebhookDelivery:

@@ -38,8 +38,7 @@ def enqueue(
     query = Query(session_id=session_id, kind=kind, params=params, origin=origin)
     db.add(query)
     db.flush()
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(query.id))))
+    notify(db, NOTIFY_CHANNEL, str(query.id))
     return query.id
 
 
@@ -231,8 +230,8 @@ def requeue_failed(
         row.not_before = now
         requeued.append(row.id)
     db.flush()
-    if requeued and db.get_bind().dialect.name == "postgresql":
-        db.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
+    if requeued:
+        notify(db, NOTIFY_CHANNEL, "")
     return requeued
 
 
@@ -270,3 +269,12 @@ def database_now(db: Session) -> dt.datetime:
         assert isinstance(now, dt.datetime)
         return now
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def notify(db: Session, channel: str, payload: str) -> bool:
+    """PostgreSQL ``NOTIFY channel, payload`` when the transaction commits (listeners wake);
+    False where the database has no NOTIFY (SQLite)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return False
+    db.execute(sa.select(sa.func.pg_notify(channel, payload)))
+    return True

@@ -27,6 +27,7 @@ from app.publish import publish_video
 from app.publish_live import LiveOptions, publish_live
 from app.settings import Settings
 from storage import SessionMemory, ShoppingSession
+from tests.conftest import missing_tool
 
 from .conftest import ingest_until_idle
 
@@ -50,10 +51,7 @@ def require_rtsp_server() -> None:
         == 0
     )
     if not ok:
-        message = f"GStreamer's RTSP server is not installed (apt-get install {RTSP_PACKAGES})"
-        if os.environ.get("CI") or os.environ.get("CARTMEM_REQUIRE_TOOLS"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing_tool(f"GStreamer's RTSP server is not installed (apt-get install {RTSP_PACKAGES})")
 
 
 class RtspServer:
