@@ -68,6 +68,9 @@ class Settings:
     # how far past the session's video so far a chunk may start (a lost chunk, a camera
     # that dropped out); later chunks are dead letters instead of a frozen-frame gap
     max_time_gap_s: float = 60.0
+    # how far apart (session time) a session's cameras may drift before the one behind is
+    # no longer waited for: its slot holds its last frame, its late video is a recorded loss
+    camera_skew_s: float = 30.0
     # an open session that got no message for this long is closed by its partition's owner
     session_idle_timeout_s: float = 1800.0
     commit_interval_s: float = 10.0
@@ -166,6 +169,7 @@ class Settings:
         for name in (
             "max_chunk_seconds",
             "max_time_gap_s",
+            "camera_skew_s",
             "session_idle_timeout_s",
             "commit_interval_s",
             "query_lease_s",

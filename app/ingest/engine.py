@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from app.contract import Envelope, MessageType
 from app.db import Database
 from app.errors import BrokerUnavailableError, CartmemError, DatabaseUnavailableError
+from app.ingest.cameras import MAX_CAMERAS, CameraSet, CameraTrack
 from app.ingest.dead_letters import dead_letter_record
 from app.ingest.metrics import IngestMetrics
 from app.ingest.pool import DevicePool, PoolFullError
@@ -349,7 +350,8 @@ class IngestEngine:
             self._dead_letter(record, prepared.error or "unreadable record", session_id=None)
             return
         session = self._session(env.session_id, record.tp)
-        if env.seq <= session.last_seq:
+        camera = session.cameras.get(env.camera)
+        if camera is not None and env.seq <= camera.last_seq:  # seq counts per camera
             self.stats.duplicates += 1
             self.metrics.messages.labels("duplicate").inc()
             return
@@ -360,7 +362,11 @@ class IngestEngine:
                 env.session_id,
             )
             return
-        problem = prepared.error or self._outside_timeline(session, env)
+        problem = (
+            prepared.error
+            or self._camera_not_taken(session, camera, env)
+            or self._outside_timeline(session, camera, env)
+        )
         if problem is None:
             savepoint = session.savepoint()
             try:
@@ -376,23 +382,47 @@ class IngestEngine:
             # message cannot shadow the real ones and a corrected re-send still counts
             self._dead_letter(record, problem, env.session_id)
             return
-        if env.seq > session.last_seq + 1:
-            session.gaps.append((session.last_seq + 1, env.seq))
-        session.last_seq = env.seq
+        camera = session.cameras.get(env.camera)
+        assert camera is not None  # absorbing the message added it
+        if env.seq > camera.last_seq + 1:
+            camera.gaps.append((camera.last_seq + 1, env.seq))
+        camera.last_seq = env.seq
         session.last_message_at = time.time()
         session.dirty = True
         self.metrics.messages.labels("applied").inc()
 
-    def _outside_timeline(self, session: LiveSession, env: Envelope) -> str | None:
-        """Why a chunk's t0 cannot be placed on the session's timeline, or None.
+    def _camera_not_taken(
+        self, session: LiveSession, camera: CameraTrack | None, env: Envelope
+    ) -> str | None:
+        """Why a message of this camera cannot be taken, or None: its camera ended, or it
+        would be one camera too many for the session."""
+        if camera is not None and camera.ended:
+            return (
+                f"camera {env.camera} of session {env.session_id} already ended; seq {env.seq} "
+                "arrived after its end."
+            )
+        if camera is None and len(session.cameras.tracks) >= MAX_CAMERAS:
+            named = ", ".join(str(t.id) for t in session.cameras.tracks)
+            return (
+                f"session {env.session_id} already has {MAX_CAMERAS} cameras ({named}), the "
+                f"most one session combines; camera {env.camera} is not taken."
+            )
+        return None
+
+    def _outside_timeline(
+        self, session: LiveSession, camera: CameraTrack | None, env: Envelope
+    ) -> str | None:
+        """Why a chunk's t0 cannot be placed on its camera's timeline, or None.
 
         A chunk may start after a gap (a lost chunk, a camera that dropped out) but not
-        arbitrarily far past the video seen so far: that would fill the gap with one frozen
-        frame and push the session's real video out of reach.
+        arbitrarily far past the video seen so far (its camera's; a new camera's: the
+        session's): that would fill the gap with one frozen frame and push the session's
+        real video out of reach.
         """
         if env.type is not MessageType.CHUNK or env.t0 is None:
             return None
-        end_s = session.video_end_us() / 1e6
+        seen = camera.video_end_us() if camera is not None else 0
+        end_s = (seen or session.video_end_us()) / 1e6
         gap_s = env.t0 - end_s
         if gap_s > self.settings.max_time_gap_s:
             return (
@@ -404,44 +434,72 @@ class IngestEngine:
 
     def _absorb(self, session: LiveSession, env: Envelope, prepared: Prepared) -> None:
         """What a valid message does to its session (may raise: the caller rolls back)."""
+        cameras = session.cameras
+        camera = cameras.get(env.camera) or cameras.add(env.camera)
         if env.type is MessageType.SESSION_START:
-            session.start_info = dict(env.control)
-            session.store_id = env.control.get("store_id") or session.store_id
+            if camera is cameras.tracks[0]:  # the session's start is its first camera's
+                session.start_info = dict(env.control)
+                session.store_id = env.control.get("store_id") or session.store_id
+            else:
+                session.store_id = session.store_id or env.control.get("store_id")
         elif env.type is MessageType.CHUNK:
             decoded = prepared.decoded
             assert decoded is not None
-            self._note_time_gap(session, env)
+            self._note_time_gap(session, camera, env)
             times = decoded.offsets_us + round((env.t0 or 0.0) * 1_000_000)
-            session.add_samples(
-                session.timeline.push(decoded.frames, times, decoded.frame_duration_us)
-            )
+            late = cameras.push(camera, decoded.frames, times, decoded.frame_duration_us)
+            if late is not None:
+                session.record_loss(
+                    f"video of camera {env.camera} from {late[0]:g} s to {late[1]:g} s came "
+                    f"after the session had moved on past it (its other cameras were more "
+                    f"than CARTMEM_CAMERA_SKEW_S = {session.camera_skew_s:g} s ahead): the "
+                    "memory does not hold it.",
+                    seq=env.seq,
+                    camera=env.camera,
+                    from_s=round(late[0], 3),
+                    to_s=round(late[1], 3),
+                )
+            session.add_samples(cameras.combine())
             if decoded.loss is not None:
                 session.record_loss(decoded.loss, seq=env.seq, t0=env.t0)
             self.metrics.count_frames(len(decoded.frames))
             self.stats.decoded_frames += len(decoded.frames)
-        else:  # session_end: what the timeline still holds becomes the last frames
-            self._close(session, dict(env.control))
+        else:  # session_end: the camera's last frames; the session ends with its last camera
+            cameras.end(camera, dict(env.control))
+            if cameras.all_ended:
+                self._close(session, _end_info(cameras, dict(env.control)))
+            else:
+                session.add_samples(cameras.combine())
 
-    def _note_time_gap(self, session: LiveSession, env: Envelope) -> None:
-        """A chunk that starts well after the video so far (a camera that dropped out and
-        came back, a lost chunk): the memory holds the last frame through the gap, so the
-        gap is recorded among the session's losses with where it lies."""
-        end_s = session.video_end_us() / 1e6
-        if env.t0 is None or session.timeline.held is None or env.t0 - end_s < TIME_GAP_NOTED_S:
+    def _note_time_gap(self, session: LiveSession, camera: CameraTrack, env: Envelope) -> None:
+        """A chunk that starts well after its camera's video so far (a camera that dropped
+        out and came back, a lost chunk): the memory holds the last frame through the gap,
+        so the gap is recorded among the session's losses with where it lies."""
+        end_s = camera.video_end_us() / 1e6
+        held = camera.timeline.held
+        if env.t0 is None or held is None or env.t0 - end_s < TIME_GAP_NOTED_S:
             return
-        if session.losses and session.losses[-1].get("seq") == session.last_seq:
+        if session.losses and session.losses[-1].get("seq") == camera.last_seq:
             return  # the chunk before lost its end, and that loss is on record already
+        where: dict[str, object] = {"camera": env.camera} if len(session.cameras.tracks) > 1 else {}
         session.record_loss(
             f"no video from {end_s:g} s to {env.t0:g} s (a camera that dropped out, or a lost "
             "chunk): the memory holds the last frame before the gap through it.",
             seq=env.seq,
             from_s=round(end_s, 3),
             to_s=env.t0,
+            **where,
         )
 
     def _close(self, session: LiveSession, end_info: dict[str, object]) -> None:
-        session.end_info = end_info
-        session.add_samples(session.timeline.flush())
+        """End the session (its last camera's session_end, or expiry): every camera's
+        last frames, every step up to the camera furthest ahead."""
+        cameras = session.cameras
+        for camera in cameras.tracks:
+            if not camera.ended:
+                cameras.end(camera, dict(end_info))
+        session.end_info = dict(end_info)
+        session.add_samples(cameras.combine(final=True))
         session.status = SessionStatus.CLOSED.value  # written out by _write_ready_clips
 
     def _session(self, session_id: str, tp: TopicPartition) -> LiveSession:
@@ -452,10 +510,17 @@ class IngestEngine:
         with self.database.session() as db:
             snap = load_session(db, session_id)
         if snap is None:
-            session = LiveSession(session_id, self.fps, evidence=self.evidence)
+            session = LiveSession(
+                session_id,
+                self.fps,
+                evidence=self.evidence,
+                camera_skew_s=self.settings.camera_skew_s,
+            )
             memory = Memory.empty(self.cfg, 1)
         else:
-            session = LiveSession.from_snapshot(snap, self.fps, self.evidence)
+            session = LiveSession.from_snapshot(
+                snap, self.fps, self.evidence, self.settings.camera_skew_s
+            )
             arrays = memory_arrays(snap)
             memory = Memory.from_arrays(arrays) if arrays else Memory.empty(self.cfg, 1)
         session.partition = tp
@@ -562,7 +627,7 @@ class IngestEngine:
             return
         self._last_expiry_sweep = time.monotonic()
         cutoff = time.time() - timeout
-        for ghost in [s for s in self.sessions.values() if s.last_seq < 0 and not s.dirty]:
+        for ghost in [s for s in self.sessions.values() if not s.cameras.tracks and not s.dirty]:
             self._forget(ghost.id)  # only dead letters named it: nothing to close or keep
         quiet = [s for s in self.sessions.values() if not s.closed and s.last_message_at < cutoff]
         try:
@@ -661,3 +726,12 @@ def _snapshot_bytes(snapshot: SessionSnapshot) -> int:
     """What a commit writes of one session: its arrays and new thumbnails."""
     blobs = (*snapshot.memory, *snapshot.pending)
     return sum(len(b.data) for b in blobs) + sum(len(t.data) for t in snapshot.thumbnails)
+
+
+def _end_info(cameras: CameraSet, last: dict[str, object]) -> dict[str, object]:
+    """The session's ``end_info``: its last camera's session_end; with several cameras, each
+    camera's under ``cameras``."""
+    info = dict(last)
+    if len(cameras.tracks) > 1:
+        info["cameras"] = {str(t.id): t.end_info for t in cameras.tracks}
+    return info

@@ -9,6 +9,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from app.ingest.cameras import (
+    CameraSet,
+    CamerasSavepoint,
+    CameraTrack,
+    camera_state,
+    cameras_from_state,
+)
 from app.ingest.records import TopicPartition
 from app.ingest.thumbnails import OFF, KeeperSavepoint, ThumbnailKeeper, ThumbnailPolicy
 from app.video import Timeline
@@ -27,12 +34,10 @@ class LiveSession:
     store_id: str | None = None
     start_info: dict[str, Any] = field(default_factory=dict)
     end_info: dict[str, Any] | None = None
-    last_seq: int = -1
-    gaps: list[tuple[int, int]] = field(default_factory=list)
     # video the session lost on the way (a truncated chunk, a clip the model could not
     # write, an expiry): one JSON object each, kept as evidence beside the memory
     losses: list[dict[str, Any]] = field(default_factory=list)
-    timeline: Timeline = field(init=False)
+    cameras: CameraSet = field(init=False)
     pending: list[np.ndarray] = field(default_factory=list)  # (H, W, 3) frames at memory FPS
     frames_seen: int = 0
     written: bool = False  # has any clip been written into the memory
@@ -40,17 +45,21 @@ class LiveSession:
     last_message_at: float = field(default_factory=time.time)  # wall clock, for expiry
     evidence: ThumbnailPolicy = OFF
     thumbnails: ThumbnailKeeper = field(init=False)
+    camera_skew_s: float = 30.0  # CARTMEM_CAMERA_SKEW_S
 
     def __post_init__(self) -> None:
-        self.timeline = Timeline(self.fps)
+        self.cameras = CameraSet(self.fps, self.skew_steps)
         self.thumbnails = ThumbnailKeeper(self.evidence, self.fps)
+
+    @property
+    def skew_steps(self) -> int:
+        return max(1, round(self.camera_skew_s * self.fps))
 
     def savepoint(self) -> _Savepoint:
         """What applying one message can change, so that a failure can undo it."""
-        t = self.timeline
         return _Savepoint(
             len(self.pending),
-            (t.next_index, t.held, t.held_time_us, t.frame_duration_us),
+            self.cameras.savepoint(),
             (self.status, self.store_id, self.start_info, self.end_info),
             len(self.losses),
             self.thumbnails.savepoint(),
@@ -58,16 +67,15 @@ class LiveSession:
 
     def rollback(self, point: _Savepoint) -> None:
         del self.pending[point.pending :]
-        t = self.timeline
-        t.next_index, t.held, t.held_time_us, t.frame_duration_us = point.timeline
+        self.cameras.rollback(point.cameras)
         self.status, self.store_id, self.start_info, self.end_info = point.fields
         del self.losses[point.losses :]
         self.thumbnails.rollback(point.thumbnails)
 
     def video_end_us(self) -> int:
-        """Session time where the video seen so far ends (0 before any frame)."""
-        t = self.timeline
-        return 0 if t.held is None else t.held_time_us + t.frame_duration_us
+        """Session time where the video seen so far ends, over all cameras (0 before any
+        frame)."""
+        return self.cameras.video_end_us()
 
     def record_loss(self, reason: str, **where: Any) -> None:
         self.losses.append({"reason": reason, **where})
@@ -81,7 +89,7 @@ class LiveSession:
         """Append the frames the timeline has just emitted (at the memory FPS); a camera
         that changes resolution is resized to the session's first frame size so that a
         clip stacks. Some become evidence thumbnails, at their own size."""
-        self.thumbnails.take(self.timeline.next_index - len(samples), samples)
+        self.thumbnails.take(self.cameras.next_step - len(samples), samples)
         for frame in samples:
             if self.pending and frame.shape != self.pending[0].shape:
                 h, w = self.pending[0].shape[:2]
@@ -97,32 +105,37 @@ class LiveSession:
     def snapshot(
         self, memory_arrays: dict[str, np.ndarray] | None, model_version: str
     ) -> SessionSnapshot:
+        first = self.cameras.tracks[0] if self.cameras.tracks else None
+        timeline = first.timeline if first else Timeline(self.fps)
         pending: list[ArrayBlob] = []
         if self.pending:
             pending.append(_blob("frames", np.stack(self.pending)))
-        if self.timeline.held is not None:
-            pending.append(_blob("held", self.timeline.held))
+        if timeline.held is not None:
+            pending.append(_blob("held", timeline.held))
+        info, arrays = camera_state(self.cameras)
+        pending += [_blob(name, array) for name, array in sorted(arrays.items())]
         return SessionSnapshot(
             session_id=self.id,
             status=self.status,
             store_id=self.store_id,
             start_info=self.start_info,
             end_info=self.end_info,
-            last_seq=self.last_seq,
-            seq_gaps=tuple(self.gaps),
+            last_seq=first.last_seq if first else -1,
+            seq_gaps=tuple(first.gaps) if first else (),
             losses=tuple(self.losses),
             source=self.partition,
             frames_seen=self.frames_seen,
             model_version=model_version if memory_arrays is not None else "",
             fps=self.fps,
             pending_info={
-                "next_index": self.timeline.next_index,
-                "held_time_us": self.timeline.held_time_us,
-                "frame_duration_us": self.timeline.frame_duration_us,
+                "next_index": timeline.next_index,
+                "held_time_us": timeline.held_time_us,
+                "frame_duration_us": timeline.frame_duration_us,
                 "fps": self.fps,
                 "written": self.written,
                 "partition": list(self.partition) if self.partition else None,
                 "evidence_step": self.thumbnails.step,
+                **info,
             },
             memory=tuple(_blob(k, v) for k, v in sorted((memory_arrays or {}).items())),
             pending=tuple(pending),
@@ -132,7 +145,11 @@ class LiveSession:
 
     @classmethod
     def from_snapshot(
-        cls, snap: SessionSnapshot, fps: float, evidence: ThumbnailPolicy = OFF
+        cls,
+        snap: SessionSnapshot,
+        fps: float,
+        evidence: ThumbnailPolicy = OFF,
+        camera_skew_s: float = 30.0,
     ) -> LiveSession:
         info = snap.pending_info
         session = cls(
@@ -142,12 +159,11 @@ class LiveSession:
             store_id=snap.store_id,
             start_info=dict(snap.start_info),
             end_info=snap.end_info,
-            last_seq=snap.last_seq,
-            gaps=[(a, b) for a, b in snap.seq_gaps],
             losses=[dict(loss) for loss in snap.losses],
             frames_seen=snap.frames_seen,
             written=bool(info.get("written", bool(snap.memory))),
             evidence=evidence,
+            camera_skew_s=camera_skew_s,
         )
         session.thumbnails = ThumbnailKeeper(
             evidence,
@@ -158,17 +174,26 @@ class LiveSession:
         arrays = {b.name: _array(b) for b in snap.pending}
         if "frames" in arrays:
             session.pending = list(arrays["frames"])
-        session.timeline.next_index = int(info.get("next_index", 0))
-        session.timeline.held = arrays.get("held")
-        session.timeline.held_time_us = int(info.get("held_time_us", -1))
-        session.timeline.frame_duration_us = int(info.get("frame_duration_us", 0))
+        first = None
+        if "camera" in info or snap.last_seq >= 0:  # (before cameras were tracked: no "camera")
+            timeline = Timeline(
+                fps,
+                next_index=int(info.get("next_index", 0)),
+                held=arrays.get("held"),
+                held_time_us=int(info.get("held_time_us", -1)),
+                frame_duration_us=int(info.get("frame_duration_us", 0)),
+            )
+            first = CameraTrack(
+                None, timeline, last_seq=snap.last_seq, gaps=[(a, b) for a, b in snap.seq_gaps]
+            )
+        session.cameras = cameras_from_state(info, arrays, first, fps, session.skew_steps)
         return session
 
 
 @dataclass(frozen=True)
 class _Savepoint:
     pending: int
-    timeline: tuple[int, np.ndarray | None, int, int]
+    cameras: CamerasSavepoint
     fields: tuple[str, str | None, dict[str, Any], dict[str, Any] | None]
     losses: int
     thumbnails: KeeperSavepoint

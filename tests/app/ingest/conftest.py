@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
+from app.db import Database
+from app.ingest import IngestEngine, IngestStats
 from app.ingest.records import Record
+from app.model_runtime import load_model
+from app.settings import Settings
 
 
 class ListSource:
@@ -56,6 +61,18 @@ class ListSource:
 
     def close(self) -> None:
         pass
+
+
+def ingest(
+    settings: Settings, records: list[Record], list_source: type[ListSource], **run: Any
+) -> IngestStats:
+    """Run an ingest engine over ``records`` (by default until it has been idle 0.3 s)."""
+    database = Database(settings)
+    try:
+        engine = IngestEngine(settings, database, load_model(settings), list_source(records))
+        return engine.run(**({"until_idle_s": 0.3} | run))
+    finally:
+        database.dispose()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from app.model_runtime import load_model
 from app.publish import Message, session_messages
 from app.settings import Settings
 from storage import ShoppingSession
+from tests.app.ingest.conftest import ingest
 
 TOPIC = "hostile"
 
@@ -36,15 +37,6 @@ def as_records(messages: list[Message | tuple[bytes, list, bytes]]) -> list[Reco
         key, headers, value = (m.key, m.headers, m.value) if isinstance(m, Message) else m
         records.append(Record(TOPIC, 0, offset, key, tuple(headers), value))
     return records
-
-
-def ingest(settings: Settings, records: list[Record], list_source: type, **run):
-    database = Database(settings)
-    try:
-        engine = IngestEngine(settings, database, load_model(settings), list_source(records))
-        return engine.run(**({"until_idle_s": 0.3} | run))
-    finally:
-        database.dispose()
 
 
 def chunk(seq: int, t0: float, value: bytes, session: bytes = b"v-1") -> tuple:
