@@ -270,6 +270,16 @@ def decode_at_fps(path: Path, fps: float, max_side: int | None = None):
     return np.concatenate([pushed, timeline.flush()])
 
 
+def side_by_side(left, right):
+    """Two cameras' frames at the memory FPS (T, H, W, 3) as one session's steps (T', H, 2W, 3):
+    ingest puts them side by side, and the shorter holds its last frame to the end."""
+    import numpy as np
+
+    steps = max(len(left), len(right))
+    hold = [np.concatenate([v, np.repeat(v[-1:], steps - len(v), 0)]) for v in (left, right)]
+    return np.concatenate(hold, axis=2)
+
+
 @pytest.fixture(scope="session")
 def reference_memory(tiny_checkpoint: Path):
     """Function: the memory ``LongVMNet.populate`` writes for a whole video file."""

@@ -8,7 +8,6 @@ import dataclasses
 from itertools import zip_longest
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from app import db as database_ops
@@ -17,6 +16,7 @@ from app.ingest.records import Record
 from app.publish import Message, session_messages
 from app.settings import Settings
 from tests.app.ingest.conftest import ingest
+from tests.conftest import side_by_side
 
 TOPIC = "two-cameras"
 
@@ -37,13 +37,6 @@ def interleaved(*cameras: list[Message]) -> list[Record]:
     """The cameras' messages as two publishers running side by side put them on the topic."""
     merged = [m for group in zip_longest(*cameras) for m in group if m is not None]
     return [Record(TOPIC, 0, i, m.key, tuple(m.headers), m.value) for i, m in enumerate(merged)]
-
-
-def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """(T, H, 2W, 3): the shorter video holds its last frame to the end of the longer."""
-    steps = max(len(left), len(right))
-    hold = [np.concatenate([v, np.repeat(v[-1:], steps - len(v), 0)]) for v in (left, right)]
-    return np.concatenate(hold, axis=2)
 
 
 def test_two_cameras_make_one_memory_of_both_side_by_side(

@@ -1,0 +1,54 @@
+"""Two camera publishers of one session, running side by side as two processes, into the
+real broker; the ingest worker combines them into one memory on PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model import LongVMNet
+from tests.conftest import side_by_side
+from tests.integration.conftest import ingest_until_idle
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+
+def test_two_camera_processes_make_one_memory_with_nothing_dead_lettered(
+    kafka_pg_settings,
+    synth_videos,
+    frames_at_fps,
+    tiny_checkpoint,
+    stored_memory,
+    cartmem_process,
+    tmp_path: Path,
+) -> None:
+    settings = kafka_pg_settings
+    front, basket = synth_videos[0], synth_videos[2]
+    publishers = [
+        cartmem_process(
+            settings,
+            "publish",
+            str(video),
+            "--session",
+            "cart-7",
+            "--camera",
+            camera,
+            "--chunk-seconds",
+            seconds,
+            log=tmp_path / f"{camera}.log",
+        )
+        for video, camera, seconds in ((front, "front", "2"), (basket, "basket", "3"))
+    ]
+    for process in publishers:
+        assert process.wait(timeout=240) == 0, (tmp_path / "front.log").read_text()
+    stats = ingest_until_idle(settings)
+    assert (stats.dead_letters, stats.duplicates) == (0, 0)
+
+    memory, snap = stored_memory(settings, "cart-7")
+    assert snap.status == "closed" and snap.losses == () and snap.seq_gaps == ()
+    assert set(snap.end_info["cameras"]) == {"front", "basket"}
+    net = LongVMNet.load(tiny_checkpoint)
+    both = side_by_side(frames_at_fps(front, net.cfg.fps), frames_at_fps(basket, net.cfg.fps))
+    assert memory.equal(net.populate(both[None]))
+    assert snap.frames_seen == len(both)
