@@ -1,7 +1,8 @@
 """Kafka message contract v1: what a store system sends and how cartmem checks it.
 
 Key: the session id (UTF-8). Headers (UTF-8 bytes): ``cartmem-schema=1``, ``type``,
-``seq``, ``camera``, and for chunks ``t0`` and ``content-type``. A chunk's value is one
+``seq`` (counted per session and camera), ``camera``, and for chunks ``t0`` and
+``content-type``. A chunk's value is one
 self-contained encoded video segment; a control message's value is a JSON object.
 Anything that breaks the contract raises :class:`ContractError` with a sentence that says
 what was wrong, which the worker stores as a dead letter.
