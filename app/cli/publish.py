@@ -16,7 +16,12 @@ from app.publish_live import LiveOptions, LiveReport, is_live_source, publish_li
 @click.command()
 @click.argument("source", metavar="VIDEO_OR_URL")
 @click.option("--session", "session_id", required=True, help="Session id (the Kafka key).")
-@click.option("--camera", default="cam-0", show_default=True, help="Camera id header.")
+@click.option(
+    "--camera",
+    default="cam-0",
+    show_default=True,
+    help="Camera id header; each camera of a session (up to four) runs its own publish.",
+)
 @click.option("--chunk-seconds", type=click.FloatRange(0.5, 60), default=4.0, show_default=True)
 @click.option("--realtime", is_flag=True, help="Pace chunks at wall-clock speed.")
 @click.option(
