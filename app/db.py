@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 import migrations
 from app.errors import DatabaseUnavailableError, SchemaMissingError
-from app.settings import Settings, env_name
+from app.settings import Settings, env_name, mask_secrets, shown_database_url
 from storage import make_engine, session_factory
 
 
@@ -39,11 +39,12 @@ def head_revision() -> str:
 @contextlib.contextmanager
 def reachable(settings: Settings) -> Iterator[None]:
     """Turn 'cannot connect' into one sentence naming the setting to check."""
-    shown = sa.make_url(settings.database_url).render_as_string(hide_password=True)
+    shown = shown_database_url(settings.database_url)
     try:
         yield
     except DBAPIError as exc:
         first_line = (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig else str(exc)
+        first_line = mask_secrets(first_line, settings.secret_values())
         if _is_missing_table(exc):
             raise SchemaMissingError(
                 f"the database at {shown} has no cartmem tables ({first_line}); "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,11 @@ KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 DEVICES = ("auto", "cpu", "cuda")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Variables that may instead name a file holding the value (Docker and Kubernetes secrets):
+#: ``CARTMEM_DATABASE_URL_FILE=/run/secrets/db_url``; the file's trailing newline is dropped.
+FILE_SUFFIX = "_FILE"
+#: a database URL's query parameters that carry a password (libpq reads them too)
+URL_SECRET_PARAMS = ("password", "sslpassword")
 #: Old variable names still read for one release, with a warning: field -> old name.
 #: ``CARTMEM_CHECKPOINT_INTERVAL_S`` became ``CARTMEM_COMMIT_INTERVAL_S`` when "checkpoint"
 #: came to mean model weights only.
@@ -41,17 +46,19 @@ def default_data_dir() -> Path:
 class Settings:
     """Everything a cartmem process needs to know about where it runs.
 
-    Fields map to ``CARTMEM_<FIELD NAME IN UPPER CASE>``; ``metadata["env"]`` overrides that
-    where the variable name differs.
+    Fields map to ``CARTMEM_<FIELD NAME IN UPPER CASE>``. Secrets (``metadata["secret"]``)
+    are left out of ``repr``, masked by ``redacted`` and may also be read from a file named
+    by ``CARTMEM_<NAME>_FILE``.
     """
 
     data_dir: Path = field(default_factory=default_data_dir)
-    database_url: str = ""  # empty: a SQLite file under data_dir
+    # empty: a SQLite file under data_dir; out of repr, since it may hold a password
+    database_url: str = field(default="", repr=False, metadata={"secret": "url"})
     kafka_bootstrap_servers: str = ""  # empty: the in-process file source, no Kafka
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str = ""
     kafka_sasl_username: str = ""
-    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_sasl_password: str = field(default="", repr=False, metadata={"secret": "value"})
     kafka_ssl_cafile: str = ""
     kafka_ssl_certfile: str = ""
     kafka_ssl_keyfile: str = ""
@@ -110,7 +117,7 @@ class Settings:
     # the till is told of each stored reconciliation by an HTTP POST here (empty: no
     # webhook; PostgreSQL's NOTIFY is always sent), signed with the secret (required then)
     webhook_url: str = ""
-    webhook_secret: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False, metadata={"secret": "value"})
     webhook_timeout_s: float = 5.0
     webhook_retry_s: float = 2.0  # first retry delay; doubles each attempt, up to 10 minutes
     # shopper data (docs/PRIVACY.md): days each kind is kept after its session ended (0: not
@@ -223,11 +230,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from ``environ`` (default ``os.environ``); unknown variables are ignored."""
+        """Settings from ``environ`` (default ``os.environ``); unknown variables are ignored.
+
+        A secret is read from the file ``CARTMEM_<NAME>_FILE`` names, when that is set.
+        """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = environ.get(env_name(f.name))
+            if f.metadata.get("secret"):
+                raw = _secret_from_file(env_name(f.name), raw, environ)
             old = DEPRECATED_ENV.get(f.name)
             if not raw and old and environ.get(old):
                 warnings.warn(
@@ -258,16 +270,76 @@ class Settings:
         shown: dict[str, str] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if not f.repr and value:  # the secrets: declared with repr=False
+            secret = f.metadata.get("secret")
+            if secret == "url":
+                value = shown_database_url(value)
+            elif secret and value:
                 value = "***"
-            elif f.name == "database_url":
-                value = sa.make_url(value).render_as_string(hide_password=True)
             shown[env_name(f.name)] = str(value)
         return shown
+
+    def secret_values(self) -> list[str]:
+        """The secrets themselves (passwords, the webhook's key), longest first, so that
+        text about to be shown can have them masked (``mask_secrets``)."""
+        values = []
+        for f in dataclasses.fields(self):
+            secret = f.metadata.get("secret")
+            if secret == "url":
+                parsed = sa.make_url(getattr(self, f.name))
+                values.append(parsed.password or "")
+                for key, value in parsed.query.items():
+                    if key.lower() in URL_SECRET_PARAMS:
+                        values += [value] if isinstance(value, str) else list(value)
+            elif secret:
+                values.append(getattr(self, f.name))
+        return sorted({str(v) for v in values if v}, key=len, reverse=True)
+
+
+def mask_secrets(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every occurrence of each of ``secrets`` replaced by ``***``.
+
+    Secrets under 4 characters are left alone: masking them would garble every line
+    (and they guard nothing anyway).
+    """
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def shown_database_url(url: str) -> str:
+    """``url`` for people to read: its password, and any password among its query
+    parameters (``?password=``, ``?sslpassword=``), masked."""
+    parsed = sa.make_url(url)
+    hidden = {k: "***" for k in parsed.query if k.lower() in URL_SECRET_PARAMS}
+    if hidden:
+        parsed = parsed.update_query_dict(hidden)
+    # rendering percent-encodes the query's *** as it would any value
+    return parsed.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
 
 
 def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
+
+
+def _secret_from_file(name: str, raw: str | None, environ: Mapping[str, str]) -> str | None:
+    """The secret ``name`` from the file ``name_FILE`` names, else ``raw``; never both."""
+    path = environ.get(name + FILE_SUFFIX)
+    if not path:
+        return raw
+    if raw:
+        raise SettingsError(f"set {name} or {name}{FILE_SUFFIX}, not both.")
+    try:
+        value = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SettingsError(
+            f"{name}{FILE_SUFFIX} names {path}, which cannot be read ({reason})."
+        ) from None
+    value = value.rstrip("\r\n")
+    if not value.strip():
+        raise SettingsError(f"{name}{FILE_SUFFIX} names {path}, which is empty.")
+    return value
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:
