@@ -51,6 +51,15 @@ def session_queries(
     return [(query, answer) for query, answer in rows]
 
 
+def has_queries(db: Session, session_id: str, *, origin: str) -> bool:
+    """Whether the session has any query of ``origin``; reads ``queries`` only (ingest,
+    which asks a session's first reconciliation questions, may not read answers)."""
+    found = db.scalar(
+        sa.select(Query.id).where(Query.session_id == session_id, Query.origin == origin).limit(1)
+    )
+    return found is not None
+
+
 def sessions_of_queries(db: Session, query_ids: Sequence[int], *, origin: str) -> list[str]:
     """Sessions that own at least one of ``query_ids`` of ``origin``."""
     if not query_ids:

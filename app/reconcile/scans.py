@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.catalog import SKU_PATTERN
@@ -49,7 +50,9 @@ def list_scans(database: Database, session_id: str) -> list[ScanLine]:
 
 
 def _require_session(db: Session, session_id: str) -> None:
-    if db.get(ShoppingSession, session_id) is None:
+    # the id alone: a checkout service may see which sessions exist, not what they hold
+    known = db.scalar(sa.select(ShoppingSession.id).where(ShoppingSession.id == session_id))
+    if known is None:
         raise NotFoundError(
             f"no session {session_id!r}; `cartmem sessions list` shows the known ones."
         )

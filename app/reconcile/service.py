@@ -66,7 +66,7 @@ def request_reconciliation(
             raise InvalidInputError(
                 f"session {session_id!r} is still open; it is reconciled when it ends."
             )
-        if store.session_queries(db, session_id, origin=ORIGIN):
+        if store.has_queries(db, session_id, origin=ORIGIN):
             return 0
         duration = _duration(db, session_id)
         catalog = list(db.scalars(sa.select(Product.sku)))
