@@ -15,9 +15,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 import migrations
-from app.errors import DatabaseUnavailableError, SchemaMissingError
+from app.errors import DatabasePermissionError, DatabaseUnavailableError, SchemaMissingError
 from app.settings import Settings, env_name, mask_secrets, shown_database_url
-from storage import make_engine, session_factory
+from storage import make_engine, roles, session_factory
 
 
 def alembic_config(url: str) -> Config:
@@ -38,13 +38,19 @@ def head_revision() -> str:
 
 @contextlib.contextmanager
 def reachable(settings: Settings) -> Iterator[None]:
-    """Turn 'cannot connect' into one sentence naming the setting to check."""
+    """Turn 'cannot connect' (or 'not allowed') into one sentence naming what to check."""
     shown = shown_database_url(settings.database_url)
     try:
         yield
     except DBAPIError as exc:
         first_line = (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig else str(exc)
         first_line = mask_secrets(first_line, settings.secret_values())
+        if getattr(exc.orig, "pgcode", None) == _INSUFFICIENT_PRIVILEGE:
+            user = sa.make_url(settings.database_url).username
+            raise DatabasePermissionError(
+                f"the database refused this to {user} ({first_line}); its role may not do "
+                "it: docs/SECURITY.md says which role each command needs."
+            ) from None
         if _is_missing_table(exc):
             raise SchemaMissingError(
                 f"the database at {shown} has no cartmem tables ({first_line}); "
@@ -58,21 +64,44 @@ def reachable(settings: Settings) -> Iterator[None]:
         ) from None
 
 
+_INSUFFICIENT_PRIVILEGE = "42501"
+
+
 def _is_missing_table(exc: DBAPIError) -> bool:
     # 42P01 is PostgreSQL's undefined_table; SQLite only says it in words
     return getattr(exc.orig, "pgcode", None) == "42P01" or "no such table" in str(exc.orig)
 
 
 def upgrade(settings: Settings, revision: str = "head") -> str:
-    """Migrate to ``revision`` and return the revision reached; a second run changes nothing."""
+    """Migrate to ``revision`` and return the revision reached; a second run changes nothing.
+
+    On PostgreSQL at the head, the component roles get exactly their rights again
+    (``storage.roles``): a table a migration added gets its grants without a migration of
+    its own.
+    """
     with reachable(settings):
         command.upgrade(alembic_config(settings.database_url), revision)
-        return current_revision(settings) or "base"
+    reached = current_revision(settings) or "base"
+    if reached == head_revision() and settings.database_backend == "postgresql":
+        with connection(settings) as conn:
+            roles.apply(conn)
+    return reached
 
 
 def downgrade(settings: Settings, revision: str = "base") -> None:
     with reachable(settings):
         command.downgrade(alembic_config(settings.database_url), revision)
+
+
+@contextlib.contextmanager
+def connection(settings: Settings) -> Iterator[sa.Connection]:
+    """A connection of its own in a transaction (committed on success), for one-off work."""
+    engine = make_engine(settings.database_url)
+    try:
+        with reachable(settings), engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def current_revision(settings: Settings) -> str | None:

@@ -17,6 +17,10 @@ class DatabaseUnavailableError(CartmemError):
     """The database named by ``CARTMEM_DATABASE_URL`` could not be reached."""
 
 
+class DatabasePermissionError(CartmemError):
+    """The database refused the user this process logs in as (its role lacks the right)."""
+
+
 class SchemaMissingError(CartmemError):
     """The database is reachable but was never migrated (``cartmem db upgrade`` fixes it)."""
 

@@ -23,3 +23,7 @@ class FencedError(StorageError):
             f"Partitions {names} now belong to another worker (their owner epoch moved on); "
             "this worker's commit for them was refused."
         )
+
+
+class RoleMissingError(StorageError):
+    """A component's group role does not exist and this user may not create it."""

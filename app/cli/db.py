@@ -1,10 +1,14 @@
-"""`cartmem db`: schema migrations through Alembic."""
+"""`cartmem db`: schema migrations through Alembic, and the components' database roles."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from rich.console import Console
 
 from app import db as database
+from app import db_roles
 from app.cli._output import emit, json_option
 
 
@@ -48,3 +52,64 @@ def current(app, as_json: bool) -> None:
     else:
         line = f"database at {revision}; head is {head}: run `cartmem db upgrade`"
     emit(result, as_json, lambda out: out.print(line))
+
+
+def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[tuple]:
+    pairs = []
+    for value in values:
+        component, sep, rest = value.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{value!r} is not COMPONENT=VALUE", ctx, param)
+        pairs.append((component, rest))
+    return pairs
+
+
+@db.command()
+@click.option(
+    "--apply", "run", is_flag=True, help="Run the SQL (else print it for a person to run)."
+)
+@click.option(
+    "--login",
+    "logins",
+    multiple=True,
+    callback=_pairs,
+    metavar="COMPONENT=USER",
+    help="Make USER a login member of the component's role (ingest, answer, checkout, staff).",
+)
+@click.option(
+    "--login-url",
+    "login_urls",
+    multiple=True,
+    callback=_pairs,
+    metavar="COMPONENT=FILE",
+    help="The same, user and password from the database URL in FILE (the file the component "
+    "reads as CARTMEM_DATABASE_URL_FILE).",
+)
+@json_option
+@click.pass_obj
+def roles(app, run: bool, logins: list, login_urls: list, as_json: bool) -> None:
+    """Create the components' PostgreSQL roles and grant each only what it needs
+    (docs/SECURITY.md); running it again changes nothing. Run it as the migrations' owner
+    or a user with CREATEROLE."""
+    wanted = [db_roles.login(c, user) for c, user in logins]
+    wanted += [db_roles.login_from_url_file(c, Path(path)) for c, path in login_urls]
+    report = db_roles.manage_roles(app.settings, wanted, apply=run)
+    emit(report, as_json, lambda out: _print_roles(out, report))
+
+
+def _print_roles(out: Console, r: db_roles.RolesReport) -> None:
+    if not r.applied:
+        out.print("-- what `cartmem db roles --apply` would run:")
+        for statement in r.statements:
+            out.print(f"{statement};")
+    else:
+        out.print("each role holds exactly its rights in this database (docs/SECURITY.md)")
+    if r.created:
+        out.print(f"created roles {', '.join(r.created)}")
+    if r.missing:
+        out.print(
+            f"roles {', '.join(r.missing)} are missing and this user may not create them; "
+            "run this as a user with CREATEROLE"
+        )
+    for group, users in sorted(r.members.items()):
+        out.print(f"{group}: {', '.join(users) or 'no login users'}")
