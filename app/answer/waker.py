@@ -32,7 +32,9 @@ class Waker:
             self._conn.autocommit = True
             with self._conn.cursor() as cur:
                 cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        except sa.exc.SQLAlchemyError:
+        # a server that refused the connection raises the driver's own error here (the
+        # pool does not wrap it): the worker then says so on its first claim, not here
+        except (sa.exc.SQLAlchemyError, database.engine.dialect.loaded_dbapi.Error):
             self._conn = None  # polling alone still answers everything
 
     def wait(self, timeout_s: float) -> bool:
