@@ -38,11 +38,15 @@ class PeriodicTask:
         self._stop.set()
         self._thread.join(timeout=self.stop_timeout_s)
 
+    def run_round(self) -> None:
+        """Run the task once, now and on the caller's thread; a failure is logged."""
+        try:
+            self.task()
+        except CartmemError as exc:  # e.g. the database is down: say so, next round
+            self.log.error("%s: %s", self.name, exc)
+        except Exception:
+            self.log.exception("%s failed; trying again in %.0f s", self.name, self.interval_s)
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            try:
-                self.task()
-            except CartmemError as exc:  # e.g. the database is down: say so, next round
-                self.log.error("%s: %s", self.name, exc)
-            except Exception:
-                self.log.exception("%s failed; trying again in %.0f s", self.name, self.interval_s)
+            self.run_round()
