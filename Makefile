@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: test lint format venv tools demo clean-venv lock
+.PHONY: test lint format venv tools demo clean-venv lock audit
 
 # The main job on embedded defaults: SQLite under ~/.local/share/cartmem, no Kafka needed.
 demo: venv
@@ -64,6 +64,19 @@ tools:
 			|| echo "== could not install$$missing; the tests that need them will say so"; \
 		else echo "== missing$$missing and apt-get not usable; the tests that need them will say so"; fi; \
 	fi
+
+# Known vulnerabilities in every pinned dependency (pip-audit, in a virtualenv of its own so
+# that the project's pins and venv stay as they are). --strict: a package the vulnerability
+# service cannot look up fails the audit instead of passing unchecked. It needs pypi.org's
+# JSON API (AUDIT_SERVICE=pypi) or api.osv.dev (AUDIT_SERVICE=osv); not in CI, whose
+# network reaches neither (docs/SECURITY.md, "Dependencies").
+AUDIT_VENV ?= $(CACHE_DIR)/pip-audit-2.10.1
+AUDIT_SERVICE ?= pypi
+audit:
+	test -x $(AUDIT_VENV)/bin/pip-audit || \
+		($(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install -q pip-audit==2.10.1)
+	$(AUDIT_VENV)/bin/pip-audit --requirement constraints.txt --no-deps --disable-pip --strict \
+		--vulnerability-service $(AUDIT_SERVICE) --progress-spinner off
 
 # Regenerate the pins from the current environment (after changing dependencies).
 lock: venv
