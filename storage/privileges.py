@@ -12,8 +12,10 @@ migrations' owner keeps every right and runs nothing but migrations and role man
   deliveries; reads scans. Never writes sessions, memories or scans.
 - ``checkout`` (docs/QUERIES.md): asks (``queries``) and records the till's lines
   (``scans``); reads answers and reconciliations, and which session ids exist. Nothing else.
-- ``staff`` (the admin commands): reads and writes every table but never rewrites or
-  deletes an erasure record and never moves ingest's Kafka offsets.
+- ``staff`` (the admin commands): reads every table and writes what those commands write
+  (catalog, questions, scans, reconciliations and reviews, dead letters' replay marks,
+  purge and erasure); never rewrites a staff verdict or an erasure record, never deletes
+  an erasure record, never moves ingest's Kafka offsets.
 """
 
 from __future__ import annotations
@@ -61,19 +63,20 @@ GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "reconciliations": ("SELECT",),
     },
     "staff": {
+        # the session lock of `cartmem reconcile` (SELECT ... FOR UPDATE) and erasure
         "sessions": _ALL,
-        "session_memories": _ALL,
-        "memory_arrays": _ALL,
-        "evidence_thumbnails": _ALL,
-        "partition_offsets": ("SELECT",),
-        "products": _ALL,
-        "queries": _ALL,
-        "answers": _ALL,
-        "scans": _ALL,
-        "reconciliations": _ALL,
-        "dead_letters": _ALL,
-        "flag_reviews": _ALL,
-        "webhook_deliveries": _ALL,
+        "session_memories": ("SELECT", "DELETE"),  # purge and erasure delete
+        "memory_arrays": ("SELECT", "DELETE"),
+        "evidence_thumbnails": ("SELECT", "DELETE"),
+        "partition_offsets": ("SELECT",),  # never moves ingest's Kafka offsets
+        "products": ("SELECT", "INSERT", "UPDATE"),  # `catalog add [--replace]`
+        "queries": _ALL,  # ask, requeue, `ask --inline` answers like the worker
+        "answers": ("SELECT", "INSERT", "DELETE"),
+        "scans": ("SELECT", "INSERT", "DELETE"),
+        "reconciliations": _ALL,  # `reconcile --recompute` replaces the row
+        "dead_letters": ("SELECT", "UPDATE", "DELETE"),  # replay marks the row
+        "flag_reviews": ("SELECT", "INSERT", "DELETE"),  # verdicts are appended, never changed
+        "webhook_deliveries": ("SELECT", "INSERT", "DELETE"),
         "erasures": ("SELECT", "INSERT"),  # the audit trail of erasures is append-only
         "alembic_version": ("SELECT",),  # `cartmem db current`
     },

@@ -112,6 +112,9 @@ REFUSED = [
     ("staff", "UPDATE erasures SET erased_by = 'nobody'"),
     ("staff", "DELETE FROM erasures"),
     ("staff", "UPDATE partition_offsets SET next_offset = 0"),
+    ("staff", "UPDATE flag_reviews SET verdict = 'dismissed'"),
+    ("staff", "UPDATE answers SET payload = '{}'"),
+    ("staff", "UPDATE session_memories SET frames_seen = 0"),
     *((c, "CREATE TABLE mine (x int)") for c in COMPONENTS),
     *((c, "DROP TABLE queries") for c in COMPONENTS),
 ]
