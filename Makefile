@@ -43,10 +43,11 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 # Outside programs the tests use (Debian packages): kcat, the independent Kafka client the
-# smoke tests compare against; ffmpeg, which makes media our own code did not; PostgreSQL's
-# server binaries, which the tests use where pgserver is not installable (Python 3.13+);
+# smoke tests compare against; ffmpeg, which makes media our own code did not; openssl, the
+# throwaway CA of the TLS test; PostgreSQL's server binaries, which the tests use where
+# pgserver is not installable (Python 3.13+) and for TLS (pgserver's lack SSL);
 # GStreamer's RTSP server (run by the system Python), the camera the live tests connect to.
-TOOL_PACKAGES := kcat:kcat ffmpeg:ffmpeg
+TOOL_PACKAGES := kcat:kcat ffmpeg:ffmpeg openssl:openssl
 RTSP_PACKAGES := gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi
 RTSP_PROBE := import gi; gi.require_version("Gst", "1.0"); gi.require_version("GstRtspServer", "1.0"); \
 	from gi.repository import Gst, GstRtspServer; Gst.init(None); \

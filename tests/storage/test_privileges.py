@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from storage import Base
@@ -45,3 +47,18 @@ def test_the_components_rights_as_the_issue_asks() -> None:
     assert role_name("ingest") == "cartmem_ingest"
     with pytest.raises(ValueError):
         role_name("owner")
+
+
+def test_the_rights_table_of_docs_security_is_this_list() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "SECURITY.md").read_text()
+    table = text.split("<!-- rights table")[1].split("<!-- end of rights table")[0]
+    rows = [line.strip("|").split("|") for line in table.splitlines() if line.startswith("| `")]
+    documented = {
+        (cells[0].strip().strip("`"), component): cell.strip()
+        for cells in rows
+        for component, cell in zip(COMPONENTS, cells[1:], strict=True)
+    }
+    tables = {table for grants in GRANTS.values() for table in grants}
+    assert {t for t, _c in documented} == tables
+    for (table, component), cell in documented.items():
+        assert cell == (", ".join(GRANTS[component].get(table, ())) or "—"), (table, component)
