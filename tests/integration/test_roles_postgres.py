@@ -34,6 +34,7 @@ from app.evidence import write_evidence
 from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
 from app.privacy import RetentionPolicy, erase_session, purge
+from app.publish import publish_video
 from app.reconcile import ORIGIN, add_scan, answer_batch_hook, reconcile_now, session_closed_hook
 from app.reconcile.reviews import review_flag
 from app.reconcile.webhook import PostResult, send_due
@@ -44,6 +45,7 @@ from storage import query_queue as queue
 from storage.ingest_state import DeadLetterRecord, commit_ingest_state
 from storage.privileges import COMPONENTS
 from storage.reconciliations import get_reconciliation, session_queries
+from tests.integration.conftest import ingest_until_idle
 
 pytestmark = pytest.mark.postgres
 SESSION = "shop-1"
@@ -227,6 +229,24 @@ def test_downgrade_takes_the_rights_back_and_keeps_the_roles(
     assert set(report.members) == {f"cartmem_{c}" for c in COMPONENTS}
     database_ops.upgrade(owner)
     run_sql(checkout, "SELECT * FROM answers")
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_ingest_reads_kafka_under_its_own_role_exactly(
+    make_kafka_pg_settings: Callable[..., Settings],
+    login_as: Login,
+    synth_videos: list[Path],
+    reference_memory: Callable,
+    stored_memory: Callable,
+) -> None:
+    kafka = make_kafka_pg_settings()
+    publish_video(kafka, synth_videos[0], "k-1", chunk_seconds=3.0)  # the producer: no database
+    ingest = dataclasses.replace(kafka, database_url=login_as("ingest").database_url)
+    stats = ingest_until_idle(ingest)  # claims its partition, commits offsets and memories
+    assert stats.sessions_closed == 1 and stats.dead_letters == 0
+    memory, snapshot = stored_memory(login_as("staff"), "k-1")
+    assert snapshot.status == "closed" and memory.equal(reference_memory(synth_videos[0]))
 
 
 @pytest.mark.slow
