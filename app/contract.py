@@ -23,6 +23,7 @@ SCHEMA_VERSION = "1"
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 SEQ_PATTERN = re.compile(r"[0-9]{1,18}")  # ASCII digits only: '²' passes str.isdigit
 CAMERA_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
+MAX_CAMERAS = 4  # a session's cameras share one picture per step (app/ingest/cameras.py)
 CONTENT_TYPES = ("video/mp2t", "video/mp4")
 # the headers this contract reads; repeats of any other header (tracing middleware adds
 # them) are none of its business
@@ -219,7 +220,23 @@ def _control(type_: MessageType, value: bytes) -> dict[str, Any]:
         raise ContractError(
             f"store_id must be a string of at most {MAX_STORE_ID_CHARS} characters."
         )
+    if payload.get("cameras") is not None:
+        check_cameras(payload["cameras"])
     return payload
+
+
+def check_cameras(cameras: object) -> None:
+    """A session_start's ``cameras``: the session's camera ids, declared up front."""
+    if not (
+        isinstance(cameras, list)
+        and 1 <= len(cameras) <= MAX_CAMERAS
+        and all(isinstance(c, str) and CAMERA_PATTERN.fullmatch(c) for c in cameras)
+        and len(set(cameras)) == len(cameras)
+    ):
+        raise ContractError(
+            f"cameras must be a list of 1 to {MAX_CAMERAS} different camera ids (1-128 "
+            "printable ASCII characters without spaces)."
+        )
 
 
 def _json_object(type_: MessageType, value: bytes) -> dict[str, Any]:

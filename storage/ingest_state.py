@@ -56,8 +56,13 @@ class SessionSnapshot:
     model_version: str = ""
     fps: float | None = None  # frames per second the memory is written at
     pending_info: dict[str, Any] = field(default_factory=dict)
+    # saving: the memory's arrays when it changed since the last commit (none: unchanged),
+    # pending arrays to write (each replaces the stored one of its name), and the names of
+    # stored pending arrays to keep as they are; every other stored pending array goes.
+    # Loading: every stored array.
     memory: tuple[ArrayBlob, ...] = ()
     pending: tuple[ArrayBlob, ...] = ()
+    pending_kept: tuple[str, ...] = ()
     # evidence thumbnails (``storage.evidence``): those taken since the last commit and the
     # times (microseconds) of stored ones that thinning removed; a loaded snapshot has
     # neither, but the (time, bytes) of every stored one, which thinning goes on from
@@ -272,20 +277,41 @@ def _save_session(db: Session, snap: SessionSnapshot) -> None:
         return  # nothing written into a memory yet
     memory = _get_or_add(db, SessionMemory, session_id=snap.session_id)
     memory.frames_seen = snap.frames_seen
-    memory.model_version = snap.model_version
+    if snap.memory or memory.model_version is None:
+        memory.model_version = snap.model_version
     if snap.fps is not None:
         memory.fps = snap.fps
     memory.pending_info = snap.pending_info
-    existing = {(a.part, a.name): a for a in memory.arrays}
-    kept: list[MemoryArray] = []
-    for part, blobs in ((ArrayPart.MEMORY, snap.memory), (ArrayPart.PENDING, snap.pending)):
-        for blob in blobs:
-            row = existing.get((part.value, blob.name)) or MemoryArray(
-                part=part.value, name=blob.name
+    db.flush()  # the memory row first: its arrays refer to it
+    # arrays are written and deleted by name, never read back: a commit's bytes are what
+    # changed, not what the session holds
+    stale = [(ArrayPart.PENDING, snap.pending_kept)]
+    if snap.memory:
+        stale.append((ArrayPart.MEMORY, ()))
+    for part, keep in stale:
+        db.execute(
+            sa.delete(MemoryArray)
+            .where(
+                MemoryArray.session_id == snap.session_id,
+                MemoryArray.part == part.value,
+                MemoryArray.name.not_in(list(keep)),
             )
-            row.dtype, row.shape, row.data = blob.dtype, list(blob.shape), blob.data
-            kept.append(row)
-    memory.arrays = kept  # arrays no longer named (an emptied pending clip) are deleted
+            .execution_options(synchronize_session=False)
+        )
+    rows = [
+        {
+            "session_id": snap.session_id,
+            "part": part.value,
+            "name": blob.name,
+            "dtype": blob.dtype,
+            "shape": list(blob.shape),
+            "data": blob.data,
+        }
+        for part, blobs in ((ArrayPart.MEMORY, snap.memory), (ArrayPart.PENDING, snap.pending))
+        for blob in blobs
+    ]
+    if rows:
+        db.execute(sa.insert(MemoryArray), rows)
 
 
 def _save_dead_letter(db: Session, letter: DeadLetterRecord) -> None:

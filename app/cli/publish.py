@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from app import contract
 from app.cli._output import emit, json_option
 from app.publish import publish_video
 from app.publish_live import LiveOptions, LiveReport, is_live_source, publish_live
@@ -51,6 +52,13 @@ from app.publish_live import LiveOptions, LiveReport, is_live_source, publish_li
 )
 @click.option("--store-id", default=None, help="Store id for the session_start payload.")
 @click.option(
+    "--cameras",
+    default=None,
+    metavar="ID,ID,...",
+    help="Every camera of the session (up to four), declared in its session_start: ingest "
+    "waits for each of them from the start, and their slots follow this order.",
+)
+@click.option(
     "--candidate-sku", "candidate_skus", multiple=True, help="A SKU the session may hold (repeat)."
 )
 @json_option
@@ -67,6 +75,7 @@ def publish(
     rtsp_transport: str,
     no_reconnect: bool,
     store_id: str | None,
+    cameras: str | None,
     candidate_skus: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -81,6 +90,12 @@ def publish(
         info["store_id"] = store_id
     if candidate_skus:
         info["candidate_skus"] = list(candidate_skus)
+    if cameras:
+        info["cameras"] = [c.strip() for c in cameras.split(",") if c.strip()]
+        try:
+            contract.check_cameras(info["cameras"])
+        except contract.ContractError as exc:
+            raise click.BadParameter(str(exc), param_hint="--cameras") from None
     if is_live_source(source):
         options = LiveOptions(
             camera=camera,

@@ -29,11 +29,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from app.contract import MAX_CAMERAS
 from app.video import Timeline
 from app.video.timeline import TOLERANCE_US, sample_time_us
-
-#: a producer cannot make a session's grid arbitrarily fine: later cameras are dead letters
-MAX_CAMERAS = 4
 
 
 @dataclass
@@ -80,6 +78,13 @@ class CameraSet:
             self.tracks[0].id = camera  # a session stored before cameras were tracked
             return self.tracks[0]
         return None
+
+    def declare(self, cameras: list[str]) -> None:
+        """A session_start's ``cameras``: each is waited for from now on (in this order,
+        after those already known), though it has sent nothing yet."""
+        for camera in cameras:
+            if self.get(camera) is None and len(self.tracks) < MAX_CAMERAS:
+                self.add(camera)
 
     def add(self, camera: str) -> CameraTrack:
         """A camera's first message: its timeline starts at the session's current step."""

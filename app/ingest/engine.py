@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from sqlalchemy.exc import IntegrityError
 
-from app.contract import Envelope, MessageType
+from app.contract import MAX_CAMERAS, Envelope, MessageType
 from app.db import Database
 from app.errors import BrokerUnavailableError, CartmemError, DatabaseUnavailableError
-from app.ingest.cameras import MAX_CAMERAS, CameraSet, CameraTrack
+from app.ingest.cameras import CameraSet, CameraTrack
 from app.ingest.dead_letters import dead_letter_record
 from app.ingest.metrics import IngestMetrics
 from app.ingest.pool import DevicePool, PoolFullError
@@ -401,11 +401,15 @@ class IngestEngine:
                 f"camera {env.camera} of session {env.session_id} already ended; seq {env.seq} "
                 "arrived after its end."
             )
-        if camera is None and len(session.cameras.tracks) >= MAX_CAMERAS:
-            named = ", ".join(str(t.id) for t in session.cameras.tracks)
+        known = {t.id for t in session.cameras.tracks}
+        declared = env.control.get("cameras") or [] if env.type is MessageType.SESSION_START else []
+        new = {env.camera, *declared} - known if camera is None else set(declared) - known
+        if len(known) + len(new) > MAX_CAMERAS:
+            named = ", ".join(sorted(str(c) for c in known)) or "none"
             return (
-                f"session {env.session_id} already has {MAX_CAMERAS} cameras ({named}), the "
-                f"most one session combines; camera {env.camera} is not taken."
+                f"session {env.session_id} would have {len(known) + len(new)} cameras (known: "
+                f"{named}; new: {', '.join(sorted(new))}), more than the {MAX_CAMERAS} one "
+                "session combines."
             )
         return None
 
@@ -435,6 +439,8 @@ class IngestEngine:
     def _absorb(self, session: LiveSession, env: Envelope, prepared: Prepared) -> None:
         """What a valid message does to its session (may raise: the caller rolls back)."""
         cameras = session.cameras
+        if env.type is MessageType.SESSION_START and env.control.get("cameras"):
+            cameras.declare(env.control["cameras"])  # before its own: the declared order
         camera = cameras.get(env.camera) or cameras.add(env.camera)
         if env.type is MessageType.SESSION_START:
             if camera is cameras.tracks[0]:  # the session's start is its first camera's
@@ -606,7 +612,7 @@ class IngestEngine:
         for i, session in enumerate(sessions):
             session.frames_seen = int(memory.frames_seen[i])
             session.written = True
-            session.dirty = True
+            session.dirty = session.memory_changed = True
         self.stats.clips += len(sessions)
         self.metrics.clips.inc(len(sessions))
         self.metrics.samples.inc(sum(len(c) for c in clips))
@@ -667,7 +673,11 @@ class IngestEngine:
         offsets = {tp: o for tp, o in self.positions.items() if o is not None}
         if dirty or self.dead or offsets:
             snapshots = [
-                s.snapshot(self.pool.get([s.id]).to_arrays(), self.model_version) for s in dirty
+                s.snapshot(
+                    self.pool.get([s.id]).to_arrays() if s.memory_changed else None,
+                    self.model_version,
+                )
+                for s in dirty
             ]
             began = time.perf_counter()
             try:
@@ -687,8 +697,7 @@ class IngestEngine:
             self.metrics.commit_seconds.observe(time.perf_counter() - began)
             self.metrics.commit_bytes.observe(sum(_snapshot_bytes(s) for s in snapshots))
         for s in dirty:
-            s.dirty = False
-            s.thumbnails.saved()
+            s.saved()
         self.dead = []
         self._last_commit = time.monotonic()
         self._commit_failures = 0

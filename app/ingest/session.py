@@ -42,10 +42,20 @@ class LiveSession:
     frames_seen: int = 0
     written: bool = False  # has any clip been written into the memory
     dirty: bool = False
+    # the memory changed since the last commit stored it (a new session's empty memory has
+    # never been stored): a commit writes the memory only then, so its cost follows change
+    memory_changed: bool = True
+    # pending frames the database holds: array name -> steps [start, end) it covers, and
+    # the step up to which every pending frame is stored (each frame is written once)
+    stored_frames: dict[str, tuple[int, int]] = field(default_factory=dict)
+    stored_upto: int = 0
     last_message_at: float = field(default_factory=time.time)  # wall clock, for expiry
     evidence: ThumbnailPolicy = OFF
     thumbnails: ThumbnailKeeper = field(init=False)
     camera_skew_s: float = 30.0  # CARTMEM_CAMERA_SKEW_S
+    _stored_after_commit: tuple[dict[str, tuple[int, int]], int] = field(
+        default=({}, 0), init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         self.cameras = CameraSet(self.fps, self.skew_steps)
@@ -96,6 +106,11 @@ class LiveSession:
                 frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BILINEAR))
             self.pending.append(frame)
 
+    @property
+    def pending_start(self) -> int:
+        """The session step of the first pending frame."""
+        return self.cameras.next_step - len(self.pending)
+
     def take_clip(self, frames: int) -> np.ndarray:
         """The next ``frames`` pending frames as a clip (T, H, W, 3)."""
         clip, self.pending = self.pending[:frames], self.pending[frames:]
@@ -105,11 +120,20 @@ class LiveSession:
     def snapshot(
         self, memory_arrays: dict[str, np.ndarray] | None, model_version: str
     ) -> SessionSnapshot:
+        """What the next commit writes of the session: its state, the memory when it
+        changed (``memory_arrays`` None: unchanged), the pending frames not stored yet, and
+        which stored ones to keep (:meth:`saved` makes that the stored state once the
+        commit succeeded)."""
         first = self.cameras.tracks[0] if self.cameras.tracks else None
         timeline = first.timeline if first else Timeline(self.fps)
         pending: list[ArrayBlob] = []
-        if self.pending:
-            pending.append(_blob("frames", np.stack(self.pending)))
+        start, end = self.pending_start, self.cameras.next_step
+        kept = {name: span for name, span in self.stored_frames.items() if span[1] > start}
+        new_from = max(self.stored_upto, start)
+        if new_from < end:  # frames since the last commit, in one array named by its step
+            pending.append(_blob(f"frames.{new_from}", np.stack(self.pending[new_from - start :])))
+            kept[f"frames.{new_from}"] = (new_from, end)
+        self._stored_after_commit = (kept, end)
         if timeline.held is not None:
             pending.append(_blob("held", timeline.held))
         info, arrays = camera_state(self.cameras)
@@ -125,7 +149,7 @@ class LiveSession:
             losses=tuple(self.losses),
             source=self.partition,
             frames_seen=self.frames_seen,
-            model_version=model_version if memory_arrays is not None else "",
+            model_version=model_version,
             fps=self.fps,
             pending_info={
                 "next_index": timeline.next_index,
@@ -135,13 +159,21 @@ class LiveSession:
                 "written": self.written,
                 "partition": list(self.partition) if self.partition else None,
                 "evidence_step": self.thumbnails.step,
+                "pending_start": start,
                 **info,
             },
             memory=tuple(_blob(k, v) for k, v in sorted((memory_arrays or {}).items())),
             pending=tuple(pending),
+            pending_kept=tuple(sorted(set(kept) - {b.name for b in pending})),
             thumbnails=self.thumbnails.added(),
             thumbnails_dropped=self.thumbnails.dropped_times_us(),
         )
+
+    def saved(self) -> None:
+        """The commit of the latest :meth:`snapshot` succeeded: that is what is stored."""
+        self.dirty = self.memory_changed = False
+        self.stored_frames, self.stored_upto = self._stored_after_commit
+        self.thumbnails.saved()
 
     @classmethod
     def from_snapshot(
@@ -164,6 +196,7 @@ class LiveSession:
             written=bool(info.get("written", bool(snap.memory))),
             evidence=evidence,
             camera_skew_s=camera_skew_s,
+            memory_changed=False,
         )
         session.thumbnails = ThumbnailKeeper(
             evidence,
@@ -172,8 +205,6 @@ class LiveSession:
             stored=dict(snap.thumbnail_sizes),
         )
         arrays = {b.name: _array(b) for b in snap.pending}
-        if "frames" in arrays:
-            session.pending = list(arrays["frames"])
         first = None
         if "camera" in info or snap.last_seq >= 0:  # (before cameras were tracked: no "camera")
             timeline = Timeline(
@@ -187,7 +218,26 @@ class LiveSession:
                 None, timeline, last_seq=snap.last_seq, gaps=[(a, b) for a, b in snap.seq_gaps]
             )
         session.cameras = cameras_from_state(info, arrays, first, fps, session.skew_steps)
+        session._load_pending(arrays, info.get("pending_start"))
         return session
+
+    def _load_pending(self, arrays: dict[str, np.ndarray], start: int | None) -> None:
+        """The pending frames from their stored arrays: ``frames.K`` holds steps from K on
+        (the first may hold frames already written, before ``start``); a snapshot from
+        before frames were stored incrementally holds them all in ``frames``."""
+        if "frames" in arrays:  # stored whole: the next commit stores them the new way
+            self.pending = list(arrays["frames"])
+            self.stored_upto = self.pending_start
+            return
+        spans = sorted(
+            (int(name.split(".", 1)[1]), name) for name in arrays if name.startswith("frames.")
+        )
+        for first_step, name in spans:
+            frames = arrays[name]
+            self.stored_frames[name] = (first_step, first_step + len(frames))
+            self.pending += list(frames[max(0, int(start or 0) - first_step) :])
+        self.stored_upto = max((end for _, end in self.stored_frames.values()), default=0)
+        self.stored_upto = max(self.stored_upto, self.pending_start)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,42 @@ def test_control_payload_is_parsed() -> None:
             json.dumps({"candidate_skus": "A1"}).encode(),
             "candidate_skus",
         ),
+        (
+            b"s",
+            contract.headers_for(MessageType.SESSION_START, seq=0, camera="c"),
+            json.dumps({"cameras": "front"}).encode(),
+            "cameras must be a list",
+        ),
+        (
+            b"s",
+            contract.headers_for(MessageType.SESSION_START, seq=0, camera="c"),
+            json.dumps({"cameras": []}).encode(),
+            "cameras must be a list",
+        ),
+        (
+            b"s",
+            contract.headers_for(MessageType.SESSION_START, seq=0, camera="c"),
+            json.dumps({"cameras": ["a", "b", "c", "d", "e"]}).encode(),
+            "cameras must be a list",
+        ),
+        (
+            b"s",
+            contract.headers_for(MessageType.SESSION_START, seq=0, camera="c"),
+            json.dumps({"cameras": ["a", "a"]}).encode(),
+            "cameras must be a list",
+        ),
+        (
+            b"s",
+            contract.headers_for(MessageType.SESSION_START, seq=0, camera="c"),
+            json.dumps({"cameras": ["with space"]}).encode(),
+            "cameras must be a list",
+        ),
+        (
+            b"s",
+            contract.headers_for(MessageType.SESSION_START, seq=0, camera="c"),
+            json.dumps({"cameras": [7]}).encode(),
+            "cameras must be a list",
+        ),
     ],
 )
 def test_each_contract_break_has_a_readable_reason(key, headers, value, reason) -> None:

@@ -3,6 +3,7 @@ real broker; the ingest worker combines them into one memory on PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,11 @@ def test_two_camera_processes_make_one_memory_with_nothing_dead_lettered(
     cartmem_process,
     tmp_path: Path,
 ) -> None:
-    settings = kafka_pg_settings
+    # both declare the session's cameras, so neither runs ahead alone or ends the session
+    # before the other has begun; the publishers run as fast as they can, so one may be a
+    # whole video ahead of the other: ingest waits for it (a camera far behind is tested in
+    # test_cameras.py)
+    settings = dataclasses.replace(kafka_pg_settings, camera_skew_s=120.0)
     front, basket = synth_videos[0], synth_videos[2]
     publishers = [
         cartmem_process(
@@ -34,6 +39,8 @@ def test_two_camera_processes_make_one_memory_with_nothing_dead_lettered(
             "cart-7",
             "--camera",
             camera,
+            "--cameras",
+            "front,basket",
             "--chunk-seconds",
             seconds,
             log=tmp_path / f"{camera}.log",
@@ -49,6 +56,7 @@ def test_two_camera_processes_make_one_memory_with_nothing_dead_lettered(
     assert snap.status == "closed" and snap.losses == () and snap.seq_gaps == ()
     assert set(snap.end_info["cameras"]) == {"front", "basket"}
     net = LongVMNet.load(tiny_checkpoint)
+    # slots in the declared order, whichever camera's message reached the topic first
     both = side_by_side(frames_at_fps(front, net.cfg.fps), frames_at_fps(basket, net.cfg.fps))
     assert memory.equal(net.populate(both[None]))
     assert snap.frames_seen == len(both)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app import db as database_ops
 from app.db import Database
 from app.ingest import IngestEngine, IngestStats
 from app.ingest.records import Record
@@ -73,6 +75,19 @@ def ingest(
         return engine.run(**({"until_idle_s": 0.3} | run))
     finally:
         database.dispose()
+
+
+@pytest.fixture
+def commit_often_settings(tmp_path: Path, tiny_checkpoint: Path) -> Settings:
+    """A migrated SQLite database and the tiny model on CPU, committing as often as it can."""
+    s = Settings(
+        data_dir=tmp_path / "data",
+        checkpoint_path=str(tiny_checkpoint),
+        device="cpu",
+        commit_interval_s=0.001,
+    )
+    database_ops.upgrade(s)
+    return s
 
 
 @pytest.fixture

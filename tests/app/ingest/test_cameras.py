@@ -156,3 +156,19 @@ def test_three_or_four_cameras_are_two_by_two(count: int, shape: tuple[int, ...]
         assert np.array_equal(out[0, r * 4 : (r + 1) * 4, c * 6 : (c + 1) * 6], video[0])
     if count == 3:
         assert not out[:, 4:, 6:].any()  # the fourth slot stays black
+
+
+def test_declared_cameras_are_waited_for_before_they_send_in_their_declared_order() -> None:
+    cameras = CameraSet(FPS, skew_steps=100)
+    basket = cameras.add("basket")  # its session_start came first, declaring both
+    cameras.declare(["front", "basket"])
+    front = cameras.get("front")
+    assert front is not None and [t.id for t in cameras.tracks] == ["basket", "front"]
+    a, b = frames(8, 30), frames(8, 31)
+    cameras.push(basket, b, times(8), 250_000)
+    assert len(cameras.combine()) == 0  # the front camera has sent nothing, but it is awaited
+    cameras.push(front, a, times(8), 250_000)
+    out = cameras.combine()
+    assert len(out) == 4 and np.array_equal(out[:, :, :6], b[::2])
+    cameras.declare(["c1", "c2", "c3"])  # never past four cameras
+    assert [t.id for t in cameras.tracks] == ["basket", "front", "c1", "c2"]

@@ -55,7 +55,8 @@ def _json_payloads() -> st.SearchStrategy[bytes]:
         max_leaves=12,
     )
     documents = st.dictionaries(
-        st.sampled_from(["store_id", "candidate_skus", "camera", "note"]) | st.text(max_size=8),
+        st.sampled_from(["store_id", "candidate_skus", "camera", "cameras", "note"])
+        | st.text(max_size=8),
         values,
         max_size=5,
     )

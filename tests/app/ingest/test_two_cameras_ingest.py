@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 from itertools import zip_longest
-from pathlib import Path
 
 import pytest
 
@@ -22,15 +21,8 @@ TOPIC = "two-cameras"
 
 
 @pytest.fixture
-def settings(tmp_path: Path, tiny_checkpoint: Path) -> Settings:
-    s = Settings(
-        data_dir=tmp_path / "data",
-        checkpoint_path=str(tiny_checkpoint),
-        device="cpu",
-        commit_interval_s=0.01,
-    )
-    database_ops.upgrade(s)
-    return s
+def settings(commit_often_settings: Settings) -> Settings:
+    return commit_often_settings
 
 
 def interleaved(*cameras: list[Message]) -> list[Record]:
