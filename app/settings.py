@@ -81,6 +81,10 @@ class Settings:
     # an open session that got no message for this long is closed by its partition's owner
     session_idle_timeout_s: float = 1800.0
     commit_interval_s: float = 10.0
+    # a session's memory is stored every this many clips (and when it ends); between, the
+    # frames of its newer clips are stored instead and replayed after a restart, so commit
+    # bytes follow the video, not the number of sessions times the memory's size
+    memory_save_clips: int = 4
     ingest_batch_records: int = 64  # records fetched per poll; the decode queue holds 4x this
     # evidence staff look at: JPEG thumbnails of the frames the memory saw, this many per
     # second (0: none; at most the memory's own rate), this wide; past either bound a
@@ -164,6 +168,7 @@ class Settings:
             "max_live_sessions",
             "kafka_session_timeout_ms",
             "ingest_batch_records",
+            "memory_save_clips",
             "query_batch_size",
             "query_max_attempts",
             "answer_cache_sessions",

@@ -34,7 +34,7 @@ GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
     "ingest": {
         "sessions": ("SELECT", "INSERT", "UPDATE"),
         "session_memories": ("SELECT", "INSERT", "UPDATE"),
-        "memory_arrays": _ALL,  # a memory's arrays are replaced at every commit
+        "memory_arrays": _ALL,  # commits write and delete a session's arrays by name
         "evidence_thumbnails": ("SELECT", "INSERT", "DELETE"),  # thinning deletes
         "partition_offsets": ("SELECT", "INSERT", "UPDATE"),
         "dead_letters": ("SELECT", "INSERT"),

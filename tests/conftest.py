@@ -298,7 +298,8 @@ def reference_memory(tiny_checkpoint: Path):
 
 @pytest.fixture
 def stored_memory():
-    """Function: (settings, session id) -> (Memory, session snapshot) as the database holds it."""
+    """Function: (settings, session id) -> (Memory, session snapshot) as the database holds it;
+    the memory is None while none is stored (ingest stores it every few clips and at the end)."""
     from app.db import Database
     from app.ingest.session import memory_arrays
     from model import Memory
@@ -312,7 +313,8 @@ def stored_memory():
         finally:
             database.dispose()
         assert snap is not None, f"no session {session_id} stored"
-        return Memory.from_arrays(memory_arrays(snap)), snap
+        arrays = memory_arrays(snap)
+        return (Memory.from_arrays(arrays) if arrays else None), snap
 
     return read
 

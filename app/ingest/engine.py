@@ -71,6 +71,9 @@ class IngestStats:
     sessions_expired: int = 0  # closed because no message came for the idle timeout
     clips_lost: int = 0  # clips the model could not write (recorded on their session)
     fenced_partitions: int = 0  # partitions dropped because another worker had claimed them
+    commit_bytes: int = 0  # array and thumbnail bytes the commits wrote
+    replayed_clips: int = 0  # clips written again after a restart (the stored memory lacked them)
+    commit_seconds: float = 0.0  # time spent in commit transactions
 
 
 class IngestEngine:
@@ -531,6 +534,12 @@ class IngestEngine:
             memory = Memory.from_arrays(arrays) if arrays else Memory.empty(self.cfg, 1)
         session.partition = tp
         self._admit(session, memory)
+        if session.replay is not None:  # the clips the stored memory lacks, written again
+            lengths, frames = session.replay
+            session.replay, session.unsaved_clips = None, []
+            for n in lengths:
+                clip, frames = np.stack(frames[:n]), frames[n:]
+                self._write_or_isolate([session], [clip], replay=True)
         return session
 
     def _admit(self, session: LiveSession, memory: Memory) -> None:
@@ -577,11 +586,13 @@ class IngestEngine:
             if session.closed and session.id not in self.closed:
                 self.closed.append(session.id)
 
-    def _write_or_isolate(self, sessions: list[LiveSession], clips: list[np.ndarray]) -> None:
+    def _write_or_isolate(
+        self, sessions: list[LiveSession], clips: list[np.ndarray], *, replay: bool = False
+    ) -> None:
         """Write a batch; if it fails, write its sessions one by one, so that one session's
         bad clip costs that clip alone, on record, and never stops the worker."""
         try:
-            self._write(sessions, clips)
+            self._write(sessions, clips, replay=replay)
             return
         except Exception as exc:
             if len(sessions) == 1:
@@ -594,12 +605,15 @@ class IngestEngine:
                     f"({type(exc).__name__}: {exc}).",
                     frames=len(clip),
                 )
+                session.save_memory_now = True  # a restart must not replay past the loss
                 self.stats.clips_lost += 1
                 return
         for session, clip in zip(sessions, clips, strict=True):
-            self._write_or_isolate([session], [clip])
+            self._write_or_isolate([session], [clip], replay=replay)
 
-    def _write(self, sessions: list[LiveSession], clips: list[np.ndarray]) -> None:
+    def _write(
+        self, sessions: list[LiveSession], clips: list[np.ndarray], *, replay: bool = False
+    ) -> None:
         """One sampler step for a batch of sessions (clips of equal length)."""
         ids = [s.id for s in sessions]
         with torch.inference_mode():
@@ -612,7 +626,11 @@ class IngestEngine:
         for i, session in enumerate(sessions):
             session.frames_seen = int(memory.frames_seen[i])
             session.written = True
-            session.dirty = session.memory_changed = True
+            session.unsaved_clips.append(len(clips[i]))
+            session.dirty = True
+        if replay:  # written before a restart: not new work
+            self.stats.replayed_clips += len(sessions)
+            return
         self.stats.clips += len(sessions)
         self.metrics.clips.inc(len(sessions))
         self.metrics.samples.inc(sum(len(c) for c in clips))
@@ -674,7 +692,9 @@ class IngestEngine:
         if dirty or self.dead or offsets:
             snapshots = [
                 s.snapshot(
-                    self.pool.get([s.id]).to_arrays() if s.memory_changed else None,
+                    self.pool.get([s.id]).to_arrays()
+                    if s.memory_due(self.settings.memory_save_clips)
+                    else None,
                     self.model_version,
                 )
                 for s in dirty
@@ -694,8 +714,11 @@ class IngestEngine:
                 self._drop_fenced(exc)
                 self.commit()  # what is left is still ours
                 return
-            self.metrics.commit_seconds.observe(time.perf_counter() - began)
-            self.metrics.commit_bytes.observe(sum(_snapshot_bytes(s) for s in snapshots))
+            took, wrote = time.perf_counter() - began, sum(_snapshot_bytes(s) for s in snapshots)
+            self.metrics.commit_seconds.observe(took)
+            self.metrics.commit_bytes.observe(wrote)
+            self.stats.commit_seconds += took
+            self.stats.commit_bytes += wrote
         for s in dirty:
             s.saved()
         self.dead = []

@@ -42,19 +42,26 @@ class LiveSession:
     frames_seen: int = 0
     written: bool = False  # has any clip been written into the memory
     dirty: bool = False
-    # the memory changed since the last commit stored it (a new session's empty memory has
-    # never been stored): a commit writes the memory only then, so its cost follows change
-    memory_changed: bool = True
-    # pending frames the database holds: array name -> steps [start, end) it covers, and
-    # the step up to which every pending frame is stored (each frame is written once)
+    # Commits follow change. The stored memory may lag the live one by a few clips: the
+    # lengths of the clips written since it was stored are ``unsaved_clips``, and their
+    # frames stay stored with the pending ones, so a restart replays them (exactly) into
+    # the stored memory. Each frame is written once: ``fresh`` holds those added since the
+    # last commit (the first at step ``stored_upto``), ``stored_frames`` names the stored
+    # frame arrays and the steps [start, end) each covers.
+    unsaved_clips: list[int] = field(default_factory=list)
+    saved_frames_seen: int = 0  # frames in the stored memory
+    save_memory_now: bool = False  # a clip was lost: store the memory at the next commit
+    fresh: list[np.ndarray] = field(default_factory=list)
     stored_frames: dict[str, tuple[int, int]] = field(default_factory=dict)
     stored_upto: int = 0
+    # after a restart: (clip lengths, their frames) to write into the stored memory again
+    replay: tuple[list[int], list[np.ndarray]] | None = None
     last_message_at: float = field(default_factory=time.time)  # wall clock, for expiry
     evidence: ThumbnailPolicy = OFF
     thumbnails: ThumbnailKeeper = field(init=False)
     camera_skew_s: float = 30.0  # CARTMEM_CAMERA_SKEW_S
-    _stored_after_commit: tuple[dict[str, tuple[int, int]], int] = field(
-        default=({}, 0), init=False, repr=False
+    _stored_after_commit: tuple[dict[str, tuple[int, int]], int, bool] = field(
+        default=({}, 0, False), init=False, repr=False
     )
 
     def __post_init__(self) -> None:
@@ -105,11 +112,19 @@ class LiveSession:
                 h, w = self.pending[0].shape[:2]
                 frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BILINEAR))
             self.pending.append(frame)
+            self.fresh.append(frame)
 
     @property
     def pending_start(self) -> int:
         """The session step of the first pending frame."""
         return self.cameras.next_step - len(self.pending)
+
+    def memory_due(self, every_clips: int) -> bool:
+        """Does the next commit store the memory: ``every_clips`` clips since it last did,
+        the session ended (answers read it), or a clip was lost."""
+        return bool(self.unsaved_clips) and (
+            len(self.unsaved_clips) >= every_clips or self.closed or self.save_memory_now
+        )
 
     def take_clip(self, frames: int) -> np.ndarray:
         """The next ``frames`` pending frames as a clip (T, H, W, 3)."""
@@ -126,14 +141,18 @@ class LiveSession:
         commit succeeded)."""
         first = self.cameras.tracks[0] if self.cameras.tracks else None
         timeline = first.timeline if first else Timeline(self.fps)
-        pending: list[ArrayBlob] = []
+        saving = memory_arrays is not None
         start, end = self.pending_start, self.cameras.next_step
-        kept = {name: span for name, span in self.stored_frames.items() if span[1] > start}
-        new_from = max(self.stored_upto, start)
+        unsaved = [] if saving else list(self.unsaved_clips)
+        keep_from = start - sum(unsaved)  # the first frame the stored memory lacks
+        kept = {name: span for name, span in self.stored_frames.items() if span[1] > keep_from}
+        pending: list[ArrayBlob] = []
+        new_from = max(self.stored_upto, keep_from)
         if new_from < end:  # frames since the last commit, in one array named by its step
-            pending.append(_blob(f"frames.{new_from}", np.stack(self.pending[new_from - start :])))
+            frames = np.stack(self.fresh[new_from - self.stored_upto :])
+            pending.append(_blob(f"frames.{new_from}", frames))
             kept[f"frames.{new_from}"] = (new_from, end)
-        self._stored_after_commit = (kept, end)
+        self._stored_after_commit = (kept, end, saving)
         if timeline.held is not None:
             pending.append(_blob("held", timeline.held))
         info, arrays = camera_state(self.cameras)
@@ -148,7 +167,7 @@ class LiveSession:
             seq_gaps=tuple(first.gaps) if first else (),
             losses=tuple(self.losses),
             source=self.partition,
-            frames_seen=self.frames_seen,
+            frames_seen=self.frames_seen if saving else self.saved_frames_seen,
             model_version=model_version,
             fps=self.fps,
             pending_info={
@@ -160,6 +179,7 @@ class LiveSession:
                 "partition": list(self.partition) if self.partition else None,
                 "evidence_step": self.thumbnails.step,
                 "pending_start": start,
+                "unsaved_clips": unsaved,
                 **info,
             },
             memory=tuple(_blob(k, v) for k, v in sorted((memory_arrays or {}).items())),
@@ -171,8 +191,11 @@ class LiveSession:
 
     def saved(self) -> None:
         """The commit of the latest :meth:`snapshot` succeeded: that is what is stored."""
-        self.dirty = self.memory_changed = False
-        self.stored_frames, self.stored_upto = self._stored_after_commit
+        self.stored_frames, self.stored_upto, memory_saved = self._stored_after_commit
+        self.dirty, self.fresh = False, []
+        if memory_saved:
+            self.unsaved_clips, self.save_memory_now = [], False
+            self.saved_frames_seen = self.frames_seen
         self.thumbnails.saved()
 
     @classmethod
@@ -196,7 +219,7 @@ class LiveSession:
             written=bool(info.get("written", bool(snap.memory))),
             evidence=evidence,
             camera_skew_s=camera_skew_s,
-            memory_changed=False,
+            saved_frames_seen=snap.frames_seen,
         )
         session.thumbnails = ThumbnailKeeper(
             evidence,
@@ -218,26 +241,35 @@ class LiveSession:
                 None, timeline, last_seq=snap.last_seq, gaps=[(a, b) for a, b in snap.seq_gaps]
             )
         session.cameras = cameras_from_state(info, arrays, first, fps, session.skew_steps)
-        session._load_pending(arrays, info.get("pending_start"))
+        session._load_frames(arrays, info.get("pending_start"), info.get("unsaved_clips") or [])
         return session
 
-    def _load_pending(self, arrays: dict[str, np.ndarray], start: int | None) -> None:
-        """The pending frames from their stored arrays: ``frames.K`` holds steps from K on
-        (the first may hold frames already written, before ``start``); a snapshot from
-        before frames were stored incrementally holds them all in ``frames``."""
+    def _load_frames(
+        self, arrays: dict[str, np.ndarray], start: int | None, unsaved: list[int]
+    ) -> None:
+        """The stored frames: those of the clips to replay, then the pending ones.
+
+        ``frames.K`` holds steps from K on (the first array may begin with frames the
+        stored memory already holds); a snapshot from before frames were stored one commit
+        at a time holds the pending ones in ``frames`` and no clip to replay.
+        """
         if "frames" in arrays:  # stored whole: the next commit stores them the new way
             self.pending = list(arrays["frames"])
-            self.stored_upto = self.pending_start
+            self.fresh, self.stored_upto = list(self.pending), self.pending_start
             return
-        spans = sorted(
+        needed_from = int(start or 0) - sum(unsaved)
+        window: list[np.ndarray] = []
+        for first_step, name in sorted(
             (int(name.split(".", 1)[1]), name) for name in arrays if name.startswith("frames.")
-        )
-        for first_step, name in spans:
+        ):
             frames = arrays[name]
             self.stored_frames[name] = (first_step, first_step + len(frames))
-            self.pending += list(frames[max(0, int(start or 0) - first_step) :])
-        self.stored_upto = max((end for _, end in self.stored_frames.values()), default=0)
-        self.stored_upto = max(self.stored_upto, self.pending_start)
+            window += list(frames[max(0, needed_from - first_step) :])
+        taken = sum(unsaved)
+        self.pending = window[taken:]
+        self.stored_upto = self.cameras.next_step
+        if unsaved:
+            self.replay = ([int(n) for n in unsaved], window[:taken])
 
 
 @dataclass(frozen=True)

@@ -168,10 +168,10 @@ def test_a_clip_the_model_cannot_write_is_a_recorded_loss_and_its_batch_mates_ar
     together = [m for pair in itertools.zip_longest(*streams) for m in pair if m is not None]
     real_write = IngestEngine._write
 
-    def fail_for_w_bad(self, sessions, clips):
+    def fail_for_w_bad(self, sessions, clips, **kwargs):
         if any(s.id == "w-bad" for s in sessions):
             raise RuntimeError("CUDA out of memory")
-        return real_write(self, sessions, clips)
+        return real_write(self, sessions, clips, **kwargs)
 
     monkeypatch.setattr(IngestEngine, "_write", fail_for_w_bad)
     stats = ingest(settings, as_records(together), list_source)
