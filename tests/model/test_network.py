@@ -330,6 +330,10 @@ def test_time_answers_from_activity_steps_change_only_the_time_answers(
         (asked,) = net.answer(
             memory, [ActivityQuery(q.memory_index, q.object_image, q.start, q.end)]
         )
-        assert b == time_from_steps(q, asked)
+        alone = time_from_steps(q, asked)
+        # the same steps, read in another batch: the window is the same, the score within
+        # float rounding (the batch's padding changes the order of sums on some CPUs)
+        assert (b.start, b.end) == (alone.start, alone.end)
+        assert b.score == pytest.approx(alone.score, rel=1e-5, abs=1e-6)
     with pytest.raises(Exception, match="time_answers must be one of"):
         dataclasses.replace(tiny_net.cfg, time_answers="guess")
