@@ -296,23 +296,30 @@ def reference_memory(tiny_checkpoint: Path):
     return reference
 
 
+def stored_snapshot(settings: Settings, session_id: str):
+    """The session's ingest state as the database holds it (``SessionSnapshot``)."""
+    from app.db import Database
+    from storage.ingest_state import load_session
+
+    database = Database(settings)
+    try:
+        with database.session() as db:
+            snap = load_session(db, session_id)
+    finally:
+        database.dispose()
+    assert snap is not None, f"no session {session_id} stored"
+    return snap
+
+
 @pytest.fixture
 def stored_memory():
     """Function: (settings, session id) -> (Memory, session snapshot) as the database holds it;
     the memory is None while none is stored (ingest stores it every few clips and at the end)."""
-    from app.db import Database
     from app.ingest.session import memory_arrays
     from model import Memory
-    from storage.ingest_state import load_session
 
     def read(settings: Settings, session_id: str):
-        database = Database(settings)
-        try:
-            with database.session() as db:
-                snap = load_session(db, session_id)
-        finally:
-            database.dispose()
-        assert snap is not None, f"no session {session_id} stored"
+        snap = stored_snapshot(settings, session_id)
         arrays = memory_arrays(snap)
         return (Memory.from_arrays(arrays) if arrays else None), snap
 

@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from app.db import Database
 from app.ingest import engine as engine_module
 from app.ingest.records import Record
 from app.publish import session_messages
 from app.settings import Settings
-from storage.ingest_state import SessionSnapshot, load_session
 from tests.app.ingest.conftest import ingest
-
-
-def stored_snapshot(settings: Settings, session_id: str) -> SessionSnapshot:
-    database = Database(settings)
-    try:
-        with database.session() as db:
-            snap = load_session(db, session_id)
-    finally:
-        database.dispose()
-    assert snap is not None
-    return snap
+from tests.conftest import stored_snapshot
 
 
 @pytest.fixture
