@@ -45,13 +45,15 @@ class LiveSession:
     # Commits follow change. The stored memory may lag the live one by a few clips: the
     # lengths of the clips written since it was stored are ``unsaved_clips``, and their
     # frames stay stored with the pending ones, so a restart replays them (exactly) into
-    # the stored memory. Each frame is written once: ``fresh`` holds those added since the
-    # last commit (the first at step ``stored_upto``), ``stored_frames`` names the stored
-    # frame arrays and the steps [start, end) each covers.
+    # the stored memory. Each frame is written once: ``fresh`` holds the frames not stored
+    # yet that a commit may need (the first at step ``fresh_start``), ``stored_frames``
+    # names the stored frame arrays and the steps [start, end) each covers, up to
+    # ``stored_upto``.
     unsaved_clips: list[int] = field(default_factory=list)
     saved_frames_seen: int = 0  # frames in the stored memory
     save_memory_now: bool = False  # a clip was lost: store the memory at the next commit
     fresh: list[np.ndarray] = field(default_factory=list)
+    fresh_start: int = 0
     stored_frames: dict[str, tuple[int, int]] = field(default_factory=dict)
     stored_upto: int = 0
     # after a restart: (clip lengths, their frames) to write into the stored memory again
@@ -76,6 +78,7 @@ class LiveSession:
         """What applying one message can change, so that a failure can undo it."""
         return _Savepoint(
             len(self.pending),
+            len(self.fresh),
             self.cameras.savepoint(),
             (self.status, self.store_id, self.start_info, self.end_info),
             len(self.losses),
@@ -84,6 +87,7 @@ class LiveSession:
 
     def rollback(self, point: _Savepoint) -> None:
         del self.pending[point.pending :]
+        del self.fresh[point.fresh :]
         self.cameras.rollback(point.cameras)
         self.status, self.store_id, self.start_info, self.end_info = point.fields
         del self.losses[point.losses :]
@@ -148,8 +152,12 @@ class LiveSession:
         kept = {name: span for name, span in self.stored_frames.items() if span[1] > keep_from}
         pending: list[ArrayBlob] = []
         new_from = max(self.stored_upto, keep_from)
+        if saving:  # no later commit needs the frames before: the memory holds them (and
+            # until a commit stores it, every commit stores it), so a database outage
+            # does not pile them up here
+            self.fresh, self.fresh_start = self.fresh[new_from - self.fresh_start :], new_from
         if new_from < end:  # frames since the last commit, in one array named by its step
-            frames = np.stack(self.fresh[new_from - self.stored_upto :])
+            frames = np.stack(self.fresh[new_from - self.fresh_start :])
             pending.append(_blob(f"frames.{new_from}", frames))
             kept[f"frames.{new_from}"] = (new_from, end)
         self._stored_after_commit = (kept, end, saving)
@@ -192,7 +200,7 @@ class LiveSession:
     def saved(self) -> None:
         """The commit of the latest :meth:`snapshot` succeeded: that is what is stored."""
         self.stored_frames, self.stored_upto, memory_saved = self._stored_after_commit
-        self.dirty, self.fresh = False, []
+        self.dirty, self.fresh, self.fresh_start = False, [], self.stored_upto
         if memory_saved:
             self.unsaved_clips, self.save_memory_now = [], False
             self.saved_frames_seen = self.frames_seen
@@ -255,7 +263,8 @@ class LiveSession:
         """
         if "frames" in arrays:  # stored whole: the next commit stores them the new way
             self.pending = list(arrays["frames"])
-            self.fresh, self.stored_upto = list(self.pending), self.pending_start
+            self.fresh = list(self.pending)
+            self.fresh_start = self.stored_upto = self.pending_start
             return
         needed_from = int(start or 0) - sum(unsaved)
         window: list[np.ndarray] = []
@@ -267,7 +276,7 @@ class LiveSession:
             window += list(frames[max(0, needed_from - first_step) :])
         taken = sum(unsaved)
         self.pending = window[taken:]
-        self.stored_upto = self.cameras.next_step
+        self.fresh_start = self.stored_upto = self.cameras.next_step
         if unsaved:
             self.replay = ([int(n) for n in unsaved], window[:taken])
 
@@ -275,6 +284,7 @@ class LiveSession:
 @dataclass(frozen=True)
 class _Savepoint:
     pending: int
+    fresh: int
     cameras: CamerasSavepoint
     fields: tuple[str, str | None, dict[str, Any], dict[str, Any] | None]
     losses: int
