@@ -1,5 +1,5 @@
 """``python -m app`` runs the ``cartmem`` command."""
 
-from app.cli import main
+from app.cli import run
 
-main()
+run()

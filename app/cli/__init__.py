@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from app import process
 from app.cli import (
     answer,
     bench,
@@ -32,7 +33,7 @@ from app.db import Database
 from app.errors import CartmemError
 from app.settings import Settings
 
-__all__ = ["AppContext", "main"]
+__all__ = ["AppContext", "main", "run"]
 
 
 @dataclass
@@ -74,6 +75,15 @@ def main(ctx: click.Context) -> None:
     app = AppContext(Settings.from_env())
     ctx.obj = app
     ctx.call_on_close(app.close)
+
+
+def run() -> None:
+    """The ``cartmem`` console command: ``main``, then a worker's process ends at once."""
+    try:
+        main()
+    except SystemExit as exc:
+        process.exit_now_if_asked(exc.code)
+        raise
 
 
 for _command in (

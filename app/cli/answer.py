@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from app import process
 from app.answer.requeue import requeue_failed
 from app.cli._output import emit, json_option, table
 from app.errors import CartmemError
@@ -24,6 +25,8 @@ from app.errors import CartmemError
 def answer(app, until_idle: float | None, as_json: bool) -> None:
     """Answer pending queries from session memories (a long-running worker)."""
     from app.answer.service import run_answer_worker  # late: loads torch
+
+    process.skip_teardown_at_exit()
 
     stats = run_answer_worker(app.settings, until_idle_s=until_idle)
     emit(

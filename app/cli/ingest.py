@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from app import process
 from app.cli._output import emit, json_option
 
 
@@ -36,6 +37,8 @@ def ingest(
     Commits every CARTMEM_COMMIT_INTERVAL_S seconds and on SIGTERM, then exits.
     """
     from app.ingest.service import run_ingest  # late: loads torch
+
+    process.skip_teardown_at_exit()
 
     stats = run_ingest(
         app.settings, videos=videos, max_messages=max_messages, until_idle_s=until_idle
