@@ -8,6 +8,8 @@ tests at servers you run yourself; when unset, the harness starts its own on 127
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -138,6 +140,20 @@ def _server_version(url: str) -> str:
 
 
 # ---------------------------------------------------------------- processes
+def run_cartmem(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``cartmem ARGS`` (``python -m app``) run to its end in a process of its own, with only
+    ``env``'s CARTMEM_ variables; its output captured."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CARTMEM_")} | env
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 @pytest.fixture
 def cartmem_process():
     """Function: run ``cartmem ARGS`` in its own process with ``settings``, output to ``log``."""

@@ -4,9 +4,7 @@ on the way: its output is flushed, its exit status kept, and it waits for live t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -14,21 +12,13 @@ import pytest
 
 from app import process
 from app.settings import Settings
+from tests.conftest import run_cartmem
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def cartmem(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTMEM_")}
-    env |= settings.to_env()
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cartmem(settings.to_env(), *args)
 
 
 def test_an_ingest_worker_ends_at_once_with_its_output_and_status(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from app.db import Database
 from app.devstack import PostgresServer
 from app.errors import DatabaseUnavailableError
 from app.settings import Settings
-from tests.conftest import missing_tool, require_tool
+from tests.conftest import missing_tool, require_tool, run_cartmem
 
 pytestmark = pytest.mark.postgres
 USER, PASSWORD = "till_app", "Tls-Pa55word-7"
@@ -209,13 +208,5 @@ def test_no_secret_given_by_file_shows_in_config_logs_or_errors(
 def _cartmem(env: dict[str, str], *args: str) -> str:
     """``cartmem ARGS`` in a process of its own with only ``env``'s CARTMEM_ variables; its
     stdout and stderr together."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CARTMEM_")} | env
-    done = subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cartmem(env, *args)
     return done.stdout + done.stderr
