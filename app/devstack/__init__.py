@@ -3,8 +3,15 @@
 Nothing here is imported by the service itself; tests and `cartmem dev` use it.
 """
 
-from app.devstack.kafka import KAFKA_VERSION, KafkaBroker, ensure_kafka_libs
+from app.devstack.kafka import KAFKA_VERSION, KafkaBroker, KafkaTls, ensure_kafka_libs
 from app.devstack.postgres import PostgresServer
 from app.devstack.stack import DevStack
 
-__all__ = ["KAFKA_VERSION", "DevStack", "KafkaBroker", "PostgresServer", "ensure_kafka_libs"]
+__all__ = [
+    "KAFKA_VERSION",
+    "DevStack",
+    "KafkaBroker",
+    "KafkaTls",
+    "PostgresServer",
+    "ensure_kafka_libs",
+]

@@ -169,16 +169,36 @@ def _cluster_id() -> str:
     return cluster_id
 
 
-def _server_properties(port: int, controller_port: int, data_dir: Path) -> str:
+@dataclass(frozen=True)
+class KafkaTls:
+    """A server certificate for an extra ``SSL`` listener (no client certificates asked).
+
+    ``keystore`` is a PKCS12 file holding the broker's key and certificate chain, protected
+    by ``password`` (the key's password too).
+    """
+
+    keystore: Path
+    password: str
+
+
+def _server_properties(
+    port: int, controller_port: int, data_dir: Path, ssl: tuple[int, KafkaTls] | None = None
+) -> str:
+    """``ssl``: the port and certificate of an extra SSL listener."""
+    advertised = f"PLAINTEXT://{LOOPBACK}:{port}"
+    protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if ssl is not None:
+        advertised += f",SSL://{LOOPBACK}:{ssl[0]}"
+        protocols += ",SSL:SSL"
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{LOOPBACK}:{controller_port}",
-        "listeners": f"PLAINTEXT://{LOOPBACK}:{port},CONTROLLER://{LOOPBACK}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{port}",
+        "listeners": f"{advertised},CONTROLLER://{LOOPBACK}:{controller_port}",
+        "advertised.listeners": advertised,
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": protocols,
         "log.dirs": str(data_dir),
         # One node: every internal topic must make do with one replica.
         "offsets.topic.replication.factor": "1",
@@ -193,6 +213,15 @@ def _server_properties(port: int, controller_port: int, data_dir: Path) -> str:
         # 5-minute default check (the test of what ingest does when retention outran it).
         "log.retention.check.interval.ms": "1000",
     }
+    if ssl is not None:
+        tls = ssl[1]
+        props |= {
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(Path(tls.keystore).resolve()),
+            "ssl.keystore.password": tls.password,
+            "ssl.key.password": tls.password,
+            "ssl.client.auth": "none",
+        }
     return "".join(f"{key}={value}\n" for key, value in props.items())
 
 
@@ -277,16 +306,24 @@ class KafkaBroker(ServerHandle):
     controller_port: int
     version: str
     process: ServerProcess = field(repr=False)
+    ssl_port: int | None = None
 
     @classmethod
     def start(
-        cls, workdir: Path, *, version: str = KAFKA_VERSION, ready_timeout: float = 90.0
+        cls,
+        workdir: Path,
+        *,
+        version: str = KAFKA_VERSION,
+        ready_timeout: float = 90.0,
+        tls: KafkaTls | None = None,
     ) -> Self:
         """Format fresh storage in ``workdir/data`` and start a broker on free ports.
 
         Ready means the log says "Kafka Server started" and a kafka-python metadata request
         succeeds. The broker runs in its own session, so it outlives the caller until
         ``stop()``; its log is ``workdir/server.log`` (JVM output in ``workdir/stdout.log``).
+        With ``tls``, the broker also has an ``SSL`` listener (``ssl_bootstrap_servers``)
+        besides its PLAINTEXT one, which the readiness check and the controller keep using.
         """
         began = time.monotonic()
         workdir = Path(workdir).resolve()
@@ -299,10 +336,12 @@ class KafkaBroker(ServerHandle):
         log4j.write_text(_log4j2_properties(log_path))
         data_dir = workdir / "data"
         for attempt in range(1, _START_ATTEMPTS + 1):
-            port, controller_port = free_ports(2)
+            port, controller_port, *extra = free_ports(3 if tls else 2)
+            ssl_port = extra[0] if tls else None
+            ssl = (extra[0], tls) if tls else None
             shutil.rmtree(data_dir, ignore_errors=True)
             (workdir / "server.properties").write_text(
-                _server_properties(port, controller_port, data_dir)
+                _server_properties(port, controller_port, data_dir, ssl)
             )
             progress(f"formatting Kafka {real_version} storage in {data_dir}")
             _format_storage(java, libs, workdir, log4j)
@@ -341,7 +380,7 @@ class KafkaBroker(ServerHandle):
                 process.stop(signal.SIGKILL, 5.0)
                 raise
             break
-        broker = cls(workdir, port, controller_port, real_version, process)
+        broker = cls(workdir, port, controller_port, real_version, process, ssl_port)
         progress(
             f"Kafka {real_version} ready at {broker.bootstrap_servers} "
             f"({time.monotonic() - began:.1f} s)"
@@ -352,9 +391,16 @@ class KafkaBroker(ServerHandle):
     def bootstrap_servers(self) -> str:
         return f"{LOOPBACK}:{self.port}"
 
+    @property
+    def ssl_bootstrap_servers(self) -> str:
+        """The ``SSL`` listener, for a broker started with ``tls``."""
+        if self.ssl_port is None:
+            raise DevStackError("this Kafka broker was started without an SSL listener")
+        return f"{LOOPBACK}:{self.ssl_port}"
+
     def to_state(self) -> dict[str, Any]:
         """JSON-able description that ``from_state`` turns back into a handle, in any process."""
-        return {
+        state = {
             "kind": "kafka",
             "workdir": str(self.workdir),
             "port": self.port,
@@ -362,6 +408,9 @@ class KafkaBroker(ServerHandle):
             "version": self.version,
             **self.process.to_state(),
         }
+        if self.ssl_port is not None:
+            state["ssl_port"] = self.ssl_port
+        return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
@@ -373,4 +422,5 @@ class KafkaBroker(ServerHandle):
             int(state["controller_port"]),
             str(state["version"]),
             ServerProcess.from_state(state),
+            None if state.get("ssl_port") is None else int(state["ssl_port"]),
         )
