@@ -63,7 +63,14 @@ def _connect(settings: Settings, factory: type, options: dict[str, Any], *args: 
     try:
         return factory(*args, **options)
     except (KafkaTimeoutError, KafkaConnectionError):  # 3.0 raises "Unable to bootstrap"
+        tls = ""
+        if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            # a broker whose certificate the CA file does not vouch for looks the same here
+            tls = (
+                f", and that {env_name('kafka_ssl_cafile')} holds the CA that signed the "
+                "broker's certificate"
+            )
         raise BrokerUnavailableError(
             f"no Kafka broker answered at {settings.kafka_bootstrap_servers}; check "
-            f"{env_name('kafka_bootstrap_servers')} and that the broker is running."
+            f"{env_name('kafka_bootstrap_servers')} and that the broker is running{tls}."
         ) from None

@@ -24,7 +24,7 @@ from app.errors import BrokerUnavailableError, DevStackError
 from app.kafka_client import make_consumer, make_producer
 from app.settings import Settings
 from tests.conftest import require_tool
-from tests.integration.test_secrets_postgres import _certificates
+from tests.support.certificates import make_certificates
 
 pytestmark = pytest.mark.kafka
 KEYSTORE_PASSWORD = "cartmem-test-keystore"
@@ -40,7 +40,7 @@ class TlsBroker:
 def _keystore(directory: Path) -> Path:
     """ca.pem, other-ca.pem and broker.p12 (key and chain for 127.0.0.1) in ``directory``:
     the PostgreSQL TLS test's throwaway certificates, put in a PKCS12 keystore for Java."""
-    _certificates(directory)
+    make_certificates(directory)
     subprocess.run(
         ["openssl", "pkcs12", "-export", "-in", "server.crt", "-inkey", "server.key",
          "-certfile", "ca.pem", "-name", "broker", "-out", "broker.p12",
@@ -113,3 +113,4 @@ def test_a_ca_that_did_not_sign_the_broker_is_refused(
     message = str(refused.value)
     assert tls_broker.bootstrap in message
     assert "CARTMEM_KAFKA_BOOTSTRAP_SERVERS" in message
+    assert "CARTMEM_KAFKA_SSL_CAFILE" in message  # the likely cause, named

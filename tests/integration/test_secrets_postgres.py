@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from app.devstack import PostgresServer
 from app.errors import DatabaseUnavailableError
 from app.settings import Settings
 from tests.conftest import missing_tool, require_tool, run_cartmem
+from tests.support.certificates import make_certificates
 
 pytestmark = pytest.mark.postgres
 USER, PASSWORD = "till_app", "Tls-Pa55word-7"
@@ -48,30 +48,6 @@ class TlsServer:
         return url.render_as_string(hide_password=False)
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _certificates(directory: Path) -> None:
-    """ca.pem, other-ca.pem and server.crt/.key (for 127.0.0.1 and localhost) in ``directory``."""
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    for name in ("ca", "other-ca"):
-        _openssl(
-            "req", "-x509", *ec, "-keyout", f"{name}.key", "-out", f"{name}.pem",
-            "-days", "2", "-subj", f"/CN=cartmem test {name}", cwd=directory,
-        )  # fmt: skip
-    _openssl(
-        "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
-        cwd=directory,
-    )  # fmt: skip
-    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext",
-        cwd=directory,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     if not SYSTEM_POSTGRES:
@@ -83,7 +59,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
         server = PostgresServer.start(workdir)
     try:
         data = workdir / "pgdata"
-        _certificates(workdir)
+        make_certificates(workdir)
         owner = data.stat()
         for name in ("server.crt", "server.key"):  # the server's account must own its key
             (data / name).write_bytes((workdir / name).read_bytes())
