@@ -470,7 +470,7 @@ class IngestEngine:
                 )
             session.add_samples(cameras.combine())
             if decoded.loss is not None:
-                session.record_loss(decoded.loss, seq=env.seq, t0=env.t0)
+                session.record_loss(decoded.loss, seq=env.seq, t0=env.t0, **_camera(session, env))
             self.metrics.count_frames(len(decoded.frames))
             self.stats.decoded_frames += len(decoded.frames)
         else:  # session_end: the camera's last frames; the session ends with its last camera
@@ -486,18 +486,19 @@ class IngestEngine:
         so the gap is recorded among the session's losses with where it lies."""
         end_s = camera.video_end_us() / 1e6
         held = camera.timeline.held
+        first = session.cameras.tracks[0].id  # losses recorded before a second camera came
         if env.t0 is None or held is None or env.t0 - end_s < TIME_GAP_NOTED_S:
             return
-        if session.losses and session.losses[-1].get("seq") == camera.last_seq:
+        last = session.losses[-1] if session.losses else {}
+        if last.get("seq") == camera.last_seq and last.get("camera", first) == env.camera:
             return  # the chunk before lost its end, and that loss is on record already
-        where: dict[str, object] = {"camera": env.camera} if len(session.cameras.tracks) > 1 else {}
         session.record_loss(
             f"no video from {end_s:g} s to {env.t0:g} s (a camera that dropped out, or a lost "
             "chunk): the memory holds the last frame before the gap through it.",
             seq=env.seq,
             from_s=round(end_s, 3),
             to_s=env.t0,
-            **where,
+            **_camera(session, env),
         )
 
     def _close(self, session: LiveSession, end_info: dict[str, object]) -> None:
@@ -758,6 +759,11 @@ def _snapshot_bytes(snapshot: SessionSnapshot) -> int:
     """What a commit writes of one session: its arrays and new thumbnails."""
     blobs = (*snapshot.memory, *snapshot.pending)
     return sum(len(b.data) for b in blobs) + sum(len(t.data) for t in snapshot.thumbnails)
+
+
+def _camera(session: LiveSession, env: Envelope) -> dict[str, str]:
+    """Which camera a loss is of, once a session has several (one camera: no key, as before)."""
+    return {"camera": env.camera} if len(session.cameras.tracks) > 1 else {}
 
 
 def _end_info(cameras: CameraSet, last: dict[str, object]) -> dict[str, object]:
