@@ -286,14 +286,24 @@ def decode_at_fps(path: Path, fps: float, max_side: int | None = None):
     return np.concatenate([pushed, timeline.flush()])
 
 
-def side_by_side(left, right):
-    """Two cameras' frames at the memory FPS (T, H, W, 3) as one session's steps (T', H, 2W, 3):
-    ingest puts them side by side, and the shorter holds its last frame to the end."""
+@pytest.fixture(scope="session")
+def side_by_side_memory(tiny_checkpoint: Path):
+    """Function: (left video, right video) -> the memory ``LongVMNet.populate`` writes for
+    two cameras' videos side by side, as ingest combines them (the shorter holds its last
+    frame to the end of the longer)."""
     import numpy as np
 
-    steps = max(len(left), len(right))
-    hold = [np.concatenate([v, np.repeat(v[-1:], steps - len(v), 0)]) for v in (left, right)]
-    return np.concatenate(hold, axis=2)
+    from model import LongVMNet
+
+    net = LongVMNet.load(tiny_checkpoint)
+
+    def reference(left: Path, right: Path):
+        videos = [decode_at_fps(v, net.cfg.fps) for v in (left, right)]
+        steps = max(len(v) for v in videos)
+        held = [np.concatenate([v, np.repeat(v[-1:], steps - len(v), 0)]) for v in videos]
+        return net.populate(np.concatenate(held, axis=2)[None])  # (1, T, H, 2W, 3)
+
+    return reference
 
 
 @pytest.fixture(scope="session")

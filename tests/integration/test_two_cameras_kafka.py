@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from model import LongVMNet
-from tests.conftest import side_by_side
 from tests.integration.conftest import ingest_until_idle
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
@@ -18,8 +16,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 def test_two_camera_processes_make_one_memory_with_nothing_dead_lettered(
     kafka_pg_settings,
     synth_videos,
-    frames_at_fps,
-    tiny_checkpoint,
+    side_by_side_memory,
     stored_memory,
     cartmem_process,
     tmp_path: Path,
@@ -55,8 +52,7 @@ def test_two_camera_processes_make_one_memory_with_nothing_dead_lettered(
     memory, snap = stored_memory(settings, "cart-7")
     assert snap.status == "closed" and snap.losses == () and snap.seq_gaps == ()
     assert set(snap.end_info["cameras"]) == {"front", "basket"}
-    net = LongVMNet.load(tiny_checkpoint)
     # slots in the declared order, whichever camera's message reached the topic first
-    both = side_by_side(frames_at_fps(front, net.cfg.fps), frames_at_fps(basket, net.cfg.fps))
-    assert memory.equal(net.populate(both[None]))
-    assert snap.frames_seen == len(both)
+    both = side_by_side_memory(front, basket)
+    assert memory.equal(both)
+    assert snap.frames_seen == int(both.frames_seen[0])

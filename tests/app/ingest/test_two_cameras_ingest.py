@@ -15,7 +15,6 @@ from app.ingest.records import Record
 from app.publish import Message, session_messages
 from app.settings import Settings
 from tests.app.ingest.conftest import ingest
-from tests.conftest import side_by_side
 
 TOPIC = "two-cameras"
 
@@ -32,10 +31,8 @@ def interleaved(*cameras: list[Message]) -> list[Record]:
 
 
 def test_two_cameras_make_one_memory_of_both_side_by_side(
-    settings, synth_videos, frames_at_fps, tiny_checkpoint, stored_memory, list_source
+    settings, synth_videos, side_by_side_memory, reference_memory, stored_memory, list_source
 ) -> None:
-    from model import LongVMNet
-
     front, basket = synth_videos[0], synth_videos[1]
     records = interleaved(
         list(session_messages(front, "two", camera="front", chunk_seconds=3.0)),
@@ -46,12 +43,9 @@ def test_two_cameras_make_one_memory_of_both_side_by_side(
     memory, snap = stored_memory(settings, "two")
     assert snap.status == "closed" and snap.losses == () and snap.seq_gaps == ()
     assert set(snap.end_info["cameras"]) == {"front", "basket"}
-
-    net = LongVMNet.load(tiny_checkpoint)
-    both = side_by_side(frames_at_fps(front, net.cfg.fps), frames_at_fps(basket, net.cfg.fps))
-    assert memory.equal(net.populate(both[None]))
+    assert memory.equal(side_by_side_memory(front, basket))
     # and not what either camera alone would have written
-    assert not memory.equal(net.populate(frames_at_fps(front, net.cfg.fps)[None]))
+    assert not memory.equal(reference_memory(front))
 
 
 def test_a_crash_between_commits_replays_to_the_same_memory(
