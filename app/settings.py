@@ -86,6 +86,8 @@ class Settings:
     # bytes follow the video, not the number of sessions times the memory's size
     memory_save_clips: int = 4
     ingest_batch_records: int = 64  # records fetched per poll; the decode queue holds 4x this
+    # decoded video a worker holds ahead of the model (MiB): records wait, undecoded, past it
+    ingest_read_ahead_mb: int = 32
     # evidence staff look at: JPEG thumbnails of the frames the memory saw, this many per
     # second (0: none; at most the memory's own rate), this wide; past either bound a
     # session's thumbnails are thinned evenly (every other one dropped) so that every
@@ -168,6 +170,7 @@ class Settings:
             "max_live_sessions",
             "kafka_session_timeout_ms",
             "ingest_batch_records",
+            "ingest_read_ahead_mb",
             "memory_save_clips",
             "query_batch_size",
             "query_max_attempts",

@@ -15,9 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +31,7 @@ from app.ingest.dead_letters import dead_letter_record
 from app.ingest.metrics import IngestMetrics
 from app.ingest.pool import DevicePool, PoolFullError
 from app.ingest.prepare import FrameNeeds, Prepared, prepare
+from app.ingest.read_ahead import ReadAhead
 from app.ingest.records import Record, TopicPartition
 from app.ingest.session import LiveSession, memory_arrays
 from app.ingest.sources import Source
@@ -107,10 +107,17 @@ class IngestEngine:
         self.dead: list[DeadLetterRecord] = []
         self.closed: list[str] = []  # closed since the last commit
         self.stats = IngestStats()
-        self._inflight: deque[tuple[Record, Future[Prepared]]] = deque()
-        self._executor = ThreadPoolExecutor(max_workers=decode_workers or os.cpu_count() or 2)
+        self._decode_args = (settings, self.frame_needs)
+        threads = decode_workers or os.cpu_count() or 2
+        self._executor = ThreadPoolExecutor(max_workers=threads)
         self._batch = settings.ingest_batch_records
-        self._high_water = 4 * self._batch
+        self._read_ahead = ReadAhead(
+            self._executor,
+            lambda record: prepare(record, *self._decode_args),
+            limit_bytes=settings.ingest_read_ahead_mb * 2**20,
+            max_records=4 * self._batch,
+            threads=threads,
+        )
         self._paused = False
         self._stop = False
         self._last_commit = time.monotonic()
@@ -129,7 +136,7 @@ class IngestEngine:
     def work_waiting(self) -> bool:
         """Records in hand, or left on the broker at the latest commit (readiness asks this
         from another thread: it only reads)."""
-        return bool(self._inflight) or self.metrics.last_lag > 0
+        return bool(self._read_ahead) or self.metrics.last_lag > 0
 
     def run(
         self, *, max_messages: int | None = None, until_idle_s: float | None = None
@@ -140,32 +147,27 @@ class IngestEngine:
             while not self._stop:
                 budget = self._batch
                 if max_messages is not None:
-                    budget = min(budget, max_messages - self.stats.applied - len(self._inflight))
+                    budget = min(budget, max_messages - self.stats.applied - len(self._read_ahead))
                 records = self.source.poll(0.2, budget) if budget > 0 else []
                 self._check_retention()
                 applied_before = self.stats.applied
                 for record in records:
                     if record.tp in self.positions:
-                        self._inflight.append(
-                            (
-                                record,
-                                self._executor.submit(
-                                    prepare, record, self.settings, self.frame_needs
-                                ),
-                            )
-                        )
+                        self._read_ahead.add(record)
+                self._read_ahead.decode_within_budget()
                 self._apply_done(wait=not records)
+                self._read_ahead.decode_within_budget()
                 self._flow_control()
                 self._write_ready_clips()
                 self._expire_quiet_sessions()
-                worked = bool(records or self._inflight) or self.stats.applied != applied_before
+                worked = bool(records or self._read_ahead) or self.stats.applied != applied_before
                 self._maybe_commit()
                 if worked or self._paused:
                     last_activity = time.monotonic()  # idle counts from the end of all work
                 if max_messages is not None and self.stats.applied >= max_messages:
                     break
                 idle_s = time.monotonic() - last_activity
-                if until_idle_s is not None and not self._inflight and idle_s >= until_idle_s:
+                if until_idle_s is not None and not self._read_ahead and idle_s >= until_idle_s:
                     if self._caught_up(until_idle_s):
                         break
                     last_activity = time.monotonic()  # records are waiting: not idle
@@ -200,11 +202,12 @@ class IngestEngine:
         return caught_up
 
     def _flow_control(self) -> None:
-        """Bounded buffers: stop fetching while decoded-but-unapplied records pile up."""
-        if not self._paused and len(self._inflight) >= self._high_water:
+        """Bounded buffers: stop fetching while unapplied records pile up (their decoding is
+        bounded in bytes by the read-ahead itself)."""
+        if not self._paused and self._read_ahead.full():
             self.source.pause()
             self._paused = True
-        elif self._paused and len(self._inflight) <= self._high_water // 4:
+        elif self._paused and self._read_ahead.drained():
             self.source.resume()
             self._paused = False
 
@@ -214,8 +217,8 @@ class IngestEngine:
         A database outage while loading a session leaves the record at the head of the
         queue: nothing moves on until the database is back, and nothing is lost.
         """
-        while self._inflight:
-            _record, future = self._inflight[0]
+        while self._read_ahead:
+            _record, future = self._read_ahead.head()
             if not future.done() and not wait:
                 return
             try:
@@ -224,13 +227,15 @@ class IngestEngine:
                 log.error("cannot load session state, retrying: %s", exc)
                 time.sleep(1.0)
                 return
-            self._inflight.popleft()
+            self._read_ahead.pop()
             wait = False
 
     def _drain(self) -> None:
-        while self._inflight:
-            _record, future = self._inflight.popleft()
+        while self._read_ahead:
+            _record, future = self._read_ahead.head()
             self._apply(future.result())
+            self._read_ahead.pop()
+            self._read_ahead.decode_within_budget()
         self._write_ready_clips()
 
     # ================================================================== partitions
@@ -285,10 +290,8 @@ class IngestEngine:
 
     def _on_revoked(self, partitions: set[TopicPartition]) -> None:
         """Commit what we did with the partitions, then forget their sessions."""
-        mine = [(r, f) for r, f in self._inflight if r.tp in partitions]
-        self._inflight = deque((r, f) for r, f in self._inflight if r.tp not in partitions)
-        for _record, future in mine:
-            self._apply(future.result())
+        for record, decoding in self._read_ahead.remove(lambda record: record.tp in partitions):
+            self._apply(decoding.result() if decoding else prepare(record, *self._decode_args))
         self._write_ready_clips()
         try:
             self.commit()
@@ -319,7 +322,7 @@ class IngestEngine:
         its own commit."""
         fenced = set(exc.partitions)
         log.error("%s Dropping them; the new owner replays them from its commit.", exc)
-        self._inflight = deque((r, f) for r, f in self._inflight if r.tp not in fenced)
+        self._read_ahead.remove(lambda record: record.tp in fenced)
         for sid in [s.id for s in self.sessions.values() if s.partition in fenced]:
             self._forget(sid)
         self.closed = [sid for sid in self.closed if sid in self.sessions]
@@ -673,8 +676,13 @@ class IngestEngine:
             self._write_ready_clips()
 
     def _maybe_commit(self) -> None:
+        """Commit every ``commit_interval_s``, or sooner once a session has written
+        ``memory_save_clips`` clips since the last commit (a backlog read faster than real
+        time would otherwise hold all its frames until the next one); after failures, back
+        off (doubling up to a minute)."""
         backoff = min(60.0, self.settings.commit_interval_s * 2**self._commit_failures)
-        if time.monotonic() - self._last_commit < backoff:
+        due = time.monotonic() - self._last_commit >= backoff
+        if not due and (self._commit_failures or not self._a_session_ran_ahead()):
             return
         try:
             self.commit()
@@ -684,6 +692,10 @@ class IngestEngine:
             self._last_commit = time.monotonic()
             self.metrics.commits.labels("failed").inc()
             log.error("commit failed, will retry: %s", exc)
+
+    def _a_session_ran_ahead(self) -> bool:
+        limit = self.settings.memory_save_clips * self.cfg.clip_frames
+        return any(s.written_not_stored >= limit for s in self.sessions.values())
 
     def commit(self) -> None:
         """One transaction: changed sessions (their evidence thumbnails too), dead letters,

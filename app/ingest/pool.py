@@ -23,8 +23,10 @@ class PoolFullError(Exception):
 
 class DevicePool:
     def __init__(
-        self, cfg: ModelConfig, capacity: int, device: str, *, initial_slots: int = 8
+        self, cfg: ModelConfig, capacity: int, device: str, *, initial_slots: int = 1
     ) -> None:
+        # one slot to start, doubling as sessions come: a memory is megabytes (a paper-preset
+        # one 18 MB), and a worker that holds one session should not hold eight
         self.capacity = capacity
         self._cfg, self._device = cfg, device
         slots = min(capacity, initial_slots)

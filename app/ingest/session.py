@@ -93,6 +93,12 @@ class LiveSession:
         del self.losses[point.losses :]
         self.thumbnails.rollback(point.thumbnails)
 
+    @property
+    def written_not_stored(self) -> int:
+        """Frames written into the memory and not stored by a commit yet, to within a clip
+        (``fresh`` ends with the pending frames, save those a commit stored before)."""
+        return max(0, len(self.fresh) - len(self.pending))
+
     def video_end_us(self) -> int:
         """Session time where the video seen so far ends, over all cameras (0 before any
         frame)."""

@@ -157,3 +157,18 @@ def test_a_file_source_gives_each_session_its_own_start_payload(synth_videos) ->
             starts[record.key.decode()] = json.loads(record.value or b"{}")
     assert starts["a"].get("store_id") == "shared"
     assert starts["b"].get("candidate_skus") == ["S002-0001"] and "store_id" not in starts["b"]
+
+
+def test_a_backlog_read_faster_than_real_time_is_committed_every_few_clips(
+    settings, synth_videos, reference_memory, stored_memory
+) -> None:
+    """A file (or a caught-up partition) is read far faster than real time: commits come
+    once a session has written ``memory_save_clips`` clips, not only by the clock, so its
+    frames do not pile up until the next interval; the memory is the same."""
+    by_clock_only = dataclasses.replace(settings, commit_interval_s=3600.0, memory_save_clips=1)
+    stats, closed = ingest(by_clock_only, synth_videos[:1])
+    assert closed == [synth_videos[0].stem]
+    assert stats.clips >= 2
+    assert stats.commits >= stats.clips  # one as each clip is written, and the last
+    memory, _ = stored_memory(by_clock_only, synth_videos[0].stem)
+    assert memory.equal(reference_memory(synth_videos[0]))
