@@ -3,7 +3,6 @@ the catalog, and the memories' arrays; each a single query whatever the batch si
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ class SessionState:
     session_id: str
     status: str
     frames_seen: int  # in the stored memory; 0 without one
-    memory_saved_at: dt.datetime | None  # None: no memory stored yet
+    memory_version: int | None  # raised by each save of the memory; None: no memory row
     memory_fps: float | None  # frames per second the memory was written at
 
 
@@ -39,15 +38,15 @@ def session_states(db: Session, session_ids: Collection[str]) -> dict[str, Sessi
             ShoppingSession.id,
             ShoppingSession.status,
             SessionMemory.frames_seen,
-            SessionMemory.updated_at,
+            SessionMemory.memory_version,
             SessionMemory.fps,
         )
         .outerjoin(SessionMemory, SessionMemory.session_id == ShoppingSession.id)
         .where(ShoppingSession.id.in_(list(session_ids)))
     ).all()
     return {
-        sid: SessionState(sid, status, int(frames or 0), saved, fps)
-        for sid, status, frames, saved, fps in rows
+        sid: SessionState(sid, status, int(frames or 0), version, fps)
+        for sid, status, frames, version, fps in rows
     }
 
 

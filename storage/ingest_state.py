@@ -279,6 +279,8 @@ def _save_session(db: Session, snap: SessionSnapshot) -> None:
     memory.frames_seen = snap.frames_seen
     if snap.memory or memory.model_version is None:
         memory.model_version = snap.model_version
+    if snap.memory:
+        memory.memory_version = (memory.memory_version or 0) + 1
     if snap.fps is not None:
         memory.fps = snap.fps
     memory.pending_info = snap.pending_info

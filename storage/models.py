@@ -121,6 +121,9 @@ class SessionMemory(Base):
     fps: Mapped[float | None] = mapped_column(sa.Float)
     # scalars of the pending clip (e.g. the session time of its next frame), kept beside it
     pending_info: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # raised each time the memory's arrays are written (not when only pending frames are):
+    # what answer workers key their cache on, since updated_at moves with every commit
+    memory_version: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     updated_at: Mapped[dt.datetime] = _updated_at()
 
     session: Mapped[ShoppingSession] = relationship(back_populates="memory")

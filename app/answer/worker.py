@@ -163,15 +163,15 @@ class AnswerWorker:
             memories: dict[str, Memory] = {}
             missing = []
             for sid, state in states.items():
-                if state.memory_saved_at is None:
+                if state.memory_version is None:
                     continue
-                cached = self.cache.get(sid, state.memory_saved_at)
+                cached = self.cache.get(sid, state.memory_version)
                 if cached is None:
                     missing.append(sid)
                 else:
                     memories[sid] = cached
             for sid, blobs in store.memory_arrays(db, missing).items():
-                memories[sid] = self.cache.put(sid, states[sid].memory_saved_at, blobs)
+                memories[sid] = self.cache.put(sid, states[sid].memory_version, blobs)
                 self.metrics.memory_loads.inc()
         self.metrics.memories_cached.set(len(self.cache))
         for sku in [s for s in self._images if s not in catalog]:
