@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 from app import db as database_ops
 from app.bench.machine import describe_machine
+from app.bench.timed_engine import TimedEngine
 from app.db import Database
 from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
@@ -28,7 +30,11 @@ FULL_SESSIONS = (1, 8, 64, 256)
 QUICK_SESSIONS = (1, 4)
 
 
-def measure(settings: Settings, video: Path, sessions: int, workdir: Path) -> dict[str, Any]:
+def measure(
+    settings: Settings, video: Path, sessions: int, workdir: Path, *, timed: bool = False
+) -> dict[str, Any]:
+    """One run of ``sessions`` sessions; ``timed``: with the main thread's phases and the
+    CPU seconds of the process and of the decode pool (``timings``, for the capacity model)."""
     run = dataclasses.replace(
         settings,
         data_dir=workdir / f"run-{sessions}",
@@ -40,13 +46,15 @@ def measure(settings: Settings, video: Path, sessions: int, workdir: Path) -> di
     database = Database(run)
     model = load_model(run)
     source = FileSource([(video, f"bench-{i:04d}") for i in range(sessions)], chunk_seconds=4.0)
-    engine = IngestEngine(run, database, model, source)
+    engine = (TimedEngine if timed else IngestEngine)(run, database, model, source)
+    cpu_before, main_before = _process_cpu_s(), time.thread_time()
     began = time.perf_counter()
     stats = engine.run(until_idle_s=0.2)
     elapsed = time.perf_counter() - began - 0.2
+    cpu_s, main_cpu_s = _process_cpu_s() - cpu_before, time.thread_time() - main_before
     database.dispose()
     decoded, memory_frames = stats.decoded_frames, stats.memory_frames
-    return {
+    row = {
         "sessions": sessions,
         "seconds": round(elapsed, 3),
         "decoded_frames": int(decoded),
@@ -63,6 +71,20 @@ def measure(settings: Settings, video: Path, sessions: int, workdir: Path) -> di
         "device": model.device,
         "preset": model.net.cfg.name,
     }
+    if isinstance(engine, TimedEngine):
+        row["timings"] = engine.timings.to_json() | {
+            "process_cpu_s": round(cpu_s, 3),
+            "main_thread_cpu_s": round(main_cpu_s, 3),
+            "decode_cpu_s": round(engine.pool_cpu.cpu_s, 3),
+            "decode_tasks": engine.pool_cpu.tasks,
+        }
+    return row
+
+
+def _process_cpu_s() -> float:
+    """CPU seconds of every thread of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -17,14 +17,14 @@ from typing import Any
 
 import torch
 
-from app.bench import ingest, memory, mixer, queries, speedup
+from app.bench import capacity, ingest, memory, mixer, queries, speedup
 from app.bench.machine import describe_machine
 from app.model_runtime import LoadedModel, load_model
 from app.settings import Settings
 
-SECTIONS = ("speedup", "ingest", "queries", "memory", "mixer")
-#: What a run without named sections measures; ``mixer`` takes about half an hour on a CPU
-#: and is run by name.
+SECTIONS = ("speedup", "ingest", "queries", "memory", "mixer", "capacity")
+#: What a run without named sections measures; ``mixer`` (about half an hour on a CPU) and
+#: ``capacity`` (about fifteen minutes: it runs ingest up to 1,024 sessions) are run by name.
 DEFAULT_SECTIONS = SECTIONS[:4]
 
 
@@ -137,12 +137,21 @@ def _mixer(run: _Run) -> dict[str, Any]:
     return figures
 
 
+def _capacity(run: _Run) -> dict[str, Any]:
+    result = capacity.run(run.settings, quick=run.quick, log=run.log)
+    figures = {"command": run.command, **capacity.to_json(result)}
+    _write_json(run.out / "capacity.json", figures)
+    capacity.plot(result, run.out / "capacity.png")
+    return figures
+
+
 _RUNNERS: dict[str, Callable[[_Run], dict[str, Any]]] = {
     "speedup": _speedup,
     "ingest": _ingest,
     "queries": _queries,
     "memory": _memory,
     "mixer": _mixer,
+    "capacity": _capacity,
 }
 
 

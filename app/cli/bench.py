@@ -11,7 +11,7 @@ from rich.console import Console
 from app.cli._output import emit, json_option, table
 
 # app.bench.suite's SECTIONS and DEFAULT_SECTIONS, kept light (no torch import)
-SECTIONS = ("speedup", "ingest", "queries", "memory", "mixer")
+SECTIONS = ("speedup", "ingest", "queries", "memory", "mixer", "capacity")
 DEFAULT_SECTIONS = SECTIONS[:4]
 
 
@@ -43,7 +43,9 @@ def bench(
     Table 1); ingest: frames/s against concurrent sessions; queries: throughput and latency
     against batch size; memory: bytes per session from 1 minute to 10 hours; mixer: the
     sampler's training step and write with attention vs Mamba from 1k to 200k tokens
-    (about half an hour on a CPU; run it by name).
+    (about half an hour on a CPU; run it by name); capacity: the throughput model
+    calibrated on 1-16 sessions and checked at 64-1,024, and the paper preset's plan on
+    one H200 (about fifteen minutes; run it by name).
     """
     from app.bench.suite import run_suite  # late: loads torch
     from model import CheckpointError
@@ -161,4 +163,33 @@ def _print(console: Console, sections: dict[str, dict[str, Any]], out: Path) -> 
                 ),
             )
         )
+    if "capacity" in sections:
+        _print_capacity(console, sections["capacity"])
     console.print(f"wrote {out / 'bench.json'}")
+
+
+def _print_capacity(console: Console, s: dict[str, Any]) -> None:
+    rows = [("calibration", r) for r in s["calibration"]]
+    rows += [("validation", r) for r in s["validation"]]
+    console.print(
+        table(
+            f"capacity model: {s['preset']} preset on {s['device']}, {s['torch_threads']} threads",
+            ("sessions", "run", "predicted frames/s", "measured frames/s", "error"),
+            (
+                (
+                    r["sessions"],
+                    kind,
+                    r["predicted_fps"],
+                    r["measured_fps"],
+                    f"{r['error_pct']:+.1f} %",
+                )
+                for kind, r in rows
+            ),
+        )
+    )
+    one = s["paper_plan"]["one_worker"]
+    bounds = ", ".join(f"{k} {v:,}" for k, v in one["bounds_sessions_per_worker"].items())
+    console.print(
+        f"paper preset, one H200 worker: {one['sessions_per_worker']:,} sessions "
+        f"({one['saturates_first']} saturates first; bounds: {bounds})"
+    )

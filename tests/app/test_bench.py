@@ -1,7 +1,12 @@
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from app.cli import AppContext
@@ -60,17 +65,21 @@ def test_bench_quick_json_reports_every_section(tmp_path: Path, tiny_checkpoint:
         assert _positive(row["database_bytes"], row["device_bytes"], row["sampler_ms_per_clip"])
 
 
+def _bench_quick(section: str, tmp_path: Path, checkpoint: Path) -> tuple[dict[str, Any], Path]:
+    """``cartmem bench SECTION --quick --json`` on one thread: its report and OUT."""
+    settings = Settings(data_dir=tmp_path / "data", checkpoint_path=str(checkpoint), device="cpu")
+    out = tmp_path / "bench"
+    args = [section, "--quick", "--json", "--out", str(out), "--threads", "1"]
+    result = CliRunner().invoke(bench, args, obj=AppContext(settings))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), out
+
+
 def test_bench_mixer_quick_times_both_mixers_in_child_processes(
     tmp_path: Path, tiny_checkpoint: Path
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data", checkpoint_path=str(tiny_checkpoint), device="cpu"
-    )
-    out = tmp_path / "bench"
-    args = ["mixer", "--quick", "--json", "--out", str(out), "--threads", "1"]
-    result = CliRunner().invoke(bench, args, obj=AppContext(settings))
-    assert result.exit_code == 0, result.output
-    mixer = json.loads(result.stdout)["sections"]["mixer"]
+    report, out = _bench_quick("mixer", tmp_path, tiny_checkpoint)
+    mixer = report["sections"]["mixer"]
     assert (out / "mixer.json").is_file() and (out / "mixer.png").is_file()
     rows = {(m["mixer"], m["kind"], m["tokens"]): m for m in mixer["measurements"]}
     assert {k[2] for k in rows} == {256, 1024}  # whole frames of the tiny preset's 16 cells
@@ -80,3 +89,58 @@ def test_bench_mixer_quick_times_both_mixers_in_child_processes(
     for kind in ("training_step", "inference_write"):
         ratios = mixer["ratios"][kind]
         assert set(ratios) == {"256", "1024"} and _positive(*ratios.values())
+
+
+def test_bench_capacity_quick_writes_the_model_and_its_check(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    report, out = _bench_quick("capacity", tmp_path, tiny_checkpoint)
+    figures = json.loads((out / "capacity.json").read_text())
+    assert figures == report["sections"]["capacity"] and (out / "capacity.png").is_file()
+    assert figures["machine"]["load_average_1m_at_start"] is not None
+    assert figures["calibration_sessions"] == [1, 2] and figures["validation_sessions"] == [4]
+    assert figures["units"]["apply_s_per_record"] > 0
+    assert figures["units"]["write_s_per_frame"] + figures["units"]["write_s_per_session"] > 0
+    (row,) = figures["validation"]
+    assert row["sessions"] == 4 and _positive(row["measured_fps"], row["predicted_fps"])
+    assert row["predicted_write_calls"] == row["measured_write_calls"]
+    assert row["predicted_commit_bytes"] == pytest.approx(row["measured_commit_bytes"], rel=0.1)
+    plan = figures["paper_plan"]
+    assert plan["inputs"]["memory_bytes_fp32"] == 18_163_328
+    assert plan["decode"]["stored_frame_shape"] == [252, 448, 3]  # 854 x 480 kept 448 wide
+    one = plan["one_worker"]
+    assert one["saturates_first"] in one["bounds_sessions_per_worker"]
+    assert "estimate" in plan["device_rates"]["source"]  # no GPU in the test run
+
+
+@pytest.mark.slow
+def test_bench_gpu_script_rehearses_every_step_on_the_cpu(tmp_path: Path) -> None:
+    """scripts/bench_gpu.sh --cpu-dry-run: the GPU script's steps, tiny preset, quick."""
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "gpu"
+    env = {**os.environ, "BENCH_PYTHON": sys.executable, "CARTMEM_DATA_DIR": str(tmp_path)}
+    script = [str(repo / "scripts" / "bench_gpu.sh")]
+    run = subprocess.run(
+        [*script, "--cpu-dry-run", str(out)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for name in ("capacity", "ingest", "queries", "speedup"):
+        assert json.loads((out / f"{name}.json").read_text()) and (out / f"{name}.png").is_file()
+    assert json.loads((out / "capacity.json").read_text())["validation"] == []  # plan only
+    assert (out / "tiny-random" / "config.json").is_file()
+
+
+def test_bench_gpu_script_says_why_without_a_cuda_device(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible: the script would run")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "BENCH_PYTHON": sys.executable}
+    run = subprocess.run(
+        [str(repo / "scripts" / "bench_gpu.sh"), str(tmp_path / "gpu")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert "no CUDA device is visible" in run.stderr

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The GPU benchmarks of issue 18 on one CUDA device (sized for one H200, under 8 minutes):
+#
+#   scripts/bench_gpu.sh [OUT]                 # default OUT: out/bench-gpu
+#   scripts/bench_gpu.sh --cpu-dry-run [OUT]   # the same steps, tiny preset on the CPU, quick
+#
+# OUT/paper-random: a paper-preset checkpoint with random weights (timings do not depend
+# on weights); OUT/capacity.json: the paper preset's backbone frames/s, sampler clips/s and
+# peak device memory measured on cuda, and the capacity plan they give (docs/CAPACITY.md);
+# OUT/ingest.json: ingest at 1, 8, 64 and 256 sessions, paper preset; OUT/queries.json and
+# OUT/speedup.json (--quick sizes; BENCH_GPU_FULL=1 for the full ones); a .png beside each;
+# OUT/bench-gpu.log: what each step printed, with its seconds.
+#
+# Nothing is installed by hand: `make venv` builds (or reuses) the repository's own
+# environment, and its python runs every step from the repository root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+device=cuda preset=paper quick_ingest=() quick=(--quick)
+if [[ "${1:-}" == "--cpu-dry-run" ]]; then
+  device=cpu preset=tiny quick_ingest=(--quick)
+  shift
+fi
+[[ "${BENCH_GPU_FULL:-0}" == 1 && $device == cuda ]] && quick=()
+out=${1:-out/bench-gpu}
+mkdir -p "$out"
+log="$out/bench-gpu.log"
+: > "$log"
+
+# BENCH_PYTHON: an interpreter whose environment is ready (a checkout sharing its venv with
+# another must not let `make venv` point the venv's editable install here)
+if [[ -n "${BENCH_PYTHON:-}" ]]; then
+  python=$BENCH_PYTHON
+else
+  make -s venv
+  python="$(make -s --no-print-directory --eval 'print-bin: ; @echo $(BIN)' print-bin)/python"
+fi
+
+if [[ $device == cuda ]] && ! "$python" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+  echo "bench_gpu.sh: no CUDA device is visible to torch (torch.cuda.is_available() is False):" \
+    "run it on a machine with a GPU, or rehearse it with --cpu-dry-run." >&2
+  exit 2
+fi
+
+step() {  # step NAME COMMAND...: run, time and log one benchmark
+  local name=$1 began
+  shift
+  began=$(date +%s)
+  echo "== $name: $*" | tee -a "$log"
+  "$@" 2>&1 | tee -a "$log"
+  echo "== $name: $(($(date +%s) - began)) s" | tee -a "$log"
+}
+
+checkpoint="$out/$preset-random"
+step checkpoint "$python" -c "
+import torch
+from model import LongVMNet, ModelConfig
+torch.manual_seed(0)
+LongVMNet(ModelConfig.preset('$preset'), pretrained_backbone=False).save('$checkpoint')
+print('saved a random-weight $preset checkpoint in $checkpoint')"
+
+export CARTMEM_DEVICE=$device CARTMEM_CHECKPOINT_PATH=$checkpoint
+"$python" -c 'from app.bench.machine import describe_machine as d; import json; print(json.dumps(d()))' \
+  > "$out/machine.json"
+step capacity "$python" -m app.bench.capacity --out "$out" --paper-only
+step ingest "$python" -m app.bench.ingest --out "$out" "${quick_ingest[@]}"
+step queries "$python" -m app "bench" queries "${quick[@]}" --out "$out"
+step speedup "$python" -m app "bench" speedup "${quick[@]}" --out "$out"
+echo "wrote $out: capacity, ingest, queries and speedup (.json and .png), machine.json, bench-gpu.log"
