@@ -7,7 +7,6 @@ CPU time. The clocks cost microseconds against phases of milliseconds.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -74,10 +73,11 @@ class TimedEngine(IngestEngine):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._executor.shutdown(wait=True)
-        self.pool_cpu = _TimedPool(os.cpu_count() or 2)  # as the engine's own pool
-        self._executor = self.pool_cpu
         self.timings = Timings()
+
+    def _decode_pool(self, threads: int) -> ThreadPoolExecutor:
+        self.pool_cpu = _TimedPool(threads)
+        return self.pool_cpu
 
     def _apply(self, prepared: Prepared) -> None:
         began = time.perf_counter()
