@@ -1,7 +1,8 @@
 """The ingest engine: records in, session memories out, with exact recovery.
 
-Per poll: records go to the decode pool; their results are applied in offset order (contract
-checks, seq dedupe, the session timeline, the clip buffer); then every session with a full
+Per poll: records join the read-ahead, which decodes them on a thread pool within a byte
+budget; their results are applied in offset order (contract checks, seq dedupe, the
+session timeline, the clip buffer); then every session with a full
 clip is written by the sampler in one batch. A commit stores, in one database
 transaction, every changed session (memory, pending clip, timeline), the dead letters and
 the next offset of every owned partition. After a crash or a rebalance the owner seeks to
