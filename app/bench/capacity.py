@@ -103,7 +103,7 @@ def run(
     cfg = model.net.cfg
     with tempfile.TemporaryDirectory(prefix="cartmem-capacity-") as tmp:
         workdir = Path(tmp)
-        video = _synthetic_video(workdir, quick)
+        video = ingest.benchmark_video(workdir, quick=quick)
         runs = []
         for n in calibrate_at:
             log(f"[capacity] calibration run, {n} sessions")
@@ -157,14 +157,6 @@ def run(
         max_abs_error_pct=max(errors) if errors else None,
         paper_plan=paper,
     )
-
-
-def _synthetic_video(workdir: Path, quick: bool) -> Path:
-    """The ingest benchmark's video (same generator, length and seed)."""
-    from model.synth import generate_dataset
-
-    generate_dataset(workdir / "ds", videos=1, minutes=0.25 if quick else 1.0, seed=5)
-    return next((workdir / "ds" / "videos").glob("*.mp4"))
 
 
 def _shape(one: dict[str, Any], cfg: ModelConfig, settings: Settings) -> cm.SessionShape:

@@ -81,6 +81,14 @@ def measure(
     return row
 
 
+def benchmark_video(workdir: Path, *, quick: bool) -> Path:
+    """The session every benchmark run replays: one synthetic video, 15 s or 60 s."""
+    from model.synth import generate_dataset
+
+    generate_dataset(workdir / "ds", videos=1, minutes=0.25 if quick else 1.0, seed=5)
+    return next((workdir / "ds" / "videos").glob("*.mp4"))
+
+
 def _process_cpu_s() -> float:
     """CPU seconds of every thread of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -122,10 +130,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="cartmem-bench-") as tmp:
         workdir = Path(tmp)
         if video is None:
-            from model.synth import generate_dataset
-
-            generate_dataset(workdir / "ds", videos=1, minutes=0.25 if quick else 1.0, seed=5)
-            video = next((workdir / "ds" / "videos").glob("*.mp4"))
+            video = benchmark_video(workdir, quick=quick)
         results = {
             "benchmark": "ingest",
             "machine": describe_machine(),
