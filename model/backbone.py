@@ -96,7 +96,9 @@ class Backbone(nn.Module):
                 align_corners=False,
                 antialias=True,
             )
-        return (x - self.mean) / self.std
+        # NCHW whatever the path: a frame left unresized keeps the NHWC strides of the
+        # permute, and a convolution rounds differently in the two layouts
+        return ((x - self.mean) / self.std).contiguous()
 
     @torch.no_grad()
     def forward(self, frames: Tensor) -> Tensor:
@@ -105,7 +107,11 @@ class Backbone(nn.Module):
         Token ``s`` of a frame sits at grid cell ``(s // w', s % w')``: ``s`` is its
         spatial index.
         """
-        return self._tokens(self.features(self.preprocess(frames)))
+        return self.tokens(self.preprocess(frames))
+
+    def tokens(self, x: Tensor) -> Tensor:
+        """Tokens ``(N, S, C)`` of preprocessed frames ``x`` ``(N, 3, s, s)``."""
+        return self._tokens(self.features(x))
 
     def features(self, x: Tensor) -> Tensor:
         """The timm model's final feature map of preprocessed frames ``x``."""

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from model.backbone import Backbone
+from model.backbone_run import PER_CLIP, BackboneRun
 from model.candidates import ClipTokens
 from model.checkpoint import read_config, read_weights, write_checkpoint
 from model.config import ModelConfig
@@ -100,16 +101,25 @@ class LongVMNet(nn.Module):
 
     # ================================================================== stage 1: memory
     @torch.no_grad()
-    def encode_frames(self, frames: np.ndarray | Tensor) -> Tensor:
+    def encode_frames(self, frames: np.ndarray | Tensor, run: BackboneRun = PER_CLIP) -> Tensor:
         """Backbone tokens ``(B, T, S, C)`` of RGB uint8 frames ``(B, T, H, W, 3)``.
 
-        Sessions go through the backbone one at a time: a convolution's rounding on CPU
-        depends on the batch size, and a session's tokens must not depend on its batch.
+        By default each session's clip is one backbone call of its own; ``run`` batches
+        sessions in fixed-shape micro-batches instead (``model/backbone_run.py``). Either way
+        a session's tokens do not depend on the other sessions of ``frames``.
         """
         x = torch.as_tensor(frames)
         if x.dim() != 5:
             raise ValueError(f"Frames must be (B, T, H, W, 3), got {tuple(x.shape)}.")
-        return torch.stack([self.backbone(clip.to(self.device)) for clip in x])  # (B, T, S, C)
+        return torch.stack(self.encode_clips(list(x), run))  # (B, T, S, C)
+
+    def encode_clips(
+        self, clips: Sequence[np.ndarray | Tensor], run: BackboneRun = PER_CLIP
+    ) -> list[Tensor]:
+        """Backbone tokens ``(T_i, S, C)`` of clips ``(T_i, H_i, W_i, 3)`` of any lengths and
+        frame sizes (sessions whose cameras differ), run as ``run`` says."""
+        on_device = [torch.as_tensor(clip).to(self.device) for clip in clips]
+        return run.encode(self.backbone, on_device)
 
     def write_tokens(
         self,
