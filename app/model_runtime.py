@@ -12,6 +12,12 @@ from app.settings import Settings, env_name
 
 if TYPE_CHECKING:  # for the type checker only: importing torch here would slow every CLI call
     from model import LongVMNet
+    from model.backbone_run import BackboneRun
+
+#: Clips per backbone call and backbone precision when the settings say "by device": on CPU
+#: one clip per call in float32 (larger calls ran no faster there, docs/BENCHMARKS.md);
+#: on CUDA eight clips in bf16, where one session's clip leaves most of the GPU idle.
+DEVICE_BACKBONE_DEFAULTS = {"cpu": (1, "off"), "cuda": (8, "bf16")}
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,17 @@ def load_model(settings: Settings) -> LoadedModel:
     device = resolve_device(settings.device)
     net = LongVMNet.load(directory, device=device)
     return LoadedModel(net, model_version(net.cfg.name, directory), device, directory)
+
+
+def backbone_run(settings: Settings, loaded: LoadedModel) -> BackboneRun:
+    """How ingest runs the backbone: fixed-shape calls of whole clips, at some precision."""
+    from model.backbone_run import BackboneRun
+
+    clips, autocast = DEVICE_BACKBONE_DEFAULTS[loaded.device.split(":")[0]]
+    return BackboneRun(
+        batch_frames=(settings.backbone_batch_clips or clips) * loaded.net.cfg.clip_frames,
+        autocast=autocast if settings.backbone_autocast == "auto" else settings.backbone_autocast,
+    )
 
 
 def model_version(name: str, directory: Path) -> str:

@@ -23,6 +23,7 @@ ENV_PREFIX = "CARTMEM_"
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 DEVICES = ("auto", "cpu", "cuda")
+BACKBONE_AUTOCAST = ("auto", "off", "bf16", "fp16")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: Variables that may instead name a file holding the value (Docker and Kubernetes secrets):
@@ -88,6 +89,11 @@ class Settings:
     ingest_batch_records: int = 64  # records fetched per poll; the decode queue holds 4x this
     # decoded video a worker holds ahead of the model (MiB): records wait, undecoded, past it
     ingest_read_ahead_mb: int = 32
+    # clips (of all sessions) per backbone call, padded to that fixed shape so a session's
+    # tokens never depend on its neighbours (0: 1 on CPU, where bigger calls are no faster,
+    # 8 on CUDA); the precision the backbone runs in (auto: off on CPU, bf16 on CUDA)
+    backbone_batch_clips: int = 0
+    backbone_autocast: str = "auto"
     # evidence staff look at: JPEG thumbnails of the frames the memory saw, this many per
     # second (0: none; at most the memory's own rate), this wide; past either bound a
     # session's thumbnails are thinned evenly (every other one dropped) so that every
@@ -163,6 +169,7 @@ class Settings:
         _check_choice("log_format", self.log_format, LOG_FORMATS)
         object.__setattr__(self, "log_level", self.log_level.upper())
         _check_choice("log_level", self.log_level, LOG_LEVELS)
+        _check_choice("backbone_autocast", self.backbone_autocast, BACKBONE_AUTOCAST)
         _check_choice("reconcile_evidence", self.reconcile_evidence, ("windows", "steps"))
         for name in (
             "max_message_bytes",
@@ -199,6 +206,10 @@ class Settings:
         if self.memory_fps < 0:
             raise SettingsError(
                 f"{env_name('memory_fps')} must be 0 (the checkpoint's) or positive."
+            )
+        if self.backbone_batch_clips < 0:
+            raise SettingsError(
+                f"{env_name('backbone_batch_clips')} must be 0 (by device) or a positive integer."
             )
         if self.evidence_fps < 0:
             raise SettingsError(

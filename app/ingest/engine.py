@@ -37,7 +37,7 @@ from app.ingest.records import Record, TopicPartition
 from app.ingest.session import LiveSession, memory_arrays
 from app.ingest.sources import Source
 from app.ingest.thumbnails import ThumbnailPolicy
-from app.model_runtime import LoadedModel
+from app.model_runtime import LoadedModel, backbone_run
 from app.settings import Settings
 from model import Memory
 from storage import SessionStatus
@@ -103,6 +103,7 @@ class IngestEngine:
         self.on_session_closed = on_session_closed or (lambda _sid: None)
         self.metrics = metrics or IngestMetrics()
         self.pool = DevicePool(self.cfg, settings.max_live_sessions, model.device)
+        self.backbone_run = backbone_run(settings, model)
         self.sessions: dict[str, LiveSession] = {}
         self.positions: dict[TopicPartition, int | None] = {}  # next offset to apply, owned only
         self.dead: list[DeadLetterRecord] = []
@@ -626,10 +627,8 @@ class IngestEngine:
         """One sampler step for a batch of sessions (clips of equal length)."""
         ids = [s.id for s in sessions]
         with torch.inference_mode():
-            # the backbone sees one session at a time (its rounding must not depend on the batch)
-            tokens = torch.cat(
-                [self.net.encode_frames(clip[None]) for clip in clips]
-            )  # (B, T, S, C)
+            # fixed-shape backbone calls: a session's tokens do not depend on its batch
+            tokens = torch.stack(self.net.encode_clips(clips, self.backbone_run))  # (B, T, S, C)
             memory = self.net.write_tokens(self.pool.get(ids), tokens)
         self.pool.put(ids, memory)
         for i, session in enumerate(sessions):

@@ -79,6 +79,8 @@ def test_secrets_never_show(tmp_path: Path) -> None:
             "CARTMEM_WEBHOOK_URL",
         ),
         ({"CARTMEM_WEBHOOK_RETRY_S": "0"}, "CARTMEM_WEBHOOK_RETRY_S"),
+        ({"CARTMEM_BACKBONE_BATCH_CLIPS": "-1"}, "CARTMEM_BACKBONE_BATCH_CLIPS"),
+        ({"CARTMEM_BACKBONE_AUTOCAST": "int8"}, "CARTMEM_BACKBONE_AUTOCAST"),
         (
             {
                 "CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
@@ -113,3 +115,24 @@ def test_the_old_commit_interval_name_still_works_with_a_warning() -> None:
     assert settings.commit_interval_s == 3.0
     new_wins = {"CARTMEM_CHECKPOINT_INTERVAL_S": "3", "CARTMEM_COMMIT_INTERVAL_S": "4"}
     assert Settings.from_env(new_wins).commit_interval_s == 4.0
+
+
+@pytest.mark.parametrize(
+    ("env", "device", "expected"),
+    [
+        ({}, "cpu", (16, "off")),  # tiny: 16-frame clips, one per call in float32 on CPU
+        ({}, "cuda", (128, "bf16")),  # eight clips per call in bf16 on CUDA
+        ({"CARTMEM_BACKBONE_BATCH_CLIPS": "3"}, "cuda", (48, "bf16")),
+        ({"CARTMEM_BACKBONE_AUTOCAST": "fp16"}, "cpu", (16, "fp16")),
+        ({"CARTMEM_BACKBONE_AUTOCAST": "off"}, "cuda:1", (128, "off")),
+    ],
+)
+def test_the_backbone_run_follows_the_device_unless_set(
+    env: dict[str, str], device: str, expected: tuple[int, str], tiny_checkpoint: Path
+) -> None:
+    from app.model_runtime import LoadedModel, backbone_run
+    from model import LongVMNet
+
+    net = LongVMNet.load(tiny_checkpoint)
+    run = backbone_run(Settings.from_env(env), LoadedModel(net, "v", device, tiny_checkpoint))
+    assert (run.batch_frames, run.autocast) == expected

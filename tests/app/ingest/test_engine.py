@@ -172,3 +172,41 @@ def test_a_backlog_read_faster_than_real_time_is_committed_every_few_clips(
     assert stats.commits >= stats.clips  # one as each clip is written, and the last
     memory, _ = stored_memory(by_clock_only, synth_videos[0].stem)
     assert memory.equal(reference_memory(synth_videos[0]))
+
+
+def test_sessions_sharing_backbone_calls_get_the_memories_they_get_alone(
+    settings, synth_videos, stored_memory, tmp_path, monkeypatch
+) -> None:
+    """Clips of several sessions in one fixed-shape backbone call, in bf16 (the CUDA
+    default, run on CPU here): each session's memory is the one it gets ingested alone,
+    and the same after a restart replays it in other company."""
+    shared = dataclasses.replace(settings, backbone_batch_clips=2, backbone_autocast="bf16")
+    sessions_per_call: list[int] = []
+    real_init = IngestEngine.__init__
+
+    def spying(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        real = self.net.encode_clips
+
+        def counting(clips, run):
+            sessions_per_call.append(len(clips))
+            assert run.batch_frames == 2 * self.cfg.clip_frames and run.autocast == "bf16"
+            return real(clips, run)
+
+        self.net.encode_clips = counting
+
+    monkeypatch.setattr(IngestEngine, "__init__", spying)
+    ingest(shared, synth_videos)
+    assert max(sessions_per_call) == 3  # all three sessions' clips went through together
+    restarted = dataclasses.replace(shared, data_dir=tmp_path / "restarted")
+    database_ops.upgrade(restarted)
+    while ingest(restarted, synth_videos, max_messages=5)[0].applied:
+        pass
+    monkeypatch.undo()
+    for video in synth_videos:
+        alone = dataclasses.replace(shared, data_dir=tmp_path / video.stem)
+        database_ops.upgrade(alone)
+        ingest(alone, [video])
+        memory, _ = stored_memory(shared, video.stem)
+        assert memory.equal(stored_memory(alone, video.stem)[0]), video.stem
+        assert memory.equal(stored_memory(restarted, video.stem)[0]), video.stem

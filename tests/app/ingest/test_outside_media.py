@@ -63,17 +63,17 @@ def test_a_rotated_phone_video_reaches_the_memory_upright(
     upright = ffmpeg_frames(video, 240, 320)  # as ffmpeg shows it
 
     model = load_model(settings)
-    seen: list[np.ndarray] = []  # the clips the backbone is given, (1, T, H, W, 3) each
-    encode = model.net.encode_frames
+    seen: list[np.ndarray] = []  # the clips the backbone is given, (T, H, W, 3) each
+    encode = model.net.encode_clips
 
-    def recording(frames):
-        seen.append(np.asarray(frames))
-        return encode(frames)
+    def recording(clips, run):
+        seen.extend(np.asarray(clip) for clip in clips)
+        return encode(clips, run)
 
-    model.net.encode_frames = recording
+    model.net.encode_clips = recording
     stats, _ = ingest(settings, FileSource([(video, "phone")], chunk_seconds=2.0), model)
     assert stats.dead_letters == 0
-    frames = np.concatenate([clip[0] for clip in seen])
+    frames = np.concatenate(seen)
     # memory samples at 0, 1, 2, 3 s: source frames 0, 10, 20, 30 (re-encoded, so lossy),
     # portrait, at whatever size ingest decodes to
     count, height, width, _ = frames.shape
