@@ -38,6 +38,9 @@ _KIND = {
               help="Token cache (default DATA/.cache/tokens).")  # fmt: skip
 @click.option("--memory-size", type=click.IntRange(1), default=None,
               help="Tokens kept per session (default: the checkpoint's).")  # fmt: skip
+@click.option("--backbone-autocast", type=click.Choice(["off", "bf16", "fp16"]), default="off",
+              show_default=True,
+              help="Run the backbone at this precision (what autocast costs).")  # fmt: skip
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
 @json_option
 def evaluate(
@@ -49,12 +52,14 @@ def evaluate(
     rereading: bool,
     cache: Path | None,
     memory_size: int | None,
+    backbone_autocast: str,
     threads: int | None,
     as_json: bool,
 ) -> None:
     """Read each video of the split once into memory, answer every query from memory only."""
     import torch  # late: torch loads slowly and most commands never need it
 
+    from model.backbone_run import BackboneRun
     from model.errors import ModelError
     from model.evaluate import evaluate_checkpoint
     from model.evaluate.metrics import AGE_BUCKETS
@@ -81,6 +86,7 @@ def evaluate(
                 progress=progress,
                 rereading=rereading,
                 memory_size=memory_size,
+                backbone_run=BackboneRun(autocast=backbone_autocast),
             )
     except ModelError as exc:
         raise InvalidInputError(str(exc)) from None

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from model.backbone import Backbone
+from model.backbone_run import PER_CLIP, BackboneRun
 from model.config import ModelConfig
 from model.synth.video_io import iter_video_frames
 
@@ -70,10 +71,17 @@ def backbone_identity(cfg: ModelConfig, backbone: Backbone) -> dict[str, object]
 class TokenCache:
     """Backbone tokens of videos, computed on first use and read from disk afterwards."""
 
-    def __init__(self, directory: Path, cfg: ModelConfig, backbone: Backbone) -> None:
+    def __init__(
+        self, directory: Path, cfg: ModelConfig, backbone: Backbone, run: BackboneRun = PER_CLIP
+    ) -> None:
+        """``run``: how the backbone is called (e.g. in bf16, to measure what ingest's
+        autocast costs in accuracy); it is part of the cache's key unless the default."""
         self.cfg = cfg
         self.backbone = backbone
+        self.run = run
         self.identity = backbone_identity(cfg, backbone)
+        if run != PER_CLIP:
+            self.identity["run"] = run.identity()
         key = json.dumps(self.identity, sort_keys=True).encode()
         self.backbone_id = hashlib.sha256(key).hexdigest()[:16]
         self.directory = Path(directory) / self.backbone_id
@@ -112,7 +120,7 @@ class TokenCache:
 
     def _encode(self, frames: list[np.ndarray], device: torch.device) -> Tensor:
         batch = torch.from_numpy(np.stack(frames)).to(device)  # (T, H, W, 3) uint8
-        return self.backbone(batch).float().cpu()  # (T, S, C)
+        return self.run.encode(self.backbone, [batch])[0].cpu()  # (T, S, C)
 
     def _store(self, path: Path, tokens: np.ndarray) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

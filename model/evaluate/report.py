@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from model.backbone_run import PER_CLIP, BackboneRun
 from model.data.split import Progress, load_split
 from model.data.token_cache import TokenCache, default_cache_dir
 from model.evaluate.baselines import evaluate_baselines
@@ -50,6 +51,7 @@ def evaluate_checkpoint(
     progress: Progress | None = None,
     rereading: bool = False,
     memory_size: int | None = None,
+    backbone_run: BackboneRun = PER_CLIP,
 ) -> EvalReport:
     """Metrics of ``checkpoint`` on ``data``'s ``split`` (writer: the checkpoint's by default).
 
@@ -57,14 +59,17 @@ def evaluate_checkpoint(
     computed into the cache), then while their memories are written. ``rereading`` also
     answers the same queries with the per-query re-reading baseline (no memory);
     ``memory_size`` reads the videos into memories of that many tokens instead of the
-    checkpoint's.
+    checkpoint's; ``backbone_run`` runs the backbone another way (in bf16, as ingest does
+    on CUDA).
     """
     where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net = LongVMNet.load(checkpoint, device=where)
     if memory_size is not None:
         net.resize_memory(memory_size)
     dataset = read_dataset(Path(data))
-    cache = TokenCache(cache_dir or default_cache_dir(Path(data)), net.cfg, net.backbone)
+    cache = TokenCache(
+        cache_dir or default_cache_dir(Path(data)), net.cfg, net.backbone, backbone_run
+    )
     # every positive activity query also gets its swapped-product twin (``swap-reject``)
     split_data = load_split(dataset, split, net.cfg, cache, swap_fraction=1.0, progress=progress)
     result = evaluate(net, split_data, writer=writer, progress=progress)
