@@ -7,7 +7,9 @@
 # OUT/paper-random: a paper-preset checkpoint with random weights (timings do not depend
 # on weights); OUT/capacity.json: the paper preset's backbone frames/s, sampler clips/s and
 # peak device memory measured on cuda, and the capacity plan they give (docs/CAPACITY.md);
-# OUT/ingest.json: ingest at 1, 8, 64 and 256 sessions, paper preset; OUT/queries.json and
+# OUT/ingest.json: ingest at 1, 8, 64 and 256 sessions, paper preset, the backbone as ingest
+# runs it on CUDA (8 clips a call, bf16), OUT/per-clip-fp32/ingest.json: 64 sessions with one
+# clip a call in float32, for the ratio; OUT/queries.json and
 # OUT/speedup.json (--quick sizes; BENCH_GPU_FULL=1 for the full ones); a .png beside each;
 # OUT/bench-gpu.log: what each step printed, with its seconds.
 #
@@ -16,9 +18,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-device=cuda preset=paper quick_ingest=() quick=(--quick)
+device=cuda preset=paper quick_ingest=() quick=(--quick) per_clip_sessions=64
 if [[ "${1:-}" == "--cpu-dry-run" ]]; then
-  device=cpu preset=tiny quick_ingest=(--quick)
+  device=cpu preset=tiny quick_ingest=(--quick) per_clip_sessions=2
   shift
 fi
 [[ "${BENCH_GPU_FULL:-0}" == 1 && $device == cuda ]] && quick=()
@@ -64,6 +66,9 @@ export CARTMEM_DEVICE=$device CARTMEM_CHECKPOINT_PATH=$checkpoint
   > "$out/machine.json"
 step capacity "$python" -m app.bench.capacity --out "$out" --paper-only
 step ingest "$python" -m app.bench.ingest --out "$out" "${quick_ingest[@]}"
+# the backbone as it ran before it was batched: one clip a call in float32, for the ratio
+step ingest-per-clip-fp32 env CARTMEM_BACKBONE_BATCH_CLIPS=1 CARTMEM_BACKBONE_AUTOCAST=off \
+  "$python" -m app.bench.ingest --out "$out/per-clip-fp32" --sessions "$per_clip_sessions" "${quick_ingest[@]}"
 step queries "$python" -m app "bench" queries "${quick[@]}" --out "$out"
 step speedup "$python" -m app "bench" speedup "${quick[@]}" --out "$out"
 echo "wrote $out: capacity, ingest, queries and speedup (.json and .png), machine.json, bench-gpu.log"

@@ -70,6 +70,7 @@ def measure(
         "device_bytes_per_session": engine.pool.nbytes // engine.pool.block.batch_size,
         "device": model.device,
         "preset": model.net.cfg.name,
+        "backbone_run": engine.backbone_run.identity(),
     }
     if isinstance(engine, TimedEngine):
         row["timings"] = engine.timings.to_json() | {

@@ -128,6 +128,13 @@ def test_bench_gpu_script_rehearses_every_step_on_the_cpu(tmp_path: Path) -> Non
         assert json.loads((out / f"{name}.json").read_text()) and (out / f"{name}.png").is_file()
     assert json.loads((out / "capacity.json").read_text())["validation"] == []  # plan only
     assert (out / "tiny-random" / "config.json").is_file()
+    # ingest as it runs on the device by default, and one clip a call in float32 for the ratio
+    assert json.loads((out / "ingest.json").read_text())["runs"][0]["backbone_run"] == {
+        "batch_frames": 16,
+        "autocast": "off",
+    }
+    (per_clip,) = json.loads((out / "per-clip-fp32" / "ingest.json").read_text())["runs"]
+    assert per_clip["sessions"] == 2 and per_clip["backbone_run"]["autocast"] == "off"
 
 
 def test_bench_gpu_script_says_why_without_a_cuda_device(tmp_path: Path) -> None:
