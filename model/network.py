@@ -402,8 +402,13 @@ def _decode(
             per_step = (step_logits.float() * scale + bias).sigmoid().cpu().numpy()  # (N, L, A)
         for i, row in enumerate(outputs.activity.rows):
             q = queries[row]
-            steps = None if per_step is None else per_step[i, : q.end - q.start].copy()
-            yield row, ActivityPrediction(probabilities[i], steps)
+            if per_step is None:
+                yield row, ActivityPrediction(probabilities[i], None)
+                continue
+            steps = per_step[i, : q.end - q.start].copy()
+            # the window's answer is its most probable step's, taken from the steps so that
+            # it equals them to the bit: sigmoid's vector and scalar paths round apart
+            yield row, ActivityPrediction(steps.max(axis=0), steps)
     if outputs.object is not None:
         boxes = outputs.object.boxes.float().cpu().numpy()
         for i, row in enumerate(outputs.object.rows):
