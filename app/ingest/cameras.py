@@ -46,6 +46,11 @@ class CameraTrack:
     # ``timeline.next_index - len(waiting)`` .. ``timeline.next_index - 1``
     waiting: list[np.ndarray] = field(default_factory=list)
     end_info: dict[str, Any] | None = None  # its session_end, once sent
+    # waiting samples are stored once each, like a session's pending frames: the stored
+    # arrays (name -> steps [from, to)) and the step up to which they go
+    stored_waiting: dict[str, tuple[int, int]] = field(default_factory=dict)
+    waiting_stored_upto: int = 0
+    _after_commit: tuple[dict[str, tuple[int, int]], int] | None = None
 
     @property
     def ended(self) -> bool:
@@ -94,6 +99,14 @@ class CameraSet:
 
     def video_end_us(self) -> int:
         return max((t.video_end_us() for t in self.tracks), default=0)
+
+    def saved(self) -> None:
+        """The commit of the latest :func:`camera_state` succeeded: its waiting samples are
+        the stored ones."""
+        for track in self.tracks:
+            if track._after_commit is not None:
+                track.stored_waiting, track.waiting_stored_upto = track._after_commit
+                track._after_commit = None
 
     def savepoint(self) -> CamerasSavepoint:
         """What applying one message can change, so that a failure can undo it."""
@@ -255,22 +268,37 @@ def _stack(frames: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
 # the rest lives under the keys below.
 
 
-def camera_state(cameras: CameraSet) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """What the commit stores besides the first camera's timeline: JSON and named arrays."""
+@dataclass(frozen=True)
+class CameraState:
+    """What a commit stores of a session's cameras besides the first camera's timeline:
+    JSON, the arrays that changed, and the names of stored arrays still needed."""
+
+    info: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    kept: tuple[str, ...]
+
+
+def camera_state(cameras: CameraSet) -> CameraState:
+    """The cameras' state for the next commit; each waiting sample goes into one commit
+    only (``waiting.I.K``: camera I's samples from step K), so a camera running ahead of
+    another costs its new samples per commit, not all it holds (:meth:`CameraSet.saved`
+    makes this the stored state once the commit succeeded)."""
     info: dict[str, Any] = {"next_step": cameras.next_step}
     arrays: dict[str, np.ndarray] = {}
+    kept: list[str] = []
     if cameras.cell is not None:
         info["cell"] = list(cameras.cell)
     if not cameras.tracks:
-        return info, arrays
+        return CameraState(info, arrays, ())
     first, *more = cameras.tracks
     info["camera"] = first.id
     if first.end_info is not None and more:
         info["camera_end"] = first.end_info
-    if first.waiting:
-        arrays["waiting"] = np.stack(first.waiting)
     info["more_cameras"] = []
-    for i, track in enumerate(more, start=1):
+    for i, track in enumerate(cameras.tracks):
+        kept += _store_waiting(track, i, arrays)
+        if i == 0:
+            continue
         t = track.timeline
         info["more_cameras"].append(
             {
@@ -285,9 +313,21 @@ def camera_state(cameras: CameraSet) -> tuple[dict[str, Any], dict[str, np.ndarr
         )
         if t.held is not None:
             arrays[f"held.{i}"] = t.held
-        if track.waiting:
-            arrays[f"waiting.{i}"] = np.stack(track.waiting)
-    return info, arrays
+    return CameraState(info, arrays, tuple(kept))
+
+
+def _store_waiting(track: CameraTrack, i: int, arrays: dict[str, np.ndarray]) -> list[str]:
+    """Add camera ``i``'s waiting samples not stored yet to ``arrays``; the names of its
+    stored ones still waiting."""
+    first, end = track.first_waiting_step(), track.timeline.next_index
+    kept = {name: span for name, span in track.stored_waiting.items() if span[1] > first}
+    new_from = max(track.waiting_stored_upto, first)
+    if new_from < end:
+        name = f"waiting.{i}.{new_from}"
+        arrays[name] = np.stack(track.waiting[new_from - first :])
+        kept[name] = (new_from, end)
+    track._after_commit = (kept, end)
+    return [name for name in kept if name not in arrays]
 
 
 def cameras_from_state(
@@ -306,8 +346,6 @@ def cameras_from_state(
         return cameras
     first.id = info.get("camera")
     first.end_info = info.get("camera_end")
-    if "waiting" in arrays:
-        first.waiting = list(arrays["waiting"])
     cameras.tracks.append(first)
     for i, more in enumerate(info.get("more_cameras") or [], start=1):
         timeline = Timeline(
@@ -324,8 +362,30 @@ def cameras_from_state(
             gaps=[(int(a), int(b)) for a, b in more["gaps"]],
             end_info=more.get("end_info"),
         )
-        if f"waiting.{i}" in arrays:
-            track.waiting = list(arrays[f"waiting.{i}"])
         cameras.tracks.append(track)
     cameras.next_step = int(info.get("next_step", first.timeline.next_index))
+    for i, track in enumerate(cameras.tracks):
+        _load_waiting(track, i, arrays, cameras.next_step)
     return cameras
+
+
+def _load_waiting(
+    track: CameraTrack, i: int, arrays: dict[str, np.ndarray], next_step: int
+) -> None:
+    """Camera ``i``'s waiting samples: steps ``next_step`` up to its timeline's, from the
+    arrays that hold them (a snapshot from before they were stored once each holds them
+    whole, ``waiting`` for the first camera and ``waiting.I`` for the others: the next
+    commit stores them the new way)."""
+    track.waiting, track.stored_waiting, track.waiting_stored_upto = [], {}, 0
+    whole = arrays.get("waiting" if i == 0 else f"waiting.{i}")
+    if whole is not None:
+        track.waiting = list(whole)
+        return
+    prefix = f"waiting.{i}."
+    for start, name in sorted(
+        (int(name[len(prefix) :]), name) for name in arrays if name.startswith(prefix)
+    ):
+        samples = arrays[name]
+        track.stored_waiting[name] = (start, start + len(samples))
+        track.waiting += list(samples[max(0, next_step - start) :])
+    track.waiting_stored_upto = track.timeline.next_index

@@ -169,8 +169,8 @@ class LiveSession:
         self._stored_after_commit = (kept, end, saving)
         if timeline.held is not None:
             pending.append(_blob("held", timeline.held))
-        info, arrays = camera_state(self.cameras)
-        pending += [_blob(name, array) for name, array in sorted(arrays.items())]
+        cameras = camera_state(self.cameras)
+        pending += [_blob(name, array) for name, array in sorted(cameras.arrays.items())]
         return SessionSnapshot(
             session_id=self.id,
             status=self.status,
@@ -194,11 +194,11 @@ class LiveSession:
                 "evidence_step": self.thumbnails.step,
                 "pending_start": start,
                 "unsaved_clips": unsaved,
-                **info,
+                **cameras.info,
             },
             memory=tuple(_blob(k, v) for k, v in sorted((memory_arrays or {}).items())),
             pending=tuple(pending),
-            pending_kept=tuple(sorted(set(kept) - {b.name for b in pending})),
+            pending_kept=tuple(sorted((set(kept) | set(cameras.kept)) - {b.name for b in pending})),
             thumbnails=self.thumbnails.added(),
             thumbnails_dropped=self.thumbnails.dropped_times_us(),
         )
@@ -206,6 +206,7 @@ class LiveSession:
     def saved(self) -> None:
         """The commit of the latest :meth:`snapshot` succeeded: that is what is stored."""
         self.stored_frames, self.stored_upto, memory_saved = self._stored_after_commit
+        self.cameras.saved()
         self.dirty, self.fresh, self.fresh_start = False, [], self.stored_upto
         if memory_saved:
             self.unsaved_clips, self.save_memory_now = [], False

@@ -104,25 +104,40 @@ def test_a_commit_in_the_middle_changes_nothing() -> None:
         cameras = CameraSet(FPS, skew_steps=5)
         tracks = {"front": cameras.add("front"), "basket": cameras.add("basket")}
         out = []
+        stored: dict[str, np.ndarray] = {}  # what the database holds after each commit
+        written.clear()
+        held.clear()
         pushes = [("front", 0, 10), ("basket", 0, 4), ("front", 10, 30), ("basket", 4, 30)]
         for i, (name, lo, hi) in enumerate(pushes):
             cameras.push(
                 tracks[name], (a if name == "front" else b)[lo:hi], times(30)[lo:hi], 250_000
             )
             out.append(cameras.combine())
+            # a commit after every message; a restart from it after message ``stop_after``
+            state = camera_state(cameras)
+            stored = {n: a for n, a in stored.items() if n in state.kept} | state.arrays
+            cameras.saved()
+            written.append(sum(len(a) for n, a in state.arrays.items() if "waiting" in n))
+            held.append(sum(len(t.waiting) for t in cameras.tracks))
             if i == stop_after:
-                info, arrays = camera_state(cameras)
                 first = cameras.tracks[0]
                 first.id = None  # as the snapshot's top-level fields give it back
-                cameras = cameras_from_state(info, arrays, first, FPS, 5)
+                cameras = cameras_from_state(state.info, stored, first, FPS, 5)
                 tracks = {str(t.id): t for t in cameras.tracks}
         for track in cameras.tracks:
             cameras.end(track, {})
         out.append(cameras.combine(final=True))
         return np.concatenate([o for o in out if len(o)])
 
+    written: list[int] = []  # waiting samples each commit wrote
+    held: list[int] = []  # and how many were waiting then
     straight = run(None)
     assert straight.shape == (15, 4, 12, 3)
+    # the front camera runs ahead: steps 0-4 wait for the basket, which then releases 0-1;
+    # steps 2-4 still wait at the second commit, which writes none of them again; its next
+    # message (steps 5-14) combines up to 9 without the basket (5 steps of skew), 10-14 wait
+    assert held == [5, 3, 5, 0]
+    assert written == [5, 0, 5, 0]
     for stop in range(4):
         assert np.array_equal(run(stop), straight), stop
 
@@ -172,3 +187,37 @@ def test_declared_cameras_are_waited_for_before_they_send_in_their_declared_orde
     assert len(out) == 4 and np.array_equal(out[:, :, :6], b[::2])
     cameras.declare(["c1", "c2", "c3"])  # never past four cameras
     assert [t.id for t in cameras.tracks] == ["basket", "front", "c1", "c2"]
+
+
+def test_a_snapshot_holding_waiting_samples_whole_still_restores() -> None:
+    """Before samples were stored once each, a commit stored every camera's waiting samples
+    whole (``waiting``, ``waiting.1``): such a snapshot restores to the same frames, and
+    its next commit stores them the new way, the old arrays no longer kept."""
+    a, b = frames(30, 7), frames(30, 8)
+
+    def run(old_format: bool) -> np.ndarray:
+        cameras = CameraSet(FPS, skew_steps=5)
+        front, basket = cameras.add("front"), cameras.add("basket")
+        cameras.push(basket, b[:4], times(30)[:4], 250_000)
+        cameras.push(front, a[:10], times(30)[:10], 250_000)
+        out = [cameras.combine()]
+        state = camera_state(cameras)
+        arrays = dict(state.arrays)
+        if old_format:
+            arrays = {n: x for n, x in arrays.items() if not n.startswith("waiting.")}
+            arrays["waiting"] = np.stack(front.waiting)
+            if basket.waiting:
+                arrays["waiting.1"] = np.stack(basket.waiting)
+        front.id = None
+        cameras = cameras_from_state(state.info, arrays, front, FPS, 5)
+        if old_format:
+            again = camera_state(cameras)
+            assert not {"waiting", "waiting.1"} & set(again.kept)
+            assert sum(len(x) for n, x in again.arrays.items() if n.startswith("waiting.")) == 3
+        front, basket = cameras.tracks
+        cameras.push(basket, b[4:], times(30)[4:], 250_000)
+        cameras.push(front, a[10:], times(30)[10:], 250_000)
+        out.append(cameras.combine(final=True))
+        return np.concatenate([o for o in out if len(o)])
+
+    assert np.array_equal(run(True), run(False))
