@@ -9,7 +9,8 @@
 # peak device memory measured on cuda, and the capacity plan they give (docs/CAPACITY.md);
 # OUT/ingest.json: ingest at 1, 8, 64 and 256 sessions, paper preset, the backbone as ingest
 # runs it on CUDA (8 clips a call, bf16), OUT/per-clip-fp32/ingest.json: 64 sessions with one
-# clip a call in float32, for the ratio; OUT/queries.json and
+# clip a call in float32, for the ratio; OUT/decode.json: 480p H.264 decoded by 1-16 streams
+# on CPU threads and by the GPU's decoder (NVDEC through PyAV); OUT/queries.json and
 # OUT/speedup.json (--quick sizes; BENCH_GPU_FULL=1 for the full ones); a .png beside each;
 # OUT/bench-gpu.log: what each step printed, with its seconds.
 #
@@ -18,9 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-device=cuda preset=paper quick_ingest=() quick=(--quick) per_clip_sessions=64
+device=cuda preset=paper quick_ingest=() quick=(--quick) per_clip_sessions=64 decode_seconds=16
 if [[ "${1:-}" == "--cpu-dry-run" ]]; then
-  device=cpu preset=tiny quick_ingest=(--quick) per_clip_sessions=2
+  device=cpu preset=tiny quick_ingest=(--quick) per_clip_sessions=2 decode_seconds=2
   shift
 fi
 [[ "${BENCH_GPU_FULL:-0}" == 1 && $device == cuda ]] && quick=()
@@ -69,6 +70,7 @@ step ingest "$python" -m app.bench.ingest --out "$out" "${quick_ingest[@]}"
 # the backbone as it ran before it was batched: one clip a call in float32, for the ratio
 step ingest-per-clip-fp32 env CARTMEM_BACKBONE_BATCH_CLIPS=1 CARTMEM_BACKBONE_AUTOCAST=off \
   "$python" -m app.bench.ingest --out "$out/per-clip-fp32" --sessions "$per_clip_sessions" "${quick_ingest[@]}"
+step decode "$python" -m app.bench.decode --out "$out" --seconds "$decode_seconds"
 step queries "$python" -m app "bench" queries "${quick[@]}" --out "$out"
 step speedup "$python" -m app "bench" speedup "${quick[@]}" --out "$out"
-echo "wrote $out: capacity, ingest, queries and speedup (.json and .png), machine.json, bench-gpu.log"
+echo "wrote $out: capacity, ingest, decode, queries and speedup (.json and .png), machine.json, bench-gpu.log"

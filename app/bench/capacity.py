@@ -395,7 +395,7 @@ def _decode_cost(cfg: ModelConfig, settings: Settings, workdir: Path) -> dict[st
     from app.ingest.records import Record
     from app.publish import session_messages
 
-    video = _camera_video(workdir / "camera.mp4")
+    video = camera_video(workdir / "camera.mp4")
     needs = FrameNeeds.of(cfg.image_size, cfg.fps)
     records = [
         Record("camera", 0, i, m.key, tuple(m.headers), m.value)
@@ -418,7 +418,7 @@ def _decode_cost(cfg: ModelConfig, settings: Settings, workdir: Path) -> dict[st
     }
 
 
-def _camera_video(path: Path, seconds: float = 16.0) -> Path:
+def camera_video(path: Path, seconds: float = 16.0) -> Path:
     """A synthetic 480p camera stream: moving shapes over noise, H.264, key frame every 2 s."""
     import av
 

@@ -124,7 +124,7 @@ def test_bench_gpu_script_rehearses_every_step_on_the_cpu(tmp_path: Path) -> Non
         [*script, "--cpu-dry-run", str(out)], env=env, capture_output=True, text=True, timeout=600
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    for name in ("capacity", "ingest", "queries", "speedup"):
+    for name in ("capacity", "ingest", "decode", "queries", "speedup"):
         assert json.loads((out / f"{name}.json").read_text()) and (out / f"{name}.png").is_file()
     assert json.loads((out / "capacity.json").read_text())["validation"] == []  # plan only
     assert (out / "tiny-random" / "config.json").is_file()
@@ -151,3 +151,22 @@ def test_bench_gpu_script_says_why_without_a_cuda_device(tmp_path: Path) -> None
     )
     assert run.returncode == 2
     assert "no CUDA device is visible" in run.stderr
+
+
+def test_bench_decode_times_cpu_streams_and_says_why_the_gpu_decoder_is_missing(
+    tmp_path: Path,
+) -> None:
+    from app.bench import decode
+
+    assert decode.main(["--out", str(tmp_path), "--seconds", "2", "--streams", "1", "2"]) == 0
+    results = json.loads((tmp_path / "decode.json").read_text())
+    assert (tmp_path / "decode.png").is_file()
+    rows = results["cpu"]
+    assert [r["streams"] for r in rows] == [1, 2]
+    assert [r["frames"] for r in rows] == [30, 60]  # 2 s at 15 fps, per stream
+    assert all(r["frames_per_second"] > 0 and not r["hardware_decoded"] for r in rows)
+    if torch.cuda.is_available() and "cuda" in results:
+        assert all(r["hardware_decoded"] for r in results["cuda"])
+    else:
+        assert results["cuda_unavailable"].endswith(".")
+        assert "cuda" not in results
