@@ -112,7 +112,11 @@ class ReadAhead:
         return held + (running + 1) * self._largest <= self.limit_bytes
 
     def _held(self) -> tuple[int, int, int]:
-        """(decoded bytes of finished decodes, decodes running, records started)."""
+        """(decoded bytes of finished decodes, decodes running, records started).
+
+        Each finished decode also updates the largest-record estimate, so the budget
+        learns from decodes still queued, not only from records the engine applied.
+        """
         held = running = started = 0
         for _record, future in self._queue:
             if future is None:
