@@ -2,7 +2,8 @@
 
 A video's tokens are ``(N, S, C)`` float32 for its ``N`` frames at the memory FPS, computed
 exactly as the live path does (``decode_video`` at ``cfg.fps``, then the backbone on
-clips of ``cfg.clip_frames`` frames: a convolution's rounding depends on its batch size).
+clips of ``cfg.clip_frames`` frames, one backbone call each, ``run`` saying at what
+precision: a kernel's rounding may depend on the call's shape).
 
 Files: ``CACHE/<backbone id>/<video stem>-<file hash>.npy`` with a ``backbone.json``
 beside them saying what the id stands for. The backbone id hashes everything that
