@@ -1,9 +1,11 @@
 """On-disk cache of backbone tokens per video: the backbone is frozen, so run it once.
 
 A video's tokens are ``(N, S, C)`` float32 for its ``N`` frames at the memory FPS, computed
-exactly as the live path does (``decode_video`` at ``cfg.fps``, then the backbone on
-clips of ``cfg.clip_frames`` frames, one backbone call each, ``run`` saying at what
-precision: a kernel's rounding may depend on the call's shape).
+as the live path on CPU does (``decode_video`` at ``cfg.fps``, then the backbone on clips
+of ``cfg.clip_frames`` frames, one call each, ``run`` saying at what precision), except
+that ingest pads a session's last, shorter clip to the full call and this does not: a
+kernel's rounding may depend on the call's shape, so those few frames' tokens may differ
+from ingest's in the last bits.
 
 Files: ``CACHE/<backbone id>/<video stem>-<file hash>.npy`` with a ``backbone.json``
 beside them saying what the id stands for. The backbone id hashes everything that
