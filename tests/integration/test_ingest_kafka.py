@@ -281,7 +281,11 @@ def test_two_workers_share_partitions_and_one_takes_over(
             break
         time.sleep(0.5)
     else:
-        pytest.fail("the two workers never both held partitions:\n" + log_a.read_text()[-2000:])
+        tails = [
+            f"worker {name}:\n" + (log.read_text()[-2000:] if log.exists() else "(no log)")
+            for name, log in (("a", log_a), ("b", log_b))
+        ]
+        pytest.fail("the two workers never both held partitions:\n" + "\n".join(tails))
     time.sleep(2.0)
     a.send_signal(signal.SIGKILL)
     a.wait()
