@@ -118,8 +118,9 @@ class LongVMNet(nn.Module):
     ) -> list[Tensor]:
         """Backbone tokens ``(T_i, S, C)`` of clips ``(T_i, H_i, W_i, 3)`` of any lengths and
         frame sizes (sessions whose cameras differ), run as ``run`` says."""
-        on_device = [torch.as_tensor(clip).to(self.device) for clip in clips]
-        return run.encode(self.backbone, on_device)
+        # frames go to the device a clip at a time, inside the backbone's preprocessing:
+        # a thousand sessions' raw clips at once would not fit on it
+        return run.encode(self.backbone, [torch.as_tensor(clip) for clip in clips])
 
     def write_tokens(
         self,

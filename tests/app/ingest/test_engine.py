@@ -210,3 +210,22 @@ def test_sessions_sharing_backbone_calls_get_the_memories_they_get_alone(
         memory, _ = stored_memory(shared, video.stem)
         assert memory.equal(stored_memory(alone, video.stem)[0]), video.stem
         assert memory.equal(stored_memory(restarted, video.stem)[0]), video.stem
+
+
+def test_a_write_takes_at_most_max_sessions_per_write_and_no_memory_changes(
+    settings, synth_videos, reference_memory, stored_memory, monkeypatch
+) -> None:
+    sizes: list[int] = []
+    real_write = IngestEngine._write
+
+    def recording(self, sessions, clips, **kwargs):
+        sizes.append(len(sessions))
+        return real_write(self, sessions, clips, **kwargs)
+
+    monkeypatch.setattr(IngestEngine, "max_sessions_per_write", 2)
+    monkeypatch.setattr(IngestEngine, "_write", recording)
+    ingest(settings, synth_videos)  # three sessions, ready together
+    assert max(sizes) == 2 and sizes.count(2) >= 1
+    for video in synth_videos:
+        memory, _ = stored_memory(settings, video.stem)
+        assert memory.equal(reference_memory(video)), video.stem
