@@ -152,14 +152,17 @@ def simulate(
     *,
     loop_records: int,
     policy: CommitPolicy,
+    max_sessions_per_write: int = 64,
 ) -> Schedule:
     """The engine's bookkeeping for ``sessions`` copies of ``shape`` interleaved message by
     message (the file source's order), exactly as the engine does it, given that each loop
     applies ``loop_records`` records and ``policy`` says when a loop ends in a commit; the
     last records are followed by a commit in any case.
 
-    Per loop: the records are applied, every session with a full clip is written in one
-    sampler call, then each ended session's last partial clip alone. Per commit, each dirty
+    Per loop: the records are applied, every session with a full clip is written, in
+    sampler calls of at most ``max_sessions_per_write`` sessions (the engine's
+    ``IngestEngine.max_sessions_per_write``), then each ended session's last partial clip
+    alone. Per commit, each dirty
     session stores: its memory when ``save_clips`` clips are unsaved or it ended; the frames
     added since its last commit that the stored memory does not hold, each once; the
     timeline's held frame (its ended sessions' too); its new thumbnails.
@@ -187,7 +190,9 @@ def simulate(
         applied += loop
         ready = [s for s in states if s.frames - s.clipped >= t]
         while ready:
-            calls.append((len(ready), len(ready) * t))
+            for i in range(0, len(ready), max_sessions_per_write):
+                group = len(ready[i : i + max_sessions_per_write])
+                calls.append((group, group * t))
             for s in ready:
                 s.clipped += t
                 s.unsaved_clips += 1

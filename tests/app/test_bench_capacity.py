@@ -145,3 +145,17 @@ def test_plan_names_what_saturates_first_and_shares_the_database() -> None:
     four = cm.divide(database, 4)
     assert four["sessions_total"] == 1000 and four["saturates_first"] == "database_writes"
     assert cm.divide(database, 1)["sessions_total"] == 533
+
+
+def test_the_model_splits_writes_as_the_engine_does() -> None:
+    import inspect
+
+    from app.ingest import IngestEngine
+
+    default = inspect.signature(cm.simulate).parameters["max_sessions_per_write"].default
+    assert default == IngestEngine.max_sessions_per_write
+    s = cm.simulate(
+        SHAPE, 3, SIZES, loop_records=3, policy=cm.EveryRecords(FOREVER), max_sessions_per_write=2
+    )
+    # each loop finishes the three sessions' clips together: written two, then one
+    assert s.write_calls == [(2, 32), (1, 16)] * 3 + [(1, 12)] * 3
