@@ -43,10 +43,12 @@ QUICK_CALIBRATION = (1, 2)
 QUICK_VALIDATION = (4,)
 #: the ingest benchmark's own commit interval (``app.bench.ingest.measure``)
 BENCH_COMMIT_INTERVAL_S = 5.0
+FREQUENT_COMMIT_S = 0.001  # the commit calibration run: a commit after (almost) every loop
 
 # ----------------------------------------------------------------- assumptions (labelled)
 #: H200 SXM peak dense throughput, NVIDIA's data sheet: FP32 on CUDA cores, BF16 on tensor
-#: cores. The backbone and sampler run in float32 today (no autocast, TF32 off for matmul).
+#: cores. Ingest runs the backbone in bf16 on CUDA (``CARTMEM_BACKBONE_AUTOCAST``), the
+#: sampler in float32 (TF32 off for matmul).
 H200_PEAK_FLOPS = {"fp32": 67e12, "bf16": 989e12}
 #: an assumed share of that peak for batches of 120 frames (a paper clip); the GPU script
 #: replaces the estimate with a measurement
@@ -116,7 +118,15 @@ def run(
             thumbnail=sum(r["timings"]["thumbnail_bytes"] for r in runs)
             / sum(r["memory_frames"] for r in runs),
         )
-        units = fit(runs)
+        # commits in the runs above store similar sessions alike, so their snapshots and
+        # bytes rise together and a fit cannot tell the two costs apart; one more run that
+        # commits after nearly every loop stores many small frames-only snapshots as well
+        n = calibrate_at[-1]
+        log(f"[capacity] commit calibration run, {n} sessions, a commit every loop")
+        frequent = ingest.measure(
+            settings, video, n, workdir, timed=True, commit_interval_s=FREQUENT_COMMIT_S
+        )
+        units = fit(runs, commit_runs=[*runs, frequent])
         cores = os.cpu_count() or 1
 
         def predicted(n: int) -> cm.Prediction:
@@ -153,7 +163,7 @@ def run(
         shape=dataclasses.asdict(shape),
         sizes=dataclasses.asdict(sizes),
         calibration=calibrated,
-        calibration_runs=runs,
+        calibration_runs=[*runs, frequent],
         validation=checked,
         max_abs_error_pct=max(errors) if errors else None,
         paper_plan=paper,
@@ -186,12 +196,15 @@ def _frame_bytes(video: Path, image_size: int) -> int:
     return w * h * 3
 
 
-def fit(runs: list[dict[str, Any]]) -> cm.UnitCosts:
-    """Unit costs from the calibration runs' timings (non-negative least squares)."""
+def fit(
+    runs: list[dict[str, Any]], *, commit_runs: list[dict[str, Any]] | None = None
+) -> cm.UnitCosts:
+    """Unit costs from the calibration runs' timings (non-negative least squares); the
+    commit costs from ``commit_runs`` (default: the same runs)."""
     timings = [r["timings"] for r in runs]
     calls = [c for t in timings for c in t["write_calls"]]
     write = cm.least_squares([[1.0, b, f] for b, f, _ in calls], [s for _, _, s in calls])
-    rounds = [c for t in timings for c in t["commit_rounds"]]
+    rounds = [c for r in commit_runs or runs for c in r["timings"]["commit_rounds"]]
     commit = cm.least_squares([[1.0, n, b] for n, b, _ in rounds], [s for _, _, s in rounds])
     records = sum(t["records"] for t in timings)
     rest = [

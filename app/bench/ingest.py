@@ -31,16 +31,23 @@ QUICK_SESSIONS = (1, 4)
 
 
 def measure(
-    settings: Settings, video: Path, sessions: int, workdir: Path, *, timed: bool = False
+    settings: Settings,
+    video: Path,
+    sessions: int,
+    workdir: Path,
+    *,
+    timed: bool = False,
+    commit_interval_s: float = 5.0,
 ) -> dict[str, Any]:
-    """One run of ``sessions`` sessions; ``timed``: with the main thread's phases and the
-    CPU seconds of the process and of the decode pool (``timings``, for the capacity model)."""
+    """One run of ``sessions`` sessions into a fresh database; ``timed``: with the main
+    thread's phases and the CPU seconds of the process and of the decode pool
+    (``timings``, for the capacity model)."""
     run = dataclasses.replace(
         settings,
-        data_dir=workdir / f"run-{sessions}",
+        data_dir=workdir / f"run-{sessions}-every-{commit_interval_s:g}s",
         database_url="",
         max_live_sessions=max(sessions, 1),
-        commit_interval_s=5.0,
+        commit_interval_s=commit_interval_s,
     )
     database_ops.upgrade(run)
     database = Database(run)

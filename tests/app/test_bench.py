@@ -99,6 +99,11 @@ def test_bench_capacity_quick_writes_the_model_and_its_check(
     assert figures == report["sections"]["capacity"] and (out / "capacity.png").is_file()
     assert figures["machine"]["load_average_1m_at_start"] is not None
     assert figures["calibration_sessions"] == [1, 2] and figures["validation_sessions"] == [4]
+    # and one more run of the last calibration count, committing after every loop, for the
+    # commit costs: many small snapshots, so that snapshots and bytes can be told apart
+    frequent = figures["calibration_runs"][-1]
+    assert frequent["sessions"] == 2 and len(figures["calibration_runs"]) == 3
+    assert frequent["commit_rounds"] > figures["calibration_runs"][1]["commit_rounds"]
     assert figures["units"]["apply_s_per_record"] > 0
     assert figures["units"]["write_s_per_frame"] + figures["units"]["write_s_per_session"] > 0
     (row,) = figures["validation"]
