@@ -15,6 +15,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,18 +134,24 @@ def run(
     settings: Settings,
     video: Path | None = None,
     sessions: tuple[int, ...] | None = None,
+    on_row: Callable[[dict[str, Any]], None] = lambda _row: None,
 ) -> dict[str, Any]:
+    """``on_row`` sees each run's row as soon as it is measured (a run cut short by a time
+    limit still shows the rows before it)."""
     counts = sessions or (QUICK_SESSIONS if quick else FULL_SESSIONS)
     with tempfile.TemporaryDirectory(prefix="cartmem-bench-") as tmp:
         workdir = Path(tmp)
         if video is None:
             video = benchmark_video(workdir, quick=quick)
-        results = {
+        results: dict[str, Any] = {
             "benchmark": "ingest",
             "machine": describe_machine(),
             "video": str(video.name),
-            "runs": [measure(settings, video, n, workdir) for n in counts],
+            "runs": [],
         }
+        for n in counts:
+            results["runs"].append(measure(settings, video, n, workdir))
+            on_row(results["runs"][-1])
     out.mkdir(parents=True, exist_ok=True)
     (out / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, out / "ingest.png")
@@ -162,13 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         settings=Settings.from_env(),
         sessions=tuple(args.sessions) if args.sessions else None,
+        on_row=lambda row: print(json.dumps(row), flush=True),
     )
     results["command"] = "python -m app.bench.ingest " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
     (args.out / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
-    for row in results["runs"]:
-        print(json.dumps(row))
     return 0
 
 

@@ -102,7 +102,15 @@ def _speedup(run: _Run) -> dict[str, Any]:
 
 def _ingest(run: _Run) -> dict[str, Any]:
     # the existing ingest benchmark loads its own model per run and writes its own files
-    results = ingest.run(run.out, quick=run.quick, settings=run.settings)
+    results = ingest.run(
+        run.out,
+        quick=run.quick,
+        settings=run.settings,
+        on_row=lambda row: run.log(
+            f"[ingest] {row['sessions']} sessions: {row['decoded_frames_per_second']}"
+            " decoded frames/s"
+        ),
+    )
     results["command"] = run.command
     _write_json(run.out / "ingest.json", results)
     return results

@@ -91,6 +91,41 @@ def test_bench_mixer_quick_times_both_mixers_in_child_processes(
         assert set(ratios) == {"256", "1024"} and _positive(*ratios.values())
 
 
+def test_bench_mixer_in_process_measures_what_a_child_measures() -> None:
+    """The CUDA path (no child process) on the CPU: the same measurement, same fields."""
+    from app.bench import mixer
+
+    job = dict(mixer="mamba", kind="inference_write", tokens=256, preset="tiny", device="cpu")
+    found = mixer._in_this_process(job, threads=1)
+    assert (found.mixer, found.kind, found.tokens, found.status) == (
+        "mamba",
+        job["kind"],
+        256,
+        "ok",
+    )
+    assert found.seconds is not None and found.seconds > 0 and len(found.runs_s) == 3
+
+
+def test_bench_ingest_hands_over_each_row_as_soon_as_it_is_measured(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    from app.bench import ingest
+
+    settings = Settings(
+        data_dir=tmp_path / "data", checkpoint_path=str(tiny_checkpoint), device="cpu"
+    )
+    seen: list[tuple[int, int]] = []
+
+    def on_row(row: dict[str, Any]) -> None:  # the rows so far, when each one arrives
+        seen.append((row["sessions"], len(list((tmp_path / "out").glob("ingest.json")))))
+
+    results = ingest.run(
+        tmp_path / "out", quick=True, settings=settings, sessions=(1, 2), on_row=on_row
+    )
+    assert seen == [(1, 0), (2, 0)]  # before the JSON is written
+    assert [r["sessions"] for r in results["runs"]] == [1, 2]
+
+
 def test_bench_capacity_quick_writes_the_model_and_its_check(
     tmp_path: Path, tiny_checkpoint: Path
 ) -> None:

@@ -110,3 +110,16 @@ def test_on_cuda_the_fused_kernel_equals_the_recurrence() -> None:
     expected = scan_reference(*(a.double() for a in args))
     # stated tolerance: float32 kernels against the float64 recurrence
     assert torch.allclose(selective_scan(*args).double(), expected, rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_the_chunked_scan_equals_the_recurrence() -> None:
+    """The pure-PyTorch scan, which runs on CUDA where mamba-ssm is absent (its CPU twin is
+    the first test above): in float64 within 1e-10 of the recurrence, as on the CPU, and in
+    float32 within the stated tolerance."""
+    args = _inputs(700, batch=2, heads=4, width=16, state=16, seed=3)
+    expected = scan_reference(*args)
+    on_cuda = [a.cuda() for a in args]
+    assert torch.allclose(scan_chunked(*on_cuda).cpu(), expected, rtol=1e-10, atol=1e-10)
+    got = scan_chunked(*(a.float() for a in on_cuda)).double().cpu()
+    assert torch.allclose(got, expected, rtol=2e-3, atol=2e-3)
