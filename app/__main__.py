@@ -2,4 +2,6 @@
 
 from app.cli import run
 
-run()
+# guarded: a process pool's spawned children (`cartmem synth --workers`) import this module
+if __name__ == "__main__":
+    run()

@@ -15,14 +15,15 @@
 set -euo pipefail
 work=${1:?usage: scripts/train_tiny.sh WORKDIR}
 mkdir -p "$work/eval"
-cartmem synth --out "$work/data" --stores 60 --videos 180 --minutes 4 --seed 0
+cartmem synth --out "$work/data" --stores 60 --videos 180 --minutes 4 --seed 0 --workers "$(nproc)"
 python -m model.train.pretrain_backbone --data "$work/data" --out "$work/backbone" \
   --epochs 2 --seed 0 --threads 2 > "$work/pretrain.jsonl"
 common=(--data "$work/data" --preset tiny --init "$work/backbone" --epochs 5 --seed 0 --threads 1)
 cartmem train "${common[@]}" --out "$work/neural" > "$work/neural.log" &
 cartmem train "${common[@]}" --out "$work/random" --writer random > "$work/random.log" &
 wait
-cartmem synth --out "$work/tune-20" --stores 3 --videos 3 --minutes 20 --seed 99 --split 0,1,0
+cartmem synth --out "$work/tune-20" --stores 3 --videos 3 --minutes 20 --seed 99 --split 0,1,0 \
+  --workers "$(nproc)"
 for m in 256 1024 2048; do
   cartmem eval --data "$work/tune-20" --split val --checkpoint "$work/neural" --memory-size "$m" \
     --baselines --threads 2 --json > "$work/eval/tune-20-m$m.json"
@@ -44,8 +45,10 @@ python -m app.bench.reconcile_decode --data "$work/data" --split val \
   --checkpoint "$work/shipped" --threads 2 > "$work/eval/reconcile-decoders-val.jsonl"
 
 # Held-out stores (seeds no run trained on): 20- and 40-minute sessions.
-cartmem synth --out "$work/heldout-20" --stores 6 --videos 6 --minutes 20 --seed 7 --split 0,0,1
-cartmem synth --out "$work/heldout-40" --stores 3 --videos 3 --minutes 40 --seed 43 --split 0,0,1
+cartmem synth --out "$work/heldout-20" --stores 6 --videos 6 --minutes 20 --seed 7 --split 0,0,1 \
+  --workers "$(nproc)"
+cartmem synth --out "$work/heldout-40" --stores 3 --videos 3 --minutes 40 --seed 43 --split 0,0,1 \
+  --workers "$(nproc)"
 python -m model.resize "$work/random" "$work/random-2048" --memory-size 2048 \
   --time-answers activity_steps
 for set in data heldout-20 heldout-40; do
@@ -63,6 +66,6 @@ done
 
 # Reconciliation: 20 sessions of 20 minutes over four stores no run trained on.
 cartmem synth --out "$work/reconcile-20" --stores 4 --videos 24 --minutes 20 --seed 31 \
-  --split 0,0,1
+  --split 0,0,1 --workers "$(nproc)"
 python -m app.bench.reconcile_eval --data "$work/reconcile-20" --sessions 20 \
   --checkpoint "$work/shipped" --evidence steps --out "$work/eval/reconcile-20"

@@ -35,6 +35,14 @@ from app.errors import InvalidInputError
     "for a model trained on that seed's train split.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in --out.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    help="Processes drawing videos at once (e.g. $(nproc)); the dataset is the same byte for "
+    "byte whatever their number.",
+)
 @json_option
 def synth(
     out: Path,
@@ -44,6 +52,7 @@ def synth(
     stores: int,
     split: str,
     overwrite: bool,
+    workers: int,
     as_json: bool,
 ) -> None:
     """Draw shopping sessions: H.264 videos, a catalog, boxes, spans and ReST-style queries."""
@@ -73,6 +82,7 @@ def synth(
                 stores=stores,
                 overwrite=overwrite,
                 progress=progress,
+                workers=workers,
             )
         except SynthError as exc:
             raise InvalidInputError(str(exc)) from None

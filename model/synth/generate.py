@@ -8,15 +8,21 @@ With several stores the split is by store: each store has its own catalog, all o
 videos are in its split, and the test stores' products appear in no train or validation
 video. A video's seed then follows from (dataset seed, store, split, index in store).
 ``dataset.json`` is written last: a directory without it is an interrupted run.
+
+Each video is independent of the others (its own seed, its own file), so ``workers``
+processes can draw them at once; the dataset is the same byte for byte whatever their
+number (x264 runs single-threaded, and every record is collected in plan order).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +79,7 @@ def generate_dataset(
     stores: int = 1,
     progress: Progress | None = None,
     overwrite: bool = False,
+    workers: int = 1,
 ) -> DatasetSummary:
     """Write ``videos`` synthetic videos of ``minutes`` each, with catalog and queries, to ``out``.
 
@@ -80,9 +87,13 @@ def generate_dataset(
     catalog of ``config.num_skus`` products, and splits by store (``config.split`` are
     then fractions of the stores). Same arguments, same dataset: annotations and queries
     byte for byte, videos frame for frame (and byte for byte with the same PyAV/x264
-    build). ``progress(done, total)`` counts rendered frames over all videos. Raises
-    ``OutputExistsError`` when ``out`` already holds a dataset and ``overwrite`` is false.
+    build). ``progress(done, total)`` counts rendered frames over all videos (with
+    ``workers`` > 1, as each video finishes). ``workers`` processes draw videos at once;
+    the dataset does not depend on their number. Raises ``OutputExistsError`` when ``out``
+    already holds a dataset and ``overwrite`` is false.
     """
+    if workers < 1:
+        raise SynthConfigError(f"workers must be at least 1, not {workers}.")
     config = config or SynthConfig()
     began = time.monotonic()
     catalogs: dict[str | None, tuple[CatalogItem, ...]]  # by store; None: the one store
@@ -101,24 +112,12 @@ def generate_dataset(
 
     total = sum(p.num_frames for p in plans)
     done = 0
-    report_every = config.video.fps
     queries: dict[str, list[QueryRecord]] = {split: [] for split in SPLITS}
     annotations: list[VideoAnnotation] = []
-    for plan in plans:
-        base = done
-
-        def on_frame(frame: int, base: int = base) -> None:
-            if progress is not None and (frame + 1) % report_every == 0:
-                progress(base + frame + 1, total)
-
-        catalog = catalogs[plan.store]
-        annotation = write_video(build_world(plan, catalog, config), out, config, on_frame)
-        _write_json(out / "annotations" / f"{plan.video_id}.json", annotation.to_json())
+    drawn = _drawn_in_order(plans, catalogs, config, out, workers, progress, total)
+    for plan, (annotation, video_queries) in zip(plans, drawn, strict=True):
         annotations.append(annotation)
-        rng = rng_for(plan.seed, "queries")
-        queries[plan.split] += make_queries(
-            annotation, [c.sku for c in catalog], rng, config.queries
-        )
+        queries[plan.split] += video_queries
         done += plan.num_frames
         if progress is not None:
             progress(done, total)
@@ -142,6 +141,52 @@ def generate_dataset(
         seconds_of_video=sum(a.duration for a in annotations),
         elapsed_seconds=time.monotonic() - began,
     )
+
+
+def _drawn_in_order(
+    plans: list[VideoPlan],
+    catalogs: dict[str | None, tuple[CatalogItem, ...]],
+    config: SynthConfig,
+    out: Path,
+    workers: int,
+    progress: Progress | None,
+    total: int,
+) -> Iterator[tuple[VideoAnnotation, list[QueryRecord]]]:
+    """Each plan's annotation and queries, in plan order, drawn here or by ``workers``
+    processes."""
+    if workers == 1 or len(plans) < 2:
+        done = 0
+        for plan in plans:
+
+            def on_frame(frame: int, base: int = done) -> None:
+                if progress is not None and (frame + 1) % config.video.fps == 0:
+                    progress(base + frame + 1, total)
+
+            yield _draw_video(plan, catalogs[plan.store], config, out, on_frame)
+            done += plan.num_frames
+        return
+    # spawn, not fork: a forked child of a process whose torch or x264 threads are running
+    # can inherit a held lock; spawned children import the package afresh (~2 s each)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(plans)), mp_context=context) as pool:
+        jobs = [pool.submit(_draw_video, p, catalogs[p.store], config, out) for p in plans]
+        for job in jobs:
+            yield job.result()
+
+
+def _draw_video(
+    plan: VideoPlan,
+    catalog: tuple[CatalogItem, ...],
+    config: SynthConfig,
+    out: Path,
+    on_frame: Callable[[int], None] | None = None,
+) -> tuple[VideoAnnotation, list[QueryRecord]]:
+    """One video, start to end: rendered and encoded, its annotation written, its queries
+    drawn from its own seed (a worker process's whole task)."""
+    annotation = write_video(build_world(plan, catalog, config), out, config, on_frame)
+    _write_json(out / "annotations" / f"{plan.video_id}.json", annotation.to_json())
+    rng = rng_for(plan.seed, "queries")
+    return annotation, make_queries(annotation, [c.sku for c in catalog], rng, config.queries)
 
 
 def plan_videos(*, videos: int, minutes: float, seed: int, config: SynthConfig) -> list[VideoPlan]:

@@ -52,3 +52,25 @@ def test_synth_stores_splits_by_store(tmp_path: Path) -> None:
     assert meta["splits"]["test"] == ["test-S003-0000"]
     too_few = CliRunner().invoke(main, [*args, "--videos", "2", "--out", str(tmp_path / "x")])
     assert too_few.exit_code == 1 and "per store" in too_few.output
+
+
+def test_synth_workers_through_python_dash_m_app(tmp_path: Path) -> None:
+    """`python -m app synth --workers 2`: the spawned workers import `app.__main__` again
+    and must not run the command a second time."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ds"
+    args = ["synth", "--out", str(out), "--videos", "2", "--minutes", "0.2", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *args, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sum(json.loads(done.stdout)["videos"].values()) == 2
+    assert sorted(p.name for p in (out / "videos").glob("*.mp4")) == [
+        "train-0000.mp4",
+        "train-0001.mp4",
+    ]

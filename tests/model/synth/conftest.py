@@ -49,7 +49,7 @@ STORES = 3
 STORE_MINUTES = 0.2
 
 
-def _generate(root: Path, seed: int, stores: int = 1) -> Generated:
+def _generate(root: Path, seed: int, stores: int = 1, workers: int = 1) -> Generated:
     calls: list[tuple[int, int]] = []
     generate_dataset(
         root,
@@ -59,6 +59,7 @@ def _generate(root: Path, seed: int, stores: int = 1) -> Generated:
         config=TINY,
         stores=stores,
         progress=lambda done, total: calls.append((done, total)),
+        workers=workers,
     )
     return Generated(root, read_dataset(root), calls, seed, TINY)
 
@@ -82,6 +83,13 @@ def synth_data_other_seed(tmp_path_factory: pytest.TempPathFactory) -> Generated
 @pytest.fixture(scope="session")
 def store_data(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     return _generate(tmp_path_factory.mktemp("store_data") / "data", SEED, STORES)
+
+
+@pytest.fixture(scope="session")
+def store_data_in_three_processes(tmp_path_factory: pytest.TempPathFactory) -> Generated:
+    """``store_data``'s arguments, its six videos drawn by three worker processes."""
+    root = tmp_path_factory.mktemp("store_data_in_three_processes") / "data"
+    return _generate(root, SEED, STORES, workers=3)
 
 
 @pytest.fixture(scope="session")

@@ -136,3 +136,9 @@ def test_rejects_impossible_sizes(tmp_path: Path, videos: int, minutes: float) -
     with pytest.raises(SynthConfigError):
         generate_dataset(tmp_path, videos=videos, minutes=minutes, seed=0)
     assert not (tmp_path / "dataset.json").exists()
+
+
+def test_rejects_fewer_than_one_worker(tmp_path: Path) -> None:
+    with pytest.raises(SynthConfigError, match="workers must be at least 1, not 0"):
+        generate_dataset(tmp_path, videos=2, minutes=0.2, seed=0, workers=0)
+    assert not (tmp_path / "dataset.json").exists()

@@ -99,6 +99,19 @@ def test_same_seed_same_files_other_seed_other_stores(
             assert first[name] != other[name], name
 
 
+def test_worker_processes_draw_the_same_dataset_byte_for_byte(
+    store_data, store_data_in_three_processes
+) -> None:
+    first, parallel = _files(store_data.root), _files(store_data_in_three_processes.root)
+    assert parallel.keys() == first.keys()
+    assert [n for n in first if first[n] != parallel[n]] == []  # PNGs and MP4s included
+    # progress still counts every frame, ending at the total, one call per finished video
+    calls = store_data_in_three_processes.progress
+    total = calls[-1][1]
+    assert calls[-1] == (total, total) and len(calls) == 6
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
 def test_reader_refuses_a_video_outside_its_stores_split(store_data, tmp_path: Path) -> None:
     root = tmp_path / "data"
     shutil.copytree(store_data.root, root)
