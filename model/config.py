@@ -63,6 +63,12 @@ class ModelConfig:
     ssm_expand: int = 2  # inner width = ssm_expand * d_model
     ssm_head_dim: int = 64  # P: channels per head; one decay per head
     ssm_conv: int = 4  # causal convolution kernel before each scan
+    # The query's activity added to every memory token of the answer encoder's input, not
+    # only given as one token of its own (deviation, for the Mamba mixer: a scan reads that
+    # token first and carries it through a decaying state, so the 2,000th memory token
+    # hears little of it, where attention reads it from every token). No weight depends
+    # on it. See docs/MODEL.md, "The Mamba mixer".
+    activity_in_every_token: bool = False
     # Decoder step t reads the memory tokens within this many steps of t (and the query's
     # own tokens); -1: the whole memory, as the paper. See docs/MODEL.md, "Deviations".
     decoder_time_radius: int = -1

@@ -49,6 +49,7 @@ class EncoderDecoder(nn.Module):
         self.encoder = Encoder(cfg, cfg.encoder_layers)
         self.decoder = Decoder(cfg, cfg.decoder_layers)
         self.time_radius = cfg.decoder_time_radius
+        self.activity_in_every_token = cfg.activity_in_every_token
         self.width = cfg.d_model
         self.cells = cfg.tokens_per_frame
         self.match: ProductMatch | None = None
@@ -113,6 +114,8 @@ class EncoderDecoder(nn.Module):
             attend.append(torch.ones(n, objects.shape[1], dtype=torch.bool, device=x.device))
             order.append((grid - objects.shape[1] - 1).expand(n, -1))
         x = x + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
+        if activity is not None and self.activity_in_every_token:
+            x = x + self.activity_embed(activity)[:, None]  # (N, 1, d) onto each of m rows
         parts.insert(0, x)
         if activity is not None:
             parts.append(self.activity_embed(activity)[:, None])  # (N, d) -> (N, 1, d)

@@ -71,6 +71,14 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     help="Token mixer of the sampler and the answer encoder (default: the preset's, or "
     "--init's config; another than --init's starts those layers fresh).",
 )
+@click.option(
+    "--activity-in-every-token",
+    is_flag=True,
+    default=False,
+    help="Add the question's activity to every memory token of the answer encoder, not only "
+    "as a token of its own (for --mixer mamba, whose scans carry one token's information "
+    "through a decaying state).",
+)
 @click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
 @click.option(
     "--init",
@@ -98,6 +106,7 @@ def train(
     loss_activity_steps: float | None,
     memory_size: int | None,
     mixer: str | None,
+    activity_in_every_token: bool,
     resume: Path | None,
     init: Path | None,
     seed: int,
@@ -150,6 +159,7 @@ def train(
                 "loss_activity_steps": loss_activity_steps,
                 "memory_size": memory_size,
                 "mixer": mixer,
+                "activity_in_every_token": activity_in_every_token or None,
             }
             overrides = {k: v for k, v in overriding.items() if v is not None} or None
             result = run_training(
