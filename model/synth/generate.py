@@ -170,8 +170,12 @@ def _drawn_in_order(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(workers, len(plans)), mp_context=context) as pool:
         jobs = [pool.submit(_draw_video, p, catalogs[p.store], config, out) for p in plans]
-        for job in jobs:
-            yield job.result()
+        try:
+            for job in jobs:
+                yield job.result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # one video failed: draw no more of them
+            raise
 
 
 def _draw_video(
