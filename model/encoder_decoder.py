@@ -114,11 +114,12 @@ class EncoderDecoder(nn.Module):
             attend.append(torch.ones(n, objects.shape[1], dtype=torch.bool, device=x.device))
             order.append((grid - objects.shape[1] - 1).expand(n, -1))
         x = x + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
-        if activity is not None and self.activity_in_every_token:
-            x = x + self.activity_embed(activity)[:, None]  # (N, 1, d) onto each of m rows
+        asked = None if activity is None else self.activity_embed(activity)[:, None]  # (N, 1, d)
+        if asked is not None and self.activity_in_every_token:
+            x = x + asked  # onto each of the m rows
         parts.insert(0, x)
-        if activity is not None:
-            parts.append(self.activity_embed(activity)[:, None])  # (N, d) -> (N, 1, d)
+        if asked is not None:
+            parts.append(asked)
             attend.append(torch.ones(n, 1, dtype=torch.bool, device=x.device))
             order.append(torch.full((n, 1), -1, dtype=torch.int64, device=x.device))
         src = torch.cat(parts, dim=1)  # (N, m [+ S] [+ 1], d)

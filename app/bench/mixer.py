@@ -93,7 +93,7 @@ def run(
                         mixer, kind, n, "skipped", note=f"predicted {predicted:.0f} s"
                     )
                 else:
-                    result = _measure_in_child(mixer, kind, n, preset, device, threads, max_seconds)
+                    result = _measure(mixer, kind, n, preset, device, threads, max_seconds)
                 log(f"[mixer] {mixer} {kind} {n} tokens: {_describe(result)}")
                 found.append(result)
     return MixerBench(preset, device, threads, max_seconds, tuple(found), _ratios(found))
@@ -139,9 +139,10 @@ def to_json(result: MixerBench) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the parent
-def _measure_in_child(
+def _measure(
     mixer: str, kind: str, tokens: int, preset: str, device: str, threads: int, limit: float
 ) -> Measurement:
+    """One measurement: in a child process on the CPU, in this process on CUDA."""
     job = dict(mixer=mixer, kind=kind, tokens=tokens, preset=preset, device=device)
     if device.startswith("cuda"):
         # CUDA counts each step's peak on its own (reset_peak_memory_stats) and raises a
