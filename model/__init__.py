@@ -15,6 +15,7 @@ from model.losses import loss_weights, query_losses, weighted_sum
 from model.memory import Memory
 from model.network import LongVMNet
 from model.outputs import QueryOutputs
+from model.prepared import PreparedMemory
 from model.queries import (
     ActivityPrediction,
     ActivityQuery,
@@ -49,6 +50,7 @@ __all__ = [
     "ObjectQuery",
     "ObjectTarget",
     "Prediction",
+    "PreparedMemory",
     "Query",
     "QueryOutputs",
     "Target",

@@ -26,6 +26,8 @@ WRITER_NAMES: tuple[str, ...] = ("neural", "random", "merge")
 TIME_ANSWERS: tuple[str, ...] = ("head", "activity_steps")
 #: Token mixers of the encoders (see ``model.layers.Encoder``).
 MIXERS: tuple[str, ...] = ("attention", "mamba")
+#: Where a question meets the memory (see ``model.encoder_decoder``).
+QUERY_FUSIONS: tuple[str, ...] = ("encoder", "decoder")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,15 @@ class ModelConfig:
     # Decoder step t reads the memory tokens within this many steps of t (and the query's
     # own tokens); -1: the whole memory, as the paper. See docs/MODEL.md, "Deviations".
     decoder_time_radius: int = -1
+    # Where the question meets the memory: "encoder" (paper), the question's tokens are
+    # mixed with the memory's by the answer encoder, so every question re-encodes the whole
+    # memory; "decoder" (deviation), the encoder reads the memory alone, once per memory
+    # and model (``LongVMNet.prepare``), and the question is applied to the encoded tokens
+    # the decoder reads. See docs/MODEL.md, "Questions meet the memory in the decoder".
+    query_fusion: str = "encoder"
+    # Decoder step t's self-attention reads only the steps within this many of t; -1: every
+    # step of the window, as the paper (whose cost grows with the square of the window).
+    decoder_self_radius: int = -1
     activity_labels: tuple[str, ...] = DEFAULT_ACTIVITY_LABELS
     writer: str = "neural"  # which memory writer ``LongVMNet.write`` uses
     writer_seed: int = 0  # seeds the ``random`` writer (mixed with each session's frames_seen)
@@ -208,6 +219,13 @@ class ModelConfig:
             raise ConfigError("ModelConfig.activity_logit_scale must be positive.")
         if not abs(self.activity_logit_bias) < float("inf"):
             raise ConfigError("ModelConfig.activity_logit_bias must be a finite number.")
+        if self.query_fusion not in QUERY_FUSIONS:
+            raise ConfigError(
+                f"ModelConfig.query_fusion must be one of {', '.join(QUERY_FUSIONS)}, "
+                f"not {self.query_fusion!r}."
+            )
+        if self.decoder_self_radius < -1:
+            raise ConfigError("ModelConfig.decoder_self_radius must be -1 (off) or >= 0.")
         if self.decoder_time_radius < -1:
             raise ConfigError("ModelConfig.decoder_time_radius must be -1 (off) or >= 0.")
         if not 0.0 <= self.dropout < 1.0:

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from model.config import ModelConfig
 from model.encodings import SpatialEncoding, TemporalEncoding
-from model.layers import Decoder, Encoder, TokenProjection
+from model.layers import Decoder, Encoder, TokenProjection, take_rows
 from model.local_keys import LocalKeys
 from model.mamba import scan_order
 from model.memory import Memory
@@ -56,15 +56,21 @@ class EncoderDecoder(nn.Module):
         if cfg.object_match_dim:
             self.match = ProductMatch(cfg.backbone_channels, cfg.object_match_dim)
             self.match_feature = nn.Linear(1, cfg.d_model)  # similarity -> a d-vector
+        self.fuse_in_decoder = cfg.query_fusion == "decoder"
+        if self.fuse_in_decoder:  # the decoder's keys: encoded memory x question, normalized
+            self.fused_norm = nn.LayerNorm(cfg.d_model)
 
     def project_memory(self, memory: Memory) -> Memory:
         """The same memory with tokens projected to the model width: ``(B, m, d)``, or
-        ``(B, m, d + E)`` with the product-match embeddings after the ``d`` channels.
+        ``(B, m, d + E)`` with the product-match embeddings after the ``d`` channels. With
+        ``query_fusion == "decoder"`` the ``d`` channels are already the encoder's output.
 
-        Done once per memory and call, before the per-query gather: many queries on one
-        session then share it.
+        Query-independent: done once per memory (``LongVMNet.prepare``), before the
+        per-query gather, so that many queries on one session share it.
         """
         tokens = self.project(memory.tokens)  # (B, m, d)
+        if self.fuse_in_decoder:
+            tokens = self.encode_memory(tokens, memory)
         if self.match is not None:
             tokens = torch.cat((tokens, self.match.tokens(memory.tokens)), dim=-1)
         return Memory(
@@ -74,6 +80,17 @@ class EncoderDecoder(nn.Module):
             memory.valid,
             memory.frames_seen,
         )
+
+    def encode_memory(self, tokens: Tensor, memory: Memory) -> Tensor:
+        """The encoder over a memory's projected ``tokens`` ``(B, m, d)`` alone: ``(B, m, d)``.
+
+        A memory with no valid slot yet lets its slots attend to each other (attention
+        over no key is undefined); nothing reads them, the decoder's keys are valid slots.
+        """
+        x = tokens + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
+        keys = memory.valid | ~memory.valid.any(dim=1, keepdim=True)  # (B, m)
+        order = scan_order(memory.time_index, memory.spatial_index, self.cells)
+        return self.encoder(x, keys, order)
 
     def forward(
         self,
@@ -113,7 +130,8 @@ class EncoderDecoder(nn.Module):
             parts.append(objects + self.spatial(grid))
             attend.append(torch.ones(n, objects.shape[1], dtype=torch.bool, device=x.device))
             order.append((grid - objects.shape[1] - 1).expand(n, -1))
-        x = x + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
+        if not self.fuse_in_decoder:  # the encoded memory has its positions already
+            x = x + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
         asked = None if activity is None else self.activity_embed(activity)[:, None]  # (N, 1, d)
         if asked is not None and self.activity_in_every_token:
             x = x + asked  # onto each of the m rows
@@ -126,7 +144,11 @@ class EncoderDecoder(nn.Module):
         src_mask = torch.cat(attend, dim=1)  # never all False: the query's own tokens are real
         order_all = torch.cat(order, dim=1)
         read = self.cross_keys(memory, steps, src_mask)
-        if isinstance(read, LocalKeys):  # only the tokens some step reads are encoded to the end
+        if self.fuse_in_decoder:  # no encoder per question: the decoder reads src itself
+            if isinstance(read, LocalKeys):  # just the rows some step reads
+                src, read = take_rows(src, read.rows), read.within_rows()
+            encoded = self.fused_norm(src)
+        elif isinstance(read, LocalKeys):  # only the tokens some step reads are encoded to the end
             encoded = self.encoder.forward_rows(src, src_mask, order_all, read.rows)
             read = read.within_rows()
         else:

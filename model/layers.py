@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -149,7 +150,7 @@ class DecoderLayer(nn.Module):
     def forward(
         self,
         x: Tensor,
-        query_mask: Tensor | None,
+        query_mask: Tensor | LocalKeys | None,
         encoded: Tensor,
         encoded_mask: Tensor | LocalKeys | None,
     ) -> Tensor:
@@ -199,12 +200,17 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """``layers`` decoder layers and a final layer norm: queries ``(B, L, d)`` → ``(B, L, d)``."""
+    """``layers`` decoder layers and a final layer norm: queries ``(B, L, d)`` → ``(B, L, d)``.
+
+    With ``cfg.decoder_self_radius`` r >= 0 a step's self-attention reads the steps within
+    r of it only (``LocalKeys.band``): linear in the window's length instead of square.
+    """
 
     def __init__(self, cfg: ModelConfig, layers: int) -> None:
         super().__init__()
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(layers))
         self.norm = nn.LayerNorm(cfg.d_model)
+        self.self_radius = cfg.decoder_self_radius
 
     def forward(
         self,
@@ -214,6 +220,12 @@ class Decoder(nn.Module):
         encoded_mask: Tensor | LocalKeys | None = None,
     ) -> Tensor:
         x = queries
+        steps: Tensor | LocalKeys | None = query_mask
+        if self.self_radius >= 0:
+            real = query_mask
+            if real is None:
+                real = torch.ones(queries.shape[:2], dtype=torch.bool, device=queries.device)
+            steps = LocalKeys.band(real, self.self_radius)
         for layer in self.layers:
-            x = layer(x, query_mask, encoded, encoded_mask)
+            x = layer(x, steps, encoded, encoded_mask)
         return self.norm(x)

@@ -12,6 +12,9 @@ The attention is then the same function (the same keys, the same masked softmax)
 few dozen keys a step instead of thousands; only the order of float additions differs.
 Used in inference; training keeps the dense mask (``EncoderDecoder.cross_mask``).
 
+``LocalKeys.band`` gives the decoder's self-attention the same shape of keys when each
+step reads only the steps near it (``decoder_self_radius``), in training and inference.
+
 Shapes: N queries, L steps (padded to whole blocks: ``blocks * BLOCK``), m memory slots,
 q query tokens, nb = ``blocks``, R keys of the widest block.
 """
@@ -103,6 +106,36 @@ class LocalKeys:
         own_within = (span + torch.arange(q, device=device)).expand(n, blocks, q)
         row_index = torch.cat((within, own_within), dim=-1).reshape(n * blocks, width + q)
         return cls(index, mask, length, rows, row_index)
+
+    @classmethod
+    def band(cls, real: Tensor, radius: int) -> LocalKeys:
+        """Self-attention keys of a window's steps where step t reads the steps within
+        ``radius`` of it: block b reads the ``BLOCK + 2 radius`` steps around it.
+
+        ``real`` ``(N, L)`` bool marks real steps (a batch pads shorter windows); a real
+        step reads real steps only, and every step reads itself, so no row is left without
+        a key. The same function as the dense ``(N, L, L)`` mask
+        ``|t - u| <= radius and (real[u] or u == t)``, at ``BLOCK + 2 radius`` keys a step
+        instead of L.
+        """
+        n, length = real.shape
+        device = real.device
+        blocks = -(-length // BLOCK)
+        width = BLOCK + 2 * radius
+        first = torch.arange(blocks, device=device) * BLOCK - radius  # (nb,)
+        keys = first[:, None] + torch.arange(width, device=device)  # (nb, W), may leave [0, L)
+        # padded rows of the last block are its last step again, as ``split_steps`` pads
+        step = torch.arange(blocks * BLOCK, device=device).clamp(max=length - 1)
+        step = step.view(blocks, BLOCK)  # (nb, BLOCK)
+        index = keys.clamp(0, length - 1)  # (nb, W)
+        near = (keys[:, None, :] - step[:, :, None]).abs() <= radius  # (nb, BLOCK, W)
+        near &= ((keys >= 0) & (keys < length))[:, None, :]
+        itself = keys[:, None, :] == step[:, :, None]  # (nb, BLOCK, W)
+        key_real = real[:, index.view(-1)].view(n, blocks, 1, width)  # (N, nb, 1, W)
+        mask = near & (key_real | itself)  # (N, nb, BLOCK, W)
+        flat_index = index.expand(n, -1, -1).reshape(n * blocks, width)
+        rows = torch.arange(length, device=device).expand(n, -1)
+        return cls(flat_index, mask.reshape(n * blocks, BLOCK, width), length, rows, flat_index)
 
     def within_rows(self) -> LocalKeys:
         """The same keys for a context of just ``rows`` ``(N, U, c)``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,9 @@ from model.config import ModelConfig
 from model.encoder_decoder import EncoderDecoder
 from model.heads import ActivityHead, BoxHead, TimeHead, decode_time
 from model.memory import Memory
+from model.object_token_cache import ObjectTokenCache
 from model.outputs import ActivityOutputs, ObjectOutputs, QueryOutputs, TimeOutputs
+from model.prepared import PreparedMemory
 from model.queries import (
     ActivityPrediction,
     ActivityQuery,
@@ -67,6 +69,9 @@ class LongVMNet(nn.Module):
         self.box_head = BoxHead(cfg)
         self.time_head = TimeHead(cfg)
         self.writer: MemoryWriter = make_writer(cfg.writer, cfg, self.sampler)
+        self.object_tokens = ObjectTokenCache()
+        # names this instance to the memories it prepares (``PreparedMemory.model_key``)
+        self.instance_key = uuid.uuid4().hex
 
     @property
     def device(self) -> torch.device:
@@ -221,9 +226,18 @@ class LongVMNet(nn.Module):
         return self(memory, queries)
 
     @torch.no_grad()
+    def prepare(self, memory: Memory) -> PreparedMemory:
+        """The query-independent part of answering on ``memory``'s sessions, done once:
+        tokens projected to the model width and, with ``query_fusion == "decoder"``,
+        encoded. ``answer`` takes it in place of the memory."""
+        with _evaluating(self):
+            projected = self.encoder_decoder.project_memory(memory.to(self.device))
+        return PreparedMemory(projected, self.instance_key)
+
+    @torch.no_grad()
     def answer(
         self,
-        memory: Memory,
+        memory: Memory | PreparedMemory,
         queries: Sequence[Query],
         *,
         max_tokens: int = DEFAULT_ANSWER_TOKENS,
@@ -231,17 +245,21 @@ class LongVMNet(nn.Module):
         """Predictions for mixed queries, in query order, from the memory alone.
 
         Queries are grouped by kind and run in batches of at most ``max_tokens`` encoder
-        tokens; the memory is projected once for all of them, and identical object images
-        go through the backbone once.
+        tokens; the memory is prepared (``prepare``) once for all of them unless it comes
+        prepared, and identical object images go through the backbone once.
         """
+        if isinstance(memory, Memory):
+            memory = self.prepare(memory)
+        elif memory.model_key != self.instance_key:
+            raise ValueError("This memory was prepared by another model; prepare it again.")
         asked = list(queries)
         if self.cfg.time_answers == "activity_steps":
             # a time question is asked as the activity question of its product and window,
             # and answered from the per-step answer of its activity (``time_from_steps``)
             asked = [as_activity_query(q) if isinstance(q, TimeQuery) else q for q in queries]
         predictions: list[Prediction | None] = [None] * len(queries)
+        projected = memory.memory
         with _evaluating(self):
-            projected = self.encoder_decoder.project_memory(memory.to(self.device))
             for rows in self._batches(asked, max_tokens):
                 outputs = self._forward(projected, asked, rows)
                 for row, prediction in _decode(outputs, asked, self.cfg):
@@ -327,22 +345,14 @@ class LongVMNet(nn.Module):
     def encode_object_images(self, images: Sequence[Image]) -> Tensor:
         """Backbone tokens ``(N, S, C)`` of object images (RGB uint8 ``(H, W, 3)`` each).
 
-        Identical images (by content) are encoded once: "which product" asks many
-        questions about few images.
+        Each distinct image (by content) goes through the backbone once while its weights
+        stay the same (``model.object_token_cache``): "which product" asks many questions
+        about few images.
         """
-        unique: dict[bytes, int] = {}
-        slots: list[int] = []
-        pictures: list[Tensor] = []
-        for image in images:
-            picture = torch.as_tensor(image)
-            content = picture.cpu().contiguous().numpy().tobytes()
-            key = hashlib.blake2b(content, digest_size=16).digest() + repr(picture.shape).encode()
-            if key not in unique:
-                unique[key] = len(pictures)
-                pictures.append(picture)
-            slots.append(unique[key])
-        tokens = [self.backbone(p[None].to(self.device))[0] for p in pictures]  # (S, C) each
-        return torch.stack(tokens)[torch.tensor(slots, device=self.device)]  # (N, S, C)
+        tokens = self.object_tokens.tokens(
+            self.backbone, images, lambda p: self.backbone(p[None].to(self.device))[0]
+        )  # (S, C) each
+        return torch.stack(tokens)  # (N, S, C)
 
     def _memory_index(self, query: Query, memory: Memory) -> int:
         if not 0 <= query.memory_index < memory.batch_size:

@@ -39,7 +39,7 @@ from app.db import Database
 from app.errors import CartmemError
 from app.model_runtime import LoadedModel
 from app.settings import Settings
-from model import Memory
+from model import PreparedMemory
 from storage import answering as store
 from storage import query_queue as queue
 
@@ -61,7 +61,7 @@ class _BatchInputs:
 
     states: dict[str, store.SessionState]
     names: dict[str, str]  # sku -> product name
-    memories: dict[str, Memory]  # session id -> memory on the device, for those stored
+    memories: dict[str, PreparedMemory]  # session id -> prepared memory on the device
 
 
 class AnswerWorker:
@@ -84,7 +84,7 @@ class AnswerWorker:
         # is read at the rate it was written at (``session_memories.fps``)
         self.fallback_fps = settings.memory_fps or self.cfg.fps
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.cache = MemoryCache(settings.answer_cache_sessions, model.device)
+        self.cache = MemoryCache(settings.answer_cache_sessions, model.device, self.net.prepare)
         self.after_batch = after_batch or (lambda _ids: None)
         self.stats = AnswerStats()
         self.metrics = metrics or AnswerMetrics()
@@ -160,7 +160,7 @@ class AnswerWorker:
             changed = [e.sku for e in catalog.values() if self._image_sha(e.sku) != e.image_sha256]
             for sku, png in store.product_images(db, changed).items():
                 self._images[sku] = (catalog[sku].image_sha256, decode_product_image(png))
-            memories: dict[str, Memory] = {}
+            memories: dict[str, PreparedMemory] = {}
             missing = []
             for sid, state in states.items():
                 if state.memory_version is None:
@@ -220,7 +220,7 @@ class AnswerWorker:
     ) -> dict[int, Outcome]:
         order = sorted({r.session.session_id for r in requests})
         index = {sid: i for i, sid in enumerate(order)}
-        memory = Memory.cat([inputs.memories[sid] for sid in order])
+        memory = PreparedMemory.cat([inputs.memories[sid] for sid in order])
         flat = []
         for r in requests:
             i = index[r.session.session_id]

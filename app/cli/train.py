@@ -79,6 +79,21 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     "as a token of its own (for --mixer mamba, whose scans carry one token's information "
     "through a decaying state).",
 )
+@click.option(
+    "--query-fusion",
+    type=click.Choice(["encoder", "decoder"]),
+    default=None,
+    help="Where a question meets the memory: 'encoder' (the paper: every question "
+    "re-encodes the memory) or 'decoder' (the memory is encoded once, the question "
+    "applied to what the decoder reads). Default: the preset's, or --init's config.",
+)
+@click.option(
+    "--decoder-self-radius",
+    type=click.IntRange(-1),
+    default=None,
+    help="Decoder steps attend to the steps within this many of them only; -1: the whole "
+    "window (default: the preset's, or --init's config).",
+)
 @click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
 @click.option(
     "--init",
@@ -107,6 +122,8 @@ def train(
     memory_size: int | None,
     mixer: str | None,
     activity_in_every_token: bool,
+    query_fusion: str | None,
+    decoder_self_radius: int | None,
     resume: Path | None,
     init: Path | None,
     seed: int,
@@ -160,6 +177,8 @@ def train(
                 "memory_size": memory_size,
                 "mixer": mixer,
                 "activity_in_every_token": activity_in_every_token or None,
+                "query_fusion": query_fusion,
+                "decoder_self_radius": decoder_self_radius,
             }
             overrides = {k: v for k, v in overriding.items() if v is not None} or None
             result = run_training(

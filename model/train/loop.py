@@ -46,7 +46,6 @@ from model.network import LongVMNet
 from model.queries import Query, Target
 from model.synth.reader import read_dataset
 from model.train.config import TrainConfig
-from model.train.object_tokens import cached_object_tokens
 from model.train.optim import make_optimizer, set_lr
 from model.train.schedule import lr_factor, temperature
 from model.train.state import Position, load_state, save_state
@@ -71,6 +70,8 @@ class TrainResult:
 
 #: Where the mixer's weights live: what another mixer builds anew.
 ENCODER_LAYERS = ("sampler.encoder.layers.", "encoder_decoder.encoder.layers.")
+#: What only a model fusing the question in the decoder has.
+DECODER_FUSION_LAYERS = ("encoder_decoder.fused_norm.",)
 
 
 def build_net(
@@ -90,12 +91,15 @@ def build_net(
         net = LongVMNet.load(resume)  # the run goes on exactly as it was configured
     elif init is not None:
         # Weights from ``init``; overrides may change what does not shape them (loss weights),
-        # and the mixer, whose encoder layers then start fresh (the backbone and the product
-        # match, what pretraining teaches, still come from ``init``)
+        # the mixer, whose encoder layers then start fresh, and where questions meet the
+        # memory (the backbone and the product match, what pretraining teaches, still come
+        # from ``init``)
         start = read_config(init)
         cfg = dataclasses.replace(start, **(overrides or {}))
         net = LongVMNet(cfg, pretrained_backbone=False)
-        fresh = () if cfg.mixer == start.mixer else ENCODER_LAYERS
+        fresh: tuple[str, ...] = () if cfg.mixer == start.mixer else ENCODER_LAYERS
+        if cfg.query_fusion != start.query_fusion:
+            fresh += DECODER_FUSION_LAYERS
         read_weights(net, init, "cpu", fresh=fresh)
     else:
         net = LongVMNet(ModelConfig.preset(config.preset, **(overrides or {})))
@@ -150,27 +154,26 @@ def train(
     (out / TRAIN_CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
     step, epochs_done, record = position.step, position.epoch, {}
-    with cached_object_tokens(net):  # frozen backbone: catalog images encoded once
-        last = config.epochs if stop_after is None else position.epoch + stop_after
-        for epoch in range(position.epoch, min(last, config.epochs)):
-            means, tau, steps = run_epoch(
-                net, optimizer, train_data, epoch, config, rng, gumbel, progress
-            )
-            step, epochs_done = step + steps, epoch + 1
-            record = {
-                "epoch": epoch + 1,
-                "step": step,
-                "seconds": round(time.perf_counter() - began, 1),
-                "temperature": round(tau, 4),
-                "lr": {g["name"]: g["lr"] for g in optimizer.param_groups},
-                "train": means,
-            }
-            if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-                if val_data is not None:
-                    record["val"] = evaluate(net, val_data).summary.percent
-                _emit(out, record, log)  # one JSON line per evaluation
-            net.save(out)
-            save_state(out, optimizer, Position(epoch + 1, step), rng, gumbel, config)
+    last = config.epochs if stop_after is None else position.epoch + stop_after
+    for epoch in range(position.epoch, min(last, config.epochs)):
+        means, tau, steps = run_epoch(
+            net, optimizer, train_data, epoch, config, rng, gumbel, progress
+        )
+        step, epochs_done = step + steps, epoch + 1
+        record = {
+            "epoch": epoch + 1,
+            "step": step,
+            "seconds": round(time.perf_counter() - began, 1),
+            "temperature": round(tau, 4),
+            "lr": {g["name"]: g["lr"] for g in optimizer.param_groups},
+            "train": means,
+        }
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            if val_data is not None:
+                record["val"] = evaluate(net, val_data).summary.percent
+            _emit(out, record, log)  # one JSON line per evaluation
+        net.save(out)
+        save_state(out, optimizer, Position(epoch + 1, step), rng, gumbel, config)
     if position.epoch >= config.epochs:
         net.save(out)  # a finished run resumed: nothing to train, still leave a checkpoint
     return TrainResult(out, epochs_done, step, time.perf_counter() - began, record)

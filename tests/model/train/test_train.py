@@ -86,6 +86,16 @@ def test_a_short_run_with_the_mamba_mixer_lowers_the_loss(
     assert after < 0.7 * before, (before, after)
 
 
+def test_a_short_run_with_the_question_fused_in_the_decoder_lowers_the_loss(
+    small_dataset: Path, small_overrides: dict, tmp_path: Path
+) -> None:
+    overrides = small_overrides | {"query_fusion": "decoder", "decoder_self_radius": 2}
+    config = TrainConfig(epochs=8, eval_every=8, **_FAST)
+    before, after, _lines, net = train_and_measure(small_dataset, config, overrides, tmp_path)
+    assert (net.cfg.query_fusion, net.cfg.decoder_self_radius) == ("decoder", 2)
+    assert after < 0.7 * before, (before, after)
+
+
 def test_resume_continues_from_the_saved_step_exactly(
     small_dataset: Path, small_overrides: dict, tmp_path: Path
 ) -> None:

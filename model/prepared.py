@@ -1,0 +1,41 @@
+"""A session memory made ready for questions: the query-independent part of answering.
+
+Every question on a session starts from the same thing: the memory's tokens projected to
+the model's width (and, with ``query_fusion == "decoder"``, encoded). ``LongVMNet.prepare``
+computes it once per memory and model; the query worker keeps it in its cache, so a
+question pays only for what depends on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from model.memory import Memory
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedMemory:
+    """Sessions' memories as the answer side reads them.
+
+    Attributes:
+        memory: the sessions' memory with tokens ``(B, m, d [+ E])`` in the model's width
+            (``EncoderDecoder.project_memory``) instead of backbone space.
+        model_key: ``LongVMNet.instance_key`` of the model that prepared it; another model
+            refuses it (same widths, other weights: its answers would be wrong silently).
+    """
+
+    memory: Memory
+    model_key: str
+
+    @property
+    def batch_size(self) -> int:
+        return self.memory.batch_size
+
+    @classmethod
+    def cat(cls, prepared: Sequence[PreparedMemory]) -> PreparedMemory:
+        """One batch of every session of ``prepared``, in order (all of one model)."""
+        keys = {p.model_key for p in prepared}
+        if len(keys) != 1:
+            raise ValueError(f"Prepared memories of {len(keys)} models cannot share a batch.")
+        return cls(Memory.cat([p.memory for p in prepared]), keys.pop())

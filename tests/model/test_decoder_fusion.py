@@ -1,0 +1,162 @@
+"""``query_fusion == "decoder"``: the memory is encoded once, whatever the question, and
+the question is applied to what the decoder reads; ``decoder_self_radius`` keeps each
+step's self-attention to the steps near it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model import LongVMNet, Memory, ModelConfig
+from model.errors import ConfigError
+from model.layers import Attention
+from model.local_keys import BLOCK, LocalKeys
+from model.queries import ActivityQuery, ObjectQuery, TimeQuery
+
+FUSED = dict(query_fusion="decoder", decoder_self_radius=3)
+
+
+@pytest.fixture(scope="module")
+def fused_net() -> LongVMNet:
+    torch.manual_seed(2)
+    return LongVMNet(ModelConfig.preset("tiny", **FUSED)).eval()
+
+
+def _queries(image) -> list:
+    return [
+        ActivityQuery(0, image, 0, 40),
+        ObjectQuery(1, 1, 5, 30),
+        TimeQuery(0, 2, image, 10, 20),
+        ActivityQuery(1, image, 3, 9),
+    ]
+
+
+def _same(a: list, b: list) -> bool:
+    """Bit-identical predictions (every field of every answer, arrays included)."""
+
+    def fields(p: object) -> list:
+        return [np.asarray(v).tobytes() for v in dataclasses.asdict(p).values()]
+
+    return [fields(p) for p in a] == [fields(p) for p in b]
+
+
+@pytest.mark.parametrize(
+    ("radius", "length", "real"), [(0, 5, 5), (2, 37, 30), (BLOCK, 3 * BLOCK + 1, 20)]
+)
+def test_band_keys_attend_exactly_as_the_dense_band_mask(radius: int, length: int, real: int):
+    lengths = torch.tensor([length, real])
+    mask = torch.arange(length)[None] < lengths[:, None]  # (2, L): the second query is shorter
+    t = torch.arange(length)
+    dense = ((t[None, :, None] - t[None, None, :]).abs() <= radius) & (
+        mask[:, None, :] | torch.eye(length, dtype=torch.bool)[None]
+    )  # (2, L, L)
+    band = LocalKeys.band(mask, radius)
+    assert band.index.shape[1] == BLOCK + 2 * radius
+    torch.manual_seed(radius)
+    attention = Attention(16, 4).double()
+    x = torch.randn(2, length, 16, dtype=torch.float64)
+    expected = attention(x, x, dense)
+    got = attention(x, x, band)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_step_outside_the_radius_changes_nothing(fused_net: LongVMNet) -> None:
+    """The decoder with a self radius: step t's output ignores a step farther than the
+    layers x radius reach, and does hear a step within it."""
+    decoder = fused_net.encoder_decoder.decoder
+    layers, radius = len(decoder.layers), fused_net.cfg.decoder_self_radius
+    d, length = fused_net.cfg.d_model, 40
+    g = torch.Generator().manual_seed(0)
+    queries = torch.randn(1, length, d, generator=g)
+    encoded = torch.randn(1, 5, d, generator=g)
+    out = decoder(queries, encoded)
+    far = queries.clone()
+    far[0, layers * radius + 1] += 1.0  # just out of step 0's reach
+    assert torch.equal(decoder(far, encoded)[0, 0], out[0, 0])
+    near = queries.clone()
+    near[0, layers * radius] += 1.0
+    assert not torch.equal(decoder(near, encoded)[0, 0], out[0, 0])
+
+
+def test_the_memory_is_encoded_once_and_reused_by_every_question(
+    fused_net: LongVMNet, make_frames
+) -> None:
+    memory = fused_net.populate(make_frames(2, 40))
+    image = make_frames(1, 1, seed=3)[0, 0]
+    calls: list[int] = []
+    hook = fused_net.encoder_decoder.encoder.register_forward_hook(
+        lambda _m, _args, out: calls.append(out.shape[0])
+    )
+    try:
+        prepared = fused_net.prepare(memory)
+        assert calls == [2]  # both sessions, once
+        assert prepared.memory.tokens.shape[-1] == 2 * fused_net.cfg.d_model  # d + match E
+        first = fused_net.answer(prepared, _queries(image))
+        again = fused_net.answer(prepared, _queries(image)[::-1])
+        assert calls == [2]  # no question ran the encoder
+    finally:
+        hook.remove()
+    assert _same(first, again[::-1])
+    assert _same(first, fused_net.answer(memory, _queries(image)))  # unprepared: the same
+
+
+def test_answers_do_not_depend_on_their_company(fused_net: LongVMNet, make_frames) -> None:
+    memory = fused_net.prepare(fused_net.populate(make_frames(2, 40)))
+    image = make_frames(1, 1, seed=3)[0, 0]
+    together = fused_net.answer(memory, _queries(image))
+    alone = [fused_net.answer(memory, [q])[0] for q in _queries(image)]
+    assert _same(together, alone)
+
+
+def test_the_question_changes_what_the_decoder_reads(fused_net: LongVMNet, make_frames) -> None:
+    memory = fused_net.populate(make_frames(1, 40))
+    one, other = make_frames(2, 1, seed=5)[:, 0]
+    a = fused_net.answer(memory, [ActivityQuery(0, one, 0, 40)])[0]
+    b = fused_net.answer(memory, [ActivityQuery(0, other, 0, 40)])[0]
+    assert not np.array_equal(a.probabilities, b.probabilities)
+
+
+def test_a_memory_prepared_by_another_model_is_refused(fused_net: LongVMNet, make_frames) -> None:
+    memory = fused_net.populate(make_frames(1, 20))
+    torch.manual_seed(3)
+    other = LongVMNet(ModelConfig.preset("tiny", **FUSED), pretrained_backbone=False).eval()
+    image = make_frames(1, 1, seed=3)[0, 0]
+    with pytest.raises(ValueError, match="prepared by another model"):
+        other.answer(fused_net.prepare(memory), [ActivityQuery(0, image, 0, 20)])
+
+
+def test_a_memory_with_no_valid_slot_still_prepares_without_nan(fused_net: LongVMNet) -> None:
+    cfg = fused_net.cfg
+    empty = Memory.empty(cfg, 1)
+    prepared = fused_net.prepare(empty)
+    assert torch.isfinite(prepared.memory.tokens).all()
+
+
+def test_the_options_travel_with_the_checkpoint_and_older_ones_read_as_the_paper(
+    tmp_path: Path,
+) -> None:
+    LongVMNet(ModelConfig.preset("tiny", **FUSED), pretrained_backbone=False).save(tmp_path / "r")
+    cfg = LongVMNet.load(tmp_path / "r").cfg
+    assert (cfg.query_fusion, cfg.decoder_self_radius) == ("decoder", 3)
+    config = tmp_path / "r" / "config.json"
+    raw = json.loads(config.read_text())
+    for key in ("query_fusion", "decoder_self_radius"):
+        del raw["config"][key]
+    config.write_text(json.dumps(raw))
+    with pytest.raises(Exception, match="does not match"):  # a fused net's extra norm
+        LongVMNet.load(tmp_path / "r")
+    defaults = ModelConfig.preset("tiny")
+    assert (defaults.query_fusion, defaults.decoder_self_radius) == ("encoder", -1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("query_fusion", "middle"), ("decoder_self_radius", -2)]
+)
+def test_unknown_settings_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field):
+        ModelConfig.preset("tiny", **{field: value})

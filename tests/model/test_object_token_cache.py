@@ -1,0 +1,51 @@
+"""Catalog images go through the backbone once while its weights stay the same."""
+
+from __future__ import annotations
+
+import torch
+
+from model import LongVMNet, ModelConfig
+
+
+def test_each_image_is_encoded_once_and_equals_the_backbone_alone(make_frames) -> None:
+    torch.manual_seed(0)
+    net = LongVMNet(ModelConfig.preset("tiny"), pretrained_backbone=False).eval()
+    a, b = make_frames(2, 1, seed=4)[:, 0]
+    calls: list[int] = []
+    hook = net.backbone.register_forward_hook(lambda _m, args, _out: calls.append(len(args[0])))
+    try:
+        first = net.encode_object_images([a, b, a])
+        second = net.encode_object_images([b, a])
+    finally:
+        hook.remove()
+    assert calls == [1, 1]  # a and b, each alone, once
+    assert torch.equal(first[0], first[2]) and torch.equal(second[0], first[1])
+    with torch.no_grad():
+        alone = net.backbone(torch.as_tensor(a)[None])[0]
+    assert torch.equal(first[0], alone)
+    assert (net.object_tokens.hits, net.object_tokens.misses) == (3, 2)
+
+
+def test_new_backbone_weights_forget_what_the_old_ones_computed(make_frames) -> None:
+    torch.manual_seed(0)
+    net = LongVMNet(ModelConfig.preset("tiny"), pretrained_backbone=False).eval()
+    image = make_frames(1, 1, seed=4)[0, 0]
+    before = net.encode_object_images([image])
+    torch.manual_seed(1)
+    other = LongVMNet(ModelConfig.preset("tiny"), pretrained_backbone=False)
+    net.backbone.load_state_dict(other.backbone.state_dict())  # in place: new versions
+    after = net.encode_object_images([image])
+    assert not torch.equal(before, after)
+    with torch.no_grad():
+        assert torch.equal(after[0], other.backbone.eval()(torch.as_tensor(image)[None])[0])
+
+
+def test_the_cache_keeps_at_most_its_capacity(make_frames) -> None:
+    torch.manual_seed(0)
+    net = LongVMNet(ModelConfig.preset("tiny"), pretrained_backbone=False).eval()
+    net.object_tokens.capacity = 2
+    images = list(make_frames(3, 1, seed=6)[:, 0])
+    net.encode_object_images(images)
+    assert len(net.object_tokens) == 2
+    net.encode_object_images(images[:1])  # the oldest was dropped: encoded again
+    assert net.object_tokens.misses == 4
