@@ -83,6 +83,10 @@ class ModelConfig:
     # Decoder step t's self-attention reads only the steps within this many of t; -1: every
     # step of the window, as the paper (whose cost grows with the square of the window).
     decoder_self_radius: int = -1
+    # With query_fusion "decoder": a memory token's encoder attention reads only the tokens
+    # within this many steps of its own, so what a token hears is the same in a 4-minute
+    # and a 40-minute session; -1: the whole memory. Attention mixer only.
+    memory_encoder_radius: int = -1
     activity_labels: tuple[str, ...] = DEFAULT_ACTIVITY_LABELS
     writer: str = "neural"  # which memory writer ``LongVMNet.write`` uses
     writer_seed: int = 0  # seeds the ``random`` writer (mixed with each session's frames_seen)
@@ -226,6 +230,15 @@ class ModelConfig:
             )
         if self.decoder_self_radius < -1:
             raise ConfigError("ModelConfig.decoder_self_radius must be -1 (off) or >= 0.")
+        if self.memory_encoder_radius < -1:
+            raise ConfigError("ModelConfig.memory_encoder_radius must be -1 (off) or >= 0.")
+        if self.memory_encoder_radius >= 0 and (
+            self.query_fusion != "decoder" or self.mixer != "attention"
+        ):
+            raise ConfigError(
+                "ModelConfig.memory_encoder_radius needs query_fusion 'decoder' and the "
+                "attention mixer (the memory is encoded alone, by attention)."
+            )
         if self.decoder_time_radius < -1:
             raise ConfigError("ModelConfig.decoder_time_radius must be -1 (off) or >= 0.")
         if not 0.0 <= self.dropout < 1.0:

@@ -57,6 +57,7 @@ class EncoderDecoder(nn.Module):
             self.match = ProductMatch(cfg.backbone_channels, cfg.object_match_dim)
             self.match_feature = nn.Linear(1, cfg.d_model)  # similarity -> a d-vector
         self.fuse_in_decoder = cfg.query_fusion == "decoder"
+        self.memory_radius = cfg.memory_encoder_radius
         if self.fuse_in_decoder:  # the decoder's keys: encoded memory x question, normalized
             self.fused_norm = nn.LayerNorm(cfg.d_model)
 
@@ -86,9 +87,15 @@ class EncoderDecoder(nn.Module):
 
         A memory with no valid slot yet lets its slots attend to each other (attention
         over no key is undefined); nothing reads them, the decoder's keys are valid slots.
+        With ``memory_encoder_radius`` r >= 0 a token attends to the valid tokens within r
+        steps of its own (and itself): ``(B, m, m)`` keys, computed once per memory.
         """
         x = tokens + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
         keys = memory.valid | ~memory.valid.any(dim=1, keepdim=True)  # (B, m)
+        if self.memory_radius >= 0:  # a token reads the valid tokens near it in time
+            gap = (memory.time_index[:, :, None] - memory.time_index[:, None, :]).abs()
+            itself = torch.eye(keys.shape[1], dtype=torch.bool, device=keys.device)
+            keys = ((gap <= self.memory_radius) & keys[:, None, :]) | itself  # (B, m, m)
         order = scan_order(memory.time_index, memory.spatial_index, self.cells)
         return self.encoder(x, keys, order)
 

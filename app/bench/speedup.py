@@ -248,7 +248,8 @@ def read_once(net: LongVMNet, video: Path, frames: int, fps: float, watch: Stopw
 def answer_from_memory(
     net: LongVMNet, memory: Memory, queries: Sequence[Query], batch: int
 ) -> list[Prediction]:
-    """cartmem's answers, ``batch`` questions per call, shortest windows first.
+    """cartmem's answers, ``batch`` questions per call, shortest windows first, from the
+    memory prepared for questions once (``LongVMNet.prepare``).
 
     The decoder runs one step per second of a window, and a batch is padded to its longest
     window: ``LongVMNet.answer`` batches by kind only, so one whole-session window among
@@ -256,9 +257,10 @@ def answer_from_memory(
     """
     order = sorted(range(len(queries)), key=lambda i: queries[i].end - queries[i].start)
     answers: list[Prediction | None] = [None] * len(queries)
+    prepared = net.prepare(memory)  # once, as the query worker keeps it in its cache
     for first in range(0, len(order), batch):
         rows = order[first : first + batch]
-        for row, answer in zip(rows, net.answer(memory, [queries[i] for i in rows]), strict=True):
+        for row, answer in zip(rows, net.answer(prepared, [queries[i] for i in rows]), strict=True):
             answers[row] = answer
     answered = [a for a in answers if a is not None]
     assert len(answered) == len(queries)  # every row is in one batch

@@ -94,6 +94,13 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     help="Decoder steps attend to the steps within this many of them only; -1: the whole "
     "window (default: the preset's, or --init's config).",
 )
+@click.option(
+    "--memory-encoder-radius",
+    type=click.IntRange(-1),
+    default=None,
+    help="With --query-fusion decoder: a memory token's encoder attention reads the tokens "
+    "within this many steps of it only; -1: the whole memory.",
+)
 @click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
 @click.option(
     "--init",
@@ -124,6 +131,7 @@ def train(
     activity_in_every_token: bool,
     query_fusion: str | None,
     decoder_self_radius: int | None,
+    memory_encoder_radius: int | None,
     resume: Path | None,
     init: Path | None,
     seed: int,
@@ -179,6 +187,7 @@ def train(
                 "activity_in_every_token": activity_in_every_token or None,
                 "query_fusion": query_fusion,
                 "decoder_self_radius": decoder_self_radius,
+                "memory_encoder_radius": memory_encoder_radius,
             }
             overrides = {k: v for k, v in overriding.items() if v is not None} or None
             result = run_training(

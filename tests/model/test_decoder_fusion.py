@@ -83,6 +83,32 @@ def test_a_step_outside_the_radius_changes_nothing(fused_net: LongVMNet) -> None
     assert not torch.equal(decoder(near, encoded)[0, 0], out[0, 0])
 
 
+def test_with_an_encoder_radius_a_token_hears_only_the_memory_near_it_in_time() -> None:
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny", memory_encoder_radius=2, **FUSED)
+    coder = LongVMNet(cfg, pretrained_backbone=False).encoder_decoder.eval()
+    m, cells = 64, cfg.tokens_per_frame
+    g = torch.Generator().manual_seed(1)
+    memory = Memory(
+        torch.randn(1, m, cfg.backbone_channels, generator=g),
+        (torch.arange(m) // 2)[None],  # two tokens a step: steps 0 .. 31
+        (torch.arange(m) % cells)[None],
+        torch.ones(1, m, dtype=torch.bool),
+        torch.tensor([m // 2]),
+    )
+    reach = cfg.encoder_layers * cfg.memory_encoder_radius  # steps a token hears through
+    with torch.no_grad():
+        out = coder.project_memory(memory).tokens
+        far, near = memory.tokens.clone(), memory.tokens.clone()
+        far[0, 2 * (reach + 1)] += 1.0  # a token of step reach + 1
+        near[0, 2 * reach] += 1.0  # a token of step reach
+        heard_far = coder.project_memory(dataclasses.replace(memory, tokens=far)).tokens
+        heard_near = coder.project_memory(dataclasses.replace(memory, tokens=near)).tokens
+    d = cfg.d_model
+    assert torch.equal(heard_far[0, :2, :d], out[0, :2, :d])  # step 0's tokens
+    assert not torch.equal(heard_near[0, :2, :d], out[0, :2, :d])
+
+
 def test_the_memory_is_encoded_once_and_reused_by_every_question(
     fused_net: LongVMNet, make_frames
 ) -> None:
@@ -155,8 +181,15 @@ def test_the_options_travel_with_the_checkpoint_and_older_ones_read_as_the_paper
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("query_fusion", "middle"), ("decoder_self_radius", -2)]
+    ("settings", "field"),
+    [
+        ({"query_fusion": "middle"}, "query_fusion"),
+        ({"decoder_self_radius": -2}, "decoder_self_radius"),
+        ({"memory_encoder_radius": -2}, "memory_encoder_radius"),
+        ({"memory_encoder_radius": 4}, "memory_encoder_radius"),  # needs decoder fusion
+        ({"memory_encoder_radius": 4, "query_fusion": "decoder", "mixer": "mamba"}, "mixer"),
+    ],
 )
-def test_unknown_settings_are_refused(field: str, value: object) -> None:
+def test_unknown_settings_are_refused(settings: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
-        ModelConfig.preset("tiny", **{field: value})
+        ModelConfig.preset("tiny", **settings)
