@@ -87,6 +87,10 @@ class ModelConfig:
     # within this many steps of its own, so what a token hears is the same in a 4-minute
     # and a 40-minute session; -1: the whole memory. Attention mixer only.
     memory_encoder_radius: int = -1
+    # With query_fusion "decoder": layers in which the question's own tokens (object image,
+    # activity) read the whole question-weighted memory before the decoder reads them (a
+    # glance over the session; decoder steps read only the memory near them). 0: none.
+    glance_layers: int = 0
     activity_labels: tuple[str, ...] = DEFAULT_ACTIVITY_LABELS
     writer: str = "neural"  # which memory writer ``LongVMNet.write`` uses
     writer_seed: int = 0  # seeds the ``random`` writer (mixed with each session's frames_seen)
@@ -238,6 +242,10 @@ class ModelConfig:
             raise ConfigError(
                 "ModelConfig.memory_encoder_radius needs query_fusion 'decoder' and the "
                 "attention mixer (the memory is encoded alone, by attention)."
+            )
+        if self.glance_layers < 0 or (self.glance_layers and self.query_fusion != "decoder"):
+            raise ConfigError(
+                "ModelConfig.glance_layers must be 0, or positive with query_fusion 'decoder'."
             )
         if self.decoder_time_radius < -1:
             raise ConfigError("ModelConfig.decoder_time_radius must be -1 (off) or >= 0.")

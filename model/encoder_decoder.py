@@ -24,6 +24,8 @@ cell-by-cell product alone must learn each product's code.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import Tensor, nn
 
@@ -60,6 +62,11 @@ class EncoderDecoder(nn.Module):
         self.memory_radius = cfg.memory_encoder_radius
         if self.fuse_in_decoder:  # the decoder's keys: encoded memory x question, normalized
             self.fused_norm = nn.LayerNorm(cfg.d_model)
+        self.glance: Decoder | None = None
+        if cfg.glance_layers:  # the question's own tokens read the whole fused memory
+            self.glance = Decoder(
+                dataclasses.replace(cfg, decoder_self_radius=-1), cfg.glance_layers
+            )
 
     def project_memory(self, memory: Memory) -> Memory:
         """The same memory with tokens projected to the model width: ``(B, m, d)``, or
@@ -152,6 +159,8 @@ class EncoderDecoder(nn.Module):
         order_all = torch.cat(order, dim=1)
         read = self.cross_keys(memory, steps, src_mask)
         if self.fuse_in_decoder:  # no encoder per question: the decoder reads src itself
+            if self.glance is not None:
+                src = self.glanced(src, memory.valid)
             if isinstance(read, LocalKeys):  # just the rows some step reads
                 src, read = take_rows(src, read.rows), read.within_rows()
             encoded = self.fused_norm(src)
@@ -162,6 +171,16 @@ class EncoderDecoder(nn.Module):
             encoded = self.encoder(src, src_mask, order_all)
         queries = self.temporal(steps)  # (N, L, d)
         return self.decoder(queries, encoded, step_mask, read)
+
+    def glanced(self, src: Tensor, valid: Tensor) -> Tensor:
+        """``src`` ``(N, m + q, d)`` with its last q rows (the question's own tokens)
+        replaced by what they read from the whole memory (its valid rows, normalized)."""
+        assert self.glance is not None
+        m = valid.shape[1]
+        memory = self.fused_norm(src[:, :m])  # (N, m, d)
+        keys = valid | ~valid.any(dim=1, keepdim=True)  # (N, m): never all False
+        own = self.glance(src[:, m:], memory, None, keys)  # (N, q, d)
+        return torch.cat((src[:, :m], own), dim=1)
 
     def cross_keys(self, memory: Memory, steps: Tensor, src_mask: Tensor) -> Tensor | LocalKeys:
         """What each decoder step reads: in training the dense mask (``cross_mask``); in

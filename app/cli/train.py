@@ -101,6 +101,13 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     help="With --query-fusion decoder: a memory token's encoder attention reads the tokens "
     "within this many steps of it only; -1: the whole memory.",
 )
+@click.option(
+    "--glance-layers",
+    type=click.IntRange(0),
+    default=None,
+    help="With --query-fusion decoder: layers in which the question's own tokens read the "
+    "whole memory before the decoder reads them (default: the preset's, or --init's).",
+)
 @click.option("--resume", type=_DIR, default=None, help="Continue the run saved in this directory.")
 @click.option(
     "--init",
@@ -132,6 +139,7 @@ def train(
     query_fusion: str | None,
     decoder_self_radius: int | None,
     memory_encoder_radius: int | None,
+    glance_layers: int | None,
     resume: Path | None,
     init: Path | None,
     seed: int,
@@ -188,6 +196,7 @@ def train(
                 "query_fusion": query_fusion,
                 "decoder_self_radius": decoder_self_radius,
                 "memory_encoder_radius": memory_encoder_radius,
+                "glance_layers": glance_layers,
             }
             overrides = {k: v for k, v in overriding.items() if v is not None} or None
             result = run_training(

@@ -71,7 +71,7 @@ class TrainResult:
 #: Where the mixer's weights live: what another mixer builds anew.
 ENCODER_LAYERS = ("sampler.encoder.layers.", "encoder_decoder.encoder.layers.")
 #: What only a model fusing the question in the decoder has.
-DECODER_FUSION_LAYERS = ("encoder_decoder.fused_norm.",)
+DECODER_FUSION_LAYERS = ("encoder_decoder.fused_norm.", "encoder_decoder.glance.")
 
 
 def build_net(
@@ -98,7 +98,7 @@ def build_net(
         cfg = dataclasses.replace(start, **(overrides or {}))
         net = LongVMNet(cfg, pretrained_backbone=False)
         fresh: tuple[str, ...] = () if cfg.mixer == start.mixer else ENCODER_LAYERS
-        if cfg.query_fusion != start.query_fusion:
+        if (cfg.query_fusion, cfg.glance_layers) != (start.query_fusion, start.glance_layers):
             fresh += DECODER_FUSION_LAYERS
         read_weights(net, init, "cpu", fresh=fresh)
     else:

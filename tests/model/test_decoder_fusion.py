@@ -109,6 +109,31 @@ def test_with_an_encoder_radius_a_token_hears_only_the_memory_near_it_in_time() 
     assert not torch.equal(heard_near[0, :2, :d], out[0, :2, :d])
 
 
+@pytest.mark.parametrize("glance", [0, 1])
+def test_the_far_memory_reaches_an_answer_only_through_the_glance(glance: int, make_frames):
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset(
+        "tiny", query_fusion="decoder", decoder_self_radius=2, memory_encoder_radius=1,
+        glance_layers=glance,
+    )  # fmt: skip
+    net = LongVMNet(cfg, pretrained_backbone=False).eval()
+    m, cells = 64, cfg.tokens_per_frame
+    g = torch.Generator().manual_seed(1)
+    memory = Memory(
+        torch.randn(1, m, cfg.backbone_channels, generator=g),
+        (torch.arange(m) // 2)[None],  # two tokens a step: steps 0 .. 31
+        (torch.arange(m) % cells)[None],
+        torch.ones(1, m, dtype=torch.bool),
+        torch.tensor([m // 2]),
+    )
+    far = memory.tokens.clone()
+    far[0, 60] += 1.0  # step 30: out of the encoder's and the decoder's reach of steps 0-3
+    question = [ActivityQuery(0, make_frames(1, 1, seed=3)[0, 0], 0, 4)]
+    before = net.answer(memory, question)[0].probabilities
+    after = net.answer(dataclasses.replace(memory, tokens=far), question)[0].probabilities
+    assert np.array_equal(before, after) == (glance == 0)
+
+
 def test_the_memory_is_encoded_once_and_reused_by_every_question(
     fused_net: LongVMNet, make_frames
 ) -> None:
@@ -188,6 +213,8 @@ def test_the_options_travel_with_the_checkpoint_and_older_ones_read_as_the_paper
         ({"memory_encoder_radius": -2}, "memory_encoder_radius"),
         ({"memory_encoder_radius": 4}, "memory_encoder_radius"),  # needs decoder fusion
         ({"memory_encoder_radius": 4, "query_fusion": "decoder", "mixer": "mamba"}, "mixer"),
+        ({"glance_layers": 1}, "glance_layers"),  # needs decoder fusion
+        ({"glance_layers": -1, "query_fusion": "decoder"}, "glance_layers"),
     ],
 )
 def test_unknown_settings_are_refused(settings: dict, field: str) -> None:
