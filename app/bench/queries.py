@@ -203,8 +203,9 @@ def _model_figures(
     rounds: int,
     fps: float,
 ) -> Throughput:
-    """The same kind of rounds through ``LongVMNet.answer`` alone: no database, no payloads."""
-    memories = Memory.cat([memory] * min(sessions, batch))
+    """The same kind of rounds through ``LongVMNet.answer`` alone: no database, no payloads;
+    the memories prepared for questions once, as the worker's cache keeps them."""
+    memories = net.prepare(Memory.cat([memory] * min(sessions, batch)))
     labels = net.cfg.activity_labels
     seconds = []
     for r in range(rounds + 1):
