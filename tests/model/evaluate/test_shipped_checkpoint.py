@@ -17,14 +17,19 @@ from model import (
 from model.shipped import default_checkpoint
 
 
-@pytest.mark.parametrize(("name", "mixer"), [("tiny", "attention"), ("tiny-mamba", "mamba")])
-def test_a_shipped_checkpoint_answers_from_a_memory(name: str, mixer: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "mixer", "fusion"),
+    [("tiny", "attention", "encoder"), ("tiny-mamba", "mamba", "encoder"),
+     ("tiny-fast", "attention", "decoder")],
+)  # fmt: skip
+def test_a_shipped_checkpoint_answers_from_a_memory(name: str, mixer: str, fusion: str) -> None:
     path = default_checkpoint(name)
     size = sum(f.stat().st_size for f in path.iterdir())
     assert size <= 25 * 2**20, f"{size / 2**20:.1f} MB"
     net = LongVMNet.load(path)
     cfg = net.cfg
     assert cfg.name == "tiny" and cfg.writer == "neural" and cfg.mixer == mixer
+    assert cfg.query_fusion == fusion
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (1, 2 * cfg.clip_frames, 72, 96, 3), dtype=np.uint8)
     memory = net.populate(frames)
