@@ -150,7 +150,7 @@ def run(
             )
             checked.append(_compare(guess, ingest.measure(settings, video, n, workdir, timed=True)))
         log("[capacity] the paper preset's plan")
-        paper = paper_plan(settings, units, sizes, workdir)
+        paper = paper_plan(settings, units, sizes, workdir, measured_preset=cfg.name)
     errors = [abs(row["error_pct"]) for row in checked]
     return CapacityResult(
         machine=describe_machine(),
@@ -262,9 +262,15 @@ def _compare(guess: cm.Prediction, measured: dict[str, Any]) -> dict[str, Any]:
 
 # ====================================================================== the paper preset
 def paper_plan(
-    settings: Settings, units: cm.UnitCosts, tiny_sizes: cm.Bytes, workdir: Path
+    settings: Settings,
+    units: cm.UnitCosts,
+    tiny_sizes: cm.Bytes,
+    workdir: Path,
+    *,
+    measured_preset: str = "tiny",
 ) -> dict[str, Any]:
-    """The ``paper`` preset on one H200, then divided over workers."""
+    """The ``paper`` preset on one H200, then divided over workers; ``units`` and
+    ``tiny_sizes`` were measured here with the ``measured_preset`` model."""
     cfg = ModelConfig.preset("paper")
     device = resolve_device(settings.device)
     flops = _paper_flops(cfg)
@@ -310,8 +316,8 @@ def paper_plan(
             "measured_here": [
                 "decode_cpu_s_per_source_frame",
                 "stored_frame_bytes",
-                "apply_s_per_record (tiny preset, 192x144 frames)",
-                "thumbnail_bytes_per_memory_frame (tiny preset's video)",
+                f"apply_s_per_record ({measured_preset} preset, the synthetic session's frames)",
+                f"thumbnail_bytes_per_memory_frame ({measured_preset} preset's video)",
             ],
             "exact": ["memory_bytes_fp32", "memory_bytes_fp16", "clip_frames", "memory_fps"],
             "estimates": [

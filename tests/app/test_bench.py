@@ -126,10 +126,17 @@ def test_bench_ingest_hands_over_each_row_as_soon_as_it_is_measured(
     assert [r["sessions"] for r in results["runs"]] == [1, 2]
 
 
-def test_bench_capacity_quick_writes_the_model_and_its_check(
-    tmp_path: Path, tiny_checkpoint: Path
-) -> None:
-    report, out = _bench_quick("capacity", tmp_path, tiny_checkpoint)
+def test_bench_capacity_quick_writes_the_model_and_its_check(tmp_path: Path) -> None:
+    import dataclasses
+
+    import torch
+
+    from model import LongVMNet, ModelConfig
+
+    torch.manual_seed(1234)  # a tiny model under another name: the labels must say which
+    checkpoint = tmp_path / "store-model"
+    LongVMNet(dataclasses.replace(ModelConfig.preset("tiny"), name="store-model")).save(checkpoint)
+    report, out = _bench_quick("capacity", tmp_path, checkpoint)
     figures = json.loads((out / "capacity.json").read_text())
     assert figures == report["sections"]["capacity"] and (out / "capacity.png").is_file()
     assert figures["machine"]["load_average_1m_at_start"] is not None
@@ -151,6 +158,8 @@ def test_bench_capacity_quick_writes_the_model_and_its_check(
     one = plan["one_worker"]
     assert one["saturates_first"] in one["bounds_sessions_per_worker"]
     assert "estimate" in plan["device_rates"]["source"]  # no GPU in the test run
+    # the per-record costs were measured with the run's model, and the labels say which
+    assert "apply_s_per_record (store-model preset" in " ".join(plan["labels"]["measured_here"])
 
 
 @pytest.mark.slow
