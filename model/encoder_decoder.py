@@ -156,7 +156,6 @@ class EncoderDecoder(nn.Module):
             order.append(torch.full((n, 1), -1, dtype=torch.int64, device=x.device))
         src = torch.cat(parts, dim=1)  # (N, m [+ S] [+ 1], d)
         src_mask = torch.cat(attend, dim=1)  # never all False: the query's own tokens are real
-        order_all = torch.cat(order, dim=1)
         read = self.cross_keys(memory, steps, src_mask)
         if self.fuse_in_decoder:  # no encoder per question: the decoder reads src itself
             if self.glance is not None:
@@ -165,10 +164,10 @@ class EncoderDecoder(nn.Module):
                 src, read = take_rows(src, read.rows), read.within_rows()
             encoded = self.fused_norm(src)
         elif isinstance(read, LocalKeys):  # only the tokens some step reads are encoded to the end
-            encoded = self.encoder.forward_rows(src, src_mask, order_all, read.rows)
+            encoded = self.encoder.forward_rows(src, src_mask, torch.cat(order, 1), read.rows)
             read = read.within_rows()
         else:
-            encoded = self.encoder(src, src_mask, order_all)
+            encoded = self.encoder(src, src_mask, torch.cat(order, dim=1))
         queries = self.temporal(steps)  # (N, L, d)
         return self.decoder(queries, encoded, step_mask, read)
 

@@ -45,6 +45,18 @@ def _same(a: list, b: list) -> bool:
     return [fields(p) for p in a] == [fields(p) for p in b]
 
 
+def _two_tokens_a_step(cfg: ModelConfig, m: int = 64) -> Memory:
+    """One session's full memory of random tokens, two a step: steps 0 .. m / 2 - 1."""
+    g = torch.Generator().manual_seed(1)
+    return Memory(
+        torch.randn(1, m, cfg.backbone_channels, generator=g),
+        (torch.arange(m) // 2)[None],
+        (torch.arange(m) % cfg.tokens_per_frame)[None],
+        torch.ones(1, m, dtype=torch.bool),
+        torch.tensor([m // 2]),
+    )
+
+
 @pytest.mark.parametrize(
     ("radius", "length", "real"), [(0, 5, 5), (2, 37, 30), (BLOCK, 3 * BLOCK + 1, 20)]
 )
@@ -87,15 +99,7 @@ def test_with_an_encoder_radius_a_token_hears_only_the_memory_near_it_in_time() 
     torch.manual_seed(0)
     cfg = ModelConfig.preset("tiny", memory_encoder_radius=2, **FUSED)
     coder = LongVMNet(cfg, pretrained_backbone=False).encoder_decoder.eval()
-    m, cells = 64, cfg.tokens_per_frame
-    g = torch.Generator().manual_seed(1)
-    memory = Memory(
-        torch.randn(1, m, cfg.backbone_channels, generator=g),
-        (torch.arange(m) // 2)[None],  # two tokens a step: steps 0 .. 31
-        (torch.arange(m) % cells)[None],
-        torch.ones(1, m, dtype=torch.bool),
-        torch.tensor([m // 2]),
-    )
+    memory = _two_tokens_a_step(cfg)
     reach = cfg.encoder_layers * cfg.memory_encoder_radius  # steps a token hears through
     with torch.no_grad():
         out = coder.project_memory(memory).tokens
@@ -117,15 +121,7 @@ def test_the_far_memory_reaches_an_answer_only_through_the_glance(glance: int, m
         glance_layers=glance,
     )  # fmt: skip
     net = LongVMNet(cfg, pretrained_backbone=False).eval()
-    m, cells = 64, cfg.tokens_per_frame
-    g = torch.Generator().manual_seed(1)
-    memory = Memory(
-        torch.randn(1, m, cfg.backbone_channels, generator=g),
-        (torch.arange(m) // 2)[None],  # two tokens a step: steps 0 .. 31
-        (torch.arange(m) % cells)[None],
-        torch.ones(1, m, dtype=torch.bool),
-        torch.tensor([m // 2]),
-    )
+    memory = _two_tokens_a_step(cfg)
     far = memory.tokens.clone()
     far[0, 60] += 1.0  # step 30: out of the encoder's and the decoder's reach of steps 0-3
     question = [ActivityQuery(0, make_frames(1, 1, seed=3)[0, 0], 0, 4)]
