@@ -38,6 +38,13 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     "(the same window, a product nobody touched: answer nothing). Default: 0.",
 )
 @click.option(
+    "--time-shift",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Start each training video at a random memory step up to this one, so that the "
+    "steps of long sessions are trained on (e.g. 3600: an hour at 1 fps). Default: 0.",
+)
+@click.option(
     "--loss-activity",
     type=click.FloatRange(min=0.0),
     default=None,
@@ -130,6 +137,7 @@ def train(
     batch_size: int | None,
     queries_per_clip: int | None,
     swap_negatives: float | None,
+    time_shift: int | None,
     loss_activity: float | None,
     loss_sampler_evidence: float | None,
     loss_activity_steps: float | None,
@@ -170,6 +178,7 @@ def train(
                 "batch_size": batch_size,
                 "queries_per_clip": queries_per_clip,
                 "swap_negatives": swap_negatives,
+                "time_shift": time_shift,
             }
             config = dataclasses.replace(
                 config, **{k: v for k, v in changes.items() if v is not None}

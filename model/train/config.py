@@ -38,6 +38,9 @@ class TrainConfig:
     # share of positive activity queries that also get a swapped-product twin: the same
     # window, a product nobody touched in it, answer "nothing" (``model.data.swapped``)
     swap_negatives: float = 0.0
+    # each video starts at a random step in [0, time_shift] of the training timeline, so
+    # that steps of long sessions are trained on (``model.train.time_shift``); 0: the paper
+    time_shift: int = 0
     eval_every: int = 1  # epochs between evaluations on the validation split
     seed: int = 0
     amp: bool = True  # bfloat16 autocast, used only on CUDA
@@ -54,6 +57,8 @@ class TrainConfig:
             raise ConfigError("TrainConfig.past_queries and replay_queries must be >= 0.")
         if min(self.lr_sampler, self.lr_rest) <= 0:
             raise ConfigError("Learning rates must be positive.")
+        if self.time_shift < 0:
+            raise ConfigError("TrainConfig.time_shift must be >= 0.")
         if not 0.0 <= self.swap_negatives <= 1.0:
             raise ConfigError("TrainConfig.swap_negatives must be in [0, 1].")
         if min(self.temperature_start, self.temperature_end) <= 0:

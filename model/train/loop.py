@@ -49,6 +49,7 @@ from model.train.config import TrainConfig
 from model.train.optim import make_optimizer, set_lr
 from model.train.schedule import lr_factor, temperature
 from model.train.state import Position, load_state, save_state
+from model.train.time_shift import draw_offsets, shift_query, shift_target
 
 TRAIN_CONFIG_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -200,6 +201,7 @@ def run_epoch(
     memories: dict[str, Memory] = {}
     past: dict[str, deque[Example]] = {}
     history: dict[str, list[Example]] = {}
+    offsets = draw_offsets(lengths, config.time_shift, rng)
     meter = _Meter()
     tau = temperature(config, epoch / config.epochs)
     net.train()
@@ -209,7 +211,9 @@ def run_epoch(
         tau = temperature(config, done)
         replay = replayed(batch, history, past, config.replay, rng)
         meter.add(
-            train_step(net, optimizer, batch, data, memories, past, tau, gumbel, config, replay)
+            train_step(
+                net, optimizer, batch, data, memories, past, tau, gumbel, config, replay, offsets
+            )
         )
         remember_all(history, batch)
         if progress is not None:
@@ -228,15 +232,18 @@ def train_step(
     gumbel: torch.Generator,
     config: TrainConfig,
     replay: dict[str, list[Example]] | None = None,
+    offsets: dict[str, int] | None = None,
 ) -> dict[str, float]:
     """One optimizer step on one batch; updates ``memories`` and ``past`` in place.
 
-    ``replay``: earlier queries of each video asked again (see ``replayed``).
+    ``replay``: earlier queries of each video asked again (see ``replayed``); ``offsets``:
+    where each video starts on the training timeline (``model.train.time_shift``).
     """
     device = net.device
+    offsets = offsets or {}
     tokens, frame_mask = clip_batch(data, batch, net.cfg.clip_frames, device)
-    memory = gather_memories(memories, batch, net.cfg, device)
-    queries, targets = batch_queries(batch, past, replay)
+    memory = gather_memories(memories, batch, net.cfg, device, offsets)
+    queries, targets = batch_queries(batch, past, replay, offsets)
     with _autocast(device, config.amp):
         write = net.write_tokens_train(
             memory, tokens, temperature=tau, frame_mask=frame_mask, generator=gumbel
@@ -244,7 +251,7 @@ def train_step(
         written = write.memory
         losses = query_losses(net.forward_queries(written, queries), queries, targets)
         if write.scores is not None and net.cfg.loss_sampler_evidence > 0:
-            evidence, known = candidate_evidence(data, batch, write.candidates)
+            evidence, known = candidate_evidence(data, batch, write.candidates, offsets)
             losses["sampler_evidence"] = sampler_evidence_loss(write.scores, evidence, known)
     values: dict[str, float] = {}
     if losses:
@@ -276,10 +283,14 @@ def clip_batch(
 
 
 def candidate_evidence(
-    data: SplitData, batch: Sequence[Step], cand: Candidates
+    data: SplitData,
+    batch: Sequence[Step],
+    cand: Candidates,
+    offsets: dict[str, int] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Whether each candidate token shows its video's handled product ``(B, n)`` and
-    whether that is known ``(B, n)`` (a valid token of a video annotated with boxes)."""
+    whether that is known ``(B, n)`` (a valid token of a video annotated with boxes).
+    ``offsets``: each video's start on the training timeline, taken off its time indices."""
     evidence = torch.zeros(cand.valid.shape, dtype=torch.bool)
     known = torch.zeros(cand.valid.shape, dtype=torch.bool)
     time_index, spatial_index, valid = (
@@ -291,34 +302,51 @@ def candidate_evidence(
         cells = data.handled.get(item.video_id)  # (N, S) bool
         if cells is None:
             continue
-        steps = time_index[i].clamp(0, cells.shape[0] - 1)
+        start = (offsets or {}).get(item.video_id, 0)
+        steps = (time_index[i] - start).clamp(0, cells.shape[0] - 1)
         evidence[i] = cells[steps, spatial_index[i]] & valid[i]
         known[i] = valid[i]
     return evidence.to(cand.valid.device), known.to(cand.valid.device)
 
 
 def gather_memories(
-    memories: dict[str, Memory], batch: Sequence[Step], cfg: ModelConfig, device: torch.device
+    memories: dict[str, Memory],
+    batch: Sequence[Step],
+    cfg: ModelConfig,
+    device: torch.device,
+    offsets: dict[str, int] | None = None,
 ) -> Memory:
-    """Each item's video memory (empty at the video's first clip), as one batch."""
-    empty = Memory.empty(cfg, 1, device=device)
-    return Memory.cat([memories.get(item.video_id, empty) for item in batch])
+    """Each item's video memory, as one batch. At the video's first clip it is empty and
+    has seen as many frames as the video's offset on the training timeline (0 by default)."""
+    offsets = offsets or {}
+    out = []
+    for item in batch:
+        memory = memories.get(item.video_id)
+        if memory is None:
+            memory = Memory.empty(cfg, 1, device=device)
+            memory.frames_seen += offsets.get(item.video_id, 0)
+        out.append(memory)
+    return Memory.cat(out)
 
 
 def batch_queries(
     batch: Sequence[Step],
     past: dict[str, deque[Example]],
     replay: dict[str, list[Example]] | None = None,
+    offsets: dict[str, int] | None = None,
 ) -> tuple[list[Query], list[Target]]:
     """The current queries of each item, its video's last ones and replayed ones, asked of
-    row ``i``."""
-    queries, targets = [], []
+    row ``i``, moved to the video's place on the training timeline (``offsets``)."""
+    queries: list[Query] = []
+    targets: list[Target] = []
     replay = replay or {}
+    offsets = offsets or {}
     for i, item in enumerate(batch):
+        offset = offsets.get(item.video_id, 0)
         again = (*past.get(item.video_id, ()), *replay.get(item.video_id, ()))
         for example in (*item.examples, *again):
-            queries.append(example.query_at(i))
-            targets.append(example.target)
+            queries.append(shift_query(example.query_at(i), offset))
+            targets.append(shift_target(example.target, offset))
     return queries, targets
 
 
