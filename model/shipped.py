@@ -1,10 +1,11 @@
 """The trained checkpoints that ship inside the package (``model/checkpoints/``).
 
-``tiny`` (attention mixer) is the default model of every command that needs one;
-``tiny-mamba`` is the same recipe with the Mamba mixer (issue 14) and ``tiny-fast`` the
-recipe with questions fused in the decoder (issue 15: the memory encoded once, answers
-~4x faster), both for ``CARTMEM_CHECKPOINT_PATH``. How each was trained (commands, seed,
-time, machine) is in ``docs/RESULTS.md``.
+``tiny`` is the default model of every command that needs one: questions fused in the
+decoder (the memory encoded once), attention kept near in time, trained with each video at
+a random point of an hour-long timeline. ``tiny-early`` is the paper's early fusion (every
+question re-encodes the memory; the default until session 14) and ``tiny-mamba`` that
+recipe with the Mamba mixer (issue 14), both for ``CARTMEM_CHECKPOINT_PATH``. How each
+was trained (commands, seed, time, machine) is in ``docs/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 
 def default_checkpoint(preset: str = "tiny") -> Path:
-    """Directory of the shipped checkpoint named ``preset``: ``tiny``, ``tiny-mamba`` or
-    ``tiny-fast``."""
+    """Directory of the shipped checkpoint named ``preset``: ``tiny``, ``tiny-early`` or
+    ``tiny-mamba``."""
     path = CHECKPOINTS / preset
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
         raise CheckpointError(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The shipped recipe with the Mamba mixer (issue 14): model/checkpoints/tiny-mamba and its
-# rows of docs/RESULTS.md. Reuses WORKDIR/data, WORKDIR/backbone and the held-out sets that
-# scripts/train_tiny.sh WORKDIR drew.
+# The paper-fusion recipe (scripts/train_tiny_early.sh) with the Mamba mixer (issue 14):
+# model/checkpoints/tiny-mamba and its rows of docs/RESULTS.md. Reuses WORKDIR/data,
+# WORKDIR/backbone and the held-out sets that scripts/train_tiny.sh WORKDIR drew.
 #
 #   scripts/train_tiny_mamba.sh WORKDIR
 #

@@ -19,8 +19,8 @@ from model.shipped import default_checkpoint
 
 @pytest.mark.parametrize(
     ("name", "mixer", "fusion"),
-    [("tiny", "attention", "encoder"), ("tiny-mamba", "mamba", "encoder"),
-     ("tiny-fast", "attention", "decoder")],
+    [("tiny", "attention", "decoder"), ("tiny-early", "attention", "encoder"),
+     ("tiny-mamba", "mamba", "encoder")],
 )  # fmt: skip
 def test_a_shipped_checkpoint_answers_from_a_memory(name: str, mixer: str, fusion: str) -> None:
     path = default_checkpoint(name)
