@@ -152,7 +152,9 @@ class AnswerWorker:
 
     # ------------------------------------------------------------------ steps
     def _read(self, claimed: Sequence[queue.ClaimedQuery]) -> _BatchInputs:
-        """Sessions, catalog and the memories the cache lacks, in one transaction."""
+        """Sessions, catalog and the memories the cache lacks, in one transaction; the
+        memories read are prepared for questions after it ends (model work holds no
+        transaction open)."""
         session_ids = sorted({c.session_id for c in claimed})
         with self.database.session() as db:
             states = store.session_states(db, session_ids)
@@ -170,9 +172,10 @@ class AnswerWorker:
                     missing.append(sid)
                 else:
                     memories[sid] = cached
-            for sid, blobs in store.memory_arrays(db, missing).items():
-                memories[sid] = self.cache.put(sid, states[sid].memory_version, blobs)
-                self.metrics.memory_loads.inc()
+            loaded = store.memory_arrays(db, missing)
+        for sid, blobs in loaded.items():
+            memories[sid] = self.cache.put(sid, states[sid].memory_version, blobs)
+            self.metrics.memory_loads.inc()
         self.metrics.memories_cached.set(len(self.cache))
         for sku in [s for s in self._images if s not in catalog]:
             del self._images[sku]
