@@ -197,7 +197,10 @@ def test_sessions_sharing_backbone_calls_get_the_memories_they_get_alone(
 
     monkeypatch.setattr(IngestEngine, "__init__", spying)
     ingest(shared, synth_videos)
-    assert max(sessions_per_call) == 3  # all three sessions' clips went through together
+    # clips of several sessions went through one call; how many depends on which of the
+    # decode pool's chunks are ready when the main thread runs the backbone (all three on a
+    # quiet machine, two when another process holds a core)
+    assert max(sessions_per_call) >= 2, sessions_per_call
     restarted = dataclasses.replace(shared, data_dir=tmp_path / "restarted")
     database_ops.upgrade(restarted)
     while ingest(restarted, synth_videos, max_messages=5)[0].applied:
