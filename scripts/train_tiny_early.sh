@@ -7,7 +7,7 @@
 #   scripts/train_tiny_early.sh WORKDIR
 set -euo pipefail
 work=${1:?usage: scripts/train_tiny_early.sh WORKDIR}
-for needed in data backbone tune-20 heldout-20 heldout-40; do
+for needed in data backbone tune-20 tune-40 heldout-20 heldout-40 reconcile-20; do
   [ -d "$work/$needed" ] || { echo "run scripts/train_tiny.sh $work first ($needed missing)" >&2; exit 2; }
 done
 mkdir -p "$work/eval"
