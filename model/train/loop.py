@@ -23,7 +23,7 @@ import dataclasses
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from model.train.config import TrainConfig
 from model.train.optim import make_optimizer, set_lr
 from model.train.schedule import lr_factor, temperature
 from model.train.state import Position, load_state, save_state
-from model.train.time_shift import draw_offsets, shift_query, shift_target
+from model.train.time_shift import AT_ZERO, draw_offsets, shift_query, shift_target
 
 TRAIN_CONFIG_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -232,7 +232,7 @@ def train_step(
     gumbel: torch.Generator,
     config: TrainConfig,
     replay: dict[str, list[Example]] | None = None,
-    offsets: dict[str, int] | None = None,
+    offsets: Mapping[str, int] = AT_ZERO,
 ) -> dict[str, float]:
     """One optimizer step on one batch; updates ``memories`` and ``past`` in place.
 
@@ -240,7 +240,6 @@ def train_step(
     where each video starts on the training timeline (``model.train.time_shift``).
     """
     device = net.device
-    offsets = offsets or {}
     tokens, frame_mask = clip_batch(data, batch, net.cfg.clip_frames, device)
     memory = gather_memories(memories, batch, net.cfg, device, offsets)
     queries, targets = batch_queries(batch, past, replay, offsets)
@@ -286,7 +285,7 @@ def candidate_evidence(
     data: SplitData,
     batch: Sequence[Step],
     cand: Candidates,
-    offsets: dict[str, int] | None = None,
+    offsets: Mapping[str, int] = AT_ZERO,
 ) -> tuple[Tensor, Tensor]:
     """Whether each candidate token shows its video's handled product ``(B, n)`` and
     whether that is known ``(B, n)`` (a valid token of a video annotated with boxes).
@@ -302,7 +301,7 @@ def candidate_evidence(
         cells = data.handled.get(item.video_id)  # (N, S) bool
         if cells is None:
             continue
-        start = (offsets or {}).get(item.video_id, 0)
+        start = offsets.get(item.video_id, 0)
         steps = (time_index[i] - start).clamp(0, cells.shape[0] - 1)
         evidence[i] = cells[steps, spatial_index[i]] & valid[i]
         known[i] = valid[i]
@@ -314,11 +313,10 @@ def gather_memories(
     batch: Sequence[Step],
     cfg: ModelConfig,
     device: torch.device,
-    offsets: dict[str, int] | None = None,
+    offsets: Mapping[str, int] = AT_ZERO,
 ) -> Memory:
     """Each item's video memory, as one batch. At the video's first clip it is empty and
     has seen as many frames as the video's offset on the training timeline (0 by default)."""
-    offsets = offsets or {}
     out = []
     for item in batch:
         memory = memories.get(item.video_id)
@@ -333,14 +331,13 @@ def batch_queries(
     batch: Sequence[Step],
     past: dict[str, deque[Example]],
     replay: dict[str, list[Example]] | None = None,
-    offsets: dict[str, int] | None = None,
+    offsets: Mapping[str, int] = AT_ZERO,
 ) -> tuple[list[Query], list[Target]]:
     """The current queries of each item, its video's last ones and replayed ones, asked of
     row ``i``, moved to the video's place on the training timeline (``offsets``)."""
     queries: list[Query] = []
     targets: list[Target] = []
     replay = replay or {}
-    offsets = offsets or {}
     for i, item in enumerate(batch):
         offset = offsets.get(item.video_id, 0)
         again = (*past.get(item.video_id, ()), *replay.get(item.video_id, ()))

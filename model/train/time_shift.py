@@ -17,11 +17,15 @@ evaluation keep their own steps.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 import numpy as np
 
 from model.queries import Query, Target, TimeTarget
+
+#: No video shifted: every one starts at step 0 (the paper's timeline).
+AT_ZERO: Mapping[str, int] = MappingProxyType({})
 
 
 def draw_offsets(videos: Iterable[str], most: int, rng: np.random.Generator) -> dict[str, int]:
