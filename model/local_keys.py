@@ -81,6 +81,9 @@ class LocalKeys:
         highest = by_block.amax(-1) + radius
         first = torch.searchsorted(sorted_times, lowest)  # (N, nb)
         count = torch.searchsorted(sorted_times, highest, right=True) - first  # (N, nb)
+        # a block after every memory token reads none of them: its empty run starts at the
+        # last slot, not one past it (which no gather could index)
+        first = first.clamp(max=m - 1)
         width = max(int(count.max()), 1)
 
         offsets = torch.arange(width, device=device)

@@ -136,6 +136,47 @@ class Memory:
         idx = torch.as_tensor(indices, dtype=torch.int64, device=self.device).reshape(-1)
         return Memory(**{f: getattr(self, f).index_select(0, idx) for f in _FIELDS})
 
+    def in_time_order(self) -> bool:
+        """True when every session keeps the canonical layout's order: valid slots first,
+        their steps never decreasing (what ``slots_between`` relies on)."""
+        steps = torch.where(self.valid, self.time_index, torch.iinfo(torch.int64).max)
+        return bool((steps[:, 1:] >= steps[:, :-1]).all())
+
+    def slots_between(self, sessions: Tensor, lowest: Tensor, highest: Tensor) -> Memory:
+        """For row n, the valid slots of session ``sessions[n]`` whose step lies in
+        ``[lowest[n], highest[n]]``, in their order, padded with invalid slots to the
+        longest such run: a Memory of ``N`` rows and ``U`` slots. Needs ``in_time_order``:
+        the slots of a stretch of steps are then one run, found by binary search.
+
+        Args:
+            sessions, lowest, highest: ``(N,)`` int64.
+        """
+        m = self.size
+        steps = torch.where(self.valid, self.time_index, torch.iinfo(torch.int64).max)
+        steps = steps.index_select(0, sessions)  # (N, m), ascending
+        first = torch.searchsorted(steps, lowest[:, None])  # (N, 1)
+        end = torch.searchsorted(steps, highest[:, None], right=True)  # (N, 1)
+        width = max(int((end - first).max()), 1)
+        slots = first + torch.arange(width, device=self.device)  # (N, U)
+        inside = slots < end
+        flat = (sessions[:, None] * m + slots.clamp(max=m - 1)).view(-1)  # (N * U,)
+        n = sessions.shape[0]
+
+        def rows(x: Tensor) -> Tensor:
+            return (
+                x.reshape(self.batch_size * m, *x.shape[2:])
+                .index_select(0, flat)
+                .view(n, width, *x.shape[2:])
+            )
+
+        return Memory(
+            rows(self.tokens),
+            rows(self.time_index),
+            rows(self.spatial_index),
+            rows(self.valid) & inside,
+            self.frames_seen.index_select(0, sessions),
+        )
+
     def __getitem__(self, key: int | slice | Sequence[int] | Tensor) -> Memory:
         if isinstance(key, int):
             key = [key]

@@ -91,6 +91,13 @@ class LongVMNet(nn.Module):
         """
         self._reconfigure_writer(memory_size=memory_size)
 
+    def set_sampler_window(self, window: int) -> None:
+        """Read the sampler's candidates in blocks of ``window`` (-1: all at once) from now
+        on (``ModelConfig.sampler_window``); the config records it. No weight depends on it:
+        it decides which candidates each one hears when scored."""
+        self.cfg = dataclasses.replace(self.cfg, sampler_window=window)  # validates
+        self.sampler.window = window
+
     def set_answering(self, **changes: Any) -> None:
         """Record config ``changes`` that only the answers read (``time_answers``, the
         activity calibration): no weight and no memory depends on them."""
@@ -328,7 +335,7 @@ class LongVMNet(nn.Module):
                     device=self.device,
                 )
             decoded = self.encoder_decoder(
-                projected.select(index), steps, step_mask, objects, activity
+                self._query_memory(projected, index, batch), steps, step_mask, objects, activity
             )  # (N, L, d)
             if kind is ActivityQuery:
                 step_logits = self.activity_head.step_logits(decoded)  # (N, L, A)
@@ -353,6 +360,26 @@ class LongVMNet(nn.Module):
             self.backbone, images, lambda p: self.backbone(p[None].to(self.device))[0]
         )  # (S, C) each
         return torch.stack(tokens)  # (N, S, C)
+
+    def _query_memory(self, projected: Memory, index: list[int], batch: Sequence[Query]) -> Memory:
+        """Each query's session of the prepared memory, ``(N, m, D)``; or, where nothing
+        else can be read, only its slots that some window step reads, ``(N, U, D)``.
+
+        With the question fused in the decoder (no glance) and a decoder time radius r,
+        a window [s, e) reads only the memory tokens of steps s - r .. e - 1 + r
+        (``LocalKeys.near``), and everything done to a memory row before the decoder reads
+        it is that row's own (the question's product and activity mixed in, a layer norm).
+        Taking those slots first, in the same order, gives the same answers bit for bit
+        without fusing the question into thousands of rows no step reads.
+        """
+        cfg, sessions = self.cfg, torch.tensor(index, device=self.device)
+        local = cfg.query_fusion == "decoder" and cfg.decoder_time_radius >= 0
+        if not local or cfg.glance_layers or not projected.in_time_order():
+            return projected.select(sessions)
+        r = cfg.decoder_time_radius
+        lowest = torch.tensor([q.start - r for q in batch], device=self.device)
+        highest = torch.tensor([q.end - 1 + r for q in batch], device=self.device)
+        return projected.slots_between(sessions, lowest, highest)
 
     def _memory_index(self, query: Query, memory: Memory) -> int:
         if not 0 <= query.memory_index < memory.batch_size:
