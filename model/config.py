@@ -87,6 +87,12 @@ class ModelConfig:
     # within this many steps of its own, so what a token hears is the same in a 4-minute
     # and a 40-minute session; -1: the whole memory. Attention mixer only.
     memory_encoder_radius: int = -1
+    # The sampler's attention in blocks of this many candidates (in time order): a block
+    # reads itself and its neighbours, 3 x this many keys, so a write costs linear, not
+    # square, time in m; -1: every candidate reads every other, as the paper. A session of
+    # at most 3 blocks is read whole either way. Attention mixer only; no weight depends
+    # on it. See docs/MODEL.md, "The sampler reads its candidates in blocks".
+    sampler_window: int = -1
     # With query_fusion "decoder": layers in which the question's own tokens (object image,
     # activity) read the whole question-weighted memory before the decoder reads them (a
     # glance over the session; decoder steps read only the memory near them). 0: none.
@@ -243,6 +249,10 @@ class ModelConfig:
                 "ModelConfig.memory_encoder_radius needs query_fusion 'decoder' and the "
                 "attention mixer (the memory is encoded alone, by attention)."
             )
+        if self.sampler_window == 0 or self.sampler_window < -1:
+            raise ConfigError("ModelConfig.sampler_window must be -1 (off) or >= 1.")
+        if self.sampler_window > 0 and self.mixer != "attention":
+            raise ConfigError("ModelConfig.sampler_window needs the attention mixer.")
         if self.glance_layers < 0 or (self.glance_layers and self.query_fusion != "decoder"):
             raise ConfigError(
                 "ModelConfig.glance_layers must be 0, or positive with query_fusion 'decoder'."

@@ -79,6 +79,42 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B, h, n, d/h)
         return self.out(out.transpose(1, 2).reshape(b, n, d))  # (B, n, h, d/h) -> (B, n, d)
 
+    def in_blocks(self, x: Tensor, key_mask: Tensor, window: int) -> Tensor:
+        """Self-attention of ``x`` ``(B, n, d)`` where each block of ``window`` consecutive
+        tokens reads only the ``3 * window`` tokens around it: the block before, itself and
+        the one after.
+
+        ``key_mask`` ``(B, n)`` is True for real tokens, which must come first (padding
+        last). The windows stay among a session's real tokens: near its first and last
+        real tokens a block reads the first or last ``3 * window`` of them, so every real
+        token reads as many keys (all of them when there are at most ``3 * window``, which
+        makes this ``forward(x, x, key_mask)`` for those tokens). Rows of padding read
+        some real tokens (or, in a session without any, every token of their window).
+        """
+        b, n, d = x.shape
+        width = 3 * window
+        if n <= width:
+            return self(x, x, key_mask)
+        h, blocks = self.num_heads, -(-n // window)
+        q = self.query(x)  # (B, n, d)
+        if pad := blocks * window - n:  # padded rows are computed and dropped
+            q = torch.cat((q, q.new_zeros(b, pad, d)), dim=1)
+        q = q.view(b * blocks, window, h, d // h).transpose(1, 2)  # (B * nb, h, W, d/h)
+        last = (key_mask.sum(dim=-1) - width).clamp(min=0)  # (B,): the last window's start
+        before = (torch.arange(blocks, device=x.device) * window - window).clamp(min=0)
+        first = torch.minimum(before[None], last[:, None])  # (B, nb)
+        keys = (first[..., None] + torch.arange(width, device=x.device)).view(b, -1)  # (B, nb*3W)
+        kv = self.key_value(x)  # (B, n, 2d)
+        kv = kv.gather(1, keys[..., None].expand(-1, -1, 2 * d))  # (B, nb * 3W, 2d)
+        kv = kv.view(b * blocks, width, 2, h, d // h).permute(
+            2, 0, 3, 1, 4
+        )  # (2, B*nb, h, 3W, d/h)
+        mask = key_mask.gather(1, keys).view(b * blocks, width)  # (B * nb, 3W)
+        mask = (mask | ~mask.any(dim=-1, keepdim=True))[:, None, None, :]  # no row without keys
+        out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B*nb, h, W, d/h)
+        out = out.transpose(1, 2).reshape(b, blocks * window, d)[:, :n]
+        return self.out(out)  # (B, n, d)
+
     def _local(self, x: Tensor, context: Tensor, local: LocalKeys) -> Tensor:
         """``forward`` with each block of ``x``'s rows reading only its ``local`` keys."""
         b, d, h = x.shape[0], x.shape[2], self.num_heads
@@ -119,9 +155,19 @@ class EncoderLayer(nn.Module):
         self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, cfg.dropout)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, key_mask: Tensor | None, order: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        key_mask: Tensor | None,
+        order: Tensor | None = None,
+        window: int = -1,
+    ) -> Tensor:
+        """``window`` > 0 (with a ``key_mask``): attention in blocks (``Attention.in_blocks``)."""
         y = self.norm_attention(x)  # attention needs no order: positions are in x
-        x = x + self.dropout(self.attention(y, y, key_mask))
+        if window > 0 and key_mask is not None:
+            x = x + self.dropout(self.attention.in_blocks(y, key_mask, window))
+        else:
+            x = x + self.dropout(self.attention(y, y, key_mask))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
 
     def forward_rows(self, x: Tensor, key_mask: Tensor | None, rows: Tensor) -> Tensor:
@@ -178,12 +224,17 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(
-        self, x: Tensor, key_mask: Tensor | None = None, order: Tensor | None = None
+        self,
+        x: Tensor,
+        key_mask: Tensor | None = None,
+        order: Tensor | None = None,
+        window: int = -1,
     ) -> Tensor:
         """``key_mask`` ``(B, n)`` True for real tokens; ``order`` ``(B, n)`` integer scan
-        order (``model.mamba.scan_order``), needed by the Mamba mixer only."""
+        order (``model.mamba.scan_order``), needed by the Mamba mixer only; ``window`` > 0:
+        attention in blocks of that many tokens (``Attention.in_blocks``; attention only)."""
         for layer in self.layers:
-            x = layer(x, key_mask, order)
+            x = layer(x, key_mask, order, window) if window > 0 else layer(x, key_mask, order)
         return self.norm(x)
 
     def forward_rows(

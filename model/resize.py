@@ -4,7 +4,9 @@
   model trains on 4-minute sessions with m = 256 and reads 20-40 minute trips with
   m = 2,048 (docs/MODEL.md, "Deviations");
 - ``--time-answers head|activity_steps``: how time questions are answered
-  (``ModelConfig.time_answers``).
+  (``ModelConfig.time_answers``);
+- ``--sampler-window W``: the sampler reads its candidates in blocks of W (-1: all at once;
+  ``ModelConfig.sampler_window``).
 
 ::
 
@@ -21,7 +23,11 @@ from model.network import LongVMNet
 
 
 def resize_checkpoint(
-    source: Path, out: Path, memory_size: int | None = None, time_answers: str | None = None
+    source: Path,
+    out: Path,
+    memory_size: int | None = None,
+    time_answers: str | None = None,
+    sampler_window: int | None = None,
 ) -> Path:
     """``source``'s weights and config with the given settings changed, saved to ``out``."""
     net = LongVMNet.load(source)
@@ -29,6 +35,8 @@ def resize_checkpoint(
         net.resize_memory(memory_size)
     if time_answers is not None:
         net.set_answering(time_answers=time_answers)
+    if sampler_window is not None:
+        net.set_sampler_window(sampler_window)
     return net.save(out)
 
 
@@ -38,8 +46,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--memory-size", type=int, default=None)
     parser.add_argument("--time-answers", choices=TIME_ANSWERS, default=None)
+    parser.add_argument("--sampler-window", type=int, default=None)
     args = parser.parse_args(argv)
-    print(resize_checkpoint(args.source, args.out, args.memory_size, args.time_answers))
+    print(
+        resize_checkpoint(
+            args.source, args.out, args.memory_size, args.time_answers, args.sampler_window
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ writing itself ``model.writers``'.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from model.config import ModelConfig
@@ -28,6 +29,7 @@ class NeuralSampler(nn.Module):
         self.encoder = Encoder(cfg, cfg.sampler_layers)
         self.score = MLP(cfg.d_model, cfg.d_model, 1, cfg.mlp_layers)
         self.cells = cfg.tokens_per_frame
+        self.window = cfg.sampler_window  # -1: attention over all candidates
 
     def forward(
         self, tokens: Tensor, time_index: Tensor, spatial_index: Tensor, valid: Tensor
@@ -44,6 +46,20 @@ class NeuralSampler(nn.Module):
         # A session with no valid token at all would make attention rows all -inf (NaN);
         # let it attend to everything instead: its scores are masked anyway.
         attend = valid | ~valid.any(dim=-1, keepdim=True)  # (B, n)
+        if self.window > 0:
+            return self.score(self._in_blocks(x, attend)).squeeze(-1)  # (B, n)
         order = scan_order(time_index, spatial_index, self.cells)  # read by a Mamba mixer
         x = self.encoder(x, attend, order)  # (B, n, d)
         return self.score(x).squeeze(-1)  # (B, n, 1) -> (B, n)
+
+    def _in_blocks(self, x: Tensor, attend: Tensor) -> Tensor:
+        """The encoder with attention in blocks of ``window`` candidates, valid ones first.
+
+        Candidates come in time order (the memory's valid slots, its empty ones, then the
+        clip); moving the empty slots last (a stable sort) makes each block a stretch of
+        neighbouring moments, so a block's keys are the tokens near it in time.
+        """
+        first = torch.sort((~attend).to(torch.uint8), dim=-1, stable=True).indices  # (B, n)
+        rows = first[..., None].expand(-1, -1, x.shape[-1])  # (B, n, d)
+        y = self.encoder(x.gather(1, rows), attend.gather(1, first), window=self.window)
+        return torch.empty_like(y).scatter_(1, rows, y)  # back to the candidates' order
