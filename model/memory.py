@@ -136,6 +136,25 @@ class Memory:
         idx = torch.as_tensor(indices, dtype=torch.int64, device=self.device).reshape(-1)
         return Memory(**{f: getattr(self, f).index_select(0, idx) for f in _FIELDS})
 
+    def padded_to(self, m: int) -> Memory:
+        """The same sessions with ``m`` >= ``size`` slots: empty slots added after the
+        others, as in a memory not yet full (the canonical layout is kept)."""
+        extra = m - self.size
+        if extra < 0:
+            raise ValueError(f"A memory of {self.size} slots cannot be padded to {m}.")
+        b = self.batch_size
+
+        def more(x: Tensor) -> Tensor:
+            return torch.cat((x, x.new_zeros(b, extra, *x.shape[2:])), dim=1)
+
+        return Memory(
+            more(self.tokens),
+            more(self.time_index),
+            more(self.spatial_index),
+            more(self.valid),
+            self.frames_seen.clone(),
+        )
+
     def in_time_order(self) -> bool:
         """True when every session keeps the canonical layout's order: valid slots first,
         their steps never decreasing (what ``slots_between`` relies on)."""

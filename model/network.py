@@ -91,6 +91,28 @@ class LongVMNet(nn.Module):
         """
         self._reconfigure_writer(memory_size=memory_size)
 
+    @torch.no_grad()
+    def fit_memory(self, memory: Memory) -> Memory:
+        """``memory`` with this model's ``m`` slots, for sessions written under a checkpoint
+        of another memory size (an upgrade or a rollback while sessions are live).
+
+        A smaller memory gets empty slots after its tokens: it is then a memory not yet
+        full, and nothing it held is lost. A larger one keeps the ``m`` tokens this model's
+        writer chooses among them (a write of no new frame: ``frames_seen`` stays).
+        """
+        m = self.cfg.memory_size
+        if memory.size <= m:
+            return memory if memory.size == m else memory.padded_to(m)
+        cfg, b = self.cfg, memory.batch_size
+        nothing = torch.zeros(
+            b, cfg.clip_frames, cfg.tokens_per_frame, cfg.backbone_channels, device=self.device
+        )
+        no_frame = torch.zeros(b, cfg.clip_frames, dtype=torch.bool, device=self.device)
+        memory = memory.to(self.device)
+        clip = ClipTokens.from_frames(nothing, memory.frames_seen, cfg.clip_frames, no_frame)
+        with _evaluating(self.sampler):
+            return self.writer.write(memory, clip)
+
     def set_sampler_window(self, window: int) -> None:
         """Read the sampler's candidates in blocks of ``window`` (-1: all at once) from now
         on (``ModelConfig.sampler_window``); the config records it. No weight depends on it:

@@ -548,6 +548,19 @@ class IngestEngine:
             )
             arrays = memory_arrays(snap)
             memory = Memory.from_arrays(arrays) if arrays else Memory.empty(self.cfg, 1)
+            if memory.size != self.cfg.memory_size:  # stored under another checkpoint
+                log.warning(
+                    "session %s: its stored memory has %d slots (model %s), this model keeps "
+                    "%d; %s",
+                    session_id,
+                    memory.size,
+                    snap.model_version or "unknown",
+                    self.cfg.memory_size,
+                    "empty slots added" if memory.size < self.cfg.memory_size else "sampled down",
+                    extra={"session": session_id},
+                )
+                with torch.inference_mode():
+                    memory = self.net.fit_memory(memory)
         session.partition = tp
         self._admit(session, memory)
         if session.replay is not None:  # the clips the stored memory lacks, written again

@@ -232,3 +232,40 @@ def test_a_write_takes_at_most_max_sessions_per_write_and_no_memory_changes(
     for video in synth_videos:
         memory, _ = stored_memory(settings, video.stem)
         assert memory.equal(reference_memory(video)), video.stem
+
+
+@pytest.mark.parametrize("memory_size", [512, 128])
+def test_sessions_stored_under_another_memory_size_go_on_under_this_one(
+    settings, synth_videos, stored_memory, tmp_path, memory_size, caplog
+) -> None:
+    """A checkpoint of another m takes over live sessions (an upgrade, a rollback): a
+    smaller stored memory gets empty slots, a larger one is sampled down; no clip is lost
+    and every session closes with this model's m."""
+    from model.resize import resize_checkpoint
+
+    before = dataclasses.replace(settings, memory_save_clips=1, commit_interval_s=0.001)
+    stems = [v.stem for v in synth_videos]
+    live: list[str] = []
+    while not live:  # until a session's m = 256 memory is stored and it has more to come
+        assert ingest(before, synth_videos, max_messages=5)[0].applied, "every session ended"
+        for stem in stems:
+            try:
+                memory, snap = stored_memory(before, stem)
+            except AssertionError:  # not started yet
+                continue
+            if memory is not None and snap.status != "closed":
+                assert memory.size == 256
+                live.append(stem)
+    other = resize_checkpoint(
+        Path(settings.checkpoint_path), tmp_path / f"m{memory_size}", memory_size
+    )
+    after = dataclasses.replace(before, checkpoint_path=str(other))
+    with caplog.at_level("WARNING", logger="cartmem.ingest"):
+        stats, closed = ingest(after, synth_videos)
+    assert stats.clips_lost == 0 and stats.dead_letters == 0
+    assert set(live) <= set(closed)
+    for stem in stems:
+        memory, snap = stored_memory(after, stem)
+        assert snap.status == "closed" and memory.size == memory_size, stem
+        assert memory.in_time_order()
+    assert f"this model keeps {memory_size}" in caplog.text

@@ -1,0 +1,36 @@
+"""``LongVMNet.fit_memory``: a session's memory written under a checkpoint of another
+memory size, made to this model's m (an upgrade or a rollback while sessions are live)."""
+
+from __future__ import annotations
+
+import torch
+
+from model import LongVMNet, ModelConfig
+
+
+def test_a_smaller_memory_fits_by_empty_slots_and_keeps_every_token(make_tokens) -> None:
+    torch.manual_seed(6)
+    small = LongVMNet(ModelConfig.preset("tiny", memory_size=32)).eval()
+    memory = small.write_tokens(None, make_tokens(2, seed=1))
+    memory = small.write_tokens(memory, make_tokens(2, seed=2))
+    small.resize_memory(96)
+    fitted = small.fit_memory(memory)
+    assert fitted.size == 96 and fitted.in_time_order()
+    assert torch.equal(fitted.tokens[:, :32], memory.tokens)
+    assert not fitted.valid[:, 32:].any() and torch.equal(fitted.frames_seen, memory.frames_seen)
+    assert small.write_tokens(fitted, make_tokens(2, seed=3)).size == 96  # writes go on
+
+
+def test_a_larger_memory_is_sampled_down_to_tokens_it_held(make_tokens) -> None:
+    torch.manual_seed(7)
+    net = LongVMNet(ModelConfig.preset("tiny", memory_size=96)).eval()
+    memory = net.write_tokens(None, make_tokens(1, seed=1))
+    memory = net.write_tokens(memory, make_tokens(1, seed=2))
+    net.resize_memory(40)
+    fitted = net.fit_memory(memory)
+    assert fitted.size == 40 and bool(fitted.valid.all()) and fitted.in_time_order()
+    assert torch.equal(fitted.frames_seen, memory.frames_seen)  # no frame was written
+    held = {tuple(t.tolist()) for t in memory.tokens[0][memory.valid[0]]}
+    assert all(tuple(t.tolist()) in held for t in fitted.tokens[0])
+    assert fitted.equal(net.fit_memory(memory))  # deterministic
+    assert net.fit_memory(fitted) is fitted  # already the right size
