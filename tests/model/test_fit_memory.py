@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import torch
 
-from model import LongVMNet, ModelConfig
+from model import LongVMNet, Memory, ModelConfig
+
+
+def _written(m: int, sessions: int, make_tokens) -> tuple[LongVMNet, Memory]:
+    """A random tiny model of memory size ``m`` and the memory of two clips it wrote."""
+    torch.manual_seed(m)
+    net = LongVMNet(ModelConfig.preset("tiny", memory_size=m)).eval()
+    memory = net.write_tokens(None, make_tokens(sessions, seed=1))
+    return net, net.write_tokens(memory, make_tokens(sessions, seed=2))
 
 
 def test_a_smaller_memory_fits_by_empty_slots_and_keeps_every_token(make_tokens) -> None:
-    torch.manual_seed(6)
-    small = LongVMNet(ModelConfig.preset("tiny", memory_size=32)).eval()
-    memory = small.write_tokens(None, make_tokens(2, seed=1))
-    memory = small.write_tokens(memory, make_tokens(2, seed=2))
+    small, memory = _written(32, 2, make_tokens)
     small.resize_memory(96)
     fitted = small.fit_memory(memory)
     assert fitted.size == 96 and fitted.in_time_order()
@@ -22,10 +27,7 @@ def test_a_smaller_memory_fits_by_empty_slots_and_keeps_every_token(make_tokens)
 
 
 def test_a_larger_memory_is_sampled_down_to_tokens_it_held(make_tokens) -> None:
-    torch.manual_seed(7)
-    net = LongVMNet(ModelConfig.preset("tiny", memory_size=96)).eval()
-    memory = net.write_tokens(None, make_tokens(1, seed=1))
-    memory = net.write_tokens(memory, make_tokens(1, seed=2))
+    net, memory = _written(96, 1, make_tokens)
     net.resize_memory(40)
     fitted = net.fit_memory(memory)
     assert fitted.size == 40 and bool(fitted.valid.all()) and fitted.in_time_order()
