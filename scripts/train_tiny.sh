@@ -10,8 +10,9 @@
 # same with the random writer; WORKDIR/no-shift: the same without the time shift (the
 # ablation); WORKDIR/tune-20 and tune-40: three more stores' 20- and 40-minute sessions,
 # the only long sessions anything was chosen on; WORKDIR/shipped: the neural run with the
-# memory read at inference (2,048 tokens), time answers from the activity steps and
-# calibrated probabilities, which is model/checkpoints/tiny; WORKDIR/heldout-*: sessions
+# memory read at inference (4,096 tokens, the sampler reading its candidates in blocks of
+# 64), time answers from the activity steps and calibrated probabilities, which is
+# model/checkpoints/tiny; WORKDIR/heldout-*: sessions
 # of stores no run ever saw and nothing was chosen on; WORKDIR/eval/*.json: every
 # evaluation. scripts/train_tiny_early.sh and train_tiny_mamba.sh reuse this WORKDIR.
 set -euo pipefail
@@ -52,13 +53,22 @@ for run in neural random no-shift; do
     --checkpoint "$work/$run-uncalibrated" --out "$work/$run-2048" --threads 2 \
     > "$work/eval/calibration-$run.json"
 done
-cp -r "$work/neural-2048" "$work/shipped"
-for run in shipped no-shift-2048; do
+# memory size and sampler blocks (no weight depends on either), chosen on both tuning sets
+# by the best mean of recall@1x, gt-vIoU>0.3 and tIoU>0.3: m = 4,096 in blocks of 64
+for setting in 2048:-1 2048:64 2048:128 2048:256 4096:-1 4096:64 4096:128 4096:256 \
+  6144:64 6144:128; do
+  python -m model.resize "$work/neural-2048" "$work/neural-$setting" \
+    --memory-size "${setting%:*}" --sampler-window "${setting#*:}"
   for minutes in 20 40; do
-    cartmem eval --data "$work/tune-$minutes" --split val --checkpoint "$work/$run" \
-      --threads 2 --json > "$work/eval/$run-tune-$minutes.json"
+    cartmem eval --data "$work/tune-$minutes" --split val --checkpoint "$work/neural-$setting" \
+      --threads 2 --json > "$work/eval/neural-$setting-tune-$minutes.json"
   done
 done
+for run in neural random no-shift; do
+  python -m model.resize "$work/$run-2048" "$work/$run-4096" --memory-size 4096 \
+    --sampler-window 64
+done
+cp -r "$work/neural-4096" "$work/shipped"
 # how reconciliation reads events, compared on the validation stores only
 python -m app.bench.reconcile_decode --data "$work/data" --split val \
   --checkpoint "$work/shipped" --threads 2 > "$work/eval/reconcile-decoders-val.jsonl"
@@ -73,7 +83,7 @@ for set in data heldout-20 heldout-40; do
     --threads 2 --json > "$work/eval/shipped-$set.json"
   cartmem eval --data "$work/$set" --checkpoint "$work/shipped" --writer random \
     --threads 2 --json > "$work/eval/shipped-random-writer-$set.json"
-  for run in random-2048 no-shift-2048; do
+  for run in random-4096 no-shift-4096; do
     cartmem eval --data "$work/$set" --checkpoint "$work/$run" \
       --threads 2 --json > "$work/eval/$run-$set.json"
   done
