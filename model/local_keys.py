@@ -81,9 +81,6 @@ class LocalKeys:
         highest = by_block.amax(-1) + radius
         first = torch.searchsorted(sorted_times, lowest)  # (N, nb)
         count = torch.searchsorted(sorted_times, highest, right=True) - first  # (N, nb)
-        # a block after every memory token reads none of them: its empty run starts at the
-        # last slot, not one past it (which no gather could index)
-        first = first.clamp(max=m - 1)
         width = max(int(count.max()), 1)
 
         offsets = torch.arange(width, device=device)
@@ -105,7 +102,9 @@ class LocalKeys:
         span = max(int((first[:, -1:] + count[:, -1:] - start).max()), 1)
         union = (start + torch.arange(span, device=device)).clamp(max=m - 1)  # (N, U_m)
         rows = torch.cat((order.gather(1, union), own_keys[:, 0]), dim=-1)  # (N, U_m + q)
-        within = (run - start[..., None]).clamp(max=span - 1)  # (N, nb, W)
+        # a query after every memory token starts its runs one past the last slot (start =
+        # m, runs clamped to m - 1): they read nothing, and index the union's first row
+        within = (run - start[..., None]).clamp(min=0, max=span - 1)  # (N, nb, W)
         own_within = (span + torch.arange(q, device=device)).expand(n, blocks, q)
         row_index = torch.cat((within, own_within), dim=-1).reshape(n * blocks, width + q)
         return cls(index, mask, length, rows, row_index)
