@@ -98,6 +98,8 @@ class EncoderDecoder(nn.Module):
         steps of its own (and itself): ``(B, m, m)`` keys, computed once per memory.
         """
         x = tokens + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
+        if self.memory_radius >= 0 and not self.training and memory.in_time_order():
+            return self._encode_near(x, memory)
         keys = memory.valid | ~memory.valid.any(dim=1, keepdim=True)  # (B, m)
         if self.memory_radius >= 0:  # a token reads the valid tokens near it in time
             gap = (memory.time_index[:, :, None] - memory.time_index[:, None, :]).abs()
@@ -105,6 +107,29 @@ class EncoderDecoder(nn.Module):
             keys = ((gap <= self.memory_radius) & keys[:, None, :]) | itself  # (B, m, m)
         order = scan_order(memory.time_index, memory.spatial_index, self.cells)
         return self.encoder(x, keys, order)
+
+    def _encode_near(self, x: Tensor, memory: Memory) -> Tensor:
+        """``encode_memory`` with ``memory_encoder_radius`` r in inference: each session's
+        valid tokens (a prefix, in time order) read only the keys they may, per block of
+        16 tokens over the run of tokens within r steps of the block (``LocalKeys.near``):
+        a few dozen to a few hundred keys a token instead of ``m``. The same keys and
+        softmax as the dense ``(B, m, m)`` mask, so the same output up to float rounding,
+        for the valid tokens; empty slots come out as zeros (nothing reads them).
+        ``x`` ``(B, m, d)`` -> ``(B, m, d)``."""
+        out = torch.zeros_like(x)
+        for b, real in enumerate(memory.valid.sum(dim=1).tolist()):
+            if not real:
+                continue
+            steps = memory.time_index[b : b + 1, :real]  # (1, v), ascending
+            near = LocalKeys.near(
+                steps,
+                torch.ones_like(steps, dtype=torch.bool),
+                steps,
+                self.memory_radius,
+                torch.ones(1, 0, dtype=torch.bool, device=x.device),  # no tokens of a query
+            )
+            out[b, :real] = self.encoder(x[b : b + 1, :real], near)[0]
+        return out
 
     def forward(
         self,

@@ -158,13 +158,14 @@ class EncoderLayer(nn.Module):
     def forward(
         self,
         x: Tensor,
-        key_mask: Tensor | None,
+        key_mask: Tensor | LocalKeys | None,
         order: Tensor | None = None,
         window: int = -1,
     ) -> Tensor:
-        """``window`` > 0 (with a ``key_mask``): attention in blocks (``Attention.in_blocks``)."""
+        """``window`` > 0 (with a ``key_mask``): attention in blocks (``Attention.in_blocks``);
+        ``key_mask`` as ``Attention.forward`` takes it."""
         y = self.norm_attention(x)  # attention needs no order: positions are in x
-        if window > 0 and key_mask is not None:
+        if window > 0 and isinstance(key_mask, Tensor):
             x = x + self.dropout(self.attention.in_blocks(y, key_mask, window))
         else:
             x = x + self.dropout(self.attention(y, y, key_mask))
@@ -226,11 +227,12 @@ class Encoder(nn.Module):
     def forward(
         self,
         x: Tensor,
-        key_mask: Tensor | None = None,
+        key_mask: Tensor | LocalKeys | None = None,
         order: Tensor | None = None,
         window: int = -1,
     ) -> Tensor:
-        """``key_mask`` ``(B, n)`` True for real tokens; ``order`` ``(B, n)`` integer scan
+        """``key_mask`` ``(B, n)`` True for real tokens (or ``(B, n, n)``, or ``LocalKeys``:
+        attention only); ``order`` ``(B, n)`` integer scan
         order (``model.mamba.scan_order``), needed by the Mamba mixer only; ``window`` > 0:
         attention in blocks of that many tokens (``Attention.in_blocks``; attention only)."""
         for layer in self.layers:
