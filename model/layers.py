@@ -106,9 +106,8 @@ class Attention(nn.Module):
         keys = (first[..., None] + torch.arange(width, device=x.device)).view(b, -1)  # (B, nb*3W)
         kv = self.key_value(x)  # (B, n, 2d)
         kv = kv.gather(1, keys[..., None].expand(-1, -1, 2 * d))  # (B, nb * 3W, 2d)
-        kv = kv.view(b * blocks, width, 2, h, d // h).permute(
-            2, 0, 3, 1, 4
-        )  # (2, B*nb, h, 3W, d/h)
+        kv = kv.view(b * blocks, width, 2, h, d // h)  # (B * nb, 3W, 2, h, d/h)
+        kv = kv.permute(2, 0, 3, 1, 4)  # (2, B * nb, h, 3W, d/h): keys, values
         mask = key_mask.gather(1, keys).view(b * blocks, width)  # (B * nb, 3W)
         mask = (mask | ~mask.any(dim=-1, keepdim=True))[:, None, None, :]  # no row without keys
         out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B*nb, h, W, d/h)

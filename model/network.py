@@ -391,12 +391,14 @@ class LongVMNet(nn.Module):
         a window [s, e) reads only the memory tokens of steps s - r .. e - 1 + r
         (``LocalKeys.near``), and everything done to a memory row before the decoder reads
         it is that row's own (the question's product and activity mixed in, a layer norm).
-        Taking those slots first, in the same order, gives the same answers bit for bit
-        without fusing the question into thousands of rows no step reads.
+        Taking those slots first, in the same order, gives the same answers up to float
+        rounding (a matrix product over fewer rows may sum in another order) without fusing
+        the question into thousands of rows no step reads. Inference only: training keeps
+        the computation its recipe was measured with.
         """
         cfg, sessions = self.cfg, torch.tensor(index, device=self.device)
         local = cfg.query_fusion == "decoder" and cfg.decoder_time_radius >= 0
-        if not local or cfg.glance_layers or not projected.in_time_order():
+        if self.training or not local or cfg.glance_layers or not projected.in_time_order():
             return projected.select(sessions)
         r = cfg.decoder_time_radius
         lowest = torch.tensor([q.start - r for q in batch], device=self.device)
