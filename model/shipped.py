@@ -3,10 +3,11 @@
 ``tiny`` is the default model of every command that needs one: questions fused in the
 decoder (the memory encoded once), attention kept near in time, trained with each video at
 a random point of an hour-long timeline, and read with m = 4,096 tokens a session, its
-sampler attending in blocks of 64 candidates. ``tiny-early`` is the paper's early fusion (every
-question re-encodes the memory; the default until session 14) and ``tiny-mamba`` that
-recipe with the Mamba mixer (issue 14), both for ``CARTMEM_CHECKPOINT_PATH``. How each
-was trained (commands, seed, time, machine) is in ``docs/RESULTS.md``.
+sampler attending in blocks of 64 candidates. ``tiny-early`` is the paper's early fusion
+(every question re-encodes the memory; the default until session 14) and ``tiny-mamba``
+``tiny``'s recipe with the Mamba mixer (issue 14; m = 4,096, its scans read every
+candidate), both for ``CARTMEM_CHECKPOINT_PATH``. How each was trained (commands, seed,
+time, machine) is in ``docs/RESULTS.md``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from model.shipped import default_checkpoint
 @pytest.mark.parametrize(
     ("name", "mixer", "fusion"),
     [("tiny", "attention", "decoder"), ("tiny-early", "attention", "encoder"),
-     ("tiny-mamba", "mamba", "encoder")],
+     ("tiny-mamba", "mamba", "decoder")],
 )  # fmt: skip
 def test_a_shipped_checkpoint_answers_from_a_memory(name: str, mixer: str, fusion: str) -> None:
     path = default_checkpoint(name)
