@@ -95,7 +95,8 @@ class EncoderDecoder(nn.Module):
         A memory with no valid slot yet lets its slots attend to each other (attention
         over no key is undefined); nothing reads them, the decoder's keys are valid slots.
         With ``memory_encoder_radius`` r >= 0 a token attends to the valid tokens within r
-        steps of its own (and itself): ``(B, m, m)`` keys, computed once per memory.
+        steps of its own (and itself): in training ``(B, m, m)`` keys, computed once per
+        memory; in inference the same keys gathered per block of tokens (``_encode_near``).
         """
         x = tokens + self.spatial(memory.spatial_index) + self.temporal(memory.time_index)
         if self.memory_radius >= 0 and not self.training and memory.in_time_order():
