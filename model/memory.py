@@ -155,10 +155,15 @@ class Memory:
             self.frames_seen.clone(),
         )
 
+    def _steps_valid_first(self) -> Tensor:
+        """``time_index`` ``(B, m)`` with empty slots at the largest step: ascending in the
+        canonical layout."""
+        return torch.where(self.valid, self.time_index, torch.iinfo(torch.int64).max)
+
     def in_time_order(self) -> bool:
         """True when every session keeps the canonical layout's order: valid slots first,
         their steps never decreasing (what ``slots_between`` relies on)."""
-        steps = torch.where(self.valid, self.time_index, torch.iinfo(torch.int64).max)
+        steps = self._steps_valid_first()
         return bool((steps[:, 1:] >= steps[:, :-1]).all())
 
     def slots_between(self, sessions: Tensor, lowest: Tensor, highest: Tensor) -> Memory:
@@ -171,8 +176,7 @@ class Memory:
             sessions, lowest, highest: ``(N,)`` int64.
         """
         m = self.size
-        steps = torch.where(self.valid, self.time_index, torch.iinfo(torch.int64).max)
-        steps = steps.index_select(0, sessions)  # (N, m), ascending
+        steps = self._steps_valid_first().index_select(0, sessions)  # (N, m), ascending
         first = torch.searchsorted(steps, lowest[:, None])  # (N, 1)
         end = torch.searchsorted(steps, highest[:, None], right=True)  # (N, 1)
         width = max(int((end - first).max()), 1)

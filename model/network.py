@@ -288,9 +288,10 @@ class LongVMNet(nn.Module):
             asked = [as_activity_query(q) if isinstance(q, TimeQuery) else q for q in queries]
         predictions: list[Prediction | None] = [None] * len(queries)
         projected = memory.memory
+        window_slots = self._reads_window_slots() and projected.in_time_order()  # once
         with _evaluating(self):
             for rows in self._batches(asked, max_tokens):
-                outputs = self._forward(projected, asked, rows)
+                outputs = self._forward(projected, asked, rows, window_slots=window_slots)
                 for row, prediction in _decode(outputs, asked, self.cfg):
                     query = queries[row]
                     if isinstance(query, TimeQuery) and isinstance(prediction, ActivityPrediction):
@@ -334,9 +335,15 @@ class LongVMNet(nn.Module):
                 yield chunk
 
     def _forward(
-        self, projected: Memory, queries: Sequence[Query], rows: Sequence[int]
+        self,
+        projected: Memory,
+        queries: Sequence[Query],
+        rows: Sequence[int],
+        *,
+        window_slots: bool = False,
     ) -> QueryOutputs:
-        """Outputs for ``queries[rows]``, given the memory already projected to ``d``."""
+        """Outputs for ``queries[rows]``, given the memory already projected to ``d``;
+        ``window_slots``: each query reads only its window's slots (``_query_memory``)."""
         out = QueryOutputs()
         for kind in (ActivityQuery, ObjectQuery, TimeQuery):
             kind_rows = [r for r in rows if isinstance(queries[r], kind)]
@@ -357,7 +364,11 @@ class LongVMNet(nn.Module):
                     device=self.device,
                 )
             decoded = self.encoder_decoder(
-                self._query_memory(projected, index, batch), steps, step_mask, objects, activity
+                self._query_memory(projected, index, batch, window_slots),
+                steps,
+                step_mask,
+                objects,
+                activity,
             )  # (N, L, d)
             if kind is ActivityQuery:
                 step_logits = self.activity_head.step_logits(decoded)  # (N, L, A)
@@ -383,24 +394,34 @@ class LongVMNet(nn.Module):
         )  # (S, C) each
         return torch.stack(tokens)  # (N, S, C)
 
-    def _query_memory(self, projected: Memory, index: list[int], batch: Sequence[Query]) -> Memory:
-        """Each query's session of the prepared memory, ``(N, m, D)``; or, where nothing
-        else can be read, only its slots that some window step reads, ``(N, U, D)``.
+    def _reads_window_slots(self) -> bool:
+        """Whether a question reads only the memory near its window, and nothing before the
+        decoder mixes rows: questions fused in the decoder, a decoder time radius, no
+        glance over the whole memory."""
+        cfg = self.cfg
+        return (
+            cfg.query_fusion == "decoder" and cfg.decoder_time_radius >= 0 and not cfg.glance_layers
+        )
 
-        With the question fused in the decoder (no glance) and a decoder time radius r,
-        a window [s, e) reads only the memory tokens of steps s - r .. e - 1 + r
+    def _query_memory(
+        self, projected: Memory, index: list[int], batch: Sequence[Query], window_slots: bool
+    ) -> Memory:
+        """Each query's session of the prepared memory, ``(N, m, D)``; or, with
+        ``window_slots`` (``answer``: ``_reads_window_slots`` and a memory in time order),
+        only its slots that some window step reads, ``(N, U, D)``.
+
+        A window [s, e) then reads only the memory tokens of steps s - r .. e - 1 + r
         (``LocalKeys.near``), and everything done to a memory row before the decoder reads
         it is that row's own (the question's product and activity mixed in, a layer norm).
         Taking those slots first, in the same order, gives the same answers up to float
         rounding (a matrix product over fewer rows may sum in another order) without fusing
-        the question into thousands of rows no step reads. Inference only: training keeps
-        the computation its recipe was measured with.
+        the question into thousands of rows no step reads. Inference only (``answer``):
+        training keeps the computation its recipe was measured with.
         """
-        cfg, sessions = self.cfg, torch.tensor(index, device=self.device)
-        local = cfg.query_fusion == "decoder" and cfg.decoder_time_radius >= 0
-        if self.training or not local or cfg.glance_layers or not projected.in_time_order():
+        sessions = torch.tensor(index, device=self.device)
+        if not window_slots:
             return projected.select(sessions)
-        r = cfg.decoder_time_radius
+        r = self.cfg.decoder_time_radius
         lowest = torch.tensor([q.start - r for q in batch], device=self.device)
         highest = torch.tensor([q.end - 1 + r for q in batch], device=self.device)
         return projected.slots_between(sessions, lowest, highest)

@@ -59,7 +59,9 @@ def net() -> LongVMNet:
     return LongVMNet(cfg, pretrained_backbone=False).eval()
 
 
-def _whole_memory(net: LongVMNet, projected: Memory, index: list[int], batch: object) -> Memory:
+def _whole_memory(
+    net: LongVMNet, projected: Memory, index: list[int], batch: object, window_slots: bool
+) -> Memory:
     return projected.select(torch.tensor(index))
 
 
