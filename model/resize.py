@@ -44,9 +44,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--memory-size", type=int, default=None)
-    parser.add_argument("--time-answers", choices=TIME_ANSWERS, default=None)
-    parser.add_argument("--sampler-window", type=int, default=None)
+    parser.add_argument("--memory-size", type=int, default=None, help="tokens kept per session (m)")
+    parser.add_argument(
+        "--time-answers",
+        choices=TIME_ANSWERS,
+        default=None,
+        help="time questions from the start/end head or from the per-step activity answer",
+    )
+    parser.add_argument(
+        "--sampler-window",
+        type=int,
+        default=None,
+        help="the sampler attends in blocks of this many candidates (-1: all at once)",
+    )
     args = parser.parse_args(argv)
     print(
         resize_checkpoint(
