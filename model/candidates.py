@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from model.layers import take_rows
 from model.memory import Memory
 
 
@@ -140,11 +141,11 @@ class Candidates:
         theirs so that the loss reaches the scores (their forward value is 1).
         """
         valid = self.valid.gather(1, pos)  # (B, m)
-        tokens = self.tokens.gather(1, pos[:, :, None].expand(-1, -1, self.tokens.shape[-1]))
+        tokens = take_rows(self.tokens, pos)  # (B, m, C), a new tensor
         if weights is not None:
             tokens = tokens * weights.gather(1, pos)[:, :, None]  # (B, m, C) x (B, m, 1)
         return Memory(
-            tokens=tokens.masked_fill(~valid[:, :, None], 0.0),
+            tokens=tokens.masked_fill_(~valid[:, :, None], 0.0),  # neither op's backward reads it
             time_index=self.time_index.gather(1, pos).masked_fill(~valid, 0),
             spatial_index=self.spatial_index.gather(1, pos).masked_fill(~valid, 0),
             valid=valid,

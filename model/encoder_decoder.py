@@ -159,10 +159,9 @@ class EncoderDecoder(nn.Module):
         order: list[Tensor] = [scan_order(memory.time_index, memory.spatial_index, self.cells)]
         if object_tokens is not None:
             objects = self.project(object_tokens)  # (N, S, d)
-            cells = memory.spatial_index[:, :, None].expand(-1, -1, x.shape[-1])  # (N, m, d)
             # memory token at cell s x (1 + object token at cell s): the match, and what the
             # token itself says (deviation: the paper multiplies, which hides the latter)
-            x = x * (1.0 + objects.gather(1, cells))
+            x = x * (1.0 + take_rows(objects, memory.spatial_index))  # (N, m, d)
             if self.match is not None:
                 similarity = ProductMatch.similarity(keys, self.match.images(object_tokens))
                 x = x + self.match_feature(similarity[..., None])  # (N, m, 1) -> (N, m, d)

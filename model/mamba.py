@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from model.config import ModelConfig
+from model.layers import inverse_permutation, take_rows
 from model.selective_scan import has_fused_kernel, scan_from, selective_scan
 
 #: Tokens per segment of a direction: each segment starts from the scan state the one
@@ -126,11 +127,11 @@ class BiMamba(nn.Module):
         # valid tokens first, by their key; stable, so equal keys keep their given order
         key = torch.where(valid, order, torch.iinfo(torch.int64).max)
         sort = torch.sort(key, dim=1, stable=True).indices  # (Bt, L)
-        x, valid = _gather(x, sort), valid.gather(1, sort)
+        x, valid = take_rows(x, sort), valid.gather(1, sort)
         scanned, gate = self.into(x).chunk(2, dim=-1)  # (Bt, L, E) each
         reverse = _reverse_valid(valid)  # (Bt, L): flips each row's valid prefix, keeps the rest
         ahead = self.forward_scan(scanned, valid)  # (Bt, L, E)
-        behind = _gather(self.backward_scan(_gather(scanned, reverse), valid), reverse)
+        behind = take_rows(self.backward_scan(take_rows(scanned, reverse), valid), reverse)
         if torch.is_grad_enabled() and x.shape[1] > KEEP_UP_TO:  # kept: the inputs only
             pieces = zip(*(v.split(SEGMENT, 1) for v in (ahead, behind, gate)), strict=True)
             mixed = torch.cat(
@@ -142,7 +143,7 @@ class BiMamba(nn.Module):
             )
         else:
             mixed = self._mix(ahead, behind, gate)
-        return _gather(mixed, _inverse(sort))  # (Bt, L, d), back in the given order
+        return take_rows(mixed, inverse_permutation(sort))  # (Bt, L, d), back in the given order
 
     def _mix(self, ahead: Tensor, behind: Tensor, gate: Tensor) -> Tensor:
         """Both directions' scans gated: ``(Bt, l, d)`` from three ``(Bt, l, E)``."""
@@ -173,22 +174,6 @@ def scan_order(time_index: Tensor, spatial_index: Tensor, cells: int) -> Tensor:
 
 
 # ---------------------------------------------------------------------- helpers
-def _gather(x: Tensor, index: Tensor) -> Tensor:
-    """Rows of ``x`` ``(Bt, L, d)`` reordered by ``index`` ``(Bt, L)``.
-
-    One ``index_select`` over the flattened rows: its backward pass keeps only the index
-    (``gather``'s would keep the whole of ``x``)."""
-    rows, length = index.shape
-    flat = index + torch.arange(rows, device=index.device)[:, None] * length  # (Bt, L)
-    return x.reshape(rows * length, -1).index_select(0, flat.reshape(-1)).view(rows, length, -1)
-
-
-def _inverse(permutation: Tensor) -> Tensor:
-    """Per row, the permutation ``(Bt, L)`` that undoes ``permutation``."""
-    positions = torch.arange(permutation.shape[1], device=permutation.device)
-    return torch.empty_like(permutation).scatter_(1, permutation, positions.expand_as(permutation))
-
-
 def _reverse_valid(valid: Tensor) -> Tensor:
     """Per row, the permutation that reverses the first ``count`` positions (the valid ones,
     sorted to the front) and leaves the rest: its own inverse."""

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from model.config import ModelConfig
 from model.encodings import SpatialEncoding, TemporalEncoding
-from model.layers import MLP, Encoder, TokenProjection
+from model.layers import MLP, Encoder, TokenProjection, inverse_permutation, take_rows
 from model.mamba import scan_order
 
 
@@ -60,6 +60,5 @@ class NeuralSampler(nn.Module):
         neighbouring moments, so a block's keys are the tokens near it in time.
         """
         first = torch.sort((~attend).to(torch.uint8), dim=-1, stable=True).indices  # (B, n)
-        rows = first[..., None].expand(-1, -1, x.shape[-1])  # (B, n, d)
-        y = self.encoder(x.gather(1, rows), attend.gather(1, first), window=self.window)
-        return torch.empty_like(y).scatter_(1, rows, y)  # back to the candidates' order
+        y = self.encoder(take_rows(x, first), attend.gather(1, first), window=self.window)
+        return take_rows(y, inverse_permutation(first))  # back to the candidates' order
