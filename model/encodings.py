@@ -8,6 +8,7 @@ session length works and nothing needs training.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +38,7 @@ class TemporalEncoding(nn.Module):
         self.d_model = d_model
 
     def forward(self, time_index: Tensor) -> Tensor:
-        return sinusoid(time_index, self.d_model)
+        return once_per_position(time_index, lambda steps: sinusoid(steps, self.d_model))
 
 
 class SpatialEncoding(nn.Module):
@@ -50,7 +51,20 @@ class SpatialEncoding(nn.Module):
 
     def forward(self, spatial_index: Tensor) -> Tensor:
         """Spatial index ``(...)`` (row-major cell number) → ``(..., d)``."""
+        return once_per_position(spatial_index, self._cells)
+
+    def _cells(self, spatial_index: Tensor) -> Tensor:
         rows = torch.div(spatial_index, self.columns, rounding_mode="floor")
         cols = spatial_index % self.columns
         half = self.d_model // 2
         return torch.cat((sinusoid(rows, half), sinusoid(cols, half)), dim=-1)  # (..., d)
+
+
+def once_per_position(positions: Tensor, encode: Callable[[Tensor], Tensor]) -> Tensor:
+    """``encode(positions)`` ``(..., d)``, computed once per distinct position and copied:
+    a memory's 4,352 candidates hold 16 grid cells and a few hundred frame steps, and the
+    float64 sines were a sixth of a write. The same values: each is its position's own."""
+    if positions.is_meta:  # shapes only (FLOP counts): unique has no meta kernel
+        return encode(positions)
+    distinct, where = torch.unique(positions, return_inverse=True)  # (u,), (...)
+    return encode(distinct)[where]  # (u, d) -> (..., d)

@@ -29,3 +29,16 @@ def test_spatial_encoding_splits_rows_and_columns() -> None:
     assert torch.equal(rows[0], rows[1]) and torch.equal(rows[2], rows[3])
     assert torch.equal(cols[0], cols[2]) and torch.equal(cols[1], cols[3])
     assert not torch.equal(rows[0], rows[2]) and not torch.equal(cols[0], cols[1])
+
+
+def test_each_distinct_position_encoded_once_gives_the_same_bits() -> None:
+    g = torch.Generator().manual_seed(5)
+    steps = torch.randint(0, 40_000, (3, 700), generator=g)
+    steps[:, 100:400] = steps[:, 100:101]  # runs of one step, as a frame's 16 tokens
+    assert torch.equal(TemporalEncoding(64)(steps), sinusoid(steps, 64))
+    cells = torch.randint(0, 16, (2, 4352), generator=g)
+    rows, cols = cells // 4, cells % 4
+    direct = torch.cat((sinusoid(rows, 32), sinusoid(cols, 32)), dim=-1)
+    assert torch.equal(SpatialEncoding(64, (4, 4))(cells), direct)
+    with torch.device("meta"):  # shapes only (FLOP counting): no unique there
+        assert TemporalEncoding(64)(torch.zeros(2, 5, dtype=torch.long)).shape == (2, 5, 64)
