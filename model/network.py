@@ -41,6 +41,7 @@ from model.queries import (
     TimeQuery,
 )
 from model.sampler import NeuralSampler
+from model.timelines import TimelinePlan
 from model.writers import MemoryWriter, TrainWrite, make_writer
 
 #: Encoder tokens (queries x tokens per query) per forward pass in ``answer``.
@@ -270,12 +271,17 @@ class LongVMNet(nn.Module):
         queries: Sequence[Query],
         *,
         max_tokens: int = DEFAULT_ANSWER_TOKENS,
+        share_timelines: bool = True,
     ) -> list[Prediction]:
         """Predictions for mixed queries, in query order, from the memory alone.
 
         Queries are grouped by kind and run in batches of at most ``max_tokens`` encoder
         tokens; the memory is prepared (``prepare``) once for all of them unless it comes
-        prepared, and identical object images go through the backbone once.
+        prepared, and identical object images go through the backbone once. With
+        ``share_timelines``, long activity windows (and time questions answered from
+        activity steps) are read from one decoding of their session per product, kept
+        with the prepared memory (``model.timelines``): the same answers up to float
+        rounding, for a fraction of the steps.
         """
         if isinstance(memory, Memory):
             memory = self.prepare(memory)
@@ -286,20 +292,50 @@ class LongVMNet(nn.Module):
             # a time question is asked as the activity question of its product and window,
             # and answered from the per-step answer of its activity (``time_from_steps``)
             asked = [as_activity_query(q) if isinstance(q, TimeQuery) else q for q in queries]
+        margin = self._timeline_margin() if share_timelines else 0
+        if not margin:
+            answered = self._predict(memory, asked, max_tokens)
+        else:  # long activity windows from one decoding per session and product
+            seen = memory.memory.frames_seen.tolist()
+            plan = TimelinePlan.of(asked, seen, margin, memory.timelines)
+            for key, whole in plan.missing.items():  # alone: the same bits whatever is asked
+                [timeline] = self._predict(memory, [whole], max_tokens)
+                assert isinstance(timeline, ActivityPrediction) and timeline.steps is not None
+                row, image = key
+                memory.timelines[row].put(image, timeline.steps)
+            answered = plan.assemble(
+                self._predict(memory, plan.queries, max_tokens), memory.timelines
+            )
+        return [
+            time_from_steps(query, answer)
+            if isinstance(query, TimeQuery) and isinstance(answer, ActivityPrediction)
+            else answer
+            for query, answer in zip(queries, answered, strict=True)
+        ]
+
+    def _predict(
+        self, memory: PreparedMemory, queries: Sequence[Query], max_tokens: int
+    ) -> list[Prediction]:
+        """Each query's prediction, in order, batched by kind and window (``_batches``)."""
         predictions: list[Prediction | None] = [None] * len(queries)
         projected = memory.memory
         window_slots = self._reads_window_slots() and projected.in_time_order()  # once
         with _evaluating(self):
-            for rows in self._batches(asked, max_tokens):
-                outputs = self._forward(projected, asked, rows, window_slots=window_slots)
-                for row, prediction in _decode(outputs, asked, self.cfg):
-                    query = queries[row]
-                    if isinstance(query, TimeQuery) and isinstance(prediction, ActivityPrediction):
-                        prediction = time_from_steps(query, prediction)
+            for rows in self._batches(queries, max_tokens):
+                outputs = self._forward(projected, queries, rows, window_slots=window_slots)
+                for row, prediction in _decode(outputs, queries, self.cfg):
                     predictions[row] = prediction
         answered = [p for p in predictions if p is not None]
         assert len(answered) == len(queries)  # every row is in one of the batches
         return answered
+
+    def _timeline_margin(self) -> int:
+        """M, the steps next to a window's edge that its edges change (``model.timelines``):
+        decoder layers x decoder self radius; 0 when every step reads the whole window."""
+        cfg = self.cfg
+        if cfg.decoder_self_radius < 0:
+            return 0
+        return cfg.decoder_layers * cfg.decoder_self_radius
 
     def _batches(self, queries: Sequence[Query], max_tokens: int) -> Iterator[list[int]]:
         """Rows of ``queries`` grouped by kind and window length, in chunks that fit

@@ -50,7 +50,7 @@ class ObjectTokenCache:
         out = []
         for image in images:
             picture = torch.as_tensor(image)
-            key = _key(picture)
+            key = image_key(picture)
             found = self._tokens.get(key)
             if found is None:
                 self.misses += 1
@@ -65,7 +65,9 @@ class ObjectTokenCache:
         return out
 
 
-def _key(picture: Tensor) -> bytes:
+def image_key(image: Image) -> bytes:
+    """An image's identity: its content's digest and its shape."""
+    picture = torch.as_tensor(image)
     content = picture.cpu().contiguous().numpy().tobytes()
     return hashlib.blake2b(content, digest_size=16).digest() + repr(tuple(picture.shape)).encode()
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from model.memory import Memory
+from model.timelines import Timelines
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,10 +24,21 @@ class PreparedMemory:
             (``EncoderDecoder.project_memory``) instead of backbone space.
         model_key: ``LongVMNet.instance_key`` of the model that prepared it; another model
             refuses it (same widths, other weights: its answers would be wrong silently).
+        timelines: per session, its whole-session per-step activity answers by product,
+            kept for the long windows asked later (``model.timelines``); a batch made by
+            ``cat`` shares each session's with the memory it came from.
     """
 
     memory: Memory
     model_key: str
+    timelines: tuple[Timelines, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.timelines:  # frozen: set once, here
+            fresh = tuple(Timelines() for _ in range(self.memory.batch_size))
+            object.__setattr__(self, "timelines", fresh)
+        if len(self.timelines) != self.memory.batch_size:
+            raise ValueError("A prepared memory needs one timeline store per session.")
 
     @property
     def batch_size(self) -> int:
@@ -38,4 +50,5 @@ class PreparedMemory:
         keys = {p.model_key for p in prepared}
         if len(keys) != 1:
             raise ValueError(f"Prepared memories of {len(keys)} models cannot share a batch.")
-        return cls(Memory.cat([p.memory for p in prepared]), keys.pop())
+        timelines = tuple(t for p in prepared for t in p.timelines)
+        return cls(Memory.cat([p.memory for p in prepared]), keys.pop(), timelines)
