@@ -8,11 +8,13 @@ it (cross-attention reads the memory near t; the question's own tokens are the s
 
 So a long window's per-step activity answer is put together from three parts:
 
-- its first M steps, from the window [s, s + 2M) decoded on its own;
+- its first M steps, from the window [s, s + 2M) decoded on its own (from the timeline
+  when s = 0: the timeline's left edge is the window's);
 - the steps s + M .. e - M - 1, from the session's **timeline** for the product: the
   whole session [0, frames_seen) decoded once, as one question, and kept with the
   prepared memory (``PreparedMemory.timelines``) for every later window on it;
-- its last M steps, from [e - 2M, e) decoded on its own.
+- its last M steps, from [e - 2M, e) decoded on its own (from the timeline when the
+  window ends where the session's frames do).
 
 A 2M-step edge window gives its first (or last) M steps exactly: their outputs read
 layer-k outputs at most (D - k) r steps further in, which read no step past 2M. The
@@ -76,8 +78,8 @@ class _Shared:
     key: TimelineKey
     start: int
     end: int
-    left: int
-    right: int
+    left: int | None  # None: the window starts with the session, as the timeline does
+    right: int | None  # None: it ends where the session's frames do
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,15 @@ class TimelinePlan:
             if timelines[row].get(key[1]) is None and key not in missing:
                 missing[key] = dataclasses.replace(query, start=0, end=frames_seen[row])
             s, e, edge = query.start, query.end, 2 * margin
-            queries += [
-                dataclasses.replace(query, end=s + edge),
-                dataclasses.replace(query, start=e - edge),
-            ]
-            answers.append(_Shared(key, s, e, len(queries) - 2, len(queries) - 1))
+            # an edge where the session's own is decoded as the timeline decodes it
+            left = right = None
+            if s > 0:
+                left = len(queries)
+                queries.append(dataclasses.replace(query, end=s + edge))
+            if e < frames_seen[row]:
+                right = len(queries)
+                queries.append(dataclasses.replace(query, start=e - edge))
+            answers.append(_Shared(key, s, e, left, right))
         return cls(queries, missing, margin, answers)
 
     def assemble(
@@ -141,15 +147,18 @@ class TimelinePlan:
                 continue
             row, image = plan.key
             timeline = timelines[row].get(image)
-            left, right = answered[plan.left], answered[plan.right]
             assert timeline is not None, "every missing timeline is decoded before assembling"
-            assert isinstance(left, ActivityPrediction) and left.steps is not None
-            assert isinstance(right, ActivityPrediction) and right.steps is not None
-            steps = np.concatenate(
-                (left.steps[:m], timeline[plan.start + m : plan.end - m], right.steps[-m:])
-            )  # (L, A)
+            s, e = plan.start, plan.end
+            first = timeline[s : s + m] if plan.left is None else _steps(answered[plan.left])[:m]
+            last = timeline[e - m : e] if plan.right is None else _steps(answered[plan.right])[-m:]
+            steps = np.concatenate((first, timeline[s + m : e - m], last))  # (L, A)
             out.append(ActivityPrediction(steps.max(axis=0), steps))
         return out
+
+
+def _steps(answer: Prediction) -> np.ndarray:
+    assert isinstance(answer, ActivityPrediction) and answer.steps is not None
+    return answer.steps
 
 
 def _reads_timeline(query: Query, frames_seen: Sequence[int], margin: int) -> bool:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from model import LongVMNet, ModelConfig
+from model.object_token_cache import image_key
 from model.prepared import PreparedMemory
 from model.queries import (
     ActivityPrediction,
@@ -100,6 +101,9 @@ def test_long_windows_from_the_timeline_answer_as_decoded_alone(
     _assert_close(shared, direct)
     # session 0 asked long windows about both products, session 1 about both too
     assert [len(t) for t in prepared.timelines] == [2, 2]
+    whole = shared[0]  # [0, FRAMES): no edge of its own, it is the timeline
+    assert isinstance(whole, ActivityPrediction)
+    assert np.array_equal(whole.steps, prepared.timelines[0].get(image_key(_images(1)[0])))
 
 
 def test_a_margin_one_step_short_changes_the_answers(
