@@ -144,8 +144,10 @@ class Candidates:
         tokens = take_rows(self.tokens, pos)  # (B, m, C), a new tensor
         if weights is not None:
             tokens = tokens * weights.gather(1, pos)[:, :, None]  # (B, m, C) x (B, m, 1)
+        if not bool(valid.all()):  # a full memory (the usual case) has no slot to clear
+            tokens.masked_fill_(~valid[:, :, None], 0.0)  # neither op's backward reads it
         return Memory(
-            tokens=tokens.masked_fill_(~valid[:, :, None], 0.0),  # neither op's backward reads it
+            tokens=tokens,
             time_index=self.time_index.gather(1, pos).masked_fill(~valid, 0),
             spatial_index=self.spatial_index.gather(1, pos).masked_fill(~valid, 0),
             valid=valid,
