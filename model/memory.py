@@ -9,6 +9,13 @@ frames arrived; its shape is ``m`` all the same and invalid slots are masked dow
 Canonical layout (what every writer returns): valid slots first, ordered by
 ``(time_index, spatial_index)``; invalid slots after them hold zeros. Two equal memories
 are therefore bit-identical, which the recovery-by-replay of the service relies on.
+
+A memory written by the neural sampler may carry ``features``: each slot's input to the
+sampler (its token projected to the sampler's width plus its position encodings), so that
+the next write projects only the new clip's tokens (projecting the 4,096 kept ones again
+was a sixth of a write). They are a cache, derived from the other fields and the
+sampler's weights: never saved, not compared by ``equal``, dropped where slots are made
+anew (``padded_to``, ``slots_between``).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ class Memory:
         valid: ``(B, m)`` bool, True where the slot holds a real token.
         frames_seen: ``(B,)`` int64 frames written so far; the next clip's first frame
             gets this time index.
+        features: ``(B, m, d)`` the neural sampler's input for each slot, or None (see
+            the module's docstring).
     """
 
     tokens: Tensor
@@ -44,12 +53,15 @@ class Memory:
     spatial_index: Tensor
     valid: Tensor
     frames_seen: Tensor
+    features: Tensor | None = None
 
     def __post_init__(self) -> None:
         b, m, _ = self.tokens.shape
         for name in ("time_index", "spatial_index", "valid"):
             if tuple(getattr(self, name).shape) != (b, m):
                 raise ValueError(f"Memory.{name} must have shape {(b, m)}.")
+        if self.features is not None and tuple(self.features.shape[:2]) != (b, m):
+            raise ValueError(f"Memory.features must have shape {(b, m)} + (d,).")
         if tuple(self.frames_seen.shape) != (b,):
             raise ValueError(f"Memory.frames_seen must have shape {(b,)}.")
         if self.valid.dtype != torch.bool:
@@ -67,9 +79,15 @@ class Memory:
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
+        features: int = 0,
     ) -> Memory:
-        """``batch`` sessions that saw nothing yet: ``m`` invalid slots each."""
-        return cls.zeros(batch, cfg.memory_size, cfg.backbone_channels, device=device, dtype=dtype)
+        """``batch`` sessions that saw nothing yet: ``m`` invalid slots each; ``features``
+        > 0: with room for sampler inputs of that width (a block of sessions that keeps
+        them, ``app.ingest.pool``)."""
+        empty = cls.zeros(batch, cfg.memory_size, cfg.backbone_channels, device=device, dtype=dtype)
+        if features:
+            empty.features = torch.zeros(batch, cfg.memory_size, features, device=device)
+        return empty
 
     @classmethod
     def zeros(
@@ -95,7 +113,11 @@ class Memory:
         """Concatenate along the session axis (each may hold any number of sessions)."""
         if not memories:
             raise ValueError("Memory.cat needs at least one memory.")
-        return cls(**{f: torch.cat([getattr(x, f) for x in memories]) for f in _FIELDS})
+        features = [x.features for x in memories if x.features is not None]
+        return cls(
+            **{f: torch.cat([getattr(x, f) for x in memories]) for f in _FIELDS},
+            features=torch.cat(features) if len(features) == len(memories) else None,
+        )
 
     @classmethod
     def stack(cls, memories: Sequence[Memory]) -> Memory:
@@ -134,7 +156,10 @@ class Memory:
     def select(self, indices: Sequence[int] | Tensor) -> Memory:
         """The sessions at ``indices`` (a new Memory; the tensors are copies)."""
         idx = torch.as_tensor(indices, dtype=torch.int64, device=self.device).reshape(-1)
-        return Memory(**{f: getattr(self, f).index_select(0, idx) for f in _FIELDS})
+        features = None if self.features is None else self.features.index_select(0, idx)
+        return Memory(
+            **{f: getattr(self, f).index_select(0, idx) for f in _FIELDS}, features=features
+        )
 
     def padded_to(self, m: int) -> Memory:
         """The same sessions with ``m`` >= ``size`` slots: empty slots added after the
@@ -208,12 +233,19 @@ class Memory:
         return self.select(list(key) if isinstance(key, range) else key)
 
     def put_(self, indices: Sequence[int] | Tensor, other: Memory) -> Memory:
-        """Overwrite sessions ``indices`` with ``other`` in place (a device pool's write-back)."""
+        """Overwrite sessions ``indices`` with ``other`` in place (a device pool's write-back).
+
+        A memory that keeps sampler ``features`` takes only sessions that carry theirs: a
+        slot's would be stale otherwise (``LongVMNet.with_sampler_features`` adds them)."""
         idx = torch.as_tensor(indices, dtype=torch.int64, device=self.device).reshape(-1)
         if other.batch_size != idx.numel():
             raise ValueError("Memory.put_ needs one memory per index.")
+        if self.features is not None and other.features is None:
+            raise ValueError("This memory keeps sampler features; put_ needs memories with them.")
         for f in _FIELDS:
             getattr(self, f).index_copy_(0, idx, getattr(other, f).to(self.device))
+        if self.features is not None and other.features is not None:
+            self.features.index_copy_(0, idx, other.features.to(self.device))
         return self
 
     # ------------------------------------------------------------------ moving
@@ -222,14 +254,19 @@ class Memory:
     ) -> Memory:
         """Move to ``device``; ``dtype`` applies to the tokens only (indices stay int64)."""
         tokens = self.tokens.to(device=device, dtype=dtype)
-        return Memory(tokens, *(getattr(self, f).to(device) for f in _INDEX_FIELDS))
+        features = None if self.features is None else self.features.to(device)
+        indices = {f: getattr(self, f).to(device) for f in _INDEX_FIELDS}
+        return Memory(tokens, **indices, features=features)
 
     def detach(self) -> Memory:
         """Cut the autograd graph (training keeps memory across steps, not its history)."""
-        return Memory(self.tokens.detach(), *(getattr(self, f) for f in _INDEX_FIELDS))
+        features = None if self.features is None else self.features.detach()
+        indices = {f: getattr(self, f) for f in _INDEX_FIELDS}
+        return Memory(self.tokens.detach(), **indices, features=features)
 
     def equal(self, other: Memory) -> bool:
-        """Bit-identical: same shapes, dtypes and values in every field."""
+        """Bit-identical: same shapes, dtypes and values in every field (``features``, a
+        cache, aside)."""
         return all(
             getattr(self, f).dtype == getattr(other, f).dtype
             and torch.equal(getattr(self, f), getattr(other, f).to(self.device))

@@ -42,7 +42,7 @@ from model.queries import (
 )
 from model.sampler import NeuralSampler
 from model.timelines import TimelinePlan
-from model.writers import MemoryWriter, TrainWrite, make_writer
+from model.writers import MemoryWriter, NeuralWriter, TrainWrite, make_writer
 
 #: Encoder tokens (queries x tokens per query) per forward pass in ``answer``.
 DEFAULT_ANSWER_TOKENS = 1 << 17
@@ -113,6 +113,22 @@ class LongVMNet(nn.Module):
         clip = ClipTokens.from_frames(nothing, memory.frames_seen, cfg.clip_frames, no_frame)
         with _evaluating(self.sampler):
             return self.writer.write(memory, clip)
+
+    @property
+    def write_features(self) -> int:
+        """Width of the sampler inputs a memory carries from one write to the next
+        (``Memory.features``); 0 where the writer keeps none."""
+        return self.cfg.d_model if isinstance(self.writer, NeuralWriter) else 0
+
+    @torch.no_grad()
+    def with_write_features(self, memory: Memory) -> Memory:
+        """``memory`` carrying each slot's sampler input as a write leaves it: a memory read
+        back from storage, before it joins sessions that keep theirs (``app.ingest.pool``)."""
+        if not isinstance(self.writer, NeuralWriter) or memory.features is not None:
+            return memory
+        memory = memory.to(self.device)
+        with _evaluating(self.sampler):
+            return dataclasses.replace(memory, features=self.writer.features(memory))
 
     def set_sampler_window(self, window: int) -> None:
         """Read the sampler's candidates in blocks of ``window`` (-1: all at once) from now

@@ -42,7 +42,39 @@ class NeuralSampler(nn.Module):
             valid: ``(B, n)`` bool; invalid tokens are hidden from attention and their
                 scores are meaningless (the selection masks them).
         """
-        x = self.project(tokens) + self.spatial(spatial_index) + self.temporal(time_index)
+        x = self.inputs(tokens, time_index, spatial_index)  # (B, n, d)
+        return self.score_inputs(x, time_index, spatial_index, valid)
+
+    def inputs(self, tokens: Tensor, time_index: Tensor, spatial_index: Tensor) -> Tensor:
+        """Each candidate's input ``(B, n, d)``: its token projected to the model width plus
+        its position encodings, a function of that candidate alone."""
+        return self.project(tokens) + self.spatial(spatial_index) + self.temporal(time_index)
+
+    def inputs_in_chunks(
+        self, tokens: Tensor, time_index: Tensor, spatial_index: Tensor, rows: int
+    ) -> Tensor:
+        """``inputs``, each session's candidates ``rows`` at a time (the last chunk padded):
+        every matrix product has one shape, so a slot's input has the same bits whether it
+        was computed with its clip's ``rows`` tokens or with a restored memory's others
+        (a kernel may round differently with the number of rows it multiplies)."""
+        b, n = time_index.shape
+        pad = -n % rows
+        if pad:
+            tokens = torch.cat((tokens, tokens.new_zeros(b, pad, tokens.shape[-1])), dim=1)
+            time_index = torch.cat((time_index, time_index.new_zeros(b, pad)), dim=1)
+            spatial_index = torch.cat((spatial_index, spatial_index.new_zeros(b, pad)), dim=1)
+        chunks = [
+            self.inputs(tokens[i : i + 1, j : j + rows], time_index[i : i + 1, j : j + rows],
+                        spatial_index[i : i + 1, j : j + rows])
+            for i in range(b)
+            for j in range(0, n + pad, rows)
+        ]  # fmt: skip
+        return torch.cat(chunks, dim=1).view(b, n + pad, -1)[:, :n]  # (B, n, d)
+
+    def score_inputs(
+        self, x: Tensor, time_index: Tensor, spatial_index: Tensor, valid: Tensor
+    ) -> Tensor:
+        """Scores ``(B, n)`` of candidates whose ``inputs`` are ``x`` ``(B, n, d)``."""
         # A session with no valid token at all would make attention rows all -inf (NaN);
         # let it attend to everything instead: its scores are masked anyway.
         attend = valid | ~valid.any(dim=-1, keepdim=True)  # (B, n)

@@ -27,6 +27,7 @@ from torch import Tensor
 from model.candidates import Candidates, ClipTokens
 from model.config import ModelConfig
 from model.errors import ConfigError
+from model.layers import take_rows
 from model.memory import Memory
 from model.relaxation import exact_top_k, relaxed_top_k
 from model.sampler import NeuralSampler
@@ -82,19 +83,47 @@ class NeuralWriter(MemoryWriter):
 
     name = "neural"
 
-    def __init__(self, sampler: NeuralSampler, memory_size: int) -> None:
+    def __init__(self, sampler: NeuralSampler, memory_size: int, clip_tokens: int) -> None:
         super().__init__(memory_size)
         self.sampler = sampler
+        self.clip_tokens = clip_tokens  # rows of every projection of sampler inputs
 
     def _scores(self, cand: Candidates) -> Tensor:
         return self.sampler(cand.tokens, cand.time_index, cand.spatial_index, cand.valid)
 
     @torch.no_grad()
     def write(self, memory: Memory, clip: ClipTokens) -> Memory:
+        """The new memory, carrying each kept slot's sampler input (``Memory.features``):
+        the next write then projects only its clip's tokens."""
         cand = Candidates.of(memory, clip)
+        x = torch.cat((self.features(memory), self._clip_inputs(clip)), dim=1)  # (B, n, d)
         # One session at a time: batched matmuls may round differently per batch size.
-        scores = torch.cat([self._scores(cand.session(i)) for i in range(cand.batch_size)])
-        return cand.keep(exact_top_k(scores, self.memory_size, cand.valid), self.memory_size)
+        scores = torch.cat(
+            [
+                self.sampler.score_inputs(x[i : i + 1], c.time_index, c.spatial_index, c.valid)
+                for i, c in enumerate(cand.session(i) for i in range(cand.batch_size))
+            ]
+        )  # (B, n)
+        slots = cand.slots(exact_top_k(scores, self.memory_size, cand.valid), self.memory_size)
+        new = cand.gather(slots)
+        new.features = take_rows(x, slots)  # (B, m, d)
+        return new
+
+    def features(self, memory: Memory) -> Tensor:
+        """The sampler's input for each of ``memory``'s slots ``(B, m, d)``: carried from
+        the write that kept them, or computed (a memory read back from storage), in chunks
+        of one clip's tokens either way (``NeuralSampler.inputs_in_chunks``)."""
+        if memory.features is not None:
+            return memory.features
+        rows = self.clip_tokens
+        return self.sampler.inputs_in_chunks(
+            memory.tokens, memory.time_index, memory.spatial_index, rows
+        )
+
+    def _clip_inputs(self, clip: ClipTokens) -> Tensor:
+        return self.sampler.inputs_in_chunks(
+            clip.tokens, clip.time_index, clip.spatial_index, self.clip_tokens
+        )  # (B, k, d)
 
     def write_train(
         self,
@@ -208,7 +237,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def make_writer(name: str, cfg: ModelConfig, sampler: NeuralSampler) -> MemoryWriter:
     """The writer called ``name`` for this config (the neural one scores with ``sampler``)."""
     if name == "neural":
-        return NeuralWriter(sampler, cfg.memory_size)
+        return NeuralWriter(sampler, cfg.memory_size, cfg.clip_tokens)
     if name == "random":
         return RandomWriter(cfg.memory_size, cfg.writer_seed)
     if name == "merge":

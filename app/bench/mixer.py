@@ -246,7 +246,7 @@ def _child(job: dict[str, Any], threads: int) -> Measurement:
         job["preset"], mixer=job["mixer"], clip_frames=frames, memory_size=job["tokens"] // 2
     )
     torch.manual_seed(0)
-    writer = NeuralWriter(NeuralSampler(cfg).to(device), cfg.memory_size)
+    writer = NeuralWriter(NeuralSampler(cfg).to(device), cfg.memory_size, cfg.clip_tokens)
     m, s, c = cfg.memory_size, cfg.tokens_per_frame, cfg.backbone_channels
     memory = Memory.empty(cfg, 1, device=device)
     memory.tokens.normal_()

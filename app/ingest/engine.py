@@ -108,7 +108,14 @@ class IngestEngine:
         self.source = source
         self.on_session_closed = on_session_closed or (lambda _sid: None)
         self.metrics = metrics or IngestMetrics()
-        self.pool = DevicePool(self.cfg, settings.max_live_sessions, model.device)
+        self.pool = DevicePool(
+            self.cfg,
+            settings.max_live_sessions,
+            model.device,
+            # on the CPU a write then projects only its clip's tokens (a sixth of a write);
+            # a GPU projects in no time and holds more sessions without them
+            features=self.net.write_features if torch.device(model.device).type == "cpu" else 0,
+        )
         self.backbone_run = backbone_run(settings, model)
         self.sessions: dict[str, LiveSession] = {}
         self.positions: dict[TopicPartition, int | None] = {}  # next offset to apply, owned only
@@ -572,6 +579,9 @@ class IngestEngine:
         return session
 
     def _admit(self, session: LiveSession, memory: Memory) -> None:
+        if self.pool.keeps_features:
+            with torch.inference_mode():
+                memory = self.net.with_write_features(memory)
         clean = [s.id for s in self.sessions.values() if not s.dirty]
         try:
             evicted = self.pool.admit(session.id, memory, clean)

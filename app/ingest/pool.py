@@ -23,14 +23,23 @@ class PoolFullError(Exception):
 
 class DevicePool:
     def __init__(
-        self, cfg: ModelConfig, capacity: int, device: str, *, initial_slots: int = 1
+        self,
+        cfg: ModelConfig,
+        capacity: int,
+        device: str,
+        *,
+        initial_slots: int = 1,
+        features: int = 0,
     ) -> None:
+        """``features`` > 0: sessions keep their sampler inputs of that width between
+        writes (``Memory.features``; ``LongVMNet.write_features``), and every memory
+        admitted must carry them."""
         # one slot to start, doubling as sessions come: a memory is megabytes (a paper-preset
         # one 18 MB), and a worker that holds one session should not hold eight
         self.capacity = capacity
-        self._cfg, self._device = cfg, device
+        self._cfg, self._device, self._features = cfg, device, features
         slots = min(capacity, initial_slots)
-        self.block = Memory.empty(cfg, slots, device=device)  # (slots, m, C)
+        self.block = Memory.empty(cfg, slots, device=device, features=features)  # (slots, m, C)
         self._slots: OrderedDict[str, int] = OrderedDict()  # least recently used first
         self._free = list(range(slots - 1, -1, -1))
 
@@ -41,12 +50,16 @@ class DevicePool:
         return len(self._slots)
 
     @property
+    def keeps_features(self) -> bool:
+        return self._features > 0
+
+    @property
     def nbytes(self) -> int:
         b = self.block
-        return sum(
-            t.numel() * t.element_size()
-            for t in (b.tokens, b.time_index, b.spatial_index, b.valid, b.frames_seen)
-        )
+        kept = [b.tokens, b.time_index, b.spatial_index, b.valid, b.frames_seen]
+        if b.features is not None:
+            kept.append(b.features)
+        return sum(t.numel() * t.element_size() for t in kept)
 
     def admit(self, session_id: str, memory: Memory, evictable: Sequence[str]) -> list[str]:
         """Place ``memory`` (one session) in a slot; returns the sessions evicted for it.
@@ -73,7 +86,7 @@ class DevicePool:
         """Double the block (at most to ``capacity``); slots keep their numbers."""
         old = self.block.batch_size
         new = min(self.capacity, 2 * old)
-        block = Memory.empty(self._cfg, new, device=self._device)  # (new, m, C)
+        block = Memory.empty(self._cfg, new, device=self._device, features=self._features)
         block.put_(list(range(old)), self.block)
         self.block = block
         self._free = list(range(new - 1, old - 1, -1))
