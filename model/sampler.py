@@ -91,6 +91,19 @@ class NeuralSampler(nn.Module):
         clip); moving the empty slots last (a stable sort) makes each block a stretch of
         neighbouring moments, so a block's keys are the tokens near it in time.
         """
+        b, n, d = x.shape
         first = torch.sort((~attend).to(torch.uint8), dim=-1, stable=True).indices  # (B, n)
-        y = self.encoder(take_rows(x, first), attend.gather(1, first), window=self.window)
+        # A young memory's empty slots are blocks that no real candidate reads: only the
+        # blocks up to the last real one are computed (at least four, which keeps the block
+        # path). Each block's attention has the same shape either way and the other layers
+        # work row by row, so the real candidates' scores are the same bits; the blocks
+        # left out come out as zeros, and an empty candidate is never chosen by its score
+        # (``exact_top_k``).
+        real = int(attend.sum(dim=-1).max())
+        w = self.window
+        used = min(n, max(-(-real // w) * w, 4 * w))
+        rows = first[:, :used]  # (B, used)
+        y = self.encoder(take_rows(x, rows), attend.gather(1, rows), window=w)  # (B, used, d)
+        if used < n:
+            y = torch.cat((y, y.new_zeros(b, n - used, d)), dim=1)
         return take_rows(y, inverse_permutation(first))  # back to the candidates' order

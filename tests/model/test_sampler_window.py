@@ -109,6 +109,28 @@ def test_the_sampler_in_blocks_reads_valid_candidates_in_time_order() -> None:
     assert torch.allclose(scores[1, keep], alone[0], atol=1e-5)
 
 
+def test_a_young_memorys_empty_blocks_are_not_computed() -> None:
+    """Only the blocks up to the last real candidate are computed: the real ones score the
+    same bits as when every block was; the blocks left out come out as zeros."""
+    cfg = ModelConfig.preset("tiny")
+    torch.manual_seed(5)
+    sampler = NeuralSampler(cfg).eval()
+    sampler.window = 16
+    n, real = 600, 150  # 10 blocks of real candidates' worth, 38 empty
+    x = torch.randn(1, n, cfg.d_model)
+    attend = torch.zeros(1, n, dtype=torch.bool)
+    attend[0, torch.randperm(n)[:real]] = True
+    first = torch.sort((~attend).to(torch.uint8), dim=-1, stable=True).indices
+    every_block = sampler.encoder(x[0, first[0]][None], attend[:, first[0]], window=16)
+    with torch.no_grad():
+        ours = sampler._in_blocks(x, attend)
+        theirs = torch.empty_like(every_block)
+        theirs[0, first[0]] = every_block[0]
+    assert torch.equal(ours[attend], theirs[attend])
+    left_out = (ours[0] == 0).all(dim=-1)
+    assert int(left_out.sum()) == n - 160 and not left_out[attend[0]].any()  # 10 blocks kept
+
+
 @pytest.fixture(scope="module")
 def windowed_net() -> LongVMNet:
     torch.manual_seed(7)
