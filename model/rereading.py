@@ -3,8 +3,9 @@
 For every question the window's own frames are read again and answered with the same
 encoder-decoder and heads, their tokens standing in for a sampled memory. As TubeDETR's
 inference in the paper, a long window is cut into non-overlapping clips of ``T`` frames
-(``T x S`` tokens, the size of the tiny memory) answered one by one and aggregated; one pass
-over a whole long window would cost quadratically more. cartmem's accuracy is judged
+(``T x S`` tokens, one write's clip) answered one by one and aggregated; one pass
+over a whole long window costs more (twice as much for an 18-minute window with the
+shipped ``tiny``). cartmem's accuracy is judged
 against this baseline on the same queries, and its speed too (``cartmem bench speedup``).
 """
 

@@ -7,9 +7,10 @@ and long windows, in the dataset's mix), answered two ways on the same machine i
   question's window from the video file (seek, resample to the memory FPS), run the
   backbone on its frames, then the model's own encoder-decoder and head with the window's
   tokens in place of the sampled memory. As the paper's TubeDETR inference, a long window
-  is cut into non-overlapping clips of T frames (T x S tokens = m, the size of a memory)
-  that are answered one by one and aggregated; one pass over a whole long window would
-  cost quadratically more, which would flatter cartmem.
+  is cut into non-overlapping clips of T frames (T x S tokens, one write's clip)
+  that are answered one by one and aggregated; one pass over a whole long window costs
+  more (twice as much for an 18-minute window with the shipped ``tiny``, session 16),
+  which would flatter cartmem.
 - **cartmem**: decode the whole session once, write it into memory clip by clip (backbone,
   then sampler: the steps of ``LongVMNet.populate``, timed apart), then answer all Q
   questions from the memory in batches of the query worker's size, grouped by window
