@@ -25,6 +25,7 @@ from typing import Any
 
 from app.bench.capacity import CAMERA, CAMERA_FPS, camera_video
 from app.bench.machine import describe_machine
+from app.video.decoder import frame_to_rgb
 
 
 def decode_file(path: Path, hwaccel: str | None) -> tuple[int, bool]:
@@ -38,7 +39,7 @@ def decode_file(path: Path, hwaccel: str | None) -> tuple[int, bool]:
         stream.thread_type = "NONE"  # one thread a stream, as ingest decodes (app/video/decoder.py)
         frames = 0
         for frame in container.decode(stream):
-            frame.to_ndarray(format="rgb24")  # (H, W, 3) in host memory, as ingest keeps it
+            frame_to_rgb(frame)  # (H, W, 3) in host memory, as ingest converts and keeps it
             frames += 1
         return frames, stream.codec_context.is_hwaccel
 

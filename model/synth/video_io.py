@@ -91,21 +91,31 @@ def iter_video_frames(path: Path, fps: float) -> Iterator[np.ndarray]:
         stream = container.streams.video[0]
         frame_seconds = 1.0 / float(stream.average_rate or stream.guessed_rate or 30)
         k = 0
-        previous: np.ndarray | None = None
+        previous: av.VideoFrame | None = None
+        rgb: np.ndarray | None = None  # ``previous`` as RGB, once a sample needs it
         last_time = 0.0
         for frame in container.decode(stream):
             time = float(frame.time) if frame.time is not None else last_time + frame_seconds
             if previous is not None:
                 while k / fps < time - _EPS:
-                    yield previous
+                    rgb = _rgb(previous) if rgb is None else rgb
+                    yield rgb
                     k += 1
-            previous, last_time = frame.to_ndarray(format="rgb24"), time
+            previous, rgb, last_time = frame, None, time
         if previous is None:
             raise DatasetError(f"Video {path} has no frames.")
         end = last_time + frame_seconds
         while k / fps < end - _EPS:
-            yield previous
+            rgb = _rgb(previous) if rgb is None else rgb
+            yield rgb
             k += 1
+
+
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as RGB (H, W, 3) uint8. One conversion thread: FFmpeg's default, a pool of
+    threads per frame, is three times slower for a small frame (0.85 ms against 0.28 ms for
+    192 x 144 on 2 cores, 30 times on a busy machine), with the same pixels."""
+    return frame.to_ndarray(format="rgb24", threads=1)
 
 
 def decode_video(path: Path, fps: float) -> np.ndarray:
