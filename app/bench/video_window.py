@@ -29,6 +29,7 @@ def decode_window(path: Path, first: int, end: int, fps: float) -> np.ndarray:
     samples: list[np.ndarray] = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        stream.thread_type = "NONE"  # one decoding thread a stream, as ingest decodes
         origin = stream.start_time or 0
         assert stream.time_base is not None  # FFmpeg gives every demuxed stream a time base
         time_base = float(stream.time_base)
