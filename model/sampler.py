@@ -92,6 +92,8 @@ class NeuralSampler(nn.Module):
         neighbouring moments, so a block's keys are the tokens near it in time.
         """
         b, n, d = x.shape
+        if bool(attend.all()):  # a full memory: every candidate is real, in order already
+            return self.encoder(x, attend, window=self.window)
         first = torch.sort((~attend).to(torch.uint8), dim=-1, stable=True).indices  # (B, n)
         # A young memory's empty slots are blocks that no real candidate reads: only the
         # blocks up to the last real one are computed (at least four, which keeps the block
