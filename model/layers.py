@@ -110,9 +110,10 @@ class Attention(nn.Module):
         kv = kv.permute(2, 0, 3, 1, 4)  # (2, B * nb, h, 3W, d/h): keys, values
         mask = key_mask.gather(1, keys).view(b * blocks, width)  # (B * nb, 3W)
         mask = (mask | ~mask.any(dim=-1, keepdim=True))[:, None, None, :]  # no row without keys
-        if bool(mask.all()):  # a full memory's blocks read only real tokens: the same scores
-            mask = None  # without adding a mask of zeros to them
-        out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (B*nb, h, W, d/h)
+        # a full memory's blocks read only real tokens: the same scores without adding a
+        # mask of zeros to them
+        needed = None if bool(mask.all()) else mask
+        out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=needed)  # (B*nb, h, W, d/h)
         out = out.transpose(1, 2).reshape(b, blocks * window, d)[:, :n]
         return self.out(out)  # (B, n, d)
 
