@@ -98,13 +98,16 @@ class NeuralWriter(MemoryWriter):
         cand = Candidates.of(memory, clip)
         x = torch.cat((self.features(memory), self._clip_inputs(clip)), dim=1)  # (B, n, d)
         # One session at a time: batched matmuls may round differently per batch size.
-        scores = torch.cat(
-            [
-                self.sampler.score_inputs(x[i : i + 1], c.time_index, c.spatial_index, c.valid)
-                for i, c in enumerate(cand.session(i) for i in range(cand.batch_size))
-            ]
-        )  # (B, n)
-        slots = cand.slots(exact_top_k(scores, self.memory_size, cand.valid), self.memory_size)
+        scores = []
+        for i in range(cand.batch_size):
+            one = cand.session(i)
+            scores.append(
+                self.sampler.score_inputs(
+                    x[i : i + 1], one.time_index, one.spatial_index, one.valid
+                )
+            )
+        chosen = exact_top_k(torch.cat(scores), self.memory_size, cand.valid)  # (B, n)
+        slots = cand.slots(chosen, self.memory_size)
         new = cand.gather(slots)
         new.features = take_rows(x, slots)  # (B, m, d)
         return new
