@@ -236,7 +236,7 @@ class Memory:
         """Overwrite sessions ``indices`` with ``other`` in place (a device pool's write-back).
 
         A memory that keeps sampler ``features`` takes only sessions that carry theirs: a
-        slot's would be stale otherwise (``LongVMNet.with_sampler_features`` adds them)."""
+        slot's would be stale otherwise (``LongVMNet.with_write_features`` adds them)."""
         idx = torch.as_tensor(indices, dtype=torch.int64, device=self.device).reshape(-1)
         if other.batch_size != idx.numel():
             raise ValueError("Memory.put_ needs one memory per index.")

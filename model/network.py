@@ -317,11 +317,10 @@ class LongVMNet(nn.Module):
             for key, whole in plan.missing.items():  # alone: the same bits whatever is asked
                 [timeline] = self._predict(memory, [whole], max_tokens)
                 assert isinstance(timeline, ActivityPrediction) and timeline.steps is not None
+                plan.add(key, timeline.steps)
                 row, image = key
-                memory.timelines[row].put(image, timeline.steps)
-            answered = plan.assemble(
-                self._predict(memory, plan.queries, max_tokens), memory.timelines
-            )
+                memory.timelines[row].put(image, timeline.steps)  # for later questions
+            answered = plan.assemble(self._predict(memory, plan.queries, max_tokens))
         return [
             time_from_steps(query, answer)
             if isinstance(query, TimeQuery) and isinstance(answer, ActivityPrediction)

@@ -89,13 +89,17 @@ class TimelinePlan:
 
     Attributes:
         queries: questions to answer directly.
-        missing: whole-session questions whose timelines are not kept yet, by key.
+        missing: whole-session questions whose timelines are not kept yet, by key; their
+            answers' steps go to ``add``.
         margin: M = decoder layers x decoder self radius.
+        timelines: the timelines this plan reads, by key (held here, so that a session's
+            store may forget them while the batch is answered).
     """
 
     queries: list[Query]
     missing: dict[TimelineKey, ActivityQuery]
     margin: int
+    timelines: dict[TimelineKey, np.ndarray]
     _answers: list[int | _Shared]  # per asked question: its row in ``queries``, or shared
 
     @classmethod
@@ -111,6 +115,7 @@ class TimelinePlan:
         window's edges change."""
         queries: list[Query] = []
         missing: dict[TimelineKey, ActivityQuery] = {}
+        known: dict[TimelineKey, np.ndarray] = {}
         answers: list[int | _Shared] = []
         for query in asked:
             if not _reads_timeline(query, frames_seen, margin):
@@ -120,8 +125,12 @@ class TimelinePlan:
             assert isinstance(query, ActivityQuery)  # _reads_timeline says so
             row = query.memory_index
             key = (row, image_key(query.object_image))
-            if timelines[row].get(key[1]) is None and key not in missing:
-                missing[key] = dataclasses.replace(query, start=0, end=frames_seen[row])
+            if key not in known and key not in missing:
+                found = timelines[row].get(key[1])
+                if found is None:
+                    missing[key] = dataclasses.replace(query, start=0, end=frames_seen[row])
+                else:
+                    known[key] = found
             s, e, edge = query.start, query.end, 2 * margin
             # an edge where the session's own is decoded as the timeline decodes it
             left = right = None
@@ -132,21 +141,22 @@ class TimelinePlan:
                 right = len(queries)
                 queries.append(dataclasses.replace(query, start=e - edge))
             answers.append(_Shared(key, s, e, left, right))
-        return cls(queries, missing, margin, answers)
+        return cls(queries, missing, margin, known, answers)
 
-    def assemble(
-        self, answered: Sequence[Prediction], timelines: Sequence[Timelines]
-    ) -> list[Prediction]:
+    def add(self, key: TimelineKey, steps: np.ndarray) -> None:
+        """The timeline of a ``missing`` key: its whole-session answer's steps."""
+        self.timelines[key] = steps
+
+    def assemble(self, answered: Sequence[Prediction]) -> list[Prediction]:
         """Each asked question's answer from ``answered`` (one per ``queries`` row) and the
-        sessions' ``timelines`` (``missing`` ones put there first)."""
+        timelines (every ``missing`` one ``add``ed first)."""
         out: list[Prediction] = []
         m = self.margin
         for plan in self._answers:
             if isinstance(plan, int):
                 out.append(answered[plan])
                 continue
-            row, image = plan.key
-            timeline = timelines[row].get(image)
+            timeline = self.timelines.get(plan.key)
             assert timeline is not None, "every missing timeline is decoded before assembling"
             s, e = plan.start, plan.end
             first = timeline[s : s + m] if plan.left is None else _steps(answered[plan.left])[:m]

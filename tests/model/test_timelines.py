@@ -208,3 +208,15 @@ def test_the_papers_early_fusion_answers_alike_from_timelines(make_frames) -> No
                         share_timelines=False)  # fmt: skip
     _assert_close(net.answer(prepared, questions), direct)
     assert [len(t) for t in prepared.timelines] == [1, 1]
+
+
+def test_more_products_in_one_call_than_a_session_keeps(
+    net: LongVMNet, written: PreparedMemory
+) -> None:
+    """The timelines a call decodes serve its own questions even when the session's store
+    forgets them at once (it keeps one here)."""
+    prepared = PreparedMemory(written.memory, written.model_key, (Timelines(1), Timelines(1)))
+    questions: list[Query] = [ActivityQuery(0, image, 3, 70) for image in _images(3)]
+    direct = net.answer(_fresh(written), questions, share_timelines=False)
+    _assert_close(net.answer(prepared, questions), direct)
+    assert len(prepared.timelines[0]) == 1
