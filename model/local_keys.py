@@ -61,9 +61,14 @@ class LocalKeys:
     def near(
         cls, time_index: Tensor, valid: Tensor, steps: Tensor, radius: int, own: Tensor
     ) -> LocalKeys:
-        """Keys of window ``steps`` ``(N, L)`` among memory tokens at ``time_index`` ``(N, m)``
+        """Keys of ``steps`` ``(N, L)`` among memory tokens at ``time_index`` ``(N, m)``
         (``valid`` ``(N, m)``), ``radius`` steps either side, and the query's own tokens
-        ``own`` ``(N, q)`` bool (True: readable from every step; they follow the memory)."""
+        ``own`` ``(N, q)`` bool (True: readable from every step; they follow the memory).
+
+        Two readers: the decoder's cross-attention (``steps``: a window's steps, reading
+        the memory near each; ``EncoderDecoder.cross_keys``) and the memory encoder in
+        inference (``steps``: the memory's own tokens' steps, each reading the tokens near
+        it; ``q = 0``; ``EncoderDecoder._encode_near``)."""
         n, length = steps.shape
         m = time_index.shape[1]
         device = steps.device
