@@ -74,25 +74,40 @@ class ClipTokens:
         )
 
 
-@dataclass
 class Candidates:
     """Memory tokens followed by clip tokens: ``n = m + k`` candidates per session.
 
     Attributes:
-        tokens: ``(B, n, C)``; time_index, spatial_index: ``(B, n)`` int64;
-        valid: ``(B, n)`` bool; frames_seen: ``(B,)`` frames seen once this clip is written.
+        parts: token tensors ``(B, n_i, C)`` whose rows, joined in order, are the
+            candidates' (the memory's and the clip's); ``tokens`` joins them on first use.
+        time_index, spatial_index: ``(B, n)`` int64; valid: ``(B, n)`` bool;
+        frames_seen: ``(B,)`` frames seen once this clip is written.
+
+    An inference write reads the candidates' tokens only to copy the kept ones into the
+    new memory: it takes them from the parts where they lie (``gather``) and never joins
+    them (joining 4,352 x 576 numbers and copying most of them again was a sixth of a
+    write).
     """
 
-    tokens: Tensor
-    time_index: Tensor
-    spatial_index: Tensor
-    valid: Tensor
-    frames_seen: Tensor
+    def __init__(
+        self,
+        tokens: Tensor | tuple[Tensor, ...],
+        time_index: Tensor,
+        spatial_index: Tensor,
+        valid: Tensor,
+        frames_seen: Tensor,
+    ) -> None:
+        self.parts = (tokens,) if isinstance(tokens, Tensor) else tuple(tokens)
+        self.time_index = time_index
+        self.spatial_index = spatial_index
+        self.valid = valid
+        self.frames_seen = frames_seen
+        self._joined: Tensor | None = self.parts[0] if len(self.parts) == 1 else None
 
     @classmethod
     def of(cls, memory: Memory, clip: ClipTokens) -> Candidates:
         return cls(
-            tokens=torch.cat((memory.tokens, clip.tokens.to(memory.tokens.dtype)), dim=1),
+            tokens=(memory.tokens, clip.tokens.to(memory.tokens.dtype)),
             time_index=torch.cat((memory.time_index, clip.time_index), dim=1),
             spatial_index=torch.cat((memory.spatial_index, clip.spatial_index), dim=1),
             valid=torch.cat((memory.valid, clip.valid), dim=1),
@@ -100,13 +115,20 @@ class Candidates:
         )
 
     @property
+    def tokens(self) -> Tensor:
+        """``(B, n, C)``: the parts joined (once)."""
+        if self._joined is None:
+            self._joined = torch.cat(self.parts, dim=1)
+        return self._joined
+
+    @property
     def batch_size(self) -> int:
-        return self.tokens.shape[0]
+        return self.valid.shape[0]
 
     def session(self, i: int) -> Candidates:
         """Session ``i`` alone (batch of one), for per-session processing."""
         return Candidates(
-            self.tokens[i : i + 1],
+            tuple(part[i : i + 1] for part in self.parts),
             self.time_index[i : i + 1],
             self.spatial_index[i : i + 1],
             self.valid[i : i + 1],
@@ -127,6 +149,8 @@ class Candidates:
         """
         # Positions of chosen candidates, in candidate order: (B, m).
         pos = torch.sort((~chosen).to(torch.uint8), dim=-1, stable=True).indices[:, :m]
+        if bool(self.valid.all()) and _in_time_order(self.time_index, self.spatial_index):
+            return pos  # a full memory and a whole clip: candidate order is canonical
         # Canonical order: valid first, then by (time, spatial); stable sorts, least
         # significant key first.
         for key in (self.spatial_index, self.time_index, (~self.valid).to(torch.int64)):
@@ -141,7 +165,7 @@ class Candidates:
         theirs so that the loss reaches the scores (their forward value is 1).
         """
         valid = self.valid.gather(1, pos)  # (B, m)
-        tokens = take_rows(self.tokens, pos)  # (B, m, C), a new tensor
+        tokens = self._take(pos)  # (B, m, C), a new tensor
         if weights is not None:
             tokens = tokens * weights.gather(1, pos)[:, :, None]  # (B, m, C) x (B, m, 1)
         if not bool(valid.all()):  # a full memory (the usual case) has no slot to clear
@@ -153,3 +177,35 @@ class Candidates:
             valid=valid,
             frames_seen=self.frames_seen,
         )
+
+    def _take(self, pos: Tensor) -> Tensor:
+        """The candidates' tokens at ``pos`` ``(B, m)``: ``(B, m, C)``.
+
+        Where each session's positions read the parts one after the other (a full
+        memory's do: its kept slots, then the kept clip tokens), each part's rows are
+        copied straight into their stretch of the result; otherwise (and where autograd
+        must see the copy) from the joined tokens.
+        """
+        if self._joined is not None or any(part.requires_grad for part in self.parts):
+            return take_rows(self.tokens, pos)
+        first = self.parts[0]
+        out = first.new_empty(*pos.shape, *first.shape[2:])  # (B, m, C)
+        ends = torch.tensor([part.shape[1] for part in self.parts], device=pos.device).cumsum(0)
+        for i in range(pos.shape[0]):
+            part_of = torch.bucketize(pos[i], ends, right=True)  # (m,) which part, in order?
+            if bool((part_of[1:] < part_of[:-1]).any()):
+                out[i] = take_rows(self.tokens[i : i + 1], pos[i : i + 1])[0]
+                continue
+            start = 0
+            for p, count in enumerate(torch.bincount(part_of, minlength=len(self.parts)).tolist()):
+                rows = pos[i, start : start + count] - (int(ends[p - 1]) if p else 0)
+                torch.index_select(self.parts[p][i], 0, rows, out=out[i, start : start + count])
+                start += count
+        return out
+
+
+def _in_time_order(time_index: Tensor, spatial_index: Tensor) -> bool:
+    """Whether every row of ``(B, n)`` positions is sorted by (time, spatial)."""
+    dt = time_index[:, 1:] - time_index[:, :-1]
+    ds = spatial_index[:, 1:] - spatial_index[:, :-1]
+    return bool(((dt > 0) | ((dt == 0) & (ds >= 0))).all())

@@ -97,6 +97,8 @@ class Attention(nn.Module):
             return self(x, x, key_mask)
         h, blocks = self.num_heads, -(-n // window)
         q = self.query(x)  # (B, n, d)
+        if b == 1 and n % window == 0 and bool(key_mask.all()):
+            return self.out(self._full_blocks(q, self.key_value(x), window))
         if pad := blocks * window - n:  # padded rows are computed and dropped
             q = torch.cat((q, q.new_zeros(b, pad, d)), dim=1)
         q = q.view(b * blocks, window, h, d // h).transpose(1, 2)  # (B * nb, h, W, d/h)
@@ -116,6 +118,29 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=needed)  # (B*nb, h, W, d/h)
         out = out.transpose(1, 2).reshape(b, blocks * window, d)[:, :n]
         return self.out(out)  # (B, n, d)
+
+    def _full_blocks(self, q: Tensor, kv: Tensor, window: int) -> Tensor:
+        """``in_blocks`` before its output map, for one session of real tokens filling its
+        blocks (a full memory): ``q`` ``(1, n, d)``, ``kv`` ``(1, n, 2d)``.
+
+        Block i reads the ``3 * window`` tokens from ``(i - 1) * window`` on (the first
+        block the first ones, the last block the last ones), so the middle blocks' keys are
+        overlapping stretches of ``kv`` read in place at a stride of one block, not copied
+        three times over; the first and last blocks read theirs in a second call. Each
+        block's attention is the one ``in_blocks`` computes, bit for bit.
+        """
+        _, n, d = q.shape
+        h, width, blocks = self.num_heads, 3 * window, n // window
+        q = q.view(blocks, window, h, d // h).transpose(1, 2)  # (nb, h, W, d/h)
+        rows = kv[0]  # (n, 2d)
+        middle = rows.as_strided((blocks - 2, width, 2 * d), (window * 2 * d, 2 * d, 1))
+        middle = middle.view(blocks - 2, width, 2, h, d // h).permute(2, 0, 3, 1, 4)
+        ends = torch.cat((rows[:width], rows[n - width :]))  # (2 * 3W, 2d)
+        ends = ends.view(2, width, 2, h, d // h).permute(2, 0, 3, 1, 4)  # (2, 2, h, 3W, d/h)
+        inner = F.scaled_dot_product_attention(q[1:-1], middle[0], middle[1])  # (nb-2, h, W, d/h)
+        outer = F.scaled_dot_product_attention(q[:: blocks - 1], ends[0], ends[1])  # (2, h, W, d/h)
+        out = torch.cat((outer[:1], inner, outer[1:]))  # (nb, h, W, d/h)
+        return out.transpose(1, 2).reshape(1, n, d)
 
     def _local(self, x: Tensor, context: Tensor, local: LocalKeys) -> Tensor:
         """``forward`` with each block of ``x``'s rows reading only its ``local`` keys."""

@@ -309,24 +309,31 @@ class LongVMNet(nn.Module):
             # and answered from the per-step answer of its activity (``time_from_steps``)
             asked = [as_activity_query(q) if isinstance(q, TimeQuery) else q for q in queries]
         margin = self._timeline_margin() if share_timelines else 0
-        if not margin:
-            answered = self._predict(memory, asked, max_tokens)
-        else:  # long activity windows from one decoding per session and product
-            seen = memory.memory.frames_seen.tolist()
-            plan = TimelinePlan.of(asked, seen, margin, memory.timelines)
-            for key, whole in plan.missing.items():  # alone: the same bits whatever is asked
-                [timeline] = self._predict(memory, [whole], max_tokens)
-                assert isinstance(timeline, ActivityPrediction) and timeline.steps is not None
-                plan.add(key, timeline.steps)
-                row, image = key
-                memory.timelines[row].put(image, timeline.steps)  # for later questions
-            answered = plan.assemble(self._predict(memory, plan.queries, max_tokens))
+        with self.object_tokens.fixed_backbone(self.backbone):  # no step changes weights
+            answered = self._answer_asked(memory, asked, max_tokens, margin)
         return [
             time_from_steps(query, answer)
             if isinstance(query, TimeQuery) and isinstance(answer, ActivityPrediction)
             else answer
             for query, answer in zip(queries, answered, strict=True)
         ]
+
+    def _answer_asked(
+        self, memory: PreparedMemory, asked: Sequence[Query], max_tokens: int, margin: int
+    ) -> list[Prediction]:
+        """``answer``'s predictions, long activity windows read from timelines when
+        ``margin`` (M) > 0."""
+        if not margin:
+            return self._predict(memory, asked, max_tokens)
+        seen = memory.memory.frames_seen.tolist()
+        plan = TimelinePlan.of(asked, seen, margin, memory.timelines)
+        for key, whole in plan.missing.items():  # alone: the same bits whatever is asked
+            [timeline] = self._predict(memory, [whole], max_tokens)
+            assert isinstance(timeline, ActivityPrediction) and timeline.steps is not None
+            plan.add(key, timeline.steps)
+            row, image = key
+            memory.timelines[row].put(image, timeline.steps)  # for later questions
+        return plan.assemble(self._predict(memory, plan.queries, max_tokens))
 
     def _predict(
         self, memory: PreparedMemory, queries: Sequence[Query], max_tokens: int

@@ -16,7 +16,10 @@ and long windows, in the dataset's mix), answered two ways on the same machine i
   questions from the memory in batches of the query worker's size, grouped by window
   length (see ``answer_from_memory``).
 
-Both sides include decoding. cartmem's side runs before and after the baseline and counts
+Both sides include decoding, and both run the model under ``torch.inference_mode`` as the
+ingest engine and the answer worker do (plain ``no_grad`` keeps autograd's bookkeeping on
+every small tensor: 5-10 % of a write or a batch of answers). cartmem's side runs before
+and after the baseline and counts
 the mean of the two (load on a shared machine drifts). Where the baseline would take too
 long it runs on a random sample of the questions (the first ones of the shuffled list that
 every Q takes a prefix of) and its time is scaled to Q; the result says so.
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from app.bench.machine import describe_machine
 from app.bench.stopwatch import Stopwatch
@@ -231,6 +235,7 @@ def _baseline_side(
     return baseline
 
 
+@torch.inference_mode()
 def read_once(net: LongVMNet, video: Path, frames: int, fps: float, watch: Stopwatch) -> Memory:
     """cartmem's side: decode the whole session, then backbone and sampler clip by clip."""
     with watch.phase("decode"):
@@ -246,6 +251,7 @@ def read_once(net: LongVMNet, video: Path, frames: int, fps: float, watch: Stopw
     return memory
 
 
+@torch.inference_mode()
 def answer_from_memory(
     net: LongVMNet, memory: Memory, queries: Sequence[Query], batch: int
 ) -> list[Prediction]:
@@ -268,6 +274,7 @@ def answer_from_memory(
     return answered
 
 
+@torch.inference_mode()
 def per_query_baseline(
     net: LongVMNet, video: Path, query: Query, fps: float, watch: Stopwatch
 ) -> Prediction:

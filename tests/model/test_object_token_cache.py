@@ -49,3 +49,26 @@ def test_the_cache_keeps_at_most_its_capacity(make_frames) -> None:
     assert len(net.object_tokens) == 2
     net.encode_object_images(images[:1])  # the oldest was dropped: encoded again
     assert net.object_tokens.misses == 4
+
+
+def test_a_batch_of_answers_checks_the_backbone_once(make_frames, monkeypatch) -> None:
+    """Activity and time questions ask for catalog images batch by batch; within one
+    ``answer`` call the weights cannot change, so they are checked once (0.4 ms each)."""
+    from model import object_token_cache
+    from model.queries import ActivityQuery, TimeQuery
+
+    torch.manual_seed(0)
+    net = LongVMNet(ModelConfig.preset("tiny"), pretrained_backbone=False).eval()
+    memory = net.write(None, make_frames(1, net.cfg.clip_frames, seed=2))
+    a, b = make_frames(2, 1, seed=4)[:, 0]
+    checks: list[int] = []
+    state = object_token_cache._weights_state
+    monkeypatch.setattr(
+        object_token_cache, "_weights_state", lambda m: checks.append(1) or state(m)
+    )
+    queries = [ActivityQuery(0, a, 0, 4), TimeQuery(0, 1, b, 0, 16), ActivityQuery(0, b, 2, 9)]
+    net.answer(memory, queries, max_tokens=net.cfg.memory_size + 300)  # several batches
+    assert len(checks) == 1
+    assert net.object_tokens.misses == 2  # a and b, once each
+    net.encode_object_images([a])  # outside a batch of answers: checked again
+    assert len(checks) == 2

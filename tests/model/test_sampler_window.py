@@ -48,6 +48,26 @@ def test_attention_in_blocks_equals_the_dense_mask_of_its_rule(
     assert torch.allclose(blocked, dense, atol=1e-5)
 
 
+@pytest.mark.parametrize("n, window", [(64, 8), (4352, 64), (96, 16)])
+def test_a_full_session_reads_its_blocks_keys_in_place_with_the_same_bits(
+    n: int, window: int
+) -> None:
+    """One session of real tokens filling its blocks (a full memory) takes the path that
+    reads keys in place (``Attention._full_blocks``); with a second session beside it the
+    keys are copied per block. Session 0 comes out bit for bit the same either way, and
+    as the rule's dense mask says."""
+    torch.manual_seed(3)
+    attention = Attention(64, 4).eval()
+    x = torch.randn(2, n, 64)
+    every = torch.ones(2, n, dtype=torch.bool)
+    with torch.no_grad():
+        alone = attention.in_blocks(x[:1], every[:1], window)  # the in-place path
+        copied = attention.in_blocks(x, every, window)[:1]  # the copying path
+        dense = attention(x[:1], x[:1], _dense_block_mask(every[:1], window))
+    assert torch.equal(alone, copied)
+    assert torch.allclose(alone, dense, atol=1e-5)
+
+
 def test_attention_in_blocks_reads_only_near_tokens() -> None:
     """Changing a token far from row 0 leaves row 0 as it was; a near one changes it."""
     torch.manual_seed(1)
