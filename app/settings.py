@@ -110,7 +110,9 @@ class Settings:
     stall_s: float = 300.0
     log_format: str = "text"  # text for people, json (one object a line) for collectors
     log_level: str = "INFO"
-    query_batch_size: int = 16  # queries per claim and model call (the measured peak on CPU)
+    # queries per claim and model call: a trade of throughput for latency, not a peak (CPU,
+    # session 16: 293 q/s at p50 55 ms; 64 gives 421 q/s at 162 ms; docs/BENCHMARKS.md)
+    query_batch_size: int = 16
     query_lease_s: float = 60.0  # a claim's lease; after it another worker may take the query
     query_max_attempts: int = 3
     query_retry_s: float = 2.0  # first retry delay; doubles each attempt
