@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from model import LongVMNet, ModelConfig
@@ -72,3 +73,16 @@ def test_a_batch_of_answers_checks_the_backbone_once(make_frames, monkeypatch) -
     assert net.object_tokens.misses == 2  # a and b, once each
     net.encode_object_images([a])  # outside a batch of answers: checked again
     assert len(checks) == 2
+
+
+def test_an_images_key_is_its_content_shape_and_type(make_frames) -> None:
+    from model.object_token_cache import image_key
+
+    image = make_frames(1, 1, seed=7)[0, 0]  # (H, W, 3) uint8
+    same = [image.copy(), torch.as_tensor(image), image.copy(order="F")]
+    assert all(image_key(other) == image_key(image) for other in same)
+    touched = image.copy()
+    touched[0, 0, 0] ^= 1
+    assert image_key(touched) != image_key(image)
+    assert image_key(image.reshape(image.shape[1], image.shape[0], 3)) != image_key(image)
+    assert image_key(image.astype(np.int16)) != image_key(image)
