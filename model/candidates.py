@@ -7,6 +7,7 @@ masked, must come last, and their tokens never enter memory.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -190,17 +191,18 @@ class Candidates:
             return take_rows(self.tokens, pos)
         first = self.parts[0]
         out = first.new_empty(*pos.shape, *first.shape[2:])  # (B, m, C)
-        ends = torch.tensor([part.shape[1] for part in self.parts], device=pos.device).cumsum(0)
+        starts = [0, *itertools.accumulate(part.shape[1] for part in self.parts)]  # per part
+        ends = torch.tensor(starts[1:], device=pos.device)
         for i in range(pos.shape[0]):
             part_of = torch.bucketize(pos[i], ends, right=True)  # (m,) which part, in order?
             if bool((part_of[1:] < part_of[:-1]).any()):
                 out[i] = take_rows(self.tokens[i : i + 1], pos[i : i + 1])[0]
                 continue
-            start = 0
+            at = 0
             for p, count in enumerate(torch.bincount(part_of, minlength=len(self.parts)).tolist()):
-                rows = pos[i, start : start + count] - (int(ends[p - 1]) if p else 0)
-                torch.index_select(self.parts[p][i], 0, rows, out=out[i, start : start + count])
-                start += count
+                rows = pos[i, at : at + count] - starts[p]
+                torch.index_select(self.parts[p][i], 0, rows, out=out[i, at : at + count])
+                at += count
         return out
 
 
