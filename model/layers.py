@@ -150,7 +150,8 @@ class Attention(nn.Module):
         q = q.view(blocks, rows, h, d // h).transpose(1, 2)  # (B * nb, h, BLOCK, d/h)
         kv = local.keys(self.key_value(context))  # (B * nb, R, 2d)
         kv = kv.view(blocks, -1, 2, h, d // h).permute(2, 0, 3, 1, 4)  # (2, B * nb, h, R, d/h)
-        out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=local.mask[:, None])
+        mask = local.additive_mask(q.dtype)  # (B * nb, 1, BLOCK, R), heads share it
+        out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)
         out = out.transpose(1, 2).reshape(blocks, rows, d)  # (B * nb, BLOCK, d)
         return self.out(local.join_steps(out, b))  # (B, n, d)
 

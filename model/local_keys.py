@@ -21,7 +21,7 @@ q query tokens, nb = ``blocks``, R keys of the widest block.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -52,6 +52,8 @@ class LocalKeys:
     steps: int
     rows: Tensor
     row_index: Tensor
+    # ``additive_mask`` by dtype, shared with ``within_rows``' copy
+    _additive: dict[torch.dtype, Tensor] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def blocks(self) -> int:
@@ -146,7 +148,25 @@ class LocalKeys:
 
     def within_rows(self) -> LocalKeys:
         """The same keys for a context of just ``rows`` ``(N, U, c)``."""
-        return LocalKeys(self.row_index, self.mask, self.steps, self.rows, self.row_index)
+        return LocalKeys(
+            self.row_index, self.mask, self.steps, self.rows, self.row_index, self._additive
+        )
+
+    def additive_mask(self, dtype: torch.dtype) -> Tensor:
+        """``mask`` as attention adds it to the scores, ``(N * nb, 1, BLOCK, R)``: 0 where a
+        step reads a key, -inf where not; made once for every layer that reads these keys.
+
+        ``scaled_dot_product_attention`` turns a boolean mask into exactly this on every
+        call (zeros, -inf where False), so the scores are the same bits; the decoder's
+        layers read one ``LocalKeys`` each way, and making it once per layer and call was
+        a fifth of their attention's time.
+        """
+        found = self._additive.get(dtype)
+        if found is None:
+            zeros = torch.zeros(self.mask.shape, dtype=dtype, device=self.mask.device)
+            found = zeros.masked_fill_(~self.mask, float("-inf"))[:, None]
+            self._additive[dtype] = found
+        return found
 
     def keys(self, context: Tensor) -> Tensor:
         """Each block's keys ``(N * nb, R, c)`` of ``context`` ``(N, K, c)``."""

@@ -326,7 +326,7 @@ class LongVMNet(nn.Module):
         if not margin:
             return self._predict(memory, asked, max_tokens)
         seen = memory.memory.frames_seen.tolist()
-        plan = TimelinePlan.of(asked, seen, margin, memory.timelines)
+        plan = TimelinePlan.of(asked, seen, margin, memory.timelines, self.object_tokens.key)
         for key, whole in plan.missing.items():  # alone: the same bits whatever is asked
             [timeline] = self._predict(memory, [whole], max_tokens)
             assert isinstance(timeline, ActivityPrediction) and timeline.steps is not None

@@ -11,7 +11,9 @@ the backbone's weights or buffers change in place (``Tensor._version``, which ev
 in-place write such as ``load_state_dict`` or an optimizer step increments) or move.
 Checking that walks the backbone's ~250 tensors (0.4 ms); a batch of answers asks for
 images several times with weights that cannot change meanwhile, so it checks once for the
-whole batch (``fixed_backbone``).
+whole batch (``fixed_backbone``). Within that scope an image object's key is also computed
+once (``key``): the worker passes one catalog array per product for all of its questions,
+and a long window's question is keyed again for its timeline and its edges.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class ObjectTokenCache:
         self._tokens: OrderedDict[bytes, Tensor] = OrderedDict()
         self._weights: tuple[object, ...] = ()
         self._fixed = 0  # depth of ``fixed_backbone`` scopes
+        self._keys: dict[int, tuple[Image, bytes]] = {}  # id -> (image, key), in the scope
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -53,12 +56,11 @@ class ObjectTokenCache:
             self._check(backbone)
         out = []
         for image in images:
-            picture = torch.as_tensor(image)
-            key = image_key(picture)
+            key = self.key(image)
             found = self._tokens.get(key)
             if found is None:
                 self.misses += 1
-                found = encode(picture)
+                found = encode(torch.as_tensor(image))
                 self._tokens[key] = found
                 if len(self._tokens) > self.capacity:
                     self._tokens.popitem(last=False)
@@ -78,6 +80,22 @@ class ObjectTokenCache:
             yield
         finally:
             self._fixed -= 1
+            if not self._fixed:
+                self._keys.clear()
+
+    def key(self, image: Image) -> bytes:
+        """``image_key(image)``; within ``fixed_backbone``, computed once per image object.
+
+        The scope is one batch of answers, whose images are the caller's and only read;
+        the entry holds the image, so its ``id`` is not reused while the scope lasts.
+        """
+        if not self._fixed:
+            return image_key(image)
+        found = self._keys.get(id(image))
+        if found is None or found[0] is not image:
+            found = (image, image_key(image))
+            self._keys[id(image)] = found
+        return found[1]
 
     def _check(self, backbone: nn.Module) -> None:
         """Forget every image's tokens if the backbone changed since the last check."""

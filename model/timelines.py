@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from model.object_token_cache import image_key
-from model.queries import ActivityPrediction, ActivityQuery, Prediction, Query
+from model.queries import ActivityPrediction, ActivityQuery, Image, Prediction, Query
 
 #: A window at least this share of its session's frames is read from the timeline.
 SHARE_FROM = 0.25
@@ -109,10 +109,11 @@ class TimelinePlan:
         frames_seen: Sequence[int],
         margin: int,
         timelines: Sequence[Timelines],
+        key_of: Callable[[Image], bytes] = image_key,
     ) -> TimelinePlan:
         """The plan for ``asked`` on sessions that saw ``frames_seen`` frames and keep
         ``timelines`` (per memory row); ``margin``: M, the steps next to an edge that a
-        window's edges change."""
+        window's edges change; ``key_of``: a product image's key (``image_key``)."""
         queries: list[Query] = []
         missing: dict[TimelineKey, ActivityQuery] = {}
         known: dict[TimelineKey, np.ndarray] = {}
@@ -124,7 +125,7 @@ class TimelinePlan:
                 continue
             assert isinstance(query, ActivityQuery)  # _reads_timeline says so
             row = query.memory_index
-            key = (row, image_key(query.object_image))
+            key = (row, key_of(query.object_image))
             if key not in known and key not in missing:
                 found = timelines[row].get(key[1])
                 if found is None:

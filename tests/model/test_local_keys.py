@@ -93,3 +93,26 @@ def test_questions_are_answered_in_chunks_of_one_kind_and_similar_windows(
         [40],
         [900, 1800],
     ]
+
+
+def test_the_additive_mask_is_made_once_and_attends_as_the_boolean_one() -> None:
+    """Both decoder layers read one ``LocalKeys``: its mask is turned into the scores' 0 /
+    -inf once, and attention with it has the bits of attention with the boolean mask."""
+    import torch.nn.functional as F
+
+    cfg = ModelConfig.preset("tiny")
+    times, valid = _memory_times(60, frames=40, cells=cfg.tokens_per_frame, seed=3)
+    steps = 4 + torch.arange(37).expand(2, -1)
+    local = LocalKeys.near(times, valid, steps, 1, torch.ones(2, 3, dtype=torch.bool))
+    additive = local.additive_mask(torch.float32)
+    assert additive.shape == (local.blocks, 1, BLOCK, local.mask.shape[-1])
+    assert torch.equal(additive[:, 0] == 0, local.mask)
+    assert bool((additive[:, 0][~local.mask] == float("-inf")).all())
+    assert local.additive_mask(torch.float32) is additive
+    assert local.within_rows().additive_mask(torch.float32) is additive  # shared
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(local.blocks, 4, BLOCK, 16, generator=g)
+    k, v = torch.randn(2, local.blocks, 4, local.mask.shape[-1], 16, generator=g)
+    boolean = F.scaled_dot_product_attention(q, k, v, attn_mask=local.mask[:, None])
+    assert torch.equal(F.scaled_dot_product_attention(q, k, v, attn_mask=additive), boolean)

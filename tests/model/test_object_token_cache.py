@@ -86,3 +86,29 @@ def test_an_images_key_is_its_content_shape_and_type(make_frames) -> None:
     assert image_key(touched) != image_key(image)
     assert image_key(image.reshape(image.shape[1], image.shape[0], 3)) != image_key(image)
     assert image_key(image.astype(np.int16)) != image_key(image)
+
+
+def test_a_batch_of_answers_digests_each_image_object_once(make_frames, monkeypatch) -> None:
+    """The worker passes one catalog array per product; within one ``answer`` call its key
+    is computed once however many questions (and timeline edges) carry it, and again in
+    the next call, where the caller may have changed the array."""
+    from model import object_token_cache
+    from model.queries import ActivityQuery, TimeQuery
+
+    torch.manual_seed(0)
+    net = LongVMNet(ModelConfig.preset("tiny"), pretrained_backbone=False).eval()
+    memory = net.write(None, make_frames(1, net.cfg.clip_frames, seed=2))
+    a, b = make_frames(2, 1, seed=4)[:, 0]
+    same_as_a = a.copy()  # another object, the same content: digested on its own, same key
+    digests: list[int] = []
+    key = object_token_cache.image_key
+    monkeypatch.setattr(object_token_cache, "image_key", lambda i: digests.append(1) or key(i))
+    queries = [ActivityQuery(0, a, 0, 4), TimeQuery(0, 1, b, 0, 16), ActivityQuery(0, a, 2, 9)]
+    queries.append(ActivityQuery(0, same_as_a, 1, 5))
+    first = net.answer(memory, queries, max_tokens=net.cfg.memory_size + 300)
+    assert len(digests) == 3 and net.object_tokens.misses == 2
+    a[:] = 255 - a  # between calls the caller may write its arrays: keyed afresh
+    second = net.answer(memory, queries[:1])
+    assert len(digests) == 4 and net.object_tokens.misses == 3
+    assert not np.array_equal(first[0].probabilities, second[0].probabilities)
+    assert net.object_tokens._keys == {}  # nothing held after the call
