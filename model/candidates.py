@@ -62,7 +62,8 @@ class ClipTokens:
             pad = clip_frames - t
             tokens = torch.cat((tokens, tokens.new_zeros(b, pad, s, c)), dim=1)  # (B, T', S, C)
             frame_mask = torch.cat((frame_mask, frame_mask.new_zeros(b, pad)), dim=1)  # (B, T')
-        tokens = tokens.masked_fill(~frame_mask[:, :, None, None], 0.0)
+        if not bool(frame_mask.all()):  # a whole clip (the usual case) has nothing to clear
+            tokens = tokens.masked_fill(~frame_mask[:, :, None, None], 0.0)
         steps = torch.arange(clip_frames, device=tokens.device)
         time_index = frames_seen.to(tokens.device)[:, None] + steps  # (B, T')
         cells = torch.arange(s, device=tokens.device)
@@ -148,8 +149,8 @@ class Candidates:
                 be among them as padding when fewer than ``m`` are valid).
             m: memory size.
         """
-        # Positions of chosen candidates, in candidate order: (B, m).
-        pos = torch.sort((~chosen).to(torch.uint8), dim=-1, stable=True).indices[:, :m]
+        # Positions of chosen candidates, in candidate order: (B, m) (m per row, row-major)
+        pos = chosen.nonzero()[:, 1].view(chosen.shape[0], m)
         if bool(self.valid.all()) and _in_time_order(self.time_index, self.spatial_index):
             return pos  # a full memory and a whole clip: candidate order is canonical
         # Canonical order: valid first, then by (time, spatial); stable sorts, least

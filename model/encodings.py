@@ -48,10 +48,21 @@ class SpatialEncoding(nn.Module):
         super().__init__()
         self.d_model = d_model
         self.columns = grid[1]
+        self.cells = grid[0] * grid[1]
+        self._table: Tensor | None = None  # every cell's encoding (cells, d), made on first use
 
     def forward(self, spatial_index: Tensor) -> Tensor:
-        """Spatial index ``(...)`` (row-major cell number) → ``(..., d)``."""
-        return once_per_position(spatial_index, self._cells)
+        """Spatial index ``(...)`` (row-major cell number) → ``(..., d)``.
+
+        A grid has a few cells, and every write and question encodes them: their rows are
+        made once and copied (each row is its cell's own values, as computed alone)."""
+        if spatial_index.is_meta:  # shapes only (FLOP counts)
+            return self._cells(spatial_index)
+        table = self._table
+        if table is None or table.device != spatial_index.device:
+            cells = torch.arange(self.cells, device=spatial_index.device)
+            table = self._table = self._cells(cells)  # (cells, d)
+        return table[spatial_index]  # (..., d)
 
     def _cells(self, spatial_index: Tensor) -> Tensor:
         rows = torch.div(spatial_index, self.columns, rounding_mode="floor")

@@ -52,9 +52,16 @@ def exact_top_k(scores: Tensor, k: int, valid: Tensor | None = None) -> Tensor:
     sort), so the choice is reproducible bit for bit.
     """
     masked = scores if valid is None else scores.masked_fill(~valid, float("-inf"))
-    order = torch.sort(masked, dim=-1, descending=True, stable=True).indices  # (B, n)
-    hard = torch.zeros_like(masked, dtype=torch.bool)
-    return hard.scatter_(-1, order[:, :k], True)
+    if bool(masked.isnan().any()):  # NaN ranks first in a descending sort; keep that rule
+        order = torch.sort(masked, dim=-1, descending=True, stable=True).indices  # (B, n)
+        return torch.zeros_like(masked, dtype=torch.bool).scatter_(-1, order[:, :k], True)
+    # The same choice as that sort, without sorting (a fifth of the time for a write's
+    # 4,352 scores): every score above the k-th largest, then its ties, lowest index first.
+    kth = torch.kthvalue(masked, masked.shape[-1] - k + 1, dim=-1, keepdim=True).values  # (B, 1)
+    above = masked > kth  # (B, n)
+    tied = masked == kth
+    wanted = k - above.sum(dim=-1, keepdim=True)  # (B, 1) ties to take, at least one
+    return above | (tied & (tied.cumsum(dim=-1) <= wanted))
 
 
 def relaxed_top_k(

@@ -42,3 +42,20 @@ def test_each_distinct_position_encoded_once_gives_the_same_bits() -> None:
     assert torch.equal(SpatialEncoding(64, (4, 4))(cells), direct)
     with torch.device("meta"):  # shapes only (FLOP counting): no unique there
         assert TemporalEncoding(64)(torch.zeros(2, 5, dtype=torch.long)).shape == (2, 5, 64)
+
+
+def test_the_spatial_table_holds_each_cells_own_encoding() -> None:
+    """Every grid cell's encoding is made once per device and copied; each row has the
+    bits its cell gets computed alone."""
+    encoding = SpatialEncoding(64, (4, 4))
+    first = encoding(torch.tensor([[5, 0], [15, 5]]))
+    table = encoding._table
+    assert table is not None and table.shape == (16, 64)
+    for cell in (0, 5, 15):
+        alone = torch.cat(
+            (sinusoid(torch.tensor([cell // 4]), 32), sinusoid(torch.tensor([cell % 4]), 32)), -1
+        )
+        assert torch.equal(table[cell], alone[0])
+    assert torch.equal(first[0, 0], first[1, 1]) and torch.equal(first[1, 0], table[15])
+    first += 1.0  # a caller's copy: the table is not written through it
+    assert torch.equal(encoding(torch.tensor([5]))[0], table[5]) and encoding._table is table

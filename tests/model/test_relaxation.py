@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from model.relaxation import exact_top_k, gumbel_noise, relaxed_top_k
@@ -62,3 +63,24 @@ def test_fewer_valid_than_k_keeps_all_valid_with_finite_gradients() -> None:
 def test_exact_top_k_breaks_ties_towards_the_lower_index() -> None:
     scores = torch.tensor([[1.0, 2.0, 2.0, 2.0, 0.0]])
     assert exact_top_k(scores, 2).tolist() == [[False, True, True, False, False]]
+
+
+def _top_k_by_stable_sort(scores: torch.Tensor, k: int, valid: torch.Tensor) -> torch.Tensor:
+    """The rule ``exact_top_k`` keeps: a stable descending sort's first k, invalid last."""
+    masked = scores.masked_fill(~valid, float("-inf"))
+    order = torch.sort(masked, dim=-1, descending=True, stable=True).indices
+    return torch.zeros_like(valid).scatter_(-1, order[:, :k], True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_top_k_chooses_as_a_stable_sort_with_ties_invalid_and_nan(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    n, k = 300, 270
+    scores = torch.randint(0, 6 if seed % 2 else 10_000, (3, n), generator=g).float()  # ties
+    valid = torch.rand(3, n, generator=g) > (0.02 if seed < 3 else 0.2)  # row 2: fewer than k
+    valid[2, k - 10 :] = False
+    if seed == 5:
+        scores[1, 7] = float("nan")  # ranks first, as in the sort
+    chosen = exact_top_k(scores, k, valid)
+    assert torch.equal(chosen, _top_k_by_stable_sort(scores, k, valid))
+    assert chosen.sum(dim=-1).tolist() == [k] * 3
