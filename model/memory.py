@@ -201,9 +201,14 @@ class Memory:
             sessions, lowest, highest: ``(N,)`` int64.
         """
         m = self.size
-        steps = self._steps_valid_first().index_select(0, sessions)  # (N, m), ascending
-        first = torch.searchsorted(steps, lowest[:, None])  # (N, 1)
-        end = torch.searchsorted(steps, highest[:, None], right=True)  # (N, 1)
+        steps = self._steps_valid_first()  # (B, m), ascending
+        if self.batch_size == 1:  # every row searches the one session (the query worker's)
+            first = torch.searchsorted(steps[0], lowest)[:, None]  # (N, 1)
+            end = torch.searchsorted(steps[0], highest, right=True)[:, None]
+        else:  # a copy of its session's steps per row: (N, m)
+            steps = steps.index_select(0, sessions)
+            first = torch.searchsorted(steps, lowest[:, None])  # (N, 1)
+            end = torch.searchsorted(steps, highest[:, None], right=True)  # (N, 1)
         width = max(int((end - first).max()), 1)
         slots = first + torch.arange(width, device=self.device)  # (N, U)
         inside = slots < end

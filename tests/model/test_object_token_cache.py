@@ -112,3 +112,22 @@ def test_a_batch_of_answers_digests_each_image_object_once(make_frames, monkeypa
     assert len(digests) == 4 and net.object_tokens.misses == 3
     assert not np.array_equal(first[0].probabilities, second[0].probabilities)
     assert net.object_tokens._keys == {}  # nothing held after the call
+
+
+def test_a_replaced_backbone_weight_is_seen_without_walking_every_check(make_frames) -> None:
+    """The backbone's tensors are found once; a check reads their versions. Assigning a new
+    weight registers it, which makes the next check walk the modules again."""
+    torch.manual_seed(0)
+    net = LongVMNet(ModelConfig.preset("tiny"), pretrained_backbone=False).eval()
+    image = make_frames(1, 1, seed=4)[0, 0]
+    before = net.encode_object_images([image])
+    walked = net.object_tokens._walked
+    net.encode_object_images([image])
+    assert net.object_tokens._walked is walked and net.object_tokens.misses == 1
+    conv = next(m for m in net.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.weight = torch.nn.Parameter(conv.weight.detach() * 2)  # a new tensor, not in place
+    after = net.encode_object_images([image])
+    assert net.object_tokens._walked is not walked and net.object_tokens.misses == 2
+    assert not torch.equal(before, after)
+    with torch.no_grad():
+        assert torch.equal(after[0], net.backbone(torch.as_tensor(image)[None])[0])

@@ -38,6 +38,14 @@ def test_a_row_holds_exactly_the_slots_of_its_steps(
     expected = memory.tokens[session][inside & memory.valid[session]]
     assert torch.equal(rows.tokens[0][rows.valid[0]], expected)  # the same slots, in order
     assert int(rows.frames_seen[0]) == int(memory.frames_seen[session])
+    alone = memory.select(torch.tensor([session]))  # one session (the query worker's memory)
+    one = alone.slots_between(
+        torch.tensor([0, 0]), torch.tensor([lowest, 0]), torch.tensor([highest, 12])
+    )
+    assert one.time_index[0][one.valid[0]].tolist() == steps
+    assert torch.equal(one.tokens[0][one.valid[0]], expected)
+    session_steps = alone.time_index[0][alone.valid[0]]
+    assert one.time_index[1][one.valid[1]].tolist() == session_steps[session_steps <= 12].tolist()
 
 
 def test_a_shuffled_memory_is_not_in_time_order() -> None:
