@@ -167,11 +167,14 @@ class Candidates:
         theirs so that the loss reaches the scores (their forward value is 1).
         """
         valid = self.valid.gather(1, pos)  # (B, m)
-        tokens = self._take(pos)  # (B, m, C), a new tensor
-        if weights is not None:
-            tokens = tokens * weights.gather(1, pos)[:, :, None]  # (B, m, C) x (B, m, 1)
-        if not bool(valid.all()):  # a full memory (the usual case) has no slot to clear
-            tokens.masked_fill_(~valid[:, :, None], 0.0)  # neither op's backward reads it
+        if weights is None and not self._needs_joined():
+            tokens = self._take(pos, valid)  # (B, m, C), a new tensor, invalid slots zero
+        else:  # autograd sees one copy of the joined tokens and the weights
+            tokens = take_rows(self.tokens, pos)  # (B, m, C)
+            if weights is not None:
+                tokens = tokens * weights.gather(1, pos)[:, :, None]  # (B, m, C) x (B, m, 1)
+            if not bool(valid.all()):  # a full memory (the usual case) has no slot to clear
+                tokens.masked_fill_(~valid[:, :, None], 0.0)  # neither op's backward reads it
         return Memory(
             tokens=tokens,
             time_index=self.time_index.gather(1, pos).masked_fill(~valid, 0),
@@ -180,31 +183,48 @@ class Candidates:
             frames_seen=self.frames_seen,
         )
 
-    def _take(self, pos: Tensor) -> Tensor:
-        """The candidates' tokens at ``pos`` ``(B, m)``: ``(B, m, C)``.
+    def _needs_joined(self) -> bool:
+        """Whether the tokens must be read joined: they were joined already, or a part
+        needs gradients (training, where autograd must see the copy)."""
+        return self._joined is not None or any(part.requires_grad for part in self.parts)
 
-        Where each session's positions read the parts one after the other (a full
-        memory's do: its kept slots, then the kept clip tokens), each part's rows are
-        copied straight into their stretch of the result; otherwise (and where autograd
-        must see the copy) from the joined tokens.
+    def _take(self, pos: Tensor, valid: Tensor) -> Tensor:
+        """The candidates' tokens at ``pos`` ``(B, m)``, zeros where not ``valid``: ``(B, m, C)``.
+
+        Each session's positions fall into a few runs of one part each: a full memory's
+        kept slots then its kept clip tokens; a young memory's slots, its clip tokens,
+        then its empty slots (canonical order keeps valid slots first). Each run is copied
+        straight from its part into its stretch of the result, and a run of invalid slots
+        is zeroed where it lies; joining the parts first copied 10 MB more, and clearing
+        the empty slots passed over the whole result again (a third of a young memory's
+        write). Positions in many runs (not a writer's) read the joined tokens.
         """
-        if self._joined is not None or any(part.requires_grad for part in self.parts):
-            return take_rows(self.tokens, pos)
         first = self.parts[0]
         out = first.new_empty(*pos.shape, *first.shape[2:])  # (B, m, C)
         starts = [0, *itertools.accumulate(part.shape[1] for part in self.parts)]  # per part
         ends = torch.tensor(starts[1:], device=pos.device)
+        m = pos.shape[1]
         for i in range(pos.shape[0]):
-            part_of = torch.bucketize(pos[i], ends, right=True)  # (m,) which part, in order?
-            if bool((part_of[1:] < part_of[:-1]).any()):
+            part_of = torch.bucketize(pos[i], ends, right=True)  # (m,) which part
+            run_of = torch.where(valid[i], part_of, -1)  # -1: an invalid slot
+            bounds = [0, *((run_of[1:] != run_of[:-1]).nonzero()[:, 0] + 1).tolist(), m]
+            if len(bounds) > _MOST_RUNS + 1:
                 out[i] = take_rows(self.tokens[i : i + 1], pos[i : i + 1])[0]
+                out[i].masked_fill_(~valid[i, :, None], 0.0)
                 continue
-            at = 0
-            for p, count in enumerate(torch.bincount(part_of, minlength=len(self.parts)).tolist()):
-                rows = pos[i, at : at + count] - starts[p]
-                torch.index_select(self.parts[p][i], 0, rows, out=out[i, at : at + count])
-                at += count
+            runs = zip(bounds[:-1], bounds[1:], run_of[bounds[:-1]].tolist(), strict=True)
+            for a, b, p in runs:
+                if p < 0:
+                    out[i, a:b].zero_()
+                else:
+                    rows = pos[i, a:b] - starts[p]
+                    torch.index_select(self.parts[p][i], 0, rows, out=out[i, a:b])
         return out
+
+
+#: Runs of one part (or of invalid slots) a session's positions may fall into before
+#: ``Candidates._take`` joins the tokens instead (a writer's fall into two or three).
+_MOST_RUNS = 8
 
 
 def _in_time_order(time_index: Tensor, spatial_index: Tensor) -> bool:

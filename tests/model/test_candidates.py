@@ -66,13 +66,21 @@ def test_kept_tokens_read_from_memory_and_clip_equal_the_joined_tokens(
     assert torch.equal(ours.tokens, reference.tokens)
 
 
-def test_positions_out_of_part_order_are_read_from_the_joined_tokens() -> None:
+@pytest.mark.parametrize(
+    "pos",
+    [
+        [6, 0, 8, 2],  # clip, memory, clip, memory: four runs, each read from its part
+        [0, 5, 1, 6, 2, 7, 3, 8, 4, 5],  # ten runs: read from the joined tokens
+    ],
+)
+def test_positions_in_any_order_of_the_parts_read_the_same_tokens(pos: list[int]) -> None:
     memory = torch.randn(1, 5, 3)
     clip = torch.randn(1, 4, 3)
     steps = torch.arange(9)[None]
-    cand = Candidates((memory, clip), steps, torch.zeros_like(steps), steps >= 0, torch.tensor([9]))
-    pos = torch.tensor([[6, 0, 8, 2]])  # clip, memory, clip, memory
-    assert torch.equal(cand.gather(pos).tokens, torch.cat((memory, clip), 1)[:, pos[0]])
+    valid = steps != 2  # an invalid candidate: its slots come out zero
+    cand = Candidates((memory, clip), steps, torch.zeros_like(steps), valid, torch.tensor([9]))
+    expected = torch.cat((memory, clip), 1)[:, pos] * valid[:, pos, None]
+    assert torch.equal(cand.gather(torch.tensor([pos])).tokens, expected)
 
 
 def test_a_full_memory_and_a_whole_clip_are_in_canonical_order_already(
