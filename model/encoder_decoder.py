@@ -194,7 +194,10 @@ class EncoderDecoder(nn.Module):
         else:
             encoded = self.encoder(src, src_mask, torch.cat(order, dim=1))
         queries = self.temporal(steps)  # (N, L, d)
-        return self.decoder(queries, encoded, step_mask, read)
+        window = None  # a lone question's window of real steps (``Decoder.forward``)
+        if n == 1 and bool(step_mask.all()):
+            window = (int(steps[0, 0]), steps.shape[1])
+        return self.decoder(queries, encoded, step_mask, read, window=window)
 
     def glanced(self, src: Tensor, valid: Tensor) -> Tensor:
         """``src`` ``(N, m + q, d)`` with its last q rows (the question's own tokens)

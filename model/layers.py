@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -243,8 +247,16 @@ class DecoderLayer(nn.Module):
         encoded: Tensor,
         encoded_mask: Tensor | LocalKeys | None,
     ) -> Tensor:
+        return self.read(self.attend_steps(x, query_mask), encoded, encoded_mask)
+
+    def attend_steps(self, x: Tensor, query_mask: Tensor | LocalKeys | None) -> Tensor:
+        """The self-attention over the queries, with its residual: ``(B, L, d)``."""
         y = self.norm_self(x)
-        x = x + self.dropout(self.self_attention(y, y, query_mask))
+        return x + self.dropout(self.self_attention(y, y, query_mask))
+
+    def read(self, x: Tensor, encoded: Tensor, encoded_mask: Tensor | LocalKeys | None) -> Tensor:
+        """The cross-attention to the encoded tokens and the feed-forward, after
+        ``attend_steps``."""
         x = x + self.dropout(self.cross_attention(self.norm_cross(x), encoded, encoded_mask))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
 
@@ -306,6 +318,7 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(layers))
         self.norm = nn.LayerNorm(cfg.d_model)
         self.self_radius = cfg.decoder_self_radius
+        self.first_steps = FirstStepsCache()
 
     def forward(
         self,
@@ -313,7 +326,14 @@ class Decoder(nn.Module):
         encoded: Tensor,
         query_mask: Tensor | None = None,
         encoded_mask: Tensor | LocalKeys | None = None,
+        *,
+        window: tuple[int, int] | None = None,
     ) -> Tensor:
+        """``window``: (first step, steps) when ``queries`` are one question's whole window
+        of real steps (their temporal encodings, ``(1, L, d)``): the first layer's
+        self-attention is then a function of the window alone, kept in inference
+        (``FirstStepsCache``) for the next question on it: every product's whole-session
+        timeline (``model.timelines``) asks the same window."""
         x = queries
         steps: Tensor | LocalKeys | None = query_mask
         if self.self_radius >= 0:
@@ -321,6 +341,55 @@ class Decoder(nn.Module):
             if real is None:
                 real = torch.ones(queries.shape[:2], dtype=torch.bool, device=queries.device)
             steps = LocalKeys.band(real, self.self_radius)
-        for layer in self.layers:
-            x = layer(x, steps, encoded, encoded_mask)
+        for i, layer in enumerate(self.layers):
+            assert isinstance(layer, DecoderLayer)
+            if i == 0 and window is not None and not self.training:
+                at = (*window, self.self_radius)  # the band read depends on the radius too
+                x = self.first_steps.get(
+                    layer, at, x, partial(layer.attend_steps, query_mask=steps)
+                )
+            else:
+                x = layer.attend_steps(x, steps)
+            x = layer.read(x, encoded, encoded_mask)
         return self.norm(x)
+
+
+class FirstStepsCache:
+    """The decoder's first self-attention (with its residual) for a few windows, in
+    inference: ``(1, L, d)`` by (first step, steps, self-attention radius).
+
+    Its input is the temporal encoding of the window's steps and nothing of the question,
+    so it is the same, bit for bit, for every question on the window; a whole-session
+    timeline per product reads one window many times. Forgotten when the layer's weights
+    change (``Tensor._version``, as ``model.object_token_cache``) or move.
+    """
+
+    def __init__(self, capacity: int = 4) -> None:
+        self.capacity = capacity
+        self._kept: OrderedDict[tuple[object, ...], Tensor] = OrderedDict()
+        self.hits = 0
+
+    def get(
+        self,
+        layer: DecoderLayer,
+        window: tuple[int, ...],
+        queries: Tensor,
+        compute: Callable[[Tensor], Tensor],
+    ) -> Tensor:
+        weights = [*layer.norm_self.parameters(), *layer.self_attention.parameters()]
+        key = (
+            window,
+            queries.dtype,
+            queries.device,
+            tuple((id(w), w._version) for w in weights),
+        )
+        found = self._kept.get(key)
+        if found is not None:
+            self.hits += 1
+            self._kept.move_to_end(key)
+            return found
+        found = compute(queries)
+        self._kept[key] = found
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)
+        return found

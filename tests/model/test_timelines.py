@@ -220,3 +220,31 @@ def test_more_products_in_one_call_than_a_session_keeps(
     direct = net.answer(_fresh(written), questions, share_timelines=False)
     _assert_close(net.answer(prepared, questions), direct)
     assert len(prepared.timelines[0]) == 1
+
+
+def test_every_products_timeline_reads_the_first_self_attention_of_its_window_once() -> None:
+    """A whole-session timeline's first decoder self-attention depends on its window
+    alone: computed for the first product, read back for the next, with the bits of
+    computing it again; new weights in that layer are not answered from the old ones."""
+    net = _net()
+    frames = np.random.default_rng(0).integers(0, 256, (1, FRAMES, 48, 64, 3), dtype=np.uint8)
+    prepared = net.prepare(net.populate(frames))
+    a, b = _images(2)
+    whole = [ActivityQuery(0, a, 0, FRAMES), ActivityQuery(0, b, 0, FRAMES)]
+    cache = net.encoder_decoder.decoder.first_steps
+    first = net.answer(prepared, whole[:1])[0]
+    second = net.answer(prepared, whole[1:])[0]
+    assert cache.hits == 1
+    net.encoder_decoder.decoder.first_steps = type(cache)(capacity=0)  # computed every time
+    again = net.answer(net.prepare(net.populate(frames)), whole)
+    for kept, computed in zip((first, second), again, strict=True):
+        assert isinstance(kept, ActivityPrediction) and isinstance(computed, ActivityPrediction)
+        assert np.array_equal(kept.steps, computed.steps)
+
+    net.encoder_decoder.decoder.first_steps = cache
+    with torch.no_grad():
+        net.encoder_decoder.decoder.layers[0].self_attention.query.weight.mul_(0.5)
+    changed = net.answer(net.prepare(net.populate(frames)), whole[:1])[0]
+    assert cache.hits == 1  # the new weights missed
+    assert isinstance(changed, ActivityPrediction)
+    assert not np.array_equal(changed.steps, first.steps)
