@@ -54,6 +54,7 @@ class LocalKeys:
     row_index: Tensor
     # ``additive_mask`` by dtype, shared with ``within_rows``' copy
     _additive: dict[torch.dtype, Tensor] = field(default_factory=dict, compare=False, repr=False)
+    band_radius: int = -1  # ``band``'s radius: its keys are read in place (``keys``)
 
     @property
     def blocks(self) -> int:
@@ -144,7 +145,8 @@ class LocalKeys:
         mask = near & (key_real | itself)  # (N, nb, BLOCK, W)
         flat_index = index.expand(n, -1, -1).reshape(n * blocks, width)
         rows = torch.arange(length, device=device).expand(n, -1)
-        return cls(flat_index, mask.reshape(n * blocks, BLOCK, width), length, rows, flat_index)
+        mask = mask.reshape(n * blocks, BLOCK, width)
+        return cls(flat_index, mask, length, rows, flat_index, band_radius=radius)
 
     def within_rows(self) -> LocalKeys:
         """The same keys for a context of just ``rows`` ``(N, U, c)``."""
@@ -170,6 +172,8 @@ class LocalKeys:
 
     def keys(self, context: Tensor) -> Tensor:
         """Each block's keys ``(N * nb, R, c)`` of ``context`` ``(N, K, c)``."""
+        if self.band_radius >= 0 and not context.requires_grad:  # training: copies, below
+            return self._band_keys(context)
         n, k, channels = context.shape
         per_query = self.blocks // n
         rows = torch.arange(n, device=context.device).repeat_interleave(per_query) * k
@@ -177,6 +181,27 @@ class LocalKeys:
         return (
             context.reshape(n * k, channels).index_select(0, flat).view(self.blocks, -1, channels)
         )
+
+    def _band_keys(self, context: Tensor) -> Tensor:
+        """``keys`` of a ``band``: block b of a query reads its steps b * BLOCK - r on, so
+        the queries' steps laid end to end (each padded to its blocks, r rows of zeros
+        before the first and after the last) hold every block's keys as one stretch, a
+        block further on for each block: read in place (a view), not copied per block.
+
+        Where a block's keys leave its query's steps the view reads zeros or a neighbour's
+        steps, where ``index`` reads its edge step again: the mask hides those keys either
+        way (they add exact zeros), so attention sees the same numbers.
+        """
+        n, length, channels = context.shape
+        r, padded = self.band_radius, self.blocks // n * BLOCK  # steps a query's blocks hold
+        width = BLOCK + 2 * r
+        laid = context.new_empty(r + n * padded + r, channels)
+        laid[:r].zero_()
+        laid[r + n * padded :].zero_()
+        steps = laid[r : r + n * padded].view(n, padded, channels)
+        steps[:, :length] = context
+        steps[:, length:].zero_()
+        return laid.as_strided((self.blocks, width, channels), (BLOCK * channels, channels, 1))
 
     def split_steps(self, x: Tensor) -> Tensor:
         """``x`` ``(N, L, c)`` as blocks ``(N * nb, BLOCK, c)`` (padded by its last step)."""

@@ -116,3 +116,24 @@ def test_the_additive_mask_is_made_once_and_attends_as_the_boolean_one() -> None
     k, v = torch.randn(2, local.blocks, 4, local.mask.shape[-1], 16, generator=g)
     boolean = F.scaled_dot_product_attention(q, k, v, attn_mask=local.mask[:, None])
     assert torch.equal(F.scaled_dot_product_attention(q, k, v, attn_mask=additive), boolean)
+
+
+@pytest.mark.parametrize(("radius", "lengths"), [(16, [40, 23, 1]), (2, [16, 16]), (0, [5, 33])])
+def test_band_keys_read_in_place_attend_as_the_copied_ones(radius: int, lengths: list[int]) -> None:
+    """A band's keys are a view of the steps laid end to end: every key a step may read
+    holds what the copying gather gives, and attention has the same bits."""
+    length = max(lengths)
+    real = torch.arange(length)[None] < torch.tensor(lengths)[:, None]  # (N, L)
+    band = LocalKeys.band(real, radius)
+    copied = dataclasses.replace(band, band_radius=-1)  # the gather by ``index``
+    g = torch.Generator().manual_seed(radius)
+    context = torch.randn(len(lengths), length, 8, generator=g)
+    read = band.mask.any(dim=1)  # (N * nb, W): keys some step of the block reads
+    assert torch.equal(band.keys(context)[read], copied.keys(context)[read])
+    assert band.keys(context).stride()[0] == BLOCK * 8  # a view: one block further on
+
+    torch.manual_seed(1)
+    attention = Attention(64, 4).eval()
+    x = torch.randn(len(lengths), length, 64, generator=g)
+    with torch.no_grad():
+        assert torch.equal(attention(x, x, band), attention(x, x, copied))
