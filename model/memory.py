@@ -214,8 +214,14 @@ class Memory:
         inside = slots < end
         flat = (sessions[:, None] * m + slots.clamp(max=m - 1)).view(-1)  # (N * U,)
         n = sessions.shape[0]
+        start = int(first[0, 0])
+        # one row (a lone question, a whole-session timeline): its run is a view of the
+        # session's slots, not a copy (the whole memory, for a timeline)
+        lone = n == 1 and start + width <= m
 
         def rows(x: Tensor) -> Tensor:
+            if lone:
+                return x[sessions[0], start : start + width][None]  # (1, U, ...)
             return (
                 x.reshape(self.batch_size * m, *x.shape[2:])
                 .index_select(0, flat)

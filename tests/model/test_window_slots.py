@@ -44,6 +44,12 @@ def test_a_row_holds_exactly_the_slots_of_its_steps(
     )
     assert one.time_index[0][one.valid[0]].tolist() == steps
     assert torch.equal(one.tokens[0][one.valid[0]], expected)
+    lone = memory.slots_between(  # one row: a view of its session's run of slots
+        torch.tensor([session]), torch.tensor([lowest]), torch.tensor([highest])
+    )
+    assert lone.time_index[0][lone.valid[0]].tolist() == steps
+    assert torch.equal(lone.tokens[0][lone.valid[0]], expected)
+    assert lone.batch_size == 1 and lone.size == max(len(steps), 1)
     session_steps = alone.time_index[0][alone.valid[0]]
     assert one.time_index[1][one.valid[1]].tolist() == session_steps[session_steps <= 12].tolist()
 
