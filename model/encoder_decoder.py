@@ -25,6 +25,8 @@ cell-by-cell product alone must learn each product's code.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +38,25 @@ from model.local_keys import LocalKeys
 from model.mamba import scan_order
 from model.memory import Memory
 from model.product_match import ProductMatch
+
+
+@dataclass(frozen=True)
+class ObjectInputs:
+    """What the answer reads of the questions' catalog images (``EncoderDecoder.object_inputs``).
+
+    Attributes:
+        projected: ``(N, S, d)`` each image's tokens in the model width (``project``).
+        pooled: ``(N, C)`` each image's tokens averaged over its cells, for the product
+            match (``ProductMatch.images`` embeds them).
+    """
+
+    projected: Tensor
+    pooled: Tensor
+
+    @classmethod
+    def stack(cls, each: Sequence[ObjectInputs]) -> ObjectInputs:
+        """One image's inputs each (batches of one) as one batch."""
+        return cls(torch.cat([x.projected for x in each]), torch.cat([x.pooled for x in each]))
 
 
 class EncoderDecoder(nn.Module):
@@ -137,7 +158,7 @@ class EncoderDecoder(nn.Module):
         memory: Memory,
         steps: Tensor,
         step_mask: Tensor,
-        object_tokens: Tensor | None = None,
+        object_tokens: Tensor | ObjectInputs | None = None,
         activity: Tensor | None = None,
     ) -> Tensor:
         """Decoded window steps ``(N, L, d)`` for N queries.
@@ -146,7 +167,8 @@ class EncoderDecoder(nn.Module):
             memory: projected memory, one session per query: tokens ``(N, m, d)``.
             steps: ``(N, L)`` session steps of each window (padded rows past its length).
             step_mask: ``(N, L)`` bool, True for real steps.
-            object_tokens: ``(N, S, C)`` backbone tokens of each query's object image.
+            object_tokens: ``(N, S, C)`` backbone tokens of each query's object image, or
+                what the answer reads of them (``object_inputs``), made once per image.
             activity: ``(N,)`` activity class of each query.
         """
         n = steps.shape[0]
@@ -158,12 +180,16 @@ class EncoderDecoder(nn.Module):
         # grid order, then the activity), then the memory in (time, cell) order
         order: list[Tensor] = [scan_order(memory.time_index, memory.spatial_index, self.cells)]
         if object_tokens is not None:
-            objects = self.project(object_tokens)  # (N, S, d)
+            inputs = object_tokens
+            if not isinstance(inputs, ObjectInputs):
+                inputs = self.object_inputs(inputs)
+            objects = inputs.projected  # (N, S, d)
             # memory token at cell s x (1 + object token at cell s): the match, and what the
             # token itself says (deviation: the paper multiplies, which hides the latter)
             x = x * (1.0 + take_rows(objects, memory.spatial_index))  # (N, m, d)
             if self.match is not None:
-                similarity = ProductMatch.similarity(keys, self.match.images(object_tokens))
+                images = self.match.tokens(inputs.pooled)  # (N, E): ``ProductMatch.images``
+                similarity = ProductMatch.similarity(keys, images)
                 x = x + self.match_feature(similarity[..., None])  # (N, m, 1) -> (N, m, d)
             grid = torch.arange(objects.shape[1], device=x.device)
             parts.append(objects + self.spatial(grid))
@@ -198,6 +224,12 @@ class EncoderDecoder(nn.Module):
         if n == 1 and bool(step_mask.all()):
             window = (int(steps[0, 0]), steps.shape[1])
         return self.decoder(queries, encoded, step_mask, read, window=window)
+
+    def object_inputs(self, object_tokens: Tensor) -> ObjectInputs:
+        """What ``forward`` reads of catalog images' backbone tokens ``(N, S, C)``: each
+        row is its image's alone (a layer norm and a linear map per token, a mean per
+        image), so one image's may be made once and stacked with others' later."""
+        return ObjectInputs(self.project(object_tokens), object_tokens.mean(dim=1))
 
     def glanced(self, src: Tensor, valid: Tensor) -> Tensor:
         """``src`` ``(N, m + q, d)`` with its last q rows (the question's own tokens)

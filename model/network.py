@@ -23,7 +23,7 @@ from model.backbone_run import PER_CLIP, BackboneRun
 from model.candidates import ClipTokens
 from model.checkpoint import read_config, read_weights, write_checkpoint
 from model.config import ModelConfig
-from model.encoder_decoder import EncoderDecoder
+from model.encoder_decoder import EncoderDecoder, ObjectInputs
 from model.heads import ActivityHead, BoxHead, TimeHead, decode_time
 from model.memory import Memory
 from model.object_token_cache import ObjectTokenCache
@@ -410,11 +410,10 @@ class LongVMNet(nn.Module):
             batch = [queries[r] for r in kind_rows]
             index = [self._memory_index(q, projected) for q in batch]
             steps, step_mask = _window_steps(batch, self.device)
-            objects = None
+            objects: Tensor | ObjectInputs | None = None
             if kind is not ObjectQuery:
-                objects = self.encode_object_images(
-                    [q.object_image for q in batch if not isinstance(q, ObjectQuery)]
-                )
+                images = [q.object_image for q in batch if not isinstance(q, ObjectQuery)]
+                objects = self._object_inputs(images)
             activity = None
             if kind is not ActivityQuery:
                 activity = torch.tensor(
@@ -447,10 +446,29 @@ class LongVMNet(nn.Module):
         stay the same (``model.object_token_cache``): "which product" asks many questions
         about few images.
         """
-        tokens = self.object_tokens.tokens(
-            self.backbone, images, lambda p: self.backbone(p[None].to(self.device))[0]
-        )  # (S, C) each
-        return torch.stack(tokens)  # (N, S, C)
+        tokens = self.object_tokens.tokens(self.backbone, images, self._encode_image)
+        return torch.stack(tokens)  # (S, C) each -> (N, S, C)
+
+    def _encode_image(self, picture: Tensor) -> Tensor:
+        """One picture ``(H, W, 3)`` alone through the backbone: ``(S, C)``."""
+        return self.backbone(picture[None].to(self.device))[0]
+
+    def _object_inputs(self, images: Sequence[Image]) -> Tensor | ObjectInputs:
+        """The questions' catalog images as the encoder-decoder reads them: in inference
+        each image's ``ObjectInputs`` made once and kept with its tokens (two thirds of
+        the work a batch of answers did on its images); otherwise their tokens."""
+        if self.encoder_decoder.training or torch.is_grad_enabled():
+            return self.encode_object_images(images)
+        coder = self.encoder_decoder
+        each = self.object_tokens.derived(
+            self.backbone,
+            images,
+            self._encode_image,
+            # laid out as ``torch.stack`` lays a batch's (the mean sums in that order)
+            lambda tokens: coder.object_inputs(tokens.contiguous()[None]),  # (1, S, d), (1, C)
+            [*coder.project.parameters()],
+        )
+        return ObjectInputs.stack(each)
 
     def _reads_window_slots(self) -> bool:
         """Whether a question reads only the memory near its window, and nothing before the

@@ -15,7 +15,9 @@ registration hooks count them), and a check reads their versions. A batch of ans
 images several times with weights that cannot change meanwhile, so it checks once for the
 whole batch (``fixed_backbone``). Within that scope an image object's key is also computed
 once (``key``): the worker passes one catalog array per product for all of its questions,
-and a long window's question is keyed again for its timeline and its edges.
+and a long window's question is keyed again for its timeline and its edges. What the answer
+makes of an image's tokens (projected, pooled: ``derived``) is kept beside them as well,
+while the weights that made it stay the same.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from model.queries import Image
+
+T = TypeVar("T")
 
 #: Images kept: 2,048 x 16 x 576 float32 is 75 MB for ``tiny`` (300 MB for ``paper``).
 DEFAULT_CAPACITY = 2048
@@ -61,6 +66,10 @@ class ObjectTokenCache:
         self._walked: tuple[list[Tensor], nn.Module, int] | None = None
         self._fixed = 0  # depth of ``fixed_backbone`` scopes
         self._keys: dict[int, tuple[Image, bytes]] = {}  # id -> (image, key), in the scope
+        # key -> (the tokens it was made from, what ``derived`` made of them), and the
+        # state of the weights it read
+        self._derived: OrderedDict[bytes, tuple[Tensor, object]] = OrderedDict()
+        self._derived_weights: tuple[object, ...] = ()
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -87,6 +96,35 @@ class ObjectTokenCache:
                 self.hits += 1
                 self._tokens.move_to_end(key)
             out.append(found)
+        return out
+
+    def derived(
+        self,
+        backbone: nn.Module,
+        images: Sequence[Image],
+        encode: Callable[[Tensor], Tensor],
+        derive: Callable[[Tensor], T],
+        weights: Sequence[Tensor],
+    ) -> list[T]:
+        """``derive`` of each image's tokens (``tokens``), made once per image while the
+        tokens and ``weights`` (what ``derive`` reads) stay the same: the answer's own
+        map of an image's tokens is the same for every question about its product."""
+        state = _weights_state(list(weights))
+        if state != self._derived_weights:
+            self._derived.clear()
+            self._derived_weights = state
+        out: list[T] = []
+        for image, tokens in zip(images, self.tokens(backbone, images, encode), strict=True):
+            key = self.key(image)
+            found = self._derived.get(key)
+            if found is None or found[0] is not tokens:  # new, or its tokens made again
+                found = (tokens, derive(tokens))
+                self._derived[key] = found
+                if len(self._derived) > self.capacity:
+                    self._derived.popitem(last=False)
+            else:
+                self._derived.move_to_end(key)
+            out.append(found[1])  # type: ignore[arg-type]  # what ``derive`` gave for it
         return out
 
     @contextmanager

@@ -63,9 +63,11 @@ def test_a_batch_of_answers_checks_the_backbone_once(make_frames, monkeypatch) -
     memory = net.write(None, make_frames(1, net.cfg.clip_frames, seed=2))
     a, b = make_frames(2, 1, seed=4)[:, 0]
     checks: list[int] = []
-    state = object_token_cache._weights_state
+    check = object_token_cache.ObjectTokenCache._check
     monkeypatch.setattr(
-        object_token_cache, "_weights_state", lambda m: checks.append(1) or state(m)
+        object_token_cache.ObjectTokenCache,
+        "_check",
+        lambda cache, backbone: checks.append(1) or check(cache, backbone),
     )
     queries = [ActivityQuery(0, a, 0, 4), TimeQuery(0, 1, b, 0, 16), ActivityQuery(0, b, 2, 9)]
     net.answer(memory, queries, max_tokens=net.cfg.memory_size + 300)  # several batches
@@ -131,3 +133,39 @@ def test_a_replaced_backbone_weight_is_seen_without_walking_every_check(make_fra
     assert not torch.equal(before, after)
     with torch.no_grad():
         assert torch.equal(after[0], net.backbone(torch.as_tensor(image)[None])[0])
+
+
+def test_answers_read_each_images_inputs_made_once_with_the_batchs_bits(make_frames) -> None:
+    """In inference an image's projected tokens and pooled tokens are made once and kept:
+    stacked, they are the bits of the batch's own (``EncoderDecoder.object_inputs`` of
+    the stacked tokens); new weights in the projection, or a new backbone, make them anew."""
+    from model.encoder_decoder import ObjectInputs
+
+    torch.manual_seed(0)
+    net = LongVMNet(ModelConfig.preset("tiny"), pretrained_backbone=False).eval()
+    a, b, c = make_frames(3, 1, seed=4)[:, 0]
+    made: list[int] = []
+    object_inputs = net.encoder_decoder.object_inputs
+
+    def counted(tokens: torch.Tensor) -> ObjectInputs:
+        made.append(len(tokens))
+        return object_inputs(tokens)
+
+    net.encoder_decoder.object_inputs = counted  # type: ignore[method-assign]
+    with torch.no_grad():
+        kept = net._object_inputs([a, b, a, c])
+        again = net._object_inputs([c, a])
+        assert isinstance(kept, ObjectInputs) and isinstance(again, ObjectInputs)
+        assert made == [1, 1, 1]  # a, b and c, once each
+        batch = object_inputs(net.encode_object_images([a, b, a, c]))
+        assert torch.equal(kept.projected, batch.projected)
+        assert torch.equal(kept.pooled, batch.pooled)
+        assert torch.equal(again.pooled, batch.pooled[[3, 0]])
+
+        net.encoder_decoder.project.linear.weight.mul_(2.0)  # in place: a new version
+        changed = net._object_inputs([a])
+        assert len(made) == 4 and not torch.equal(changed.projected, kept.projected[:1])
+        net.backbone.model.conv_stem.weight.mul_(0.5)  # new tokens: inputs made anew
+        net._object_inputs([a])
+        assert len(made) == 5
+    assert isinstance(net._object_inputs([a]), torch.Tensor)  # gradients on: the tokens
