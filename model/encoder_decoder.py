@@ -186,7 +186,8 @@ class EncoderDecoder(nn.Module):
             objects = inputs.projected  # (N, S, d)
             # memory token at cell s x (1 + object token at cell s): the match, and what the
             # token itself says (deviation: the paper multiplies, which hides the latter)
-            x = x * (1.0 + take_rows(objects, memory.spatial_index))  # (N, m, d)
+            # (1 + the S cells' tokens, then copied to the m rows: the same numbers)
+            x = x * take_rows(1.0 + objects, memory.spatial_index)  # (N, m, d)
             if self.match is not None:
                 images = self.match.tokens(inputs.pooled)  # (N, E): ``ProductMatch.images``
                 similarity = ProductMatch.similarity(keys, images)

@@ -137,3 +137,28 @@ def test_band_keys_read_in_place_attend_as_the_copied_ones(radius: int, lengths:
     x = torch.randn(len(lengths), length, 64, generator=g)
     with torch.no_grad():
         assert torch.equal(attention(x, x, band), attention(x, x, copied))
+
+
+def test_a_memory_in_time_order_reads_the_keys_of_the_dense_mask_without_sorting() -> None:
+    """Answers read memories in time order (valid slots first): their slots are taken as
+    they lie, and attend as the dense time mask says."""
+    cfg = dataclasses.replace(ModelConfig.preset("tiny"), decoder_time_radius=1)
+    m, own, d = 60, 3, cfg.d_model
+    times, valid = _memory_times(m, frames=40, cells=cfg.tokens_per_frame, seed=8)
+    times = torch.sort(times, dim=1).values
+    valid = torch.arange(m)[None] < torch.tensor([[50], [m]])  # empty slots last
+    memory = Memory(
+        torch.zeros(2, m, 1), times, torch.zeros_like(times), valid, torch.tensor([40, 40])
+    )
+    assert memory.in_time_order()
+    steps = 3 + torch.arange(21).expand(2, -1)
+    src_mask = torch.cat((valid, torch.ones(2, own, dtype=torch.bool)), dim=1)
+    coder = EncoderDecoder(cfg).eval()
+    local = coder.cross_keys(memory, steps, src_mask)
+    assert isinstance(local, LocalKeys)
+    torch.manual_seed(2)
+    attention = Attention(d, cfg.num_heads).double()
+    x = torch.randn(2, 21, d, dtype=torch.float64)
+    context = torch.randn(2, m + own, d, dtype=torch.float64)
+    expected = attention(x, context, coder.cross_mask(memory, steps, src_mask))
+    assert torch.allclose(attention(x, context, local), expected, rtol=1e-12, atol=1e-12)
