@@ -213,7 +213,9 @@ class EncoderDecoder(nn.Module):
             if self.glance is not None:
                 src = self.glanced(src, memory.valid)
             if isinstance(read, LocalKeys):  # just the rows some step reads
-                src, read = take_rows(src, read.rows), read.within_rows()
+                if not _every_row(read.rows, src.shape[1]):  # (the window's slots: all)
+                    src = take_rows(src, read.rows)
+                read = read.within_rows()
             encoded = self.fused_norm(src)
         elif isinstance(read, LocalKeys):  # only the tokens some step reads are encoded to the end
             encoded = self.encoder.forward_rows(src, src_mask, torch.cat(order, 1), read.rows)
@@ -267,3 +269,12 @@ class EncoderDecoder(nn.Module):
         near = (gap <= self.time_radius) & src_mask[:, None, :m]  # (N, L, m)
         rest = src_mask[:, None, m:].expand(-1, steps.shape[1], -1)  # (N, L, K - m)
         return torch.cat((near, rest), dim=-1)  # (N, L, K)
+
+
+def _every_row(rows: Tensor, count: int) -> bool:
+    """Whether ``rows`` ``(N, U)`` is every one of ``count`` rows, in order, for each query:
+    a memory already cut to the questions' windows (``LongVMNet._query_memory``) is read
+    whole, and taking its rows would copy it as it is."""
+    if rows.shape[1] != count:
+        return False
+    return bool((rows == torch.arange(count, device=rows.device)).all())

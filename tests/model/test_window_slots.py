@@ -132,3 +132,13 @@ def test_a_window_after_every_token_of_a_full_memory_reads_only_its_own_tokens(
     start = m // 2 + 20  # the last token is at step m / 2 - 1
     (answer,) = net.answer(memory, [ActivityQuery(0, image, start, start + 40)])
     assert np.isfinite(answer.probabilities).all()
+
+
+def test_rows_read_whole_are_not_taken_again() -> None:
+    """A memory cut to the windows is read whole by the decoder: its rows are every row
+    in order, and only then is the copy skipped."""
+    from model.encoder_decoder import _every_row
+
+    assert _every_row(torch.arange(5).expand(3, -1), 5)
+    assert not _every_row(torch.arange(4).expand(3, -1), 5)  # fewer rows
+    assert not _every_row(torch.tensor([[0, 1, 2, 3, 4], [0, 1, 3, 2, 4]]), 5)  # one out of order
