@@ -98,8 +98,14 @@ class NeuralWriter(MemoryWriter):
         cand = Candidates.of(memory, clip)
         x = torch.cat((self.features(memory), self._clip_inputs(clip)), dim=1)  # (B, n, d)
         # One session at a time: batched matmuls may round differently per batch size.
+        real = cand.valid.sum(dim=1).tolist()
         scores = []
         for i in range(cand.batch_size):
+            if real[i] <= self.memory_size:
+                # a young memory: every real candidate is kept whatever its score (and the
+                # padding is the lowest empty slots either way), so none is scored
+                scores.append(x.new_zeros(1, x.shape[1]))
+                continue
             one = cand.session(i)
             scores.append(
                 self.sampler.score_inputs(

@@ -170,3 +170,35 @@ def test_random_writer_is_seeded_by_session_position(tiny_cfg: ModelConfig, make
     assert not torch.equal(net.write_tokens(later, clip).spatial_index, again.spatial_index)
     reseeded = LongVMNet(dataclasses.replace(tiny_cfg, writer="random", writer_seed=1)).eval()
     assert not reseeded.write_tokens(memory, clip).equal(again)
+
+
+def test_a_young_memory_keeps_every_clip_without_scoring_it(
+    tiny_cfg: ModelConfig, make_tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While memory and clip together hold at most m real tokens, every one is kept
+    whatever its score: the sampler scores nothing until the memory is full, and then
+    every write (a session whose memory is full is scored even beside a young one)."""
+    k = tiny_cfg.clip_frames * tiny_cfg.tokens_per_frame
+    torch.manual_seed(0)
+    tiny_net = LongVMNet(dataclasses.replace(tiny_cfg, memory_size=3 * k)).eval()
+    cfg = tiny_net.cfg
+    scored: list[int] = []
+    score_inputs = tiny_net.sampler.score_inputs
+    monkeypatch.setattr(
+        tiny_net.sampler,
+        "score_inputs",
+        lambda x, *rest: scored.append(x.shape[0]) or score_inputs(x, *rest),
+    )
+    clips = [make_tokens(1, seed=i) for i in range(cfg.memory_size // k + 1)]
+    memory = None
+    for clip in clips[:-1]:  # exactly fills the memory
+        memory = tiny_net.write_tokens(memory, clip)
+    assert memory is not None and scored == [] and bool(memory.valid.all())
+    every = torch.cat([c.reshape(1, k, -1) for c in clips[:-1]], dim=1)  # in time order
+    assert torch.equal(memory.tokens, every)
+    full = tiny_net.write_tokens(memory, clips[-1])
+    assert scored == [1] and bool(full.valid.all())
+    young = tiny_net.write_tokens(None, clips[0])
+    both = tiny_net.write_tokens(Memory.cat([memory, young]), torch.cat((clips[-1], clips[1])))
+    assert scored == [1, 1]  # the full session only
+    assert torch.equal(both.tokens[:1], full.tokens)
