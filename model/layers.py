@@ -143,8 +143,10 @@ class Attention(nn.Module):
         ends = ends.view(2, width, 2, h, d // h).permute(2, 0, 3, 1, 4)  # (2, 2, h, 3W, d/h)
         inner = F.scaled_dot_product_attention(q[1:-1], middle[0], middle[1])  # (nb-2, h, W, d/h)
         outer = F.scaled_dot_product_attention(q[:: blocks - 1], ends[0], ends[1])  # (2, h, W, d/h)
-        out = torch.cat((outer[:1], inner, outer[1:]))  # (nb, h, W, d/h)
-        return out.transpose(1, 2).reshape(1, n, d)
+        out = q.new_empty(blocks, window, h, d // h)  # heads back together in one copy
+        out[1:-1] = inner.transpose(1, 2)
+        out[:: blocks - 1] = outer.transpose(1, 2)
+        return out.view(1, n, d)
 
     def _local(self, x: Tensor, context: Tensor, local: LocalKeys) -> Tensor:
         """``forward`` with each block of ``x``'s rows reading only its ``local`` keys."""
