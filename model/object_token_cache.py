@@ -26,7 +26,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -68,7 +68,7 @@ class ObjectTokenCache:
         self._keys: dict[int, tuple[Image, bytes]] = {}  # id -> (image, key), in the scope
         # key -> (the tokens it was made from, what ``derived`` made of them), and the
         # state of the weights it read
-        self._derived: OrderedDict[bytes, tuple[Tensor, object]] = OrderedDict()
+        self._derived: OrderedDict[bytes, tuple[Tensor, Any]] = OrderedDict()
         self._derived_weights: tuple[object, ...] = ()
         self.hits = self.misses = 0
 
@@ -124,7 +124,7 @@ class ObjectTokenCache:
                     self._derived.popitem(last=False)
             else:
                 self._derived.move_to_end(key)
-            out.append(found[1])  # type: ignore[arg-type]  # what ``derive`` gave for it
+            out.append(found[1])  # what ``derive`` gave for this image
         return out
 
     @contextmanager

@@ -135,7 +135,9 @@ def test_a_replaced_backbone_weight_is_seen_without_walking_every_check(make_fra
         assert torch.equal(after[0], net.backbone(torch.as_tensor(image)[None])[0])
 
 
-def test_answers_read_each_images_inputs_made_once_with_the_batchs_bits(make_frames) -> None:
+def test_answers_read_each_images_inputs_made_once_with_the_batchs_bits(
+    make_frames, monkeypatch
+) -> None:
     """In inference an image's projected tokens and pooled tokens are made once and kept:
     stacked, they are the bits of the batch's own (``EncoderDecoder.object_inputs`` of
     the stacked tokens); new weights in the projection, or a new backbone, make them anew."""
@@ -151,7 +153,7 @@ def test_answers_read_each_images_inputs_made_once_with_the_batchs_bits(make_fra
         made.append(len(tokens))
         return object_inputs(tokens)
 
-    net.encoder_decoder.object_inputs = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(net.encoder_decoder, "object_inputs", counted)
     with torch.no_grad():
         kept = net._object_inputs([a, b, a, c])
         again = net._object_inputs([c, a])
