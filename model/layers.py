@@ -333,9 +333,9 @@ class Decoder(nn.Module):
     ) -> Tensor:
         """``window``: (first step, steps) when ``queries`` are one question's whole window
         of real steps (their temporal encodings, ``(1, L, d)``): the first layer's
-        self-attention is then a function of the window alone, kept in inference
-        (``FirstStepsCache``) for the next question on it: every product's whole-session
-        timeline (``model.timelines``) asks the same window."""
+        self-attention is then a function of the window alone, kept in inference (no
+        gradients; ``FirstStepsCache``) for the next question on it: every product's
+        whole-session timeline (``model.timelines``) asks the same window."""
         x = queries
         steps: Tensor | LocalKeys | None = query_mask
         if self.self_radius >= 0:
@@ -345,7 +345,7 @@ class Decoder(nn.Module):
             steps = LocalKeys.band(real, self.self_radius)
         for i, layer in enumerate(self.layers):
             assert isinstance(layer, DecoderLayer)
-            if i == 0 and window is not None and not self.training:
+            if i == 0 and window is not None and not (self.training or torch.is_grad_enabled()):
                 at = (*window, self.self_radius)  # the band read depends on the radius too
                 x = self.first_steps.get(
                     layer, at, x, partial(layer.attend_steps, query_mask=steps)

@@ -246,5 +246,9 @@ def test_every_products_timeline_reads_the_first_self_attention_of_its_window_on
         net.encoder_decoder.decoder.layers[0].self_attention.query.weight.mul_(0.5)
     changed = net.answer(net.prepare(net.populate(frames)), whole[:1])[0]
     assert cache.hits == 1  # the new weights missed
+    memory = net.populate(frames)
+    with torch.enable_grad():  # gradients wanted: nothing kept is read
+        net.forward(memory, whole[:1])
+    assert cache.hits == 1
     assert isinstance(changed, ActivityPrediction)
     assert not np.array_equal(changed.steps, first.steps)
