@@ -23,6 +23,7 @@ while the weights that made it stay the same.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -66,9 +67,10 @@ class ObjectTokenCache:
         self._walked: tuple[list[Tensor], nn.Module, int] | None = None
         self._fixed = 0  # depth of ``fixed_backbone`` scopes
         self._keys: dict[int, tuple[Image, bytes]] = {}  # id -> (image, key), in the scope
-        # key -> (the tokens it was made from, what ``derived`` made of them), and the
-        # state of the weights it read
-        self._derived: OrderedDict[bytes, tuple[Tensor, Any]] = OrderedDict()
+        # key -> (the tokens it was made from, weakly: an entry does not keep tokens the
+        # cache has dropped; what ``derived`` made of them), and the state of the weights
+        # it read
+        self._derived: OrderedDict[bytes, tuple[weakref.ref[Tensor], Any]] = OrderedDict()
         self._derived_weights: tuple[object, ...] = ()
         self.hits = self.misses = 0
 
@@ -117,8 +119,8 @@ class ObjectTokenCache:
         for image, tokens in zip(images, self.tokens(backbone, images, encode), strict=True):
             key = self.key(image)
             found = self._derived.get(key)
-            if found is None or found[0] is not tokens:  # new, or its tokens made again
-                found = (tokens, derive(tokens))
+            if found is None or found[0]() is not tokens:  # new, or its tokens made again
+                found = (weakref.ref(tokens), derive(tokens))
                 self._derived[key] = found
                 if len(self._derived) > self.capacity:
                     self._derived.popitem(last=False)
