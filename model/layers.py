@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from model import weight_versions
 from model.config import ModelConfig
 from model.local_keys import LocalKeys
 
@@ -363,7 +364,7 @@ class FirstStepsCache:
     Its input is the temporal encoding of the window's steps and nothing of the question,
     so it is the same, bit for bit, for every question on the window; a whole-session
     timeline per product reads one window many times. Forgotten when the layer's weights
-    change (``Tensor._version``, as ``model.object_token_cache``) or move.
+    change, are replaced or move (``model.weight_versions``).
     """
 
     def __init__(self, capacity: int = 4) -> None:
@@ -379,12 +380,7 @@ class FirstStepsCache:
         compute: Callable[[Tensor], Tensor],
     ) -> Tensor:
         weights = [*layer.norm_self.parameters(), *layer.self_attention.parameters()]
-        key = (
-            window,
-            queries.dtype,
-            queries.device,
-            tuple((id(w), w._version) for w in weights),
-        )
+        key = (window, queries.dtype, queries.device, weight_versions.state(weights))
         found = self._kept.get(key)
         if found is not None:
             self.hits += 1

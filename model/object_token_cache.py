@@ -7,17 +7,15 @@ took a third of a training step, and a third of a batch of answers, on 2 CPU cor
 
 Each image goes through the backbone alone, so its tokens do not depend on which images
 it was first asked with (answers stay batch-invariant). The cache forgets everything when
-the backbone's weights or buffers change in place (``Tensor._version``, which every
-in-place write such as ``load_state_dict`` or an optimizer step increments) or move.
+the backbone's weights or buffers change, are replaced or move (``model.weight_versions``).
 Finding those ~250 tensors walks the backbone's modules (0.5 ms): the walk is kept until
-some module anywhere registers a parameter, buffer or submodule (torch's global
-registration hooks count them), and a check reads their versions. A batch of answers asks for
-images several times with weights that cannot change meanwhile, so it checks once for the
-whole batch (``fixed_backbone``). Within that scope an image object's key is also computed
-once (``key``): the worker passes one catalog array per product for all of its questions,
-and a long window's question is keyed again for its timeline and its edges. What the answer
-makes of an image's tokens (projected, pooled: ``derived``) is kept beside them as well,
-while the weights that made it stay the same.
+some module anywhere registers a parameter, buffer or submodule, and a check reads their
+versions. A batch of answers asks for images several times with weights that cannot change
+meanwhile, so it checks once for the whole batch (``fixed_backbone``). Within that scope an
+image object's key is also computed once (``key``): the worker passes one catalog array per
+product for all of its questions, and a long window's question is keyed again for its
+timeline and its edges. What the answer makes of an image's tokens (projected, pooled:
+``derived``) is kept beside them as well, while the weights that made it stay the same.
 """
 
 from __future__ import annotations
@@ -33,27 +31,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from model import weight_versions
 from model.queries import Image
 
 T = TypeVar("T")
 
 #: Images kept: 2,048 x 16 x 576 float32 is 75 MB for ``tiny`` (300 MB for ``paper``).
 DEFAULT_CAPACITY = 2048
-
-_registrations = 0  # parameters, buffers and submodules registered by any module so far
-
-
-def _count_registration(*_args: object) -> None:
-    global _registrations
-    _registrations += 1
-
-
-for _register in (
-    torch.nn.modules.module.register_module_parameter_registration_hook,
-    torch.nn.modules.module.register_module_buffer_registration_hook,
-    torch.nn.modules.module.register_module_module_registration_hook,
-):
-    _register(_count_registration)
 
 
 class ObjectTokenCache:
@@ -63,7 +47,7 @@ class ObjectTokenCache:
         self.capacity = capacity
         self._tokens: OrderedDict[bytes, Tensor] = OrderedDict()
         self._weights: tuple[object, ...] = ()
-        # the backbone's tensors, the module they were found in and ``_registrations`` then
+        # the backbone's tensors, the module they were found in and the registrations then
         self._walked: tuple[list[Tensor], nn.Module, int] | None = None
         self._fixed = 0  # depth of ``fixed_backbone`` scopes
         self._keys: dict[int, tuple[Image, bytes]] = {}  # id -> (image, key), in the scope
@@ -111,7 +95,7 @@ class ObjectTokenCache:
         """``derive`` of each image's tokens (``tokens``), made once per image while the
         tokens and ``weights`` (what ``derive`` reads) stay the same: the answer's own
         map of an image's tokens is the same for every question about its product."""
-        state = _weights_state(list(weights))
+        state = weight_versions.state(weights)
         if state != self._derived_weights:
             self._derived.clear()
             self._derived_weights = state
@@ -158,7 +142,7 @@ class ObjectTokenCache:
 
     def _check(self, backbone: nn.Module) -> None:
         """Forget every image's tokens if the backbone changed since the last check."""
-        weights = _weights_state(self._tensors(backbone))
+        weights = weight_versions.state(self._tensors(backbone))
         if weights != self._weights:
             self._tokens.clear()
             self._weights = weights
@@ -167,9 +151,13 @@ class ObjectTokenCache:
         """``backbone``'s parameters and buffers, walked again only when a module has
         registered one (or a submodule) since the last walk: replacing a weight does."""
         walked = self._walked
-        if walked is None or walked[1] is not backbone or walked[2] != _registrations:
+        if (
+            walked is None
+            or walked[1] is not backbone
+            or walked[2] != weight_versions.registrations()
+        ):
             tensors = [*backbone.parameters(), *backbone.buffers()]
-            walked = self._walked = (tensors, backbone, _registrations)
+            walked = self._walked = (tensors, backbone, weight_versions.registrations())
         return walked[0]
 
 
@@ -185,8 +173,3 @@ def image_key(image: Image) -> bytes:
     pixels = np.ascontiguousarray(image)  # no copy when it already is
     shape = repr((tuple(pixels.shape), pixels.dtype.str)).encode()
     return hashlib.sha256(pixels.data).digest() + shape
-
-
-def _weights_state(tensors: list[Tensor]) -> tuple[object, ...]:
-    """Changes whenever a weight or buffer is written in place, replaced or moved."""
-    return tuple((id(t), t._version, t.device) for t in tensors)
