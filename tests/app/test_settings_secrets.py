@@ -119,6 +119,7 @@ def test_log_lines_mask_the_secrets_they_were_given(formatter: type[logging.Form
         "cartmem.db", logging.ERROR, __file__, 1, "dsn password=%s", (secret,), exc_info
     )
     record.session = f"s-{secret}"
+    # both formatters take secrets; the declared type, logging.Formatter, does not
     line = formatter([secret]).format(record)  # type: ignore[call-arg]
     assert secret not in line and json.dumps(secret)[1:-1] not in line, line
     assert line.count("***") == 3, line  # the message, the traceback, the context

@@ -20,6 +20,7 @@ class HeldExecutor(Executor):
     def __init__(self) -> None:
         self.started: list[tuple[Future[Any], Any, tuple[Any, ...]]] = []
 
+    # looser than Executor's generic signature, which a test double need not repeat
     def submit(self, fn, /, *args, **kwargs) -> Future[Any]:  # type: ignore[override]
         future: Future[Any] = Future()
         self.started.append((future, fn, args))
