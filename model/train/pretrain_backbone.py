@@ -29,6 +29,7 @@ The result is a whole ``LongVMNet`` checkpoint to start training from (``cartmem
 the one trained here. Run::
 
     python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 2] [--seed 0]
+        [--image-size 192]
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from model.backbone import Backbone
 from model.config import ModelConfig
 from model.data.handled import handled_map
 from model.data.split import load_catalog_images
+from model.errors import ConfigError
 from model.network import LongVMNet
 from model.product_match import ProductMatch
 from model.synth.reader import Dataset, read_dataset
@@ -68,6 +70,9 @@ NONE = -1
 @dataclass(frozen=True)
 class PretrainConfig:
     preset: str = "tiny"
+    # The backbone's input side; None keeps the preset's. The grid follows at the preset's
+    # stride (tiny: 32 px a cell), so 192 reads a 192 x 144 frame at its own width on 6 x 6.
+    image_size: int | None = None
     epochs: int = 2
     batch_size: int = 24  # video frames per batch, all of one store
     composites: int = 24  # catalog products (pasted or whole) added to each batch
@@ -203,7 +208,7 @@ def pretrain_backbone(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     dataset = read_dataset(Path(data))
-    cfg = ModelConfig.preset(config.preset)
+    cfg = model_config(config)
     net = LongVMNet(cfg)
     backbone = net.backbone
     catalogs = store_catalogs(dataset)
@@ -268,6 +273,21 @@ def pretrain_backbone(
     net.save(out)
     (Path(out) / "pretrain_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     return Path(out)
+
+
+def model_config(config: PretrainConfig) -> ModelConfig:
+    """The preset, at ``config.image_size`` with the grid at the preset's stride if set."""
+    cfg = ModelConfig.preset(config.preset)
+    if config.image_size is None or config.image_size == cfg.image_size:
+        return cfg
+    stride = cfg.image_size // cfg.grid[0]
+    if config.image_size % stride:
+        raise ConfigError(
+            f"Image size {config.image_size} is not a multiple of the {config.preset} "
+            f"backbone's stride of {stride} pixels."
+        )
+    side = config.image_size // stride
+    return ModelConfig.preset(config.preset, image_size=config.image_size, grid=(side, side))
 
 
 def store_batches(
@@ -430,13 +450,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--preset", default="tiny")
+    parser.add_argument(
+        "--image-size", type=int, default=None, help="backbone input side (default: preset's)"
+    )
     parser.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = PretrainConfig(preset=args.preset, epochs=args.epochs, seed=args.seed)
+    config = PretrainConfig(
+        preset=args.preset, image_size=args.image_size, epochs=args.epochs, seed=args.seed
+    )
     pretrain_backbone(
         args.data, args.out, config, log=lambda r: print(json.dumps(r), file=sys.stdout, flush=True)
     )

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from model import LongVMNet
 from model.data.handled import box_cells
+from model.errors import ConfigError
 from model.train.composites import composite, cutout
-from model.train.pretrain_backbone import PretrainConfig, pretrain_backbone
+from model.train.pretrain_backbone import PretrainConfig, model_config, pretrain_backbone
 
 
 def _product_image() -> np.ndarray:
@@ -76,3 +78,15 @@ def test_a_short_pretraining_run_changes_the_backbone_and_saves_a_checkpoint(
     assert any(changed)
     assert not any(p.requires_grad for p in trained.backbone.parameters())  # frozen again
     assert (out / "pretrain_config.json").exists()
+
+
+def test_a_larger_input_keeps_the_presets_stride_and_a_backbone_builds_on_it() -> None:
+    cfg = model_config(PretrainConfig(preset="tiny", image_size=192))
+    assert (cfg.image_size, cfg.grid, cfg.tokens_per_frame) == (192, (6, 6), 36)
+    frames = torch.zeros(2, 144, 192, 3, dtype=torch.uint8)  # a synth frame's shape
+    assert LongVMNet(cfg).backbone(frames).shape == (2, 36, cfg.backbone_channels)
+    assert model_config(PretrainConfig(preset="tiny")) == model_config(
+        PretrainConfig(preset="tiny", image_size=128)
+    )
+    with pytest.raises(ConfigError, match="stride of 32 pixels"):
+        model_config(PretrainConfig(preset="tiny", image_size=200))
