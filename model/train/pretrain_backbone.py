@@ -462,6 +462,10 @@ def main(argv: list[str] | None = None) -> None:
     config = PretrainConfig(
         preset=args.preset, image_size=args.image_size, epochs=args.epochs, seed=args.seed
     )
+    try:
+        model_config(config)  # a wrong size is one sentence here, not a traceback later
+    except ConfigError as exc:
+        parser.error(str(exc))
     pretrain_backbone(
         args.data, args.out, config, log=lambda r: print(json.dumps(r), file=sys.stdout, flush=True)
     )

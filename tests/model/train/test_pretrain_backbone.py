@@ -12,7 +12,12 @@ from model import LongVMNet
 from model.data.handled import box_cells
 from model.errors import ConfigError
 from model.train.composites import composite, cutout
-from model.train.pretrain_backbone import PretrainConfig, model_config, pretrain_backbone
+from model.train.pretrain_backbone import (
+    PretrainConfig,
+    main,
+    model_config,
+    pretrain_backbone,
+)
 
 
 def _product_image() -> np.ndarray:
@@ -90,3 +95,13 @@ def test_a_larger_input_keeps_the_presets_stride_and_a_backbone_builds_on_it() -
     )
     with pytest.raises(ConfigError, match="stride of 32 pixels"):
         model_config(PretrainConfig(preset="tiny", image_size=200))
+
+
+def test_the_command_says_in_a_sentence_that_a_size_is_off_the_stride(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--image-size", "200"])
+    assert exit_info.value.code == 2
+    assert "not a multiple of the tiny backbone's stride of 32 pixels" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
