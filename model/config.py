@@ -120,10 +120,6 @@ class ModelConfig:
     # gives each memory token its cosine similarity to the query's catalog image; 0 = off,
     # the paper's answer inputs only. See docs/MODEL.md, "Deviations".
     object_match_dim: int = 0
-    # Not in the paper: a query's catalog image reaches the backbone with its product drawn
-    # tiles x tiles times at the size video shows it (``model.catalog_view``); 1 = the
-    # picture as it is. See docs/MODEL.md, "Deviations".
-    object_image_tiles: int = 1
     # How time questions are answered: "head", the paper's start/end head; or
     # "activity_steps", from the activity head's per-step answer for the question's
     # product and activity (deviation; no weight differs). See docs/MODEL.md.
@@ -226,8 +222,6 @@ class ModelConfig:
             )
         if (self.ssm_expand * self.d_model) % self.ssm_head_dim:
             raise ConfigError("ModelConfig.ssm_head_dim must divide ssm_expand * d_model.")
-        if self.object_image_tiles < 1:
-            raise ConfigError("ModelConfig.object_image_tiles must be 1 (whole) or more.")
         if self.object_match_dim < 0:
             raise ConfigError("ModelConfig.object_match_dim must be 0 (off) or positive.")
         if self.time_answers not in TIME_ANSWERS:

@@ -21,7 +21,6 @@ from torch import Tensor, nn
 from model.backbone import Backbone
 from model.backbone_run import PER_CLIP, BackboneRun
 from model.candidates import ClipTokens
-from model.catalog_view import catalog_view
 from model.checkpoint import read_config, read_weights, write_checkpoint
 from model.config import ModelConfig
 from model.encoder_decoder import EncoderDecoder, ObjectInputs
@@ -451,11 +450,7 @@ class LongVMNet(nn.Module):
         return torch.stack(tokens)  # (S, C) each -> (N, S, C)
 
     def _encode_image(self, picture: Tensor) -> Tensor:
-        """One picture ``(H, W, 3)`` alone through the backbone, as ``object_image_tiles``
-        shows it: ``(S, C)``."""
-        if self.cfg.object_image_tiles > 1:
-            view = catalog_view(picture.cpu().numpy(), self.cfg.object_image_tiles)
-            picture = torch.from_numpy(view)
+        """One picture ``(H, W, 3)`` alone through the backbone: ``(S, C)``."""
         return self.backbone(picture[None].to(self.device))[0]
 
     def _object_inputs(self, images: Sequence[Image]) -> Tensor | ObjectInputs:

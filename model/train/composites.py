@@ -41,18 +41,10 @@ def composite(
     tilted, anywhere in the frame); a fifth of the time the catalog image itself (the
     query's object image), whose cells are left unlabelled (``None``).
     """
-    if rng.random() < 0.2:
-        return resize(product, background.shape[0]), None
-    return paste(background, Image.fromarray(cutout(product), "RGBA"), rng, grid)
-
-
-def paste(
-    background: np.ndarray, piece: Image.Image, rng: np.random.Generator, grid: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """An RGBA ``piece`` on ``background`` as a hand holds a product in video (at the
-    annotated boxes' sizes, turned and tilted, anywhere in the frame), and the cells it
-    covers ``(S,)`` bool."""
     size = background.shape[0]
+    if rng.random() < 0.2:
+        return resize(product, size), None
+    piece = Image.fromarray(cutout(product), "RGBA")
     height = int(rng.uniform(0.17, 0.6) * size)
     width = max(3, int(height * piece.width / piece.height * rng.uniform(0.35, 1.0)))
     piece = piece.resize((width, height), Image.Resampling.BILINEAR)

@@ -35,7 +35,6 @@ the one trained here. Run::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -50,7 +49,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.backbone import Backbone
-from model.catalog_view import catalog_view
 from model.config import ModelConfig
 from model.data.handled import handled_map
 from model.data.split import load_catalog_images
@@ -60,7 +58,6 @@ from model.product_match import ProductMatch
 from model.synth.reader import Dataset, read_dataset
 from model.synth.records import VideoAnnotation
 from model.synth.video_io import iter_video_frames
-from model.train.catalog_library import CatalogLibrary, LibraryStore, library_composite
 from model.train.composites import composite, resize
 
 #: Receives one record per epoch.
@@ -84,12 +81,6 @@ class PretrainConfig:
     handled_pos_weight: float = 4.0  # handled cells are few (a product covers 1-3 of 16)
     match_dim: int = 64  # the product-match width when the preset has none of its own
     temperature: float = 0.1  # of the softmax over cosine similarities
-    # Never-filmed stores whose catalog images join each batch (model.train.catalog_library):
-    # 0 leaves the library out; with one, this share of the composites comes from it.
-    library_stores: int = 0
-    library_share: float = 0.5
-    # A catalog image's product drawn tiles x tiles times at video size (model.catalog_view)
-    catalog_tiles: int = 1
     seed: int = 0
 
 
@@ -225,7 +216,6 @@ def pretrain_backbone(
     val_set = load_frames(dataset, "val", cfg, catalogs) if dataset.splits.get("val") else None
     images = load_catalog_images(dataset)
     catalog = np.stack([resize(images[sku], cfg.image_size) for sku in catalogs.skus])
-    views = np.stack([catalog_view(image, config.catalog_tiles) for image in catalog])
 
     heads = _Heads(
         cfg.backbone_channels, cfg.object_match_dim or config.match_dim, len(dataset.activities)
@@ -235,11 +225,6 @@ def pretrain_backbone(
     params = [*backbone.model.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     backgrounds = composite_backgrounds(train_set, len(catalogs.sold))
-    library = (
-        CatalogLibrary(config.library_stores, cfg.image_size, config.catalog_tiles)
-        if config.library_stores
-        else None
-    )
     busy = np.flatnonzero(train_set.sku != NONE)
     empty = np.flatnonzero(train_set.sku == NONE)
     # An epoch: every frame where a product is handled and as many where none is (most
@@ -257,14 +242,10 @@ def pretrain_backbone(
                 group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
             step += 1
             store = int(train_set.store[rows[0]])
-            extra = None if library is None else library.store(int(rng.integers(library.stores)))
             batch = _batch(
-                train_set, rows, store, catalogs, catalog, backgrounds, rng, config, cfg.grid, extra
+                train_set, rows, store, catalogs, catalog, backgrounds, rng, config, cfg.grid
             )
-            prototypes = views[catalogs.sold[store]]
-            if extra is not None:  # the library store's products are told apart as well
-                prototypes = np.concatenate((prototypes, extra.views))
-            losses = _losses(backbone, heads, batch, prototypes, config)
+            losses = _losses(backbone, heads, batch, catalog[catalogs.sold[store]], config)
             optimizer.zero_grad(set_to_none=True)
             loss = sum(losses.values())
             assert isinstance(loss, Tensor)  # _losses gives three terms: a tensor, never 0
@@ -277,11 +258,11 @@ def pretrain_backbone(
             "seconds": round(time.perf_counter() - began, 1),
             "train_loss": {k: round(v / len(batches), 4) for k, v in sums.items()},
             "train_accuracy": _accuracy(
-                backbone, heads, _subset(train_set, 2000), catalogs, views, config
+                backbone, heads, _subset(train_set, 2000), catalogs, catalog, config
             ),
         }
         if val_set is not None:
-            record["val_accuracy"] = _accuracy(backbone, heads, val_set, catalogs, views, config)
+            record["val_accuracy"] = _accuracy(backbone, heads, val_set, catalogs, catalog, config)
         if log is not None:
             log(record)
     for p in backbone.model.parameters():
@@ -295,9 +276,8 @@ def pretrain_backbone(
 
 
 def model_config(config: PretrainConfig) -> ModelConfig:
-    """The preset, at ``config.image_size`` with the grid at the preset's stride if set, its
-    catalog images shown as ``config.catalog_tiles`` says."""
-    cfg = ModelConfig.preset(config.preset, object_image_tiles=config.catalog_tiles)
+    """The preset, at ``config.image_size`` with the grid at the preset's stride if set."""
+    cfg = ModelConfig.preset(config.preset)
     if config.image_size is None or config.image_size == cfg.image_size:
         return cfg
     stride = cfg.image_size // cfg.grid[0]
@@ -307,7 +287,7 @@ def model_config(config: PretrainConfig) -> ModelConfig:
             f"backbone's stride of {stride} pixels."
         )
     side = config.image_size // stride
-    return dataclasses.replace(cfg, image_size=config.image_size, grid=(side, side))
+    return ModelConfig.preset(config.preset, image_size=config.image_size, grid=(side, side))
 
 
 def store_batches(
@@ -350,18 +330,15 @@ def _batch(
     rng: np.random.Generator,
     config: PretrainConfig,
     grid: tuple[int, int],
-    library: LibraryStore | None = None,
 ) -> _Batch:
-    """Video frames of ``store`` plus its catalog products pasted on its frames and, with a
-    ``library`` store, that store's products too (classes after the store's, then none)."""
+    """Video frames of ``store`` plus its catalog products pasted on its frames."""
     images = [frames.frames[rows]]
     sku = [frames.sku[rows]]
     activity = [frames.activity[rows]]
     handled = [frames.handled[rows].astype(np.int64)]
     s = frames.handled.shape[1]
     sold, pool = catalogs.sold[store], backgrounds[store]
-    from_library = 0 if library is None else round(config.composites * config.library_share)
-    for _ in range(config.composites - from_library):
+    for _ in range(config.composites):
         k = int(rng.choice(sold))
         row = int(rng.choice(pool)) if len(pool) else int(rows[0])
         image, cells = composite(frames.frames[row], catalog[k], rng, grid)
@@ -369,21 +346,9 @@ def _batch(
         sku.append(np.array([k]))
         activity.append(np.array([-1]))  # a pasted product says nothing about the activity
         handled.append(np.full((1, s), -1) if cells is None else cells[None].astype(np.int64))
-    product = catalogs.local(store, np.concatenate(sku))
-    if library is not None:
-        known, extra = len(sold), len(library.styles)
-        product[product == known] = known + extra  # none comes after the library's products
-        picks = rng.integers(extra, size=from_library)
-        for k in picks:
-            row = int(rng.choice(pool)) if len(pool) else int(rows[0])
-            image, cells = library_composite(frames.frames[row], library.styles[k], rng, grid)
-            images.append(image[None])
-            activity.append(np.array([-1]))
-            handled.append(cells[None].astype(np.int64))
-        product = np.concatenate((product, known + picks))
     return _Batch(
         torch.from_numpy(np.concatenate(images)),
-        torch.from_numpy(product),
+        torch.from_numpy(catalogs.local(store, np.concatenate(sku))),
         torch.from_numpy(np.concatenate(activity)),
         torch.from_numpy(np.concatenate(handled)),
     )
@@ -489,34 +454,13 @@ def main(argv: list[str] | None = None) -> None:
         "--image-size", type=int, default=None, help="backbone input side (default: preset's)"
     )
     parser.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
-    parser.add_argument(
-        "--library-stores",
-        type=int,
-        default=0,
-        help="never-filmed stores whose catalog images join each batch (default: none)",
-    )
-    parser.add_argument(
-        "--catalog-tiles",
-        type=int,
-        default=1,
-        help="show each catalog image's product N x N times at video size (default: 1, whole)",
-    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.library_stores < 0:
-        parser.error("--library-stores must be 0 (no library) or more.")
-    if args.catalog_tiles < 1:
-        parser.error("--catalog-tiles must be 1 (the whole picture) or more.")
     config = PretrainConfig(
-        preset=args.preset,
-        image_size=args.image_size,
-        epochs=args.epochs,
-        seed=args.seed,
-        library_stores=args.library_stores,
-        catalog_tiles=args.catalog_tiles,
+        preset=args.preset, image_size=args.image_size, epochs=args.epochs, seed=args.seed
     )
     try:
         model_config(config)  # a wrong size is one sentence here, not a traceback later
