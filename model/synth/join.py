@@ -43,7 +43,7 @@ def join_datasets(train: Path, val: Path, out: Path) -> tuple[int, int]:
     train_ids = [v for v in a.splits.get("train", ()) if not set(a.skus_of(v)) & val_skus]
     val_ids = list(b.splits.get("val", ()))
     kept_stores = {a.videos[v].store for v in train_ids}
-    skus = {sku for s in kept_stores if s is not None for sku in a.stores[s].skus} | val_skus
+    train_skus = {sku for s in kept_stores if s is not None for sku in a.stores[s].skus}
 
     meta_a, meta_b = (_load(root / "dataset.json") for root in (train, val))
     for sub in ("annotations", "videos", "catalog", "queries"):
@@ -52,7 +52,7 @@ def join_datasets(train: Path, val: Path, out: Path) -> tuple[int, int]:
         for v in ids:
             _link(src.root / "annotations" / f"{v}.json", out / "annotations")
             _link(src.video_path(v), out / "videos")
-    catalog = [e for e in _load(train / "catalog.json")["skus"] if e["sku"] in skus - val_skus] + [
+    catalog = [e for e in _load(train / "catalog.json")["skus"] if e["sku"] in train_skus] + [
         e for e in _load(val / "catalog.json")["skus"] if e["sku"] in val_skus
     ]
     for entry in catalog:
@@ -61,16 +61,10 @@ def join_datasets(train: Path, val: Path, out: Path) -> tuple[int, int]:
     _write(out / "catalog.json", {"skus": catalog})
     stores = [s for s in meta_a["stores"] if s["store"] in kept_stores and s["split"] == "train"]
     stores += [s for s in meta_b["stores"] if s["store"] in val_stores]
-    template = meta_a["query_counts"]["train"]  # {kind: {bucket: n}}, every kind and bucket
-    counts = {split: {k: dict.fromkeys(b, 0) for k, b in template.items()} for split in SPLITS}
-    for split, ids, root in (("train", train_ids, train), ("val", val_ids, val)):
-        keep, kept = set(ids), []
-        for line in (root / "queries" / f"{split}.jsonl").read_text().splitlines(keepends=True):
-            query = json.loads(line)
-            if query["video_id"] in keep:
-                kept.append(line)
-                counts[split][query["kind"]][query["bucket"]] += 1
-        (out / "queries" / f"{split}.jsonl").write_text("".join(kept))
+    kinds = meta_a["query_counts"]["train"]  # {kind: {bucket: n}}: every kind and bucket
+    counts = {split: {k: dict.fromkeys(b, 0) for k, b in kinds.items()} for split in SPLITS}
+    _copy_queries(train, out, "train", set(train_ids), counts["train"])
+    _copy_queries(val, out, "val", set(val_ids), counts["val"])
     (out / "queries" / "test.jsonl").write_text("")
     splits = {"train": train_ids, "val": val_ids, "test": []}
     _write(
@@ -79,6 +73,19 @@ def join_datasets(train: Path, val: Path, out: Path) -> tuple[int, int]:
     )
     read_dataset(out)  # the joined dataset passes every check a training run makes
     return len(train_ids), len(val_ids)
+
+
+def _copy_queries(
+    source: Path, out: Path, split: str, videos: set[str], counts: dict[str, dict[str, int]]
+) -> None:
+    """The split's queries about ``videos``, counted by kind and bucket into ``counts``."""
+    kept = []
+    for line in (source / "queries" / f"{split}.jsonl").read_text().splitlines(keepends=True):
+        query = json.loads(line)
+        if query["video_id"] in videos:
+            kept.append(line)
+            counts[query["kind"]][query["bucket"]] += 1
+    (out / "queries" / f"{split}.jsonl").write_text("".join(kept))
 
 
 def _link(source: Path, folder: Path) -> None:
