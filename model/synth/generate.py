@@ -131,7 +131,7 @@ def generate_dataset(
         for store, catalog in catalogs.items()
         if store is not None
     ]
-    _write_json(out / "dataset.json", _dataset_json(seed, minutes, config, plans, queries, records))
+    write_json(out / "dataset.json", _dataset_json(seed, minutes, config, plans, queries, records))
     return DatasetSummary(
         root=out,
         videos={s: sum(p.split == s for p in plans) for s in SPLITS},
@@ -188,7 +188,7 @@ def _draw_video(
     """One video, start to end: rendered and encoded, its annotation written, its queries
     drawn from its own seed (a worker process's whole task)."""
     annotation = write_video(build_world(plan, catalog, config), out, config, on_frame)
-    _write_json(out / "annotations" / f"{plan.video_id}.json", annotation.to_json())
+    write_json(out / "annotations" / f"{plan.video_id}.json", annotation.to_json())
     rng = rng_for(plan.seed, "queries")
     return annotation, make_queries(annotation, [c.sku for c in catalog], rng, config.queries)
 
@@ -276,7 +276,7 @@ def _write_catalog(out: Path, catalog: list[CatalogItem]) -> None:
         image = f"catalog/{item.sku}.png"
         reference_image(item.style).save(out / image, format="PNG", optimize=False)
         entries.append(CatalogEntry(item.sku, item.name, item.price, image).to_json())
-    _write_json(out / "catalog.json", {"skus": entries})
+    write_json(out / "catalog.json", {"skus": entries})
 
 
 def _dataset_json(
@@ -315,7 +315,7 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     """Indented JSON with one record per line for lists of records (readable, diffable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["{"]

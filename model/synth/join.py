@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from model.synth.errors import DatasetError
+from model.synth.generate import write_json
 from model.synth.reader import read_dataset
 
 SPLITS = ("train", "val", "test")
@@ -58,7 +59,7 @@ def join_datasets(train: Path, val: Path, out: Path) -> tuple[int, int]:
     for entry in catalog:
         root = val if entry["sku"] in val_skus else train
         _link(root / entry["image"], out / Path(entry["image"]).parent)
-    _write(out / "catalog.json", {"skus": catalog})
+    write_json(out / "catalog.json", {"skus": catalog})
     stores = [s for s in meta_a["stores"] if s["store"] in kept_stores and s["split"] == "train"]
     stores += [s for s in meta_b["stores"] if s["store"] in val_stores]
     kinds = meta_a["query_counts"]["train"]  # {kind: {bucket: n}}: every kind and bucket
@@ -67,7 +68,7 @@ def join_datasets(train: Path, val: Path, out: Path) -> tuple[int, int]:
     _copy_queries(val, out, "val", set(val_ids), counts["val"])
     (out / "queries" / "test.jsonl").write_text("")
     splits = {"train": train_ids, "val": val_ids, "test": []}
-    _write(
+    write_json(
         out / "dataset.json",
         {**meta_a, "splits": splits, "stores": stores, "query_counts": counts},
     )
@@ -99,10 +100,6 @@ def _link(source: Path, folder: Path) -> None:
 
 def _load(path: Path) -> Any:
     return json.loads(path.read_text())
-
-
-def _write(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
