@@ -6,7 +6,9 @@ per-step answers into baskets needs many runs over the same answers, so this too
 model directly: each session is written once into its memory from the token cache (the
 path ``cartmem eval`` takes), every product of its store gets its whole-session question
 with per-step answers, and each decoder turns those answers into beliefs and flags against
-scans that leave one item unscanned, planted as ``reconcile_eval`` plants it. Use it on
+scans that leave one item unscanned, planted as ``reconcile_eval`` plants it; each counted
+event is also checked against the annotation (its product's put or take-out, a look-alike's,
+its product doing something else, nothing) to show where a decoder's counts go wrong. Use it on
 validation or tuning sets only; held-out figures come from ``reconcile_eval``.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN
@@ -104,6 +106,54 @@ def score(sessions: list[dict[str, Any]], decoder: str, seed: int = 0) -> dict[s
     }
 
 
+#: seconds an event may lie beside an annotated span and still be that span: the answer's
+#: steps are 1 s apart and its peaks drift a step or two from the annotated moment
+MATCH_SLACK_S = 3.0
+DIRECTIONS = {+1: "put_in_cart", -1: "take_out_of_cart"}
+
+
+def event_sources(sessions: list[dict[str, Any]], decoder: str) -> dict[str, dict[str, int]]:
+    """Per direction, what each counted event of ``decoder`` is, checked against the spans.
+
+    ``true``: a span of its product and direction no stronger event claimed; ``twice``: one
+    already claimed (one item counted twice); ``look_alike``: another product's span of that
+    direction (a confusion); ``other_activity``: a span of its own product doing something
+    else; ``nothing``. ``missed`` counts the spans no event of their product claimed.
+    """
+    out = {label: dict.fromkeys(_SOURCES, 0) for label in DIRECTIONS.values()}
+    for s in sessions:
+        spans = [(a, sku, float(start), float(end)) for a, sku, start, end in s["spans"]]
+        for b in beliefs_of(decoder, s["steps"]):
+            for change, label in DIRECTIONS.items():
+                counts = out[label]
+                own = [x for x in spans if x[0] == label and x[1] == b.sku]
+                claimed: set[int] = set()
+                counted = [e for e in b.events if e.counted and e.change == change]
+                for e in sorted(counted, key=lambda e: -e.probability):
+                    near = [i for i, x in enumerate(own) if _near(e.start, e.end, x)]
+                    free = [i for i in near if i not in claimed]
+                    if free:
+                        claimed.add(free[0])
+                        counts["true"] += 1
+                    elif near:
+                        counts["twice"] += 1
+                    elif any(x[0] == label and _near(e.start, e.end, x) for x in spans):
+                        counts["look_alike"] += 1
+                    elif any(x[1] == b.sku and _near(e.start, e.end, x) for x in spans):
+                        counts["other_activity"] += 1
+                    else:
+                        counts["nothing"] += 1
+                counts["missed"] += len(own) - len(claimed)
+    return out
+
+
+_SOURCES = ("true", "twice", "look_alike", "other_activity", "nothing", "missed")
+
+
+def _near(start: float, end: float, span: tuple[str, str, float, float]) -> bool:
+    return span[2] - MATCH_SLACK_S <= end and start <= span[3] + MATCH_SLACK_S
+
+
 def identification(sessions: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per activity: at each annotated moment of it, where the handled product's own per-step
     answer ranks among its store's products (the peak over the moment's steps): the share
@@ -161,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         args.answers.write_text(json.dumps(sessions))
     for decoder in DECODERS:
         print(json.dumps(score(sessions, decoder)))
+        print(json.dumps({"decoder": decoder, "events": event_sources(sessions, decoder)}))
     print(json.dumps({"identification": identification(sessions)}))
     return 0
 

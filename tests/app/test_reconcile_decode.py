@@ -1,6 +1,6 @@
 """The offline decoder comparison: flags and identification from hand-made per-step answers."""
 
-from app.bench.reconcile_decode import identification, score
+from app.bench.reconcile_decode import event_sources, identification, score
 
 
 def _answer(put: list[float], n: int = 12) -> dict:
@@ -49,3 +49,29 @@ def test_identification_ranks_each_products_own_answer_at_its_moment() -> None:
     session["steps"]["A"] = _answer([0, 0, 0.5])  # now B's echo is the stronger one
     found = identification([session])["put_in_cart"]
     assert found["top1"] == 0.0 and found["top3"] == 1.0
+
+
+def test_event_sources_name_what_each_counted_event_is() -> None:
+    found = event_sources([_session()], "independent")["put_in_cart"]
+    assert found == {  # A's put is A's span; B's echo lies on A's span: a look-alike
+        "true": 1, "twice": 0, "look_alike": 1, "other_activity": 0, "nothing": 0, "missed": 0
+    }  # fmt: skip
+    assert event_sources([_session()], "one-product")["put_in_cart"]["look_alike"] == 0
+
+    # A is seen put in at 2 s and again at 13 s, two events (further apart than the merge
+    # gap); C is put in at 2-4 s but its answer stays quiet
+    session = _session()
+    session["steps"] = {
+        "A": _answer([0, 0, 0.9] + [0.0] * 10 + [0.8], n=16),
+        "B": _answer([], n=16),
+        "C": _answer([0, 0, 0.2], n=16),
+    }
+    session["spans"] = [("put_in_cart", "A", 2.0, 4.0), ("put_in_cart", "C", 2.0, 4.0)]
+    found = event_sources([session], "independent")["put_in_cart"]
+    assert (found["true"], found["nothing"], found["missed"]) == (1, 1, 1)  # 13 s; C's put
+    session["spans"].append(("inspect", "A", 12.0, 15.0))
+    found = event_sources([session], "independent")["put_in_cart"]
+    assert (found["nothing"], found["other_activity"]) == (0, 1)  # 13 s shows A inspected
+    session["spans"] = [("put_in_cart", "A", 2.0, 12.0)]  # one slow put spans both events
+    found = event_sources([session], "independent")["put_in_cart"]
+    assert (found["true"], found["twice"], found["missed"]) == (1, 1, 0)
