@@ -29,7 +29,10 @@ The result is a whole ``LongVMNet`` checkpoint to start training from (``cartmem
 the one trained here. Run::
 
     python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 2] [--seed 0]
-        [--image-size 192]
+        [--image-size 192] [--device cuda]
+
+It runs on a CUDA device when one is visible (``--device`` chooses): the frames and their
+composites are drawn on the CPU, and only the backbone and the heads run on the device.
 """
 
 from __future__ import annotations
@@ -202,9 +205,14 @@ def pretrain_backbone(
     config: PretrainConfig = PretrainConfig(),
     *,
     log: Logger | None = None,
+    device: str | None = None,
 ) -> Path:
-    """Train ``LongVMNet(preset).backbone`` on the store domain, freeze it, save the net."""
+    """Train ``LongVMNet(preset).backbone`` on the store domain, freeze it, save the net.
+
+    ``device``: where the backbone and heads train (default: CUDA when visible, else CPU).
+    """
     began = time.perf_counter()
+    where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     dataset = read_dataset(Path(data))
@@ -219,7 +227,8 @@ def pretrain_backbone(
 
     heads = _Heads(
         cfg.backbone_channels, cfg.object_match_dim or config.match_dim, len(dataset.activities)
-    )
+    ).to(where)
+    backbone.to(where)
     for p in backbone.model.parameters():
         p.requires_grad_(True)
     params = [*backbone.model.parameters(), *heads.parameters()]
@@ -245,7 +254,9 @@ def pretrain_backbone(
             batch = _batch(
                 train_set, rows, store, catalogs, catalog, backgrounds, rng, config, cfg.grid
             )
-            losses = _losses(backbone, heads, batch, catalog[catalogs.sold[store]], config)
+            losses = _losses(
+                backbone, heads, batch.to(where), catalog[catalogs.sold[store]], config
+            )
             optimizer.zero_grad(set_to_none=True)
             loss = sum(losses.values())
             assert isinstance(loss, Tensor)  # _losses gives three terms: a tensor, never 0
@@ -255,6 +266,7 @@ def pretrain_backbone(
                 sums[k] = sums.get(k, 0.0) + v.item()
         record: dict[str, object] = {
             "epoch": epoch + 1,
+            "device": str(where),
             "seconds": round(time.perf_counter() - began, 1),
             "train_loss": {k: round(v / len(batches), 4) for k, v in sums.items()},
             "train_accuracy": _accuracy(
@@ -268,6 +280,7 @@ def pretrain_backbone(
     for p in backbone.model.parameters():
         p.requires_grad_(False)
     backbone.model.eval()
+    net.to("cpu")  # a checkpoint loads on any machine
     if net.encoder_decoder.match is not None:  # the answer starts from the trained match
         net.encoder_decoder.match.load_state_dict(heads.match.state_dict())
     net.save(out)
@@ -318,6 +331,12 @@ class _Batch:
     product: Tensor  # (N,) int64: position in the store's catalog, its length for none
     activity: Tensor  # (N,) int64: -1 unknown (composites)
     handled: Tensor  # (N, S) int64: -1 unknown
+
+    def to(self, device: torch.device) -> _Batch:
+        """The labels on ``device``; the images go there as the backbone reads them."""
+        return _Batch(
+            self.images, self.product.to(device), self.activity.to(device), self.handled.to(device)
+        )
 
 
 def _batch(
@@ -378,7 +397,7 @@ def _losses(
         "handled": F.binary_cross_entropy_with_logits(
             handled[known],
             batch.handled[known].float(),
-            pos_weight=torch.tensor(config.handled_pos_weight),
+            pos_weight=torch.tensor(config.handled_pos_weight, device=handled.device),
         ),
     }
 
@@ -420,8 +439,8 @@ def _accuracy(
         mine = np.flatnonzero(frames.store == store)
         for rows in np.array_split(mine, 1 + len(mine) // 64):
             x = _tokens(backbone, torch.from_numpy(frames.frames[rows]))
-            product = heads.product_logits(x, store_tokens, config.temperature).argmax(-1)
-            activity, handled = heads(x)
+            product = heads.product_logits(x, store_tokens, config.temperature).argmax(-1).cpu()
+            activity, handled = (t.cpu() for t in heads(x))
             some = frames.sku[rows] != NONE
             truth = torch.from_numpy(catalogs.local(int(store), frames.sku[rows][some]))[:, None]
             right = product[torch.from_numpy(some)] == truth  # (n, S)
@@ -456,6 +475,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when visible)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -467,7 +489,11 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         parser.error(str(exc))
     pretrain_backbone(
-        args.data, args.out, config, log=lambda r: print(json.dumps(r), file=sys.stdout, flush=True)
+        args.data,
+        args.out,
+        config,
+        log=lambda r: print(json.dumps(r), file=sys.stdout, flush=True),
+        device=args.device,
     )
 
 

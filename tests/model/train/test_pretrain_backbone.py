@@ -56,14 +56,25 @@ def test_composite_labels_the_cells_the_product_covers() -> None:
     assert pasted > 20
 
 
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+        ),
+    ],
+)
 def test_a_short_pretraining_run_changes_the_backbone_and_saves_a_checkpoint(
-    tmp_path: Path, make_small_dataset
+    tmp_path: Path, make_small_dataset, device: str
 ) -> None:
     data = make_small_dataset(tmp_path / "data", split=(0.5, 0.5, 0.0))
     records: list[dict] = []
     config = PretrainConfig(epochs=2, batch_size=8, composites=8, seed=0)
-    out = pretrain_backbone(data, tmp_path / "backbone", config, log=records.append)
+    out = pretrain_backbone(data, tmp_path / "backbone", config, log=records.append, device=device)
     assert [r["epoch"] for r in records] == [1, 2]
+    assert {r["device"] for r in records} == {str(torch.device(device))}
     losses = [r["train_loss"] for r in records]
     assert all(np.isfinite(v) for loss in losses for v in loss.values())
     assert set(records[-1]["val_accuracy"]) == {
