@@ -174,7 +174,7 @@ def train(
                 record["val"] = evaluate(net, val_data).summary.percent
             _emit(out, record, log)  # one JSON line per evaluation
         net.save(out)
-        save_state(out, optimizer, Position(epoch + 1, step), rng, gumbel, config)
+        save_state(out, optimizer, Position(epoch + 1, step), rng, gumbel, config.to_dict())
     if position.epoch >= config.epochs:
         net.save(out)  # a finished run resumed: nothing to train, still leave a checkpoint
     return TrainResult(out, epochs_done, step, time.perf_counter() - began, record)

@@ -29,10 +29,14 @@ The result is a whole ``LongVMNet`` checkpoint to start training from (``cartmem
 the one trained here. Run::
 
     python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 2] [--seed 0]
-        [--image-size 192] [--device cuda]
+        [--image-size 192] [--device cuda] [--stop-after N]
+    python -m model.train.pretrain_backbone --data DATA --out DIR --resume [--stop-after N]
 
 It runs on a CUDA device when one is visible (``--device`` chooses): the frames and their
 composites are drawn on the CPU, and only the backbone and the heads run on the device.
+After every epoch ``DIR`` holds the checkpoint and what a resumed run needs (the heads, the
+optimizer, the random states: ``model.train.state``), so a run longer than one sitting (a
+lent GPU's 10-minute calls, a CPU session's hours) is several calls that end as one would.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +52,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import safetensors.torch
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -55,19 +61,23 @@ from model.backbone import Backbone
 from model.config import ModelConfig
 from model.data.handled import handled_map
 from model.data.split import load_catalog_images
-from model.errors import ConfigError
+from model.errors import CheckpointError, ConfigError
 from model.network import LongVMNet
 from model.product_match import ProductMatch
 from model.synth.reader import Dataset, read_dataset
 from model.synth.records import VideoAnnotation
 from model.synth.video_io import iter_video_frames
 from model.train.composites import composite, resize
+from model.train.state import Position, load_state, read_config_document, save_state
 
 #: Receives one record per epoch.
 Logger = Callable[[dict[str, object]], None]
 
 #: ``FrameSet.sku`` of a frame where no product is handled.
 NONE = -1
+
+#: The pretraining heads' weights, beside the checkpoint, for a resumed run.
+HEADS_FILE = "pretrain_heads.safetensors"
 
 
 @dataclass(frozen=True)
@@ -206,18 +216,28 @@ def pretrain_backbone(
     *,
     log: Logger | None = None,
     device: str | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
 ) -> Path:
-    """Train ``LongVMNet(preset).backbone`` on the store domain, freeze it, save the net.
+    """Train ``LongVMNet(preset).backbone`` on the store domain and save the net into ``out``
+    after every epoch (a checkpoint to train from; its backbone loads frozen).
 
     ``device``: where the backbone and heads train (default: CUDA when visible, else CPU).
+    ``resume``: go on with the run saved in ``out``, which must have been started with
+    ``config`` (``read_pretrain_config``); the result is the same as one uninterrupted run.
+    ``stop_after``: end this call after that many epochs (the run stays resumable), so a run
+    longer than one sitting on a lent machine is several calls.
     """
     began = time.perf_counter()
+    out = Path(out)
     where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if resume and read_pretrain_config(out) != config:
+        raise CheckpointError(f"{out} holds a pretraining run with other settings.")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     dataset = read_dataset(Path(data))
     cfg = model_config(config)
-    net = LongVMNet(cfg)
+    net = LongVMNet.load(out) if resume else LongVMNet(cfg)
     backbone = net.backbone
     catalogs = store_catalogs(dataset)
     train_set = load_frames(dataset, "train", cfg, catalogs)
@@ -227,7 +247,10 @@ def pretrain_backbone(
 
     heads = _Heads(
         cfg.backbone_channels, cfg.object_match_dim or config.match_dim, len(dataset.activities)
-    ).to(where)
+    )
+    if resume:
+        safetensors.torch.load_model(heads, str(out / HEADS_FILE))
+    heads.to(where)
     backbone.to(where)
     for p in backbone.model.parameters():
         p.requires_grad_(True)
@@ -240,8 +263,12 @@ def pretrain_backbone(
     # frames show nothing handled; all of them would mostly teach "none").
     per_epoch = len(store_batches(train_set, np.concatenate([busy, busy]), config, rng))
     total = config.epochs * per_epoch
-    step = 0
-    for epoch in range(config.epochs):
+    position = Position(0, 0)
+    if resume:  # optimizer moments, both random states and the step, as the last epoch left them
+        position = load_state(out, optimizer, rng, None, kind="pretrain")
+    step = position.step
+    last = config.epochs if stop_after is None else min(config.epochs, position.epoch + stop_after)
+    for epoch in range(position.epoch, last):
         backbone.model.train()  # BatchNorm learns the domain's statistics too
         idle = rng.choice(empty, min(len(busy), len(empty)), replace=False)
         batches = store_batches(train_set, np.concatenate([busy, idle]), config, rng)
@@ -275,17 +302,28 @@ def pretrain_backbone(
         }
         if val_set is not None:
             record["val_accuracy"] = _accuracy(backbone, heads, val_set, catalogs, catalog, config)
+        _save(out, net, heads, config)
+        save_state(out, optimizer, Position(epoch + 1, step), rng, None, asdict(config),
+                   kind="pretrain")  # fmt: skip
         if log is not None:
             log(record)
-    for p in backbone.model.parameters():
-        p.requires_grad_(False)
-    backbone.model.eval()
-    net.to("cpu")  # a checkpoint loads on any machine
+    return out
+
+
+def read_pretrain_config(out: Path) -> PretrainConfig:
+    """The settings of the pretraining run saved in ``out``."""
+    return PretrainConfig(**read_config_document(Path(out), "pretrain"))
+
+
+def _save(out: Path, net: LongVMNet, heads: _Heads, config: PretrainConfig) -> None:
+    """The net as a checkpoint to train from, and the heads a resumed run goes on with."""
     if net.encoder_decoder.match is not None:  # the answer starts from the trained match
         net.encoder_decoder.match.load_state_dict(heads.match.state_dict())
     net.save(out)
-    (Path(out) / "pretrain_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
-    return Path(out)
+    tmp = out / (HEADS_FILE + ".tmp")
+    safetensors.torch.save_model(heads, str(tmp))
+    os.replace(tmp, out / HEADS_FILE)
+    (out / "pretrain_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
 
 
 def model_config(config: PretrainConfig) -> ModelConfig:
@@ -478,6 +516,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when visible)"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with the run saved in --out, with its own settings",
+    )
+    parser.add_argument(
+        "--stop-after", type=int, default=None, help="end this call after that many epochs"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -485,8 +531,10 @@ def main(argv: list[str] | None = None) -> None:
         preset=args.preset, image_size=args.image_size, epochs=args.epochs, seed=args.seed
     )
     try:
+        if args.resume:  # the run continues with its own settings
+            config = read_pretrain_config(args.out)
         model_config(config)  # a wrong size is one sentence here, not a traceback later
-    except ConfigError as exc:
+    except (CheckpointError, ConfigError) as exc:
         parser.error(str(exc))
     pretrain_backbone(
         args.data,
@@ -494,6 +542,8 @@ def main(argv: list[str] | None = None) -> None:
         config,
         log=lambda r: print(json.dumps(r), file=sys.stdout, flush=True),
         device=args.device,
+        resume=args.resume,
+        stop_after=args.stop_after,
     )
 
 

@@ -2,7 +2,8 @@
 
 Stored as a pair, nothing pickled: ``train_state.safetensors`` (optimizer moments, torch
 random states) and ``train_state.json`` (epoch, step, optimizer scalars and groups, the
-numpy generator's state, the ``TrainConfig``). The JSON is written last and names the
+numpy generator's state, the run's configuration under ``{kind}_config``: ``TrainConfig``
+for training, ``PretrainConfig`` for backbone pretraining). The JSON is written last and names the
 format, so a directory without it has no usable state. States are saved at the end of an
 epoch, where every video memory is reset anyway: nothing else is needed to continue.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,15 +43,17 @@ def save_state(
     optimizer: torch.optim.Optimizer,
     position: Position,
     rng: np.random.Generator,
-    gumbel: torch.Generator,
-    config: TrainConfig,
+    gumbel: torch.Generator | None,
+    config: Mapping[str, Any],
+    *,
+    kind: str = "train",
 ) -> None:
-    """Write the state files into ``directory`` (next to the model checkpoint)."""
+    """Write the state files into ``directory`` (next to the model checkpoint); ``config``
+    is the run's configuration as a dict, kept as ``{kind}_config``."""
     directory.mkdir(parents=True, exist_ok=True)
-    tensors: dict[str, torch.Tensor] = {
-        "rng.torch": torch.get_rng_state(),
-        "rng.gumbel": gumbel.get_state(),
-    }
+    tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+    if gumbel is not None:
+        tensors["rng.gumbel"] = gumbel.get_state()
     if torch.cuda.is_available():
         for i, state in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = state
@@ -72,7 +76,7 @@ def save_state(
         "numpy_rng": rng.bit_generator.state,
         "optimizer_groups": optimizer_state["param_groups"],
         "optimizer_scalars": scalars,
-        "train_config": config.to_dict(),
+        f"{kind}_config": dict(config),
     }
     tmp = directory / (STATE_JSON + ".tmp")
     tmp.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
@@ -81,16 +85,27 @@ def save_state(
 
 def read_train_config(directory: Path) -> TrainConfig:
     """The ``TrainConfig`` a saved state was trained with."""
-    return TrainConfig.from_dict(_document(directory)["train_config"])
+    return TrainConfig.from_dict(read_config_document(directory, "train"))
+
+
+def read_config_document(directory: Path, kind: str) -> dict[str, Any]:
+    """The configuration a saved ``kind`` state ("train", "pretrain") was run with."""
+    document = _document(directory)
+    if f"{kind}_config" not in document:
+        raise CheckpointError(f"{directory} holds another kind of run's state, not {kind}ing.")
+    return dict(document[f"{kind}_config"])
 
 
 def load_state(
     directory: Path,
     optimizer: torch.optim.Optimizer,
     rng: np.random.Generator,
-    gumbel: torch.Generator,
+    gumbel: torch.Generator | None,
+    *,
+    kind: str = "train",
 ) -> Position:
     """Restore optimizer and random states in place; returns the saved position."""
+    read_config_document(directory, kind)  # a state of another kind of run is refused
     document = _document(directory)
     tensors = safetensors.torch.load_file(str(directory / STATE_TENSORS))
     state: dict[int, dict[str, Any]] = {}
@@ -106,7 +121,8 @@ def load_state(
         raise CheckpointError(f"{directory} holds another model's optimizer: {exc}") from None
     rng.bit_generator.state = document["numpy_rng"]
     torch.set_rng_state(tensors["rng.torch"])
-    gumbel.set_state(tensors["rng.gumbel"])
+    if gumbel is not None:
+        gumbel.set_state(tensors["rng.gumbel"])
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)

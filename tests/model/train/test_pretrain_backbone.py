@@ -10,13 +10,14 @@ import torch
 
 from model import LongVMNet
 from model.data.handled import box_cells
-from model.errors import ConfigError
+from model.errors import CheckpointError, ConfigError
 from model.train.composites import composite, cutout
 from model.train.pretrain_backbone import (
     PretrainConfig,
     main,
     model_config,
     pretrain_backbone,
+    read_pretrain_config,
 )
 
 
@@ -94,6 +95,46 @@ def test_a_short_pretraining_run_changes_the_backbone_and_saves_a_checkpoint(
     assert any(changed)
     assert not any(p.requires_grad for p in trained.backbone.parameters())  # frozen again
     assert (out / "pretrain_config.json").exists()
+
+
+def test_a_run_stopped_and_resumed_ends_as_one_uninterrupted_run(
+    tmp_path: Path, make_small_dataset
+) -> None:
+    data = make_small_dataset(tmp_path / "data", split=(0.5, 0.5, 0.0))
+    config = PretrainConfig(epochs=2, batch_size=8, composites=8, seed=0)
+    whole: list[dict] = []
+    pretrain_backbone(data, tmp_path / "whole", config, log=whole.append, device="cpu")
+    parts: list[dict] = []
+    out = tmp_path / "parts"
+    pretrain_backbone(data, out, config, log=parts.append, device="cpu", stop_after=1)
+    assert [r["epoch"] for r in parts] == [1]
+    assert LongVMNet.load(out).cfg == LongVMNet.load(tmp_path / "whole").cfg  # usable already
+    assert read_pretrain_config(out) == config
+    pretrain_backbone(data, out, config, log=parts.append, device="cpu", resume=True)
+    assert [r["epoch"] for r in parts] == [1, 2]
+    assert parts[1]["train_loss"] == whole[1]["train_loss"]
+    assert parts[1]["val_accuracy"] == whole[1]["val_accuracy"]
+    resumed, uninterrupted = LongVMNet.load(out), LongVMNet.load(tmp_path / "whole")
+    for (name, a), (_, b) in zip(
+        resumed.state_dict().items(), uninterrupted.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_resuming_with_other_settings_or_no_run_is_refused(
+    tmp_path: Path, make_small_dataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = make_small_dataset(tmp_path / "data", split=(0.5, 0.5, 0.0))
+    config = PretrainConfig(epochs=2, batch_size=8, composites=8, seed=0)
+    pretrain_backbone(data, tmp_path / "run", config, device="cpu", stop_after=1)
+    other = PretrainConfig(epochs=3, batch_size=8, composites=8, seed=0)
+    with pytest.raises(CheckpointError, match="other settings"):
+        pretrain_backbone(data, tmp_path / "run", other, device="cpu", resume=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(data), "--out", str(tmp_path / "empty"), "--resume"])
+    assert exit_info.value.code == 2
+    assert "holds no training state to resume from" in capsys.readouterr().err
 
 
 def test_a_larger_input_keeps_the_presets_stride_and_a_backbone_builds_on_it() -> None:
