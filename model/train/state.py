@@ -3,9 +3,10 @@
 Stored as a pair, nothing pickled: ``train_state.safetensors`` (optimizer moments, torch
 random states) and ``train_state.json`` (epoch, step, optimizer scalars and groups, the
 numpy generator's state, the run's configuration under ``{kind}_config``: ``TrainConfig``
-for training, ``PretrainConfig`` for backbone pretraining). The JSON is written last and names the
-format, so a directory without it has no usable state. States are saved at the end of an
-epoch, where every video memory is reset anyway: nothing else is needed to continue.
+for training, ``PretrainConfig`` for backbone pretraining). The JSON is written last and
+names the format, so a directory without it has no usable state. States are saved at the
+end of an epoch, where every video memory is reset anyway: nothing else is needed to
+continue.
 """
 
 from __future__ import annotations
