@@ -91,10 +91,7 @@ def read_train_config(directory: Path) -> TrainConfig:
 
 def read_config_document(directory: Path, kind: str) -> dict[str, Any]:
     """The configuration a saved ``kind`` state ("train", "pretrain") was run with."""
-    document = _document(directory)
-    if f"{kind}_config" not in document:
-        raise CheckpointError(f"{directory} holds another kind of run's state, not {kind}ing.")
-    return dict(document[f"{kind}_config"])
+    return dict(_document(directory, kind)[f"{kind}_config"])
 
 
 def load_state(
@@ -106,8 +103,7 @@ def load_state(
     kind: str = "train",
 ) -> Position:
     """Restore optimizer and random states in place; returns the saved position."""
-    read_config_document(directory, kind)  # a state of another kind of run is refused
-    document = _document(directory)
+    document = _document(directory, kind)
     tensors = safetensors.torch.load_file(str(directory / STATE_TENSORS))
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
@@ -134,11 +130,14 @@ def has_state(directory: Path) -> bool:
     return (directory / STATE_JSON).is_file() and (directory / STATE_TENSORS).is_file()
 
 
-def _document(directory: Path) -> dict[str, Any]:
+def _document(directory: Path, kind: str) -> dict[str, Any]:
+    """The state's JSON, refused unless it is a ``kind`` run's."""
     path = directory / STATE_JSON
     if not path.is_file() or not (directory / STATE_TENSORS).is_file():
         raise CheckpointError(f"{directory} holds no training state to resume from.")
     document = json.loads(path.read_text())
     if document.get("format") != FORMAT or document.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a version-{FORMAT_VERSION} {FORMAT} file.")
+    if f"{kind}_config" not in document:
+        raise CheckpointError(f"{directory} holds another kind of run's state, not {kind}ing.")
     return document
