@@ -26,15 +26,21 @@ from typing import Any
 import numpy as np
 
 from app.bench.planting import plant
+from app.bench.scan_repair import scan_repaired_beliefs
 from app.reconcile.basket import Belief, belief, step_events
 from app.reconcile.compare import compare
 from app.reconcile.exclusive import one_product_per_moment
 
-#: decoder name -> beliefs of every product from its per-step answers
-DECODERS = ("independent", "one-product")
+#: decoder name -> beliefs of every product from its per-step answers (and the scans, for
+#: ``scan-repair``, a measurement of what the scans can explain: ``app.bench.scan_repair``)
+DECODERS = ("independent", "one-product", "scan-repair")
 
 
-def beliefs_of(decoder: str, steps: Mapping[str, dict[str, Any]]) -> list[Belief]:
+def beliefs_of(
+    decoder: str, steps: Mapping[str, dict[str, Any]], scans: Mapping[str, int]
+) -> list[Belief]:
+    if decoder == "scan-repair":
+        return scan_repaired_beliefs(steps, scans)
     events = {sku: step_events(payload, 0.0) for sku, payload in steps.items()}
     if decoder == "one-product":
         events = one_product_per_moment(events)
@@ -79,17 +85,12 @@ def session_steps(data: Path, split: str, checkpoint: Path) -> list[dict[str, An
 
 def score(sessions: list[dict[str, Any]], decoder: str, seed: int = 0) -> dict[str, Any]:
     """Recall of the planted item and precision of the flags, as ``reconcile_eval`` counts."""
-    rng = np.random.default_rng(seed)
     found = flags = real_flags = 0
     kinds: dict[str, int] = {}
     counted = 0
-    for s in sessions:
-        basket = s["basket"]
-        if not basket:
-            continue
-        planted, scans = plant(basket, rng)
+    for s, planted, scans in planted_sessions(sessions, seed):
         counted += 1
-        for d in compare(beliefs_of(decoder, s["steps"]), scans):
+        for d in compare(beliefs_of(decoder, s["steps"], scans), scans):
             real = d.sku == planted and d.expected > d.scanned
             flags += 1
             real_flags += real
@@ -106,13 +107,43 @@ def score(sessions: list[dict[str, Any]], decoder: str, seed: int = 0) -> dict[s
     }
 
 
+def planted_sessions(
+    sessions: list[dict[str, Any]], seed: int = 0
+) -> list[tuple[dict[str, Any], str, dict[str, int]]]:
+    """Each session with a basket, its planted item and the till's scans, the same on every
+    call with the same seed (every decoder is judged against the same scans)."""
+    rng = np.random.default_rng(seed)
+    return [(s, *plant(s["basket"], rng)) for s in sessions if s["basket"]]
+
+
+def averaged(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The two models' per-step answers averaged, session by session (the same sessions)."""
+    out = []
+    for a, b in zip(first, second, strict=True):
+        if a["video_id"] != b["video_id"]:
+            raise ValueError(f"answers of {a['video_id']} and {b['video_id']} cannot be averaged")
+        steps = {
+            sku: {
+                k: v
+                if k == "fps"
+                else [(x + y) / 2 for x, y in zip(v, b["steps"][sku][k], strict=True)]
+                for k, v in payload.items()
+            }
+            for sku, payload in a["steps"].items()
+        }
+        out.append({**a, "steps": steps})
+    return out
+
+
 #: seconds an event may lie beside an annotated span and still be that span: the answer's
 #: steps are 1 s apart and its peaks drift a step or two from the annotated moment
 MATCH_SLACK_S = 3.0
 DIRECTIONS = {+1: "put_in_cart", -1: "take_out_of_cart"}
 
 
-def event_sources(sessions: list[dict[str, Any]], decoder: str) -> dict[str, dict[str, int]]:
+def event_sources(
+    sessions: list[dict[str, Any]], decoder: str, seed: int = 0
+) -> dict[str, dict[str, int]]:
     """Per direction, what each counted event of ``decoder`` is, checked against the spans.
 
     ``true``: a span of its product and direction no stronger event claimed; ``twice``: one
@@ -121,9 +152,9 @@ def event_sources(sessions: list[dict[str, Any]], decoder: str) -> dict[str, dic
     else; ``nothing``. ``missed`` counts the spans no event of their product claimed.
     """
     out = {label: dict.fromkeys(_SOURCES, 0) for label in DIRECTIONS.values()}
-    for s in sessions:
+    for s, _, scans in planted_sessions(sessions, seed):
         spans = [(a, sku, float(start), float(end)) for a, sku, start, end in s["spans"]]
-        for b in beliefs_of(decoder, s["steps"]):
+        for b in beliefs_of(decoder, s["steps"], scans):
             for change, label in DIRECTIONS.items():
                 counts = out[label]
                 own = [x for x in spans if x[0] == label and x[1] == b.sku]
@@ -194,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--from-answers", type=Path, default=None, help="score answers kept by --answers"
     )
+    parser.add_argument(
+        "--average-with",
+        type=Path,
+        default=None,
+        help="average the per-step answers with another model's, kept by --answers",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--answers", type=Path, default=None, help="keep the answers here")
     args = parser.parse_args(argv)
@@ -209,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         sessions = session_steps(args.data, args.split, args.checkpoint)
     if args.answers is not None:
         args.answers.write_text(json.dumps(sessions))
+    if args.average_with is not None:
+        sessions = averaged(sessions, json.loads(args.average_with.read_text()))
     for decoder in DECODERS:
         print(json.dumps(score(sessions, decoder)))
         print(json.dumps({"decoder": decoder, "events": event_sources(sessions, decoder)}))

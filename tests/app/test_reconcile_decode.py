@@ -1,6 +1,8 @@
 """The offline decoder comparison: flags and identification from hand-made per-step answers."""
 
-from app.bench.reconcile_decode import event_sources, identification, score
+import pytest
+
+from app.bench.reconcile_decode import averaged, event_sources, identification, score
 
 
 def _answer(put: list[float], n: int = 12) -> dict:
@@ -38,6 +40,19 @@ def test_independent_decoding_flags_the_echo_and_one_product_explains_it_away() 
     one = score([_session()], "one-product")
     assert one["recall"] == 1.0 and one["precision"] == 1.0
     assert one["false_flags_per_session"] == 0.0
+    repaired = score([_session()], "scan-repair")  # B's echo is a moment's runner-up only
+    assert repaired["recall"] == 1.0 and repaired["precision"] == 1.0
+
+
+def test_averaged_answers_are_the_mean_of_two_models_per_step() -> None:
+    other = _session()
+    other["steps"]["B"] = _answer([0, 0, 0.2, 0.1])
+    mean = averaged([_session()], [other])[0]["steps"]
+    assert mean["B"]["put_in_cart"][:4] == pytest.approx([0, 0, 0.4, 0.2])
+    assert mean["A"] == _session()["steps"]["A"]
+    other["video_id"] = "w"
+    with pytest.raises(ValueError, match="cannot be averaged"):
+        averaged([_session()], [other])
 
 
 def test_identification_ranks_each_products_own_answer_at_its_moment() -> None:
