@@ -11,7 +11,11 @@ event is also checked against the annotation (its product's put or take-out, a l
 its product doing something else, nothing) to show where a decoder's counts go wrong. Use it on
 validation or tuning sets only; held-out figures come from ``reconcile_eval``.
 
-    python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN
+    python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
+    python -m app.bench.reconcile_decode --from-answers A --average-with B
+
+``--answers`` keeps the answers so that later runs read them without the model;
+``--average-with`` reads two models' answers averaged step by step (their mistakes differ).
 """
 
 from __future__ import annotations
