@@ -21,6 +21,7 @@ validation or tuning sets only; held-out figures come from ``reconcile_eval``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Mapping
@@ -189,6 +190,28 @@ def _near(start: float, end: float, span: tuple[str, str, float, float]) -> bool
     return span[2] - MATCH_SLACK_S <= end and start <= span[3] + MATCH_SLACK_S
 
 
+#: flag confidence bins of ``reliability``: [lower, upper)
+CONFIDENCE_BINS = (0.0, 0.5, 0.7, 0.9, 1.0)
+
+
+def reliability(
+    sessions: list[dict[str, Any]], decoder: str, seeds: int = 5
+) -> list[dict[str, Any]]:
+    """Does a flag's confidence mean what it says? Per confidence bin, the flags and the share
+    of them that are real, over ``seeds`` plantings of every session (more flags to bin)."""
+    flags: list[tuple[float, bool]] = []
+    for seed in range(seeds):
+        for s, planted, scans in planted_sessions(sessions, seed):
+            for d in compare(beliefs_of(decoder, s["steps"], scans), scans):
+                flags.append((d.confidence, d.sku == planted and d.expected > d.scanned))
+    out = []
+    for lower, upper in itertools.pairwise(CONFIDENCE_BINS):
+        inside = [real for c, real in flags if lower <= c < upper or (upper == 1.0 and c == 1.0)]
+        share = sum(inside) / len(inside) if inside else None
+        out.append({"confidence": [lower, upper], "flags": len(inside), "real": share})
+    return out
+
+
 def identification(sessions: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per activity: at each annotated moment of it, where the handled product's own per-step
     answer ranks among its store's products (the peak over the moment's steps): the share
@@ -255,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     for decoder in DECODERS:
         print(json.dumps(score(sessions, decoder)))
         print(json.dumps({"decoder": decoder, "events": event_sources(sessions, decoder)}))
+        print(json.dumps({"decoder": decoder, "reliability": reliability(sessions, decoder)}))
     print(json.dumps({"identification": identification(sessions)}))
     return 0
 

@@ -2,7 +2,13 @@
 
 import pytest
 
-from app.bench.reconcile_decode import averaged, event_sources, identification, score
+from app.bench.reconcile_decode import (
+    averaged,
+    event_sources,
+    identification,
+    reliability,
+    score,
+)
 
 
 def _answer(put: list[float], n: int = 12) -> dict:
@@ -90,3 +96,11 @@ def test_event_sources_name_what_each_counted_event_is() -> None:
     session["spans"] = [("put_in_cart", "A", 2.0, 12.0)]  # one slow put spans both events
     found = event_sources([session], "independent")["put_in_cart"]
     assert (found["true"], found["twice"], found["missed"]) == (1, 1, 0)
+
+
+def test_reliability_bins_flags_by_confidence_and_counts_the_real_ones() -> None:
+    # independent decoding flags A (the planted item, its put at 0.9) and B (A's echo, 0.6)
+    bins = {tuple(b["confidence"]): b for b in reliability([_session()], "independent", seeds=2)}
+    assert bins[(0.9, 1.0)] == {"confidence": [0.9, 1.0], "flags": 2, "real": 1.0}
+    assert bins[(0.5, 0.7)] == {"confidence": [0.5, 0.7], "flags": 2, "real": 0.0}
+    assert bins[(0.0, 0.5)]["flags"] == 0 and bins[(0.0, 0.5)]["real"] is None
