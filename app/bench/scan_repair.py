@@ -53,7 +53,7 @@ def find_moments(scores: np.ndarray, change: int, threshold: float, gap_steps: i
     return [Moment(change, a, b, scores[:, a:b].max(axis=1)) for a, b in spans]
 
 
-def explained_counts(
+def owners_after_scans(
     moments: Sequence[Moment], scanned: np.ndarray, top_k: int = TOP_K
 ) -> list[int]:
     """Each moment's product after the scans explained what they can (indices into P)."""
@@ -105,7 +105,7 @@ def scan_repaired_beliefs(
         )
     ]
     scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
-    owner = explained_counts(moments, scanned, top_k)
+    owner = owners_after_scans(moments, scanned, top_k)
     events: dict[str, list[Event]] = {sku: [] for sku in skus}
     for m, p in zip(moments, owner, strict=True):
         label = PUT if m.change > 0 else TAKE_OUT

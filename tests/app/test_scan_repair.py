@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from app.bench.scan_repair import Moment, explained_counts, find_moments, scan_repaired_beliefs
+from app.bench.scan_repair import Moment, find_moments, owners_after_scans, scan_repaired_beliefs
 
 
 def _answer(put: list[float], take_out: list[float] | None = None, n: int = 12) -> dict:
@@ -57,8 +57,8 @@ def test_a_moment_moves_only_to_its_strongest_products() -> None:
     peaks = np.array([0.2, 0.9, 0.5, 0.05, 0.3])  # (P,)
     moments = [Moment(+1, 0, 1, peaks)]
     scanned = np.array([0, 0, 0, 1, 0])
-    assert explained_counts(moments, scanned, top_k=3) == [1]
-    assert explained_counts(moments, scanned, top_k=5) == [3]
+    assert owners_after_scans(moments, scanned, top_k=3) == [1]
+    assert owners_after_scans(moments, scanned, top_k=5) == [3]
 
 
 def test_runs_closer_than_the_gap_are_one_moment() -> None:
