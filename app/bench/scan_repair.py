@@ -58,6 +58,7 @@ def owners_after_scans(
 ) -> list[int]:
     """Each moment's product after the scans explained what they can (indices into P)."""
     owner = [int(m.peaks.argmax()) for m in moments]
+    strongest = [np.argsort(-m.peaks)[:top_k].tolist() for m in moments]  # fixed per moment
     while True:
         surplus = _net(moments, owner, len(scanned)) - scanned  # (P,)
         best: tuple[float, int, int] | None = None
@@ -65,7 +66,7 @@ def owners_after_scans(
             mine = owner[i]
             if m.change * surplus[mine] <= 0:
                 continue  # only a moment of a product counted too far in its direction moves
-            for q in np.argsort(-m.peaks)[:top_k].tolist():
+            for q in strongest[i]:
                 if q == mine or m.change * surplus[q] >= 0:
                     continue
                 cost = float(np.log(m.peaks[mine] / max(float(m.peaks[q]), 1e-6)))
