@@ -10,6 +10,11 @@ videos (1: the box is a linear function of the tokens; 0: no better than the mea
 - ``cell``: the token of the cell holding the box's centre -> ``w, h`` and the centre's
   offset inside that cell (``dx, dy`` in cells), what a decoder attending that one cell has.
 
+It also reports how the tokens' variance spreads over their channels (``spectrum``): the
+largest channel's spread over the median channel's, and the share of all variance in the
+ten largest channels. What a gradient-trained projection learns first lies in the large
+channels; a box held in the small ones is there for a ridge fit but slow to learn.
+
 Tokens come from the dataset's token cache (computed once per backbone and video).
 
     python -m model.evaluate.box_probe --data DATA --checkpoint A --checkpoint B
@@ -94,6 +99,16 @@ def ridge_r2(
     return 1.0 - residual / np.maximum(spread, 1e-12)
 
 
+def channel_spectrum(tokens: np.ndarray) -> dict[str, float]:
+    """How concentrated the variance of ``tokens`` ``(N, C)`` is over its channels."""
+    spread = np.sort(tokens.std(axis=0))[::-1]  # (C,), largest first
+    variance = spread**2
+    return {
+        "top_over_median": float(spread[0] / max(float(np.median(spread)), 1e-12)),
+        "top10_share": float(variance[:10].sum() / max(float(variance.sum()), 1e-12)),
+    }
+
+
 def probe(checkpoint: Path, data: Path, train_videos: int, val_videos: int) -> dict[str, object]:
     """Both probes for one checkpoint's backbone on ``data``'s train and val videos."""
     from model.data.token_cache import TokenCache, default_cache_dir
@@ -122,6 +137,7 @@ def probe(checkpoint: Path, data: Path, train_videos: int, val_videos: int) -> d
         "val_frames": len(val_y),
         "whole_r2": dict(zip(WHOLE_TARGETS, np.round(whole, 4).tolist(), strict=True)),
         "cell_r2": dict(zip(CELL_TARGETS, np.round(cell, 4).tolist(), strict=True)),
+        "spectrum": {k: round(v, 4) for k, v in channel_spectrum(train_cell).items()},
     }
 
 

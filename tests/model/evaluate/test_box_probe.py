@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import ModelConfig
-from model.evaluate.box_probe import box_examples, ridge_r2
+from model.evaluate.box_probe import box_examples, channel_spectrum, ridge_r2
 from model.synth.records import BoxRecord, Span, VideoAnnotation
 
 
@@ -58,3 +58,12 @@ def test_ridge_finds_a_linear_target_and_not_noise() -> None:
         else:  # more unknowns than examples: partly found, still well above noise
             assert r2[0] > 0.3
         assert r2[1] < 0.1
+
+
+def test_spectrum_tells_one_loud_channel_from_even_ones() -> None:
+    rng = np.random.default_rng(0)
+    even = rng.normal(size=(2000, 40))
+    loud = even * np.r_[20.0, np.ones(39)]  # channel 0 twenty times the others
+    flat, peaked = channel_spectrum(even), channel_spectrum(loud)
+    assert flat["top_over_median"] < 1.2 and abs(flat["top10_share"] - 0.25) < 0.03
+    assert peaked["top_over_median"] > 15 and peaked["top10_share"] > 0.9
