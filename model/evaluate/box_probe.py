@@ -124,7 +124,8 @@ def probe(checkpoint: Path, data: Path, train_videos: int, val_videos: int) -> d
             box_examples(cache.tokens(dataset.video_path(a.video_id)).float().numpy(), a, net.cfg)
             for a in dataset.videos_in(split)[:limit]
         ]
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+        whole, cell, targets = zip(*parts, strict=True)
+        return np.concatenate(whole), np.concatenate(cell), np.concatenate(targets)
 
     train_whole, train_cell, train_y = examples("train", train_videos)
     val_whole, val_cell, val_y = examples("val", val_videos)
