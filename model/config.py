@@ -97,6 +97,12 @@ class ModelConfig:
     # activity) read the whole question-weighted memory before the decoder reads them (a
     # glance over the session; decoder steps read only the memory near them). 0: none.
     glance_layers: int = 0
+    # Each backbone channel shifted and scaled by its mean and spread over the training
+    # videos' tokens before the projections' layer norm (deviation): a pretrained
+    # backbone's tokens have a few loud channels that set a token's norm, and where the
+    # box sits in the quiet ones a layer norm alone shrinks it (docs/MODEL.md, "Channel
+    # standardisation"). The statistics are buffers of the checkpoint, fit once by training.
+    token_standardisation: bool = False
     activity_labels: tuple[str, ...] = DEFAULT_ACTIVITY_LABELS
     writer: str = "neural"  # which memory writer ``LongVMNet.write`` uses
     writer_seed: int = 0  # seeds the ``random`` writer (mixed with each session's frames_seen)

@@ -36,17 +36,41 @@ class TokenProjection(nn.Module):
     """Backbone space ``(..., C)`` → transformer width ``(..., d)``.
 
     The memory stays in backbone space (C = 768 for the paper's Swin-V2); the layer norm
-    puts every backbone, pretrained or not, on one scale before the linear map.
+    puts every backbone, pretrained or not, on one scale before the linear map. With
+    ``cfg.token_standardisation`` each channel is first shifted and scaled by its
+    statistics over the training tokens (``set_channel_statistics``), so that no channel
+    is quiet next to the others when the layer norm divides by a token's spread.
     """
+
+    channel_mean: Tensor | None
+    channel_std: Tensor | None
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(cfg.backbone_channels)
         self.linear = nn.Linear(cfg.backbone_channels, cfg.d_model)
+        # (C,) each, the identity until fit; None (no state) without standardisation
+        on, channels = cfg.token_standardisation, cfg.backbone_channels
+        self.register_buffer("channel_mean", torch.zeros(channels) if on else None)
+        self.register_buffer("channel_std", torch.ones(channels) if on else None)
+
+    def set_channel_statistics(self, mean: Tensor, std: Tensor) -> None:
+        """Standardise channel c as ``(x - mean[c]) / std[c]`` from now on (``(C,)`` each)."""
+        if self.channel_mean is None or self.channel_std is None:
+            raise ValueError("This projection was built without token_standardisation.")
+        if bool((std <= 0).any()) or not bool(
+            torch.isfinite(mean).all() & torch.isfinite(std).all()
+        ):
+            raise ValueError("Channel statistics must be finite with positive spreads.")
+        self.channel_mean.copy_(mean)
+        self.channel_std.copy_(std)
 
     def forward(self, tokens: Tensor) -> Tensor:
         # A memory may be kept in float16 (half the bytes); compute in the weights' dtype.
-        return self.linear(self.norm(tokens.to(self.linear.weight.dtype)))
+        x = tokens.to(self.linear.weight.dtype)  # (..., C)
+        if self.channel_mean is not None and self.channel_std is not None:
+            x = (x - self.channel_mean.to(x.dtype)) / self.channel_std.to(x.dtype)
+        return self.linear(self.norm(x))
 
 
 class Attention(nn.Module):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from model.backbone import Backbone
 from model.backbone_run import PER_CLIP, BackboneRun
 from model.candidates import ClipTokens
+from model.channel_statistics import channel_statistics
 from model.checkpoint import read_config, read_weights, write_checkpoint
 from model.config import ModelConfig
 from model.encoder_decoder import EncoderDecoder, ObjectInputs
@@ -77,6 +78,14 @@ class LongVMNet(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.sampler.parameters()).device
+
+    def fit_token_standardisation(self, videos: Iterable[Tensor]) -> None:
+        """Set both token projections' channel statistics from ``videos``' backbone
+        tokens (each ``(N, S, C)``): the training videos (``cfg.token_standardisation``)."""
+        mean, std = channel_statistics(videos)  # (C,), (C,)
+        with torch.no_grad():
+            for projection in (self.sampler.project, self.encoder_decoder.project):
+                projection.set_channel_statistics(mean.to(self.device), std.to(self.device))
 
     def use_writer(self, name: str) -> None:
         """Write with another writer from now on (ablations); the config records it."""
@@ -466,7 +475,7 @@ class LongVMNet(nn.Module):
             self._encode_image,
             # laid out as ``torch.stack`` lays a batch's (the mean sums in that order)
             lambda tokens: coder.object_inputs(tokens.contiguous()[None]),  # (1, S, d), (1, C)
-            [*coder.project.parameters()],
+            [*coder.project.parameters(), *coder.project.buffers()],
         )
         return ObjectInputs.stack(each)
 

@@ -87,6 +87,14 @@ _DIR = click.Path(path_type=Path, file_okay=False)
     "through a decaying state).",
 )
 @click.option(
+    "--token-standardisation",
+    is_flag=True,
+    default=False,
+    help="Standardise each backbone channel by its mean and spread over the training "
+    "videos' tokens before the projections' layer norm (the statistics are fit once and "
+    "kept in the checkpoint).",
+)
+@click.option(
     "--query-fusion",
     type=click.Choice(["encoder", "decoder"]),
     default=None,
@@ -144,6 +152,7 @@ def train(
     memory_size: int | None,
     mixer: str | None,
     activity_in_every_token: bool,
+    token_standardisation: bool,
     query_fusion: str | None,
     decoder_self_radius: int | None,
     memory_encoder_radius: int | None,
@@ -202,6 +211,7 @@ def train(
                 "memory_size": memory_size,
                 "mixer": mixer,
                 "activity_in_every_token": activity_in_every_token or None,
+                "token_standardisation": token_standardisation or None,
                 "query_fusion": query_fusion,
                 "decoder_self_radius": decoder_self_radius,
                 "memory_encoder_radius": memory_encoder_radius,

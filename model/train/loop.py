@@ -73,6 +73,11 @@ class TrainResult:
 ENCODER_LAYERS = ("sampler.encoder.layers.", "encoder_decoder.encoder.layers.")
 #: What only a model fusing the question in the decoder has.
 DECODER_FUSION_LAYERS = ("encoder_decoder.fused_norm.", "encoder_decoder.glance.")
+#: What only a model standardising its tokens' channels has (fit by ``train``).
+CHANNEL_STATISTICS = (
+    "sampler.project.channel_",
+    "encoder_decoder.project.channel_",
+)
 
 
 def build_net(
@@ -101,6 +106,8 @@ def build_net(
         fresh: tuple[str, ...] = () if cfg.mixer == start.mixer else ENCODER_LAYERS
         if (cfg.query_fusion, cfg.glance_layers) != (start.query_fusion, start.glance_layers):
             fresh += DECODER_FUSION_LAYERS
+        if cfg.token_standardisation != start.token_standardisation:
+            fresh += CHANNEL_STATISTICS
         read_weights(net, init, "cpu", fresh=fresh)
     else:
         net = LongVMNet(ModelConfig.preset(config.preset, **(overrides or {})))
@@ -140,6 +147,8 @@ def train(
     dataset = read_dataset(Path(data))
     cache = TokenCache(cache_dir or default_cache_dir(Path(data)), net.cfg, net.backbone)
     train_data = load_split(dataset, "train", net.cfg, cache, swap_fraction=config.swap_negatives)
+    if _fits_channel_statistics(net, resume, init):
+        net.fit_token_standardisation(train_data.tokens.values())
     val_data = None
     if dataset.splits.get("val"):
         val_data = load_split(dataset, "val", net.cfg, cache, swap_fraction=1.0)
@@ -178,6 +187,14 @@ def train(
     if position.epoch >= config.epochs:
         net.save(out)  # a finished run resumed: nothing to train, still leave a checkpoint
     return TrainResult(out, epochs_done, step, time.perf_counter() - began, record)
+
+
+def _fits_channel_statistics(net: LongVMNet, resume: Path | None, init: Path | None) -> bool:
+    """Whether the run standardises tokens with statistics it has not read: from a preset,
+    or from an ``init`` that did not standardise (a resumed run keeps its own)."""
+    if not net.cfg.token_standardisation or resume is not None:
+        return False
+    return init is None or not read_config(init).token_standardisation
 
 
 def run_epoch(

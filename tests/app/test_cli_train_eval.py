@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import safetensors.torch
+import torch
 from click.testing import CliRunner
 
 from app.cli.evaluate import evaluate
@@ -33,11 +35,16 @@ def test_train_then_eval(tmp_path: Path) -> None:
         train,
         [
             "--data", str(data), "--out", str(out), "--epochs", "1", "--threads", "1",
-            "--memory-size", "128", "--json",
+            "--memory-size", "128", "--token-standardisation", "--json",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "config.json").read_text())["config"]["memory_size"] == 128
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["memory_size"] == 128 and config["token_standardisation"] is True
+    weights = safetensors.torch.load_file(str(out / "model.safetensors"))
+    spread = weights["encoder_decoder.project.channel_std"]  # fit on the training video
+    assert torch.equal(spread, weights["sampler.project.channel_std"])
+    assert not torch.equal(spread, torch.ones_like(spread))
     first = json.loads(result.stdout.splitlines()[0])  # the per-evaluation line
     assert first["epoch"] == 1 and "loss" in first["train"]
     assert (out / "model.safetensors").is_file() and (out / "train_state.json").is_file()

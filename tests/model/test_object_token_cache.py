@@ -171,3 +171,18 @@ def test_answers_read_each_images_inputs_made_once_with_the_batchs_bits(
         net._object_inputs([a])
         assert len(made) == 5
     assert isinstance(net._object_inputs([a]), torch.Tensor)  # gradients on: the tokens
+
+
+def test_new_channel_statistics_make_the_images_inputs_anew(make_frames) -> None:
+    """The statistics are buffers, not parameters: they change the projected tokens too."""
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny", token_standardisation=True)
+    net = LongVMNet(cfg, pretrained_backbone=False).eval()
+    image = make_frames(1, 1, seed=4)[0, 0]
+    with torch.no_grad():
+        before = net._object_inputs([image])
+        net.fit_token_standardisation([torch.randn(2, 3, cfg.backbone_channels) * 4.0 + 1.0])
+        after = net._object_inputs([image])
+        assert not torch.equal(after.projected, before.projected)
+        fresh = net.encoder_decoder.object_inputs(net.encode_object_images([image]))
+        assert torch.equal(after.projected, fresh.projected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import deque
 from pathlib import Path
@@ -12,6 +13,7 @@ import safetensors.torch
 import torch
 
 from model import LongVMNet, ModelConfig, loss_weights, query_losses, weighted_sum
+from model.channel_statistics import channel_statistics
 from model.data import TokenCache, load_split
 from model.data.batches import Step
 from model.errors import CheckpointError, ConfigError
@@ -204,3 +206,51 @@ def test_init_with_another_mixer_keeps_the_backbone_and_starts_the_mixer_fresh(
     assert any("forward_scan" in key for key in net.state_dict())
     with pytest.raises(CheckpointError, match="does not match"):  # other changes still refused
         build_net(config, init=tmp_path / "init", overrides={"d_model": 64})
+
+
+def _statistics(net: LongVMNet) -> list[torch.Tensor]:
+    return [
+        buffer
+        for projection in (net.sampler.project, net.encoder_decoder.project)
+        for buffer in (projection.channel_mean, projection.channel_std)
+        if buffer is not None
+    ]
+
+
+def test_a_run_standardising_tokens_fits_the_training_videos_channel_statistics(
+    small_dataset: Path, small_cfg: ModelConfig, tmp_path: Path
+) -> None:
+    torch.manual_seed(5)
+    LongVMNet(small_cfg, pretrained_backbone=False).save(tmp_path / "init")  # no statistics
+    result = train(
+        small_dataset, tmp_path / "out", TrainConfig(epochs=1, **_FAST), init=tmp_path / "init",
+        overrides={"token_standardisation": True}, cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    net = LongVMNet.load(result.out)
+    cache = TokenCache(tmp_path / "cache", net.cfg, net.backbone)
+    videos = load_split(read_dataset(small_dataset), "train", net.cfg, cache).tokens.values()
+    mean, std = channel_statistics(videos)
+    sampler_mean, sampler_std, coder_mean, coder_std = _statistics(net)
+    for fitted, expected in ((sampler_mean, mean), (coder_mean, mean), (sampler_std, std),
+                             (coder_std, std)):  # fmt: skip
+        torch.testing.assert_close(fitted, expected)
+    assert not torch.equal(std, torch.ones_like(std))
+
+
+def test_a_run_from_a_standardising_checkpoint_keeps_its_statistics(
+    small_dataset: Path, small_cfg: ModelConfig, tmp_path: Path
+) -> None:
+    """Its weights were trained on those statistics: refitting would move their inputs."""
+    torch.manual_seed(6)
+    start = LongVMNet(dataclasses.replace(small_cfg, token_standardisation=True))
+    channels = small_cfg.backbone_channels
+    mean, std = torch.linspace(-1, 1, channels), torch.linspace(0.5, 2, channels)
+    start.fit_token_standardisation([torch.randn(3, 2, channels) * std + mean])
+    kept = [b.clone() for b in _statistics(start)]
+    start.save(tmp_path / "init")
+    result = train(
+        small_dataset, tmp_path / "out", TrainConfig(epochs=1, **_FAST), init=tmp_path / "init",
+        cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    after = _statistics(LongVMNet.load(result.out))
+    assert len(after) == 4 and all(torch.equal(a, b) for a, b in zip(after, kept, strict=True))
