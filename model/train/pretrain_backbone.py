@@ -31,12 +31,15 @@ the one trained here. Run::
     python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 2] [--seed 0]
         [--image-size 192] [--device cuda] [--stop-after N]
     python -m model.train.pretrain_backbone --data DATA --out DIR --resume [--stop-after N]
+    python -m model.train.pretrain_backbone --data MORE --out DIR2 --init DIR [--epochs E]
 
 It runs on a CUDA device when one is visible (``--device`` chooses): the frames and their
 composites are drawn on the CPU, and only the backbone and the heads run on the device.
 After every epoch ``DIR`` holds the checkpoint and what a resumed run needs (the heads, the
 optimizer, the random states: ``model.train.state``), so a run longer than one sitting (a
 lent GPU's 10-minute calls, a CPU session's hours) is several calls that end as one would.
+``--init`` starts a new run (its own optimizer and learning-rate schedule) from a finished
+one's backbone and heads, e.g. to go on with more stores than it was trained on.
 """
 
 from __future__ import annotations
@@ -217,6 +220,7 @@ def pretrain_backbone(
     log: Logger | None = None,
     device: str | None = None,
     resume: bool = False,
+    init: Path | None = None,
     stop_after: int | None = None,
 ) -> Path:
     """Train ``LongVMNet(preset).backbone`` on the store domain and save the net into ``out``
@@ -225,6 +229,8 @@ def pretrain_backbone(
     ``device``: where the backbone and heads train (default: CUDA when visible, else CPU).
     ``resume``: go on with the run saved in ``out``, which must have been started with
     ``config`` (``read_pretrain_config``); the result is the same as one uninterrupted run.
+    ``init``: start from the backbone and heads another run saved there (at the same input
+    size), with a fresh optimizer and schedule; not with ``resume``, whose run has its own.
     ``stop_after``: end this call after that many epochs (the run stays resumable), so a run
     longer than one sitting on a lent machine is several calls.
     """
@@ -233,11 +239,14 @@ def pretrain_backbone(
     where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if resume and read_pretrain_config(out) != config:
         raise CheckpointError(f"{out} holds a pretraining run with other settings.")
+    if resume and init is not None:
+        raise ConfigError("A resumed run goes on from its own weights; leave out init.")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     dataset = read_dataset(Path(data))
     cfg = model_config(config)
-    net = LongVMNet.load(out) if resume else LongVMNet(cfg)
+    start = out if resume else init
+    net = LongVMNet(cfg) if start is None else _load_start(Path(start), cfg)
     backbone = net.backbone
     catalogs = store_catalogs(dataset)
     train_set = load_frames(dataset, "train", cfg, catalogs)
@@ -248,8 +257,8 @@ def pretrain_backbone(
     heads = _Heads(
         cfg.backbone_channels, cfg.object_match_dim or config.match_dim, len(dataset.activities)
     )
-    if resume:
-        safetensors.torch.load_model(heads, str(out / HEADS_FILE))
+    if start is not None:
+        safetensors.torch.load_model(heads, str(Path(start) / HEADS_FILE))
     heads.to(where)
     backbone.to(where)
     for p in backbone.model.parameters():
@@ -308,6 +317,18 @@ def pretrain_backbone(
         if log is not None:
             log(record)
     return out
+
+
+def _load_start(directory: Path, cfg: ModelConfig) -> LongVMNet:
+    """The net a pretraining run saved in ``directory``, if it is built as ``cfg``."""
+    if not (directory / HEADS_FILE).is_file():
+        raise CheckpointError(f"{directory} holds no pretraining run ({HEADS_FILE} is missing).")
+    net = LongVMNet.load(directory)
+    if net.cfg != cfg:
+        raise CheckpointError(
+            f"{directory} was pretrained at another input size or preset than this run's."
+        )
+    return net
 
 
 def read_pretrain_config(out: Path) -> PretrainConfig:
@@ -522,6 +543,12 @@ def main(argv: list[str] | None = None) -> None:
         help="go on with the run saved in --out, with its own settings",
     )
     parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start a new run from the backbone and heads of the run saved here",
+    )
+    parser.add_argument(
         "--stop-after", type=int, default=None, help="end this call after that many epochs"
     )
     args = parser.parse_args(argv)
@@ -532,7 +559,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     try:
         if args.resume:  # the run continues with its own settings
+            if args.init is not None:
+                raise ConfigError("--resume goes on from the run's own weights; leave out --init.")
             config = read_pretrain_config(args.out)
+        elif args.init is not None:
+            _load_start(args.init, model_config(config))  # one sentence now, not an hour later
         model_config(config)  # a wrong size is one sentence here, not a traceback later
     except (CheckpointError, ConfigError) as exc:
         parser.error(str(exc))
@@ -543,6 +574,7 @@ def main(argv: list[str] | None = None) -> None:
         log=lambda r: print(json.dumps(r), file=sys.stdout, flush=True),
         device=args.device,
         resume=args.resume,
+        init=args.init,
         stop_after=args.stop_after,
     )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 
 from model import LongVMNet
@@ -13,6 +14,7 @@ from model.data.handled import box_cells
 from model.errors import CheckpointError, ConfigError
 from model.train.composites import composite, cutout
 from model.train.pretrain_backbone import (
+    HEADS_FILE,
     PretrainConfig,
     main,
     model_config,
@@ -157,3 +159,58 @@ def test_the_command_says_in_a_sentence_that_a_size_is_off_the_stride(
     assert exit_info.value.code == 2
     assert "not a multiple of the tiny backbone's stride of 32 pixels" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_started_from_another_goes_on_from_its_backbone_and_heads(
+    tmp_path: Path, make_small_dataset
+) -> None:
+    data = make_small_dataset(tmp_path / "data", split=(0.5, 0.5, 0.0))
+    first = pretrain_backbone(
+        data, tmp_path / "first", PretrainConfig(epochs=1, batch_size=8, composites=8, seed=0),
+        device="cpu",
+    )  # fmt: skip
+    # a learning rate too small to move a weight measurably (a bias at exactly 0 moves by
+    # ~1e-20): what the run saves is what it read
+    still = PretrainConfig(epochs=1, batch_size=8, composites=8, seed=1, lr=1e-20)
+    records: list[dict] = []
+    second = pretrain_backbone(
+        data, tmp_path / "second", still, init=first, log=records.append, device="cpu"
+    )
+    assert records[0]["epoch"] == 1 and read_pretrain_config(second) == still
+    started, went_on = LongVMNet.load(first), LongVMNet.load(second)
+    for (name, a), (_, b) in zip(
+        started.named_parameters(), went_on.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12, msg=name)
+    heads = [safetensors.torch.load_file(str(d / HEADS_FILE)) for d in (first, second)]
+    for key, value in heads[0].items():
+        torch.testing.assert_close(value, heads[1][key], rtol=0, atol=1e-12, msg=key)
+    torch.manual_seed(0)
+    fresh = LongVMNet(started.cfg)
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(started.backbone.parameters(), fresh.backbone.parameters(), strict=True)
+    )  # so the equality above is the start's weights, not a fresh net's
+
+
+def test_a_start_that_is_no_pretraining_run_or_of_another_size_is_refused(
+    tmp_path: Path, make_small_dataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = make_small_dataset(tmp_path / "data", split=(0.5, 0.5, 0.0))
+    config = PretrainConfig(epochs=1, batch_size=8, composites=8, seed=0)
+    run = pretrain_backbone(data, tmp_path / "run", config, device="cpu")
+    with pytest.raises(CheckpointError, match="another input size"):
+        pretrain_backbone(
+            data, tmp_path / "larger", PretrainConfig(epochs=1, image_size=192), init=run
+        )
+    LongVMNet(model_config(config)).save(tmp_path / "plain")  # a checkpoint, no heads
+    with pytest.raises(CheckpointError, match="holds no pretraining run"):
+        pretrain_backbone(data, tmp_path / "other", config, init=tmp_path / "plain")
+    with pytest.raises(ConfigError, match="leave out init"):
+        pretrain_backbone(data, run, config, resume=True, init=run)
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["--data", str(data), "--out", str(tmp_path / "cli"), "--init", str(tmp_path / "plain")]
+        )
+    assert exit_info.value.code == 2
+    assert "holds no pretraining run" in capsys.readouterr().err
