@@ -29,7 +29,7 @@ The result is a whole ``LongVMNet`` checkpoint to start training from (``cartmem
 the one trained here. Run::
 
     python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 2] [--seed 0]
-        [--image-size 192] [--device cuda] [--stop-after N]
+        [--image-size 192] [--device cuda] [--stop-after N] [--prototype-views]
     python -m model.train.pretrain_backbone --data DATA --out DIR --resume [--stop-after N]
     python -m model.train.pretrain_backbone --data MORE --out DIR2 --init DIR [--epochs E]
 
@@ -71,6 +71,7 @@ from model.synth.reader import Dataset, read_dataset
 from model.synth.records import VideoAnnotation
 from model.synth.video_io import iter_video_frames
 from model.train.composites import composite, resize
+from model.train.prototype_views import prototype_views
 from model.train.state import Position, load_state, read_config_document, save_state
 
 #: Receives one record per epoch.
@@ -97,6 +98,10 @@ class PretrainConfig:
     handled_pos_weight: float = 4.0  # handled cells are few (a product covers 1-3 of 16)
     match_dim: int = 64  # the product-match width when the preset has none of its own
     temperature: float = 0.1  # of the softmax over cosine similarities
+    # Match frames against a random view of each catalog picture at every step
+    # (``model.train.prototype_views``) instead of the clean picture; validation and
+    # inference read the clean pictures either way.
+    prototype_views: bool = False
     seed: int = 0
 
 
@@ -290,9 +295,10 @@ def pretrain_backbone(
             batch = _batch(
                 train_set, rows, store, catalogs, catalog, backgrounds, rng, config, cfg.grid
             )
-            losses = _losses(
-                backbone, heads, batch.to(where), catalog[catalogs.sold[store]], config
-            )
+            prototypes = catalog[catalogs.sold[store]]
+            if config.prototype_views:
+                prototypes = prototype_views(prototypes, rng)
+            losses = _losses(backbone, heads, batch.to(where), prototypes, config)
             optimizer.zero_grad(set_to_none=True)
             loss = sum(losses.values())
             assert isinstance(loss, Tensor)  # _losses gives three terms: a tensor, never 0
@@ -551,11 +557,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--stop-after", type=int, default=None, help="end this call after that many epochs"
     )
+    parser.add_argument(
+        "--prototype-views",
+        action="store_true",
+        help="match frames against random views of the catalog pictures, not the clean ones",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = PretrainConfig(
-        preset=args.preset, image_size=args.image_size, epochs=args.epochs, seed=args.seed
+        preset=args.preset,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        seed=args.seed,
+        prototype_views=args.prototype_views,
     )
     try:
         if args.resume:  # the run continues with its own settings

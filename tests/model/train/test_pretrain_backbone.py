@@ -214,3 +214,20 @@ def test_a_start_that_is_no_pretraining_run_or_of_another_size_is_refused(
         )
     assert exit_info.value.code == 2
     assert "holds no pretraining run" in capsys.readouterr().err
+
+
+def test_prototype_views_train_on_changing_pictures_and_are_kept_with_the_run(
+    tmp_path: Path, make_small_dataset
+) -> None:
+    data = make_small_dataset(tmp_path / "data", split=(0.5, 0.5, 0.0))
+    plain = PretrainConfig(epochs=1, batch_size=8, composites=8, seed=0)
+    viewed = PretrainConfig(epochs=1, batch_size=8, composites=8, seed=0, prototype_views=True)
+    runs = {}
+    for name, config in (("plain", plain), ("viewed", viewed)):
+        records: list[dict] = []
+        out = pretrain_backbone(data, tmp_path / name, config, log=records.append, device="cpu")
+        runs[name] = records[0]["train_loss"]
+        assert read_pretrain_config(out) == config
+    assert all(np.isfinite(v) for v in runs["viewed"].values())
+    # the same seed and data: only the prototypes differ, so the match loss does
+    assert runs["viewed"]["product"] != runs["plain"]["product"]
