@@ -1,0 +1,269 @@
+"""How well a handled product can be named from its own crop (a probe, not the model).
+
+The model matches grid tokens of a whole 128 px frame against catalog pictures, and at a
+put the handled product is still often given to a look-alike (docs/RESULTS.md). This asks
+how far reading the frame *at the product* would take the match: each annotated box of the
+handled product is cut from the source frame (a square around the box, at the video's own
+resolution, or first blurred to a coarser one), and named among its store's catalog:
+
+- ``colour``: no training; the crop's hue histogram against each picture's (nearest);
+- a small CNN (MobileNetV3-small, random init, as the shipped backbone starts) trained on
+  training stores' crops to match each crop against its store's pictures through the same
+  network, then scored on the validation stores, whose products it never saw. ``--views``
+  shows it each picture through ``model.train.prototype_views`` instead of clean.
+
+The annotated box is a perfect localisation, so this bounds any design that first finds the
+hand and then looks at it.
+
+    python -m model.evaluate.crop_match --train DATA --val DATA [--epochs 16] [--views]
+        [--resolution 0.667] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+
+from model.data.split import load_catalog_images
+from model.synth.reader import Dataset, read_dataset
+from model.synth.records import BoxCoords
+from model.synth.video_io import iter_video_frames
+from model.train.prototype_views import prototype_views
+
+#: Crop side in pixels, for crops and catalog pictures alike.
+CROP_SIZE = 64
+#: The square cut around a box is this much larger than the box's longer side.
+MARGIN = 1.15
+#: Hue bins of the colour histogram.
+HUE_BINS = 24
+
+
+@dataclass(frozen=True)
+class Crops:
+    """Handled-product crops of a dataset and its stores' catalog pictures."""
+
+    images: np.ndarray  # (N, s, s, 3) uint8
+    product: np.ndarray  # (N,) int64: the product's position in its store's catalog
+    store: np.ndarray  # (N,) int64: row of ``catalogs``
+    catalogs: np.ndarray  # (stores, K, s, s, 3) uint8: each store's pictures, in its order
+
+
+def square_crop(frame: np.ndarray, box: BoxCoords, size: int) -> np.ndarray:
+    """The square around ``box`` (normalised ``cx, cy, w, h``) of ``frame`` at ``size``."""
+    height, width = frame.shape[:2]
+    cx, cy, w, h = box
+    side = max(w * width, h * height) * MARGIN
+    x0, y0 = cx * width - side / 2, cy * height - side / 2
+    square = Image.fromarray(frame).crop((int(x0), int(y0), int(x0 + side), int(y0 + side)))
+    return np.asarray(square.resize((size, size), Image.Resampling.BILINEAR))
+
+
+def coarser(frame: np.ndarray, resolution: float) -> np.ndarray:
+    """``frame`` as a camera of ``resolution`` times its pixels a side would show it."""
+    if resolution == 1.0:
+        return frame
+    height, width = frame.shape[:2]
+    small = Image.fromarray(frame).resize(
+        (round(width * resolution), round(height * resolution)), Image.Resampling.BILINEAR
+    )
+    return np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
+
+
+def load_crops(dataset: Dataset, size: int = CROP_SIZE, resolution: float = 1.0) -> Crops:
+    """Every annotated box on a whole second of every video (the memory's 1 fps frames)."""
+    pictures = {
+        sku: np.asarray(Image.fromarray(p).resize((size, size), Image.Resampling.BILINEAR))
+        for sku, p in load_catalog_images(dataset).items()
+    }
+    images, product, store = [], [], []
+    rows: dict[str, int] = {}  # store id -> row of the catalogs
+    for split in dataset.splits:
+        for video in dataset.videos_in(split):
+            skus = list(dataset.skus_of(video.video_id))
+            row = rows.setdefault(video.store or "", len(rows))
+            frames = list(iter_video_frames(dataset.video_path(video.video_id), 1.0))
+            for box in video.boxes:
+                k = round(box.t)
+                if abs(box.t - k) > 1e-3 or k >= len(frames):
+                    continue
+                images.append(square_crop(coarser(frames[k], resolution), box.box, size))
+                product.append(skus.index(box.sku))
+                store.append(row)
+    catalogs = np.stack(
+        [np.stack([pictures[s] for s in _store_skus(dataset, name)]) for name in rows]
+    )
+    return Crops(np.stack(images), np.array(product), np.array(store), catalogs)
+
+
+def _store_skus(dataset: Dataset, store: str) -> tuple[str, ...]:
+    if not store:
+        return tuple(e.sku for e in dataset.catalog)
+    return dataset.stores[store].skus
+
+
+def colour_histogram(images: Tensor) -> Tensor:
+    """Hue histograms ``(N, HUE_BINS)`` of RGB uint8 images ``(N, H, W, 3)``: each coloured
+    pixel votes for its hue by its saturation (grey, dark and washed-out pixels do not),
+    soft-binned; square root of the shares, so a dot product is a Bhattacharyya overlap."""
+    x = images.float().flatten(1, 2) / 255  # (N, P, 3)
+    top, _ = x.max(-1)
+    spread = top - x.min(-1).values
+    r, g, b = x.unbind(-1)
+    d = spread.clamp_min(1e-6)
+    hue = (
+        torch.where(
+            top == r, ((g - b) / d) % 6, torch.where(top == g, (b - r) / d + 2, (r - g) / d + 4)
+        )
+        / 6
+    )  # (N, P) in [0, 1)
+    saturation = spread / top.clamp_min(1e-6)
+    weight = saturation * (top > 0.15) * (saturation > 0.2)
+    position = (hue % 1) * HUE_BINS
+    low = position.floor().long() % HUE_BINS
+    share = position - position.floor()
+    out = torch.zeros(x.shape[0], HUE_BINS)
+    out.scatter_add_(1, low, weight * (1 - share))
+    out.scatter_add_(1, (low + 1) % HUE_BINS, weight * share)
+    return (out / out.sum(-1, keepdim=True).clamp_min(1e-6)).sqrt()
+
+
+def colour_accuracy(crops: Crops) -> float:
+    """Share of crops whose nearest picture by hue histogram is their product's."""
+    return nearest_picture_accuracy(crops, colour_histogram)
+
+
+def nearest_picture_accuracy(crops: Crops, describe: Callable[[Tensor], Tensor]) -> float:
+    """Share of crops whose most similar picture of their store is their product's, each
+    image described as ``describe`` says (``(N, s, s, 3)`` uint8 → ``(N, D)``)."""
+    hits = 0
+    for store in np.unique(crops.store):
+        rows = np.flatnonzero(crops.store == store)
+        pictures = describe(torch.from_numpy(crops.catalogs[store]))  # (K, D)
+        found = describe(torch.from_numpy(crops.images[rows])) @ pictures.T  # (n, K)
+        hits += int((found.argmax(-1).numpy() == crops.product[rows]).sum())
+    return hits / len(crops.images)
+
+
+class CropMatcher(nn.Module):
+    """Crops and pictures into one embedding space (cosine similarity)."""
+
+    def __init__(self, dim: int = 128) -> None:
+        super().__init__()
+        self.body = timm.create_model("mobilenetv3_small_100", pretrained=False, num_classes=0)
+        self.embed = nn.LazyLinear(dim)  # timm's pooled width differs by model version
+
+    def forward(self, images: Tensor) -> Tensor:
+        """RGB uint8 ``(N, s, s, 3)`` → unit embeddings ``(N, dim)``."""
+        x = images.permute(0, 3, 1, 2).float() / 255 - 0.5
+        return F.normalize(self.embed(self.body(x)), dim=-1)
+
+
+@torch.no_grad()
+def matcher_accuracy(net: CropMatcher, crops: Crops) -> float:
+    """Share of crops whose most similar picture (through ``net``) is their product's."""
+    net.eval()
+    accuracy = nearest_picture_accuracy(crops, net)
+    net.train()
+    return accuracy
+
+
+def train_matcher(
+    train: Crops,
+    val: Crops,
+    *,
+    epochs: int,
+    views: bool,
+    seed: int = 0,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    temperature: float = 0.07,
+    log: Callable[[dict[str, object]], None] | None = None,
+) -> CropMatcher:
+    """Each step: ``batch_size`` crops of one store against that store's pictures."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = CropMatcher()
+    net(torch.from_numpy(train.images[:2]))  # shape the lazy layer before the optimizer
+    optimizer = torch.optim.AdamW(net.parameters(), lr, weight_decay=0.05)
+    per_epoch = max(1, len(train.images) // batch_size)
+    total = epochs * per_epoch
+    for epoch in range(epochs):
+        began, loss_sum = time.perf_counter(), 0.0
+        for step in range(per_epoch):
+            for group in optimizer.param_groups:  # cosine decay
+                group["lr"] = (
+                    lr * 0.5 * (1 + math.cos(math.pi * (epoch * per_epoch + step) / total))
+                )
+            store = int(rng.integers(train.store.max() + 1))
+            mine = np.flatnonzero(train.store == store)
+            rows = rng.choice(mine, batch_size, replace=len(mine) < batch_size)
+            pictures = train.catalogs[store]
+            if views:
+                pictures = prototype_views(pictures, rng)
+            similarity = (
+                net(torch.from_numpy(train.images[rows])) @ net(torch.from_numpy(pictures)).T
+            )
+            loss = F.cross_entropy(similarity / temperature, torch.from_numpy(train.product[rows]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item()
+        if log is not None:
+            log(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": round(loss_sum / per_epoch, 4),
+                    "val_accuracy": round(matcher_accuracy(net, val), 4),
+                    "seconds": round(time.perf_counter() - began, 1),
+                }
+            )
+    return net
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--val", type=Path, required=True, help="stores the matcher never sees")
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--views", action="store_true", help="train on views of the pictures")
+    parser.add_argument(
+        "--resolution", type=float, default=1.0, help="read frames at this share of a side"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train = load_crops(read_dataset(args.train), resolution=args.resolution)
+    val = load_crops(read_dataset(args.val), resolution=args.resolution)
+
+    def emit(record: dict[str, object]) -> None:
+        print(json.dumps(record), file=sys.stdout, flush=True)
+
+    emit(
+        {
+            "train_crops": len(train.images),
+            "val_crops": len(val.images),
+            "resolution": args.resolution,
+            "views": args.views,
+            "colour_val_accuracy": round(colour_accuracy(val), 4),
+        }
+    )
+    train_matcher(train, val, epochs=args.epochs, views=args.views, seed=args.seed, log=emit)
+
+
+if __name__ == "__main__":
+    main()
