@@ -89,11 +89,11 @@ def load_crops(dataset: Dataset, size: int = CROP_SIZE, resolution: float = 1.0)
         for sku, p in load_catalog_images(dataset).items()
     }
     images, product, store = [], [], []
-    rows: dict[str, int] = {}  # store id -> row of the catalogs
+    sold: dict[str | None, list[str]] = {}  # per store, its products; the row is its order
     for split in dataset.splits:
         for video in dataset.videos_in(split):
-            skus = list(dataset.skus_of(video.video_id))
-            row = rows.setdefault(video.store or "", len(rows))
+            skus = sold.setdefault(video.store, list(dataset.skus_of(video.video_id)))
+            row = list(sold).index(video.store)
             frames = list(iter_video_frames(dataset.video_path(video.video_id), 1.0))
             for box in video.boxes:
                 k = round(box.t)
@@ -102,16 +102,8 @@ def load_crops(dataset: Dataset, size: int = CROP_SIZE, resolution: float = 1.0)
                 images.append(square_crop(coarser(frames[k], resolution), box.box, size))
                 product.append(skus.index(box.sku))
                 store.append(row)
-    catalogs = np.stack(
-        [np.stack([pictures[s] for s in _store_skus(dataset, name)]) for name in rows]
-    )
+    catalogs = np.stack([np.stack([pictures[s] for s in skus]) for skus in sold.values()])
     return Crops(np.stack(images), np.array(product), np.array(store), catalogs)
-
-
-def _store_skus(dataset: Dataset, store: str) -> tuple[str, ...]:
-    if not store:
-        return tuple(e.sku for e in dataset.catalog)
-    return dataset.stores[store].skus
 
 
 def colour_histogram(images: Tensor) -> Tensor:
