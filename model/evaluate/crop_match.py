@@ -7,6 +7,8 @@ handled product is cut from the source frame (a square around the box, at the vi
 resolution, or first blurred to a coarser one), and named among its store's catalog:
 
 - ``colour``: no training; the crop's hue histogram against each picture's (nearest);
+- ``template``: no training; each picture's product slid over the crop, scored by masked
+  normalised cross-correlation (``template_scores``);
 - a small CNN (MobileNetV3-small, random init, as the shipped backbone starts) trained on
   training stores' crops to match each crop against its store's pictures through the same
   network, then scored on the validation stores, whose products it never saw. ``--views``
@@ -17,6 +19,11 @@ hand and then looks at it.
 
     python -m model.evaluate.crop_match --train DATA --val DATA [--epochs 16] [--views]
         [--resolution 0.667] [--threads 2]
+    python -m model.evaluate.crop_match --sampled-stores 2000 --val DATA [--sampled-seconds 60]
+        [--workers 2] ...
+
+``--sampled-stores`` trains on crops of never-filmed stores rendered for the run
+(``model.synth.sampled``) instead of a dataset's videos.
 """
 
 from __future__ import annotations
@@ -41,7 +48,9 @@ from model.data.split import load_catalog_images
 from model.synth.reader import Dataset, read_dataset
 from model.synth.records import BoxCoords
 from model.synth.video_io import iter_video_frames
+from model.train.composites import cutout
 from model.train.prototype_views import prototype_views
+from model.train.sampled_frames import sampled_stores
 
 #: Crop side in pixels, for crops and catalog pictures alike.
 CROP_SIZE = 64
@@ -106,6 +115,31 @@ def load_crops(dataset: Dataset, size: int = CROP_SIZE, resolution: float = 1.0)
     return Crops(np.stack(images), np.array(product), np.array(store), catalogs)
 
 
+def sampled_crops(
+    count: int, seconds: int, seed: int, size: int = CROP_SIZE, workers: int = 1
+) -> Crops:
+    """The handled product's crops of ``count`` never-filmed stores (``model.synth.sampled``),
+    one frame a second, ``seconds`` of each."""
+    images, product, store, catalogs = [], [], [], []
+    for row, sampled in enumerate(
+        sampled_stores(seed, count, seconds, fps=1, size=None, workers=workers)
+    ):
+        skus = [item.sku for item in sampled.catalog]
+        for box in sampled.annotation.boxes:
+            images.append(square_crop(sampled.frames[round(box.t)], box.box, size))
+            product.append(skus.index(box.sku))
+            store.append(row)
+        catalogs.append(
+            np.stack(
+                [
+                    np.asarray(Image.fromarray(p).resize((size, size), Image.Resampling.BILINEAR))
+                    for p in sampled.pictures
+                ]
+            )
+        )
+    return Crops(np.stack(images), np.array(product), np.array(store), np.stack(catalogs))
+
+
 def colour_histogram(images: Tensor) -> Tensor:
     """Hue histograms ``(N, HUE_BINS)`` of RGB uint8 images ``(N, H, W, 3)``: each coloured
     pixel votes for its hue by its saturation (grey, dark and washed-out pixels do not),
@@ -135,6 +169,55 @@ def colour_histogram(images: Tensor) -> Tensor:
 def colour_accuracy(crops: Crops) -> float:
     """Share of crops whose nearest picture by hue histogram is their product's."""
     return nearest_picture_accuracy(crops, colour_histogram)
+
+
+def template_scores(images: Tensor, pictures: np.ndarray) -> Tensor:
+    """How well each picture's product, as a template, fits somewhere in each crop:
+    ``(n, K)`` for crops ``(n, s, s, 3)`` and pictures ``(K, s, s, 3)`` uint8, no training.
+
+    The product is cut out of its picture (``composites.cutout``), scaled so that its
+    longer side is the crop's less the margin ``square_crop`` leaves, and slid over the
+    crop (a tenth of its side beyond each edge); the score is the best normalised
+    cross-correlation under the product's mask, one gain over all three channels, so a
+    change of light does not change it but a change of colour does.
+    """
+    side = images.shape[1]
+    pad = side // 10
+    x = F.pad(images.permute(0, 3, 1, 2).float() / 255, (pad,) * 4, mode="replicate")
+    best = []
+    for picture in pictures:
+        template, mask = _template(picture, round(side / MARGIN))  # (3, h, w), (1, h, w)
+        n = 3 * mask.sum()
+        centred = (template - (template * mask).sum() / n) * mask
+        masks = mask.expand(3, -1, -1)[None]
+        products = F.conv2d(x, centred[None])[:, 0]  # (n, H', W')
+        sums = F.conv2d(x, masks)[:, 0]
+        squares = F.conv2d(x * x, masks)[:, 0]
+        spread = (squares - sums * sums / n).clamp_min(1e-6).sqrt()
+        correlation = products / (spread * centred.square().sum().sqrt().clamp_min(1e-6))
+        best.append(correlation.flatten(1).max(1).values)
+    return torch.stack(best, 1)
+
+
+def _template(picture: np.ndarray, longer: int) -> tuple[Tensor, Tensor]:
+    """A catalog picture's product as ``(3, h, w)`` colours in [0, 1] and its ``(1, h, w)``
+    mask, its longer side ``longer`` pixels."""
+    rgba = cutout(picture)
+    scale = longer / max(rgba.shape[:2])
+    size = (max(2, round(rgba.shape[1] * scale)), max(2, round(rgba.shape[0] * scale)))
+    scaled = np.asarray(Image.fromarray(rgba).resize(size, Image.Resampling.BILINEAR))
+    colours = torch.from_numpy(scaled[..., :3].copy()).permute(2, 0, 1).float() / 255
+    return colours, torch.from_numpy((scaled[..., 3] > 127).astype(np.float32))[None]
+
+
+def template_accuracy(crops: Crops) -> float:
+    """Share of crops whose best-fitting picture (``template_scores``) is their product's."""
+    hits = 0
+    for store in np.unique(crops.store):
+        rows = np.flatnonzero(crops.store == store)
+        scores = template_scores(torch.from_numpy(crops.images[rows]), crops.catalogs[store])
+        hits += int((scores.argmax(-1).numpy() == crops.product[rows]).sum())
+    return hits / len(crops.images)
 
 
 def nearest_picture_accuracy(crops: Crops, describe: Callable[[Tensor], Tensor]) -> float:
@@ -227,7 +310,14 @@ def train_matcher(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--train", type=Path, help="a dataset whose stores train the matcher")
+    source.add_argument(
+        "--sampled-stores", type=int, help="train on this many never-filmed stores instead"
+    )
+    parser.add_argument("--sampled-seconds", type=int, default=60)
+    parser.add_argument("--sampled-seed", type=int, default=9176)
+    parser.add_argument("--workers", type=int, default=1, help="processes rendering them")
     parser.add_argument("--val", type=Path, required=True, help="stores the matcher never sees")
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--views", action="store_true", help="train on views of the pictures")
@@ -239,7 +329,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    train = load_crops(read_dataset(args.train), resolution=args.resolution)
+    if args.train is not None:
+        train = load_crops(read_dataset(args.train), resolution=args.resolution)
+    else:  # rendered at the source resolution only
+        train = sampled_crops(
+            args.sampled_stores, args.sampled_seconds, args.sampled_seed, workers=args.workers
+        )
     val = load_crops(read_dataset(args.val), resolution=args.resolution)
 
     def emit(record: dict[str, object]) -> None:
@@ -248,10 +343,12 @@ def main(argv: list[str] | None = None) -> None:
     emit(
         {
             "train_crops": len(train.images),
+            "train_stores": int(train.store.max()) + 1,
             "val_crops": len(val.images),
             "resolution": args.resolution,
             "views": args.views,
             "colour_val_accuracy": round(colour_accuracy(val), 4),
+            "template_val_accuracy": round(template_accuracy(val), 4),
         }
     )
     train_matcher(train, val, epochs=args.epochs, views=args.views, seed=args.seed, log=emit)

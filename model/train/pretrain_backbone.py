@@ -69,9 +69,11 @@ from model.network import LongVMNet
 from model.product_match import ProductMatch
 from model.synth.reader import Dataset, read_dataset
 from model.synth.records import VideoAnnotation
+from model.synth.sampled import SampledStore
 from model.synth.video_io import iter_video_frames
 from model.train.composites import composite, resize
 from model.train.prototype_views import prototype_views
+from model.train.sampled_frames import sampled_stores
 from model.train.state import Position, load_state, read_config_document, save_state
 
 #: Receives one record per epoch.
@@ -102,6 +104,12 @@ class PretrainConfig:
     # (``model.train.prototype_views``) instead of the clean picture; validation and
     # inference read the clean pictures either way.
     prototype_views: bool = False
+    # Never-filmed stores added to the training frames (``model.synth.sampled``): this many,
+    # ``sampled_seconds`` of each at the memory's rate, drawn from ``sampled_seed`` (keep it
+    # apart from the seeds of the datasets whose stores validate or test).
+    sampled_stores: int = 0
+    sampled_seconds: int = 60
+    sampled_seed: int = 9176
     seed: int = 0
 
 
@@ -180,6 +188,8 @@ def load_frames(
     activities = list(dataset.activities)
     row = {store: i for i, store in enumerate(dataset.stores)}  # {}: one store, row 0
     frames, labels, stores = [], [], []
+    if not dataset.videos_in(split):
+        return _no_frames(cfg)
     for annotation in dataset.videos_in(split):
         video = decode_frames(dataset.video_path(annotation.video_id), cfg)
         frames.append(video)
@@ -192,6 +202,63 @@ def load_frames(
         np.stack([handled for _, _, handled in labels]),
         np.concatenate(stores),
     )
+
+
+def _no_frames(cfg: ModelConfig) -> FrameSet:
+    s = cfg.image_size
+    return FrameSet(
+        np.zeros((0, s, s, 3), np.uint8),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        np.zeros((0, cfg.tokens_per_frame), bool),
+        np.zeros(0, np.int64),
+    )
+
+
+def _whole_fps(cfg: ModelConfig) -> int:
+    if cfg.fps != int(cfg.fps):
+        raise ConfigError(f"Sampled stores are rendered at whole frame rates, not {cfg.fps}.")
+    return int(cfg.fps)
+
+
+def with_sampled_stores(
+    frames: FrameSet,
+    catalogs: StoreCatalogs,
+    catalog: np.ndarray,
+    sampled: list[SampledStore],
+    cfg: ModelConfig,
+    activities: list[str],
+) -> tuple[FrameSet, StoreCatalogs, np.ndarray]:
+    """``frames``, ``catalogs`` and ``catalog`` (pictures at the input size) with the
+    ``sampled`` stores after the dataset's: their products become catalog rows of their own
+    (``sampled:`` ids, never a dataset's), their frames training frames of new store rows."""
+    skus, sold, pictures = list(catalogs.skus), list(catalogs.sold), [catalog]
+    parts = [frames]
+    for store in sampled:
+        local = [item.sku for item in store.catalog]
+        first = len(skus)
+        skus += [f"sampled:{sku}" for sku in local]
+        sold.append(np.arange(first, len(skus)))
+        pictures.append(store.pictures)
+        labels = frame_labels(store.annotation, len(store.frames), cfg, local, activities)
+        sku = np.array([k if k == NONE else first + k for k, _, _ in labels], np.int64)
+        parts.append(
+            FrameSet(
+                store.frames,
+                sku,
+                np.array([activity for _, activity, _ in labels], np.int64),
+                np.stack([handled for _, _, handled in labels]),
+                np.full(len(store.frames), len(sold) - 1, np.int64),
+            )
+        )
+    merged = FrameSet(
+        np.concatenate([p.frames for p in parts]),
+        np.concatenate([p.sku for p in parts]),
+        np.concatenate([p.activity for p in parts]),
+        np.concatenate([p.handled for p in parts]),
+        np.concatenate([p.store for p in parts]),
+    )
+    return merged, StoreCatalogs(tuple(skus), tuple(sold)), np.concatenate(pictures)
 
 
 class _Heads(nn.Module):
@@ -227,6 +294,7 @@ def pretrain_backbone(
     resume: bool = False,
     init: Path | None = None,
     stop_after: int | None = None,
+    workers: int = 1,
 ) -> Path:
     """Train ``LongVMNet(preset).backbone`` on the store domain and save the net into ``out``
     after every epoch (a checkpoint to train from; its backbone loads frozen).
@@ -238,6 +306,8 @@ def pretrain_backbone(
     size), with a fresh optimizer and schedule; not with ``resume``, whose run has its own.
     ``stop_after``: end this call after that many epochs (the run stays resumable), so a run
     longer than one sitting on a lent machine is several calls.
+    ``workers``: processes that render ``config.sampled_stores`` (the result does not depend
+    on their number).
     """
     began = time.perf_counter()
     out = Path(out)
@@ -258,6 +328,20 @@ def pretrain_backbone(
     val_set = load_frames(dataset, "val", cfg, catalogs) if dataset.splits.get("val") else None
     images = load_catalog_images(dataset)
     catalog = np.stack([resize(images[sku], cfg.image_size) for sku in catalogs.skus])
+    if config.sampled_stores:
+        sampled = sampled_stores(
+            config.sampled_seed,
+            config.sampled_stores,
+            config.sampled_seconds,
+            fps=_whole_fps(cfg),
+            size=cfg.image_size,
+            workers=workers,
+        )
+        train_set, catalogs, catalog = with_sampled_stores(
+            train_set, catalogs, catalog, sampled, cfg, list(dataset.activities)
+        )
+    if len(train_set.frames) == 0:
+        raise ConfigError(f"{data} has no training videos and no sampled stores were asked for.")
 
     heads = _Heads(
         cfg.backbone_channels, cfg.object_match_dim or config.match_dim, len(dataset.activities)
@@ -558,6 +642,25 @@ def main(argv: list[str] | None = None) -> None:
         "--stop-after", type=int, default=None, help="end this call after that many epochs"
     )
     parser.add_argument(
+        "--sampled-stores",
+        type=int,
+        default=0,
+        help="add this many never-filmed stores, rendered at the memory's rate, to training",
+    )
+    parser.add_argument(
+        "--sampled-seconds",
+        type=int,
+        default=PretrainConfig.sampled_seconds,
+        help="seconds of video rendered per sampled store",
+    )
+    parser.add_argument(
+        "--sampled-seed",
+        type=int,
+        default=PretrainConfig.sampled_seed,
+        help="the seed they are drawn from (no validation or test dataset's)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="processes rendering them")
+    parser.add_argument(
         "--prototype-views",
         action="store_true",
         help="match frames against random views of the catalog pictures, not the clean ones",
@@ -571,6 +674,9 @@ def main(argv: list[str] | None = None) -> None:
         epochs=args.epochs,
         seed=args.seed,
         prototype_views=args.prototype_views,
+        sampled_stores=args.sampled_stores,
+        sampled_seconds=args.sampled_seconds,
+        sampled_seed=args.sampled_seed,
     )
     try:
         if args.resume:  # the run continues with its own settings
@@ -582,16 +688,20 @@ def main(argv: list[str] | None = None) -> None:
         model_config(config)  # a wrong size is one sentence here, not a traceback later
     except (CheckpointError, ConfigError) as exc:
         parser.error(str(exc))
-    pretrain_backbone(
-        args.data,
-        args.out,
-        config,
-        log=lambda r: print(json.dumps(r), file=sys.stdout, flush=True),
-        device=args.device,
-        resume=args.resume,
-        init=args.init,
-        stop_after=args.stop_after,
-    )
+    try:
+        pretrain_backbone(
+            args.data,
+            args.out,
+            config,
+            log=lambda r: print(json.dumps(r), file=sys.stdout, flush=True),
+            device=args.device,
+            resume=args.resume,
+            init=args.init,
+            stop_after=args.stop_after,
+            workers=args.workers,
+        )
+    except ConfigError as exc:  # e.g. nothing to train on: one sentence, not a traceback
+        parser.error(str(exc))
 
 
 if __name__ == "__main__":

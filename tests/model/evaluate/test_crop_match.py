@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -13,7 +15,10 @@ from model.evaluate.crop_match import (
     colour_histogram,
     load_crops,
     matcher_accuracy,
+    sampled_crops,
     square_crop,
+    template_accuracy,
+    template_scores,
     train_matcher,
 )
 from model.synth.reader import read_dataset
@@ -95,3 +100,32 @@ def test_a_short_training_run_lowers_the_match_loss() -> None:
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]
     assert all(0.0 <= float(r["val_accuracy"]) <= 1.0 for r in records)
     assert float(records[-1]["train_loss"]) < float(records[0]["train_loss"]) / 2
+
+
+def test_the_template_that_fits_is_the_pictured_products_whatever_the_light() -> None:
+    rng = np.random.default_rng(0)
+    pictures = np.full((3, 64, 64, 3), 236, dtype=np.uint8)
+    pictures[0, 8:56, 20:44] = (200, 30, 30)  # red, tall
+    pictures[0, 20:30, 20:44] = (240, 240, 240)  # with a white band
+    pictures[1, 8:56, 20:44] = (30, 30, 200)  # the same shape in blue
+    pictures[1, 20:30, 20:44] = (240, 240, 240)
+    pictures[2, 20:44, 8:56] = (200, 30, 30)  # red, wide, no band
+    crops = rng.integers(0, 255, (3, 64, 64, 3)).astype(np.uint8)  # clutter around
+    for k in range(3):  # each product in the middle of its crop, in dimmer light
+        crops[k, 4:60, 4:60] = (pictures[k, 4:60, 4:60] * 0.7).astype(np.uint8)
+    scores = template_scores(torch.from_numpy(crops), pictures)
+    assert scores.shape == (3, 3)
+    assert scores.argmax(1).tolist() == [0, 1, 2]
+    found = Crops(crops, np.arange(3), np.zeros(3, dtype=np.int64), pictures[None])
+    assert template_accuracy(found) == 1.0
+    assert template_accuracy(replace(found, product=np.array([1, 2, 0]))) == 0.0
+
+
+def test_crops_of_never_filmed_stores_show_their_own_products() -> None:
+    crops = sampled_crops(2, 40, seed=5, size=48)
+    assert crops.catalogs.shape == (2, 24, 48, 48, 3)
+    assert crops.images.shape[1:] == (48, 48, 3)
+    assert set(crops.store.tolist()) == {0, 1}
+    assert crops.product.min() >= 0 and crops.product.max() < 24
+    # with no training at all, the pictured product fits its crop far above chance (1 / 24)
+    assert template_accuracy(crops) > 0.3

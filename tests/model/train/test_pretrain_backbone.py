@@ -12,15 +12,21 @@ import torch
 from model import LongVMNet
 from model.data.handled import box_cells
 from model.errors import CheckpointError, ConfigError
+from model.synth.reader import read_dataset
 from model.train.composites import composite, cutout
 from model.train.pretrain_backbone import (
     HEADS_FILE,
+    NONE,
     PretrainConfig,
+    load_frames,
     main,
     model_config,
     pretrain_backbone,
     read_pretrain_config,
+    store_catalogs,
+    with_sampled_stores,
 )
+from model.train.sampled_frames import sampled_stores
 
 
 def _product_image() -> np.ndarray:
@@ -231,3 +237,56 @@ def test_prototype_views_train_on_changing_pictures_and_are_kept_with_the_run(
     assert all(np.isfinite(v) for v in runs["viewed"].values())
     # the same seed and data: only the prototypes differ, so the match loss does
     assert runs["viewed"]["product"] != runs["plain"]["product"]
+
+
+def test_sampled_stores_join_the_training_frames_with_products_of_their_own(
+    small_dataset: Path,
+) -> None:
+    dataset = read_dataset(small_dataset)
+    config = PretrainConfig(epochs=1)
+    cfg = model_config(config)
+    catalogs = store_catalogs(dataset)
+    frames = load_frames(dataset, "train", cfg, catalogs)
+    pictures = np.zeros((len(catalogs.skus), cfg.image_size, cfg.image_size, 3), np.uint8)
+    sampled = sampled_stores(3, 2, 5, fps=1, size=cfg.image_size)
+    merged, merged_catalogs, merged_pictures = with_sampled_stores(
+        frames, catalogs, pictures, sampled, cfg, list(dataset.activities)
+    )
+    assert len(merged.frames) == len(frames.frames) + 10
+    assert merged_catalogs.skus[: len(catalogs.skus)] == catalogs.skus
+    assert len(merged_catalogs.skus) == len(catalogs.skus) + 48
+    assert len(merged_pictures) == len(merged_catalogs.skus)
+    for k, store in enumerate(sampled):
+        row = len(catalogs.sold) + k
+        mine = merged.store == row
+        assert mine.sum() == 5
+        assert np.array_equal(merged_pictures[merged_catalogs.sold[row]], store.pictures)
+        handled = merged.sku[mine][merged.sku[mine] != NONE]
+        assert set(handled) <= set(merged_catalogs.sold[row])  # only the store's own products
+        for t, sku in enumerate(merged.sku[mine]):  # each label is the annotation's
+            spans = [s for s in store.annotation.spans if s.start - 1e-6 <= t < s.end - 1e-6]
+            if sku == NONE:
+                assert not spans
+            else:
+                assert merged_catalogs.skus[sku] == f"sampled:{spans[-1].sku}"
+    assert np.array_equal(merged.frames[: len(frames.frames)], frames.frames)
+
+
+def test_a_run_on_sampled_stores_alone_trains_and_keeps_its_settings(
+    tmp_path: Path, make_small_dataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = make_small_dataset(tmp_path / "data", split=(0.0, 1.0, 0.0))  # no training videos
+    config = PretrainConfig(
+        epochs=1, batch_size=8, composites=4, seed=0, sampled_stores=2, sampled_seconds=30
+    )
+    records: list[dict] = []
+    out = pretrain_backbone(data, tmp_path / "bb", config, log=records.append, workers=2)
+    assert np.isfinite(records[0]["train_loss"]["product"])
+    assert records[0]["val_accuracy"]["product_handled"] is not None
+    assert read_pretrain_config(out) == config
+    with pytest.raises(ConfigError, match="no training videos"):
+        pretrain_backbone(data, tmp_path / "none", PretrainConfig(epochs=1))
+    with pytest.raises(SystemExit) as exit_info:  # the command says so in a sentence
+        main(["--data", str(data), "--out", str(tmp_path / "none"), "--epochs", "1"])
+    assert exit_info.value.code == 2
+    assert "no training videos and no sampled stores" in capsys.readouterr().err
