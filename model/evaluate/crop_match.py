@@ -50,7 +50,7 @@ from model.synth.records import BoxCoords
 from model.synth.video_io import iter_video_frames
 from model.train.composites import cutout
 from model.train.prototype_views import prototype_views
-from model.train.sampled_frames import sampled_stores
+from model.train.sampled_frames import iter_sampled_stores
 
 #: Crop side in pixels, for crops and catalog pictures alike.
 CROP_SIZE = 64
@@ -122,7 +122,7 @@ def sampled_crops(
     one frame a second, ``seconds`` of each."""
     images, product, store, catalogs = [], [], [], []
     for row, sampled in enumerate(
-        sampled_stores(seed, count, seconds, fps=1, size=None, workers=workers)
+        iter_sampled_stores(seed, count, seconds, fps=1, size=None, workers=workers)
     ):
         skus = [item.sku for item in sampled.catalog]
         for box in sampled.annotation.boxes:
