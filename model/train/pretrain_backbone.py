@@ -30,6 +30,7 @@ the one trained here. Run::
 
     python -m model.train.pretrain_backbone --data DATA --out DIR [--epochs 2] [--seed 0]
         [--image-size 192] [--device cuda] [--stop-after N] [--prototype-views]
+        [--sampled-stores N --sampled-seconds S --workers W]
     python -m model.train.pretrain_backbone --data DATA --out DIR --resume [--stop-after N]
     python -m model.train.pretrain_backbone --data MORE --out DIR2 --init DIR [--epochs E]
 
@@ -40,6 +41,8 @@ optimizer, the random states: ``model.train.state``), so a run longer than one s
 lent GPU's 10-minute calls, a CPU session's hours) is several calls that end as one would.
 ``--init`` starts a new run (its own optimizer and learning-rate schedule) from a finished
 one's backbone and heads, e.g. to go on with more stores than it was trained on.
+``--sampled-stores`` adds never-filmed stores, rendered for the run (``model.synth.sampled``),
+to the dataset's training videos; a dataset with validation videos only is then enough.
 """
 
 from __future__ import annotations
