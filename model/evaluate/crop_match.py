@@ -14,7 +14,9 @@ resolution, or first blurred to a coarser one), and named among its store's cata
   network, then scored on the validation stores, whose products it never saw. ``--views``
   shows it each picture through ``model.train.prototype_views`` instead of clean.
 
-The annotated box is a perfect localisation, so this bounds any design that first finds the
+Each is scored per crop and per handling (the crops of one item over the seconds it is
+held, their log-softmax summed), the second being what naming a put's product needs. The
+annotated box is a perfect localisation, so this bounds any design that first finds the
 hand and then looks at it.
 
     python -m model.evaluate.crop_match --train DATA --val DATA [--epochs 16] [--views]
@@ -68,6 +70,20 @@ class Crops:
     product: np.ndarray  # (N,) int64: the product's position in its store's catalog
     store: np.ndarray  # (N,) int64: row of ``catalogs``
     catalogs: np.ndarray  # (stores, K, s, s, 3) uint8: each store's pictures, in its order
+    # (N,) int64: crops of one handling of one item (seconds in a row, one product) share
+    # it; None: every crop is a handling of its own
+    episode: np.ndarray | None = None
+
+
+def episode_ids(handled: list[tuple[object, int, str]]) -> np.ndarray:
+    """An id per crop, given each crop's (video, second, product) in time order: a new one
+    when the video or the product changes or a second is skipped."""
+    ids, last = [], None
+    for video, second, sku in handled:
+        same = last is not None and last[0] == video and last[2] == sku and second <= last[1] + 1
+        ids.append(ids[-1] if same else (ids[-1] + 1 if ids else 0))
+        last = (video, second, sku)
+    return np.array(ids, dtype=np.int64)
 
 
 def square_crop(frame: np.ndarray, box: BoxCoords, size: int) -> np.ndarray:
@@ -97,7 +113,7 @@ def load_crops(dataset: Dataset, size: int = CROP_SIZE, resolution: float = 1.0)
         sku: np.asarray(Image.fromarray(p).resize((size, size), Image.Resampling.BILINEAR))
         for sku, p in load_catalog_images(dataset).items()
     }
-    images, product, store = [], [], []
+    images, product, store, handled = [], [], [], []
     sold: dict[str | None, list[str]] = {}  # per store, its products; the row is its order
     for split in dataset.splits:
         for video in dataset.videos_in(split):
@@ -111,8 +127,11 @@ def load_crops(dataset: Dataset, size: int = CROP_SIZE, resolution: float = 1.0)
                 images.append(square_crop(coarser(frames[k], resolution), box.box, size))
                 product.append(skus.index(box.sku))
                 store.append(row)
+                handled.append((video.video_id, k, box.sku))
     catalogs = np.stack([np.stack([pictures[s] for s in skus]) for skus in sold.values()])
-    return Crops(np.stack(images), np.array(product), np.array(store), catalogs)
+    return Crops(
+        np.stack(images), np.array(product), np.array(store), catalogs, episode_ids(handled)
+    )
 
 
 def sampled_crops(
@@ -120,7 +139,7 @@ def sampled_crops(
 ) -> Crops:
     """The handled product's crops of ``count`` never-filmed stores (``model.synth.sampled``),
     one frame a second, ``seconds`` of each."""
-    images, product, store, catalogs = [], [], [], []
+    images, product, store, catalogs, handled = [], [], [], [], []
     for row, sampled in enumerate(
         iter_sampled_stores(seed, count, seconds, fps=1, size=None, workers=workers)
     ):
@@ -129,6 +148,7 @@ def sampled_crops(
             images.append(square_crop(sampled.frames[round(box.t)], box.box, size))
             product.append(skus.index(box.sku))
             store.append(row)
+            handled.append((row, round(box.t), box.sku))
         catalogs.append(
             np.stack(
                 [
@@ -137,7 +157,13 @@ def sampled_crops(
                 ]
             )
         )
-    return Crops(np.stack(images), np.array(product), np.array(store), np.stack(catalogs))
+    return Crops(
+        np.stack(images),
+        np.array(product),
+        np.array(store),
+        np.stack(catalogs),
+        episode_ids(handled),
+    )
 
 
 def colour_histogram(images: Tensor) -> Tensor:
@@ -212,24 +238,50 @@ def _template(picture: np.ndarray, longer: int) -> tuple[Tensor, Tensor]:
 
 def template_accuracy(crops: Crops) -> float:
     """Share of crops whose best-fitting picture (``template_scores``) is their product's."""
-    hits = 0
+    return crop_accuracy(crops, store_scores(crops, template_scores))
+
+
+def store_scores(crops: Crops, score: Callable[[Tensor, np.ndarray], Tensor]) -> np.ndarray:
+    """``(N, K)``: each crop against each picture of its store, as ``score(crops (n, s, s,
+    3), pictures (K, s, s, 3)) → (n, K)`` says (higher: more alike)."""
+    out = np.zeros((len(crops.images), crops.catalogs.shape[1]), np.float32)
     for store in np.unique(crops.store):
         rows = np.flatnonzero(crops.store == store)
-        scores = template_scores(torch.from_numpy(crops.images[rows]), crops.catalogs[store])
-        hits += int((scores.argmax(-1).numpy() == crops.product[rows]).sum())
-    return hits / len(crops.images)
+        out[rows] = score(torch.from_numpy(crops.images[rows]), crops.catalogs[store]).numpy()
+    return out
+
+
+def crop_accuracy(crops: Crops, scores: np.ndarray) -> float:
+    """Share of crops whose highest-scoring picture is their product's."""
+    return float((scores.argmax(-1) == crops.product).mean())
+
+
+def episode_accuracy(crops: Crops, scores: np.ndarray, temperature: float = 0.07) -> float:
+    """Share of handlings (``Crops.episode``) named right when their crops vote together:
+    the sum of each crop's log-softmax over its store's pictures (scores / temperature)."""
+    if crops.episode is None:
+        return crop_accuracy(crops, scores)
+    z = torch.from_numpy(scores / temperature).log_softmax(-1).numpy()  # (N, K)
+    hits = []
+    for episode in np.unique(crops.episode):
+        rows = np.flatnonzero(crops.episode == episode)
+        hits.append(z[rows].sum(0).argmax() == crops.product[rows[0]])
+    return float(np.mean(hits))
 
 
 def nearest_picture_accuracy(crops: Crops, describe: Callable[[Tensor], Tensor]) -> float:
     """Share of crops whose most similar picture of their store is their product's, each
     image described as ``describe`` says (``(N, s, s, 3)`` uint8 → ``(N, D)``)."""
-    hits = 0
-    for store in np.unique(crops.store):
-        rows = np.flatnonzero(crops.store == store)
-        pictures = describe(torch.from_numpy(crops.catalogs[store]))  # (K, D)
-        found = describe(torch.from_numpy(crops.images[rows])) @ pictures.T  # (n, K)
-        hits += int((found.argmax(-1).numpy() == crops.product[rows]).sum())
-    return hits / len(crops.images)
+    return crop_accuracy(crops, similarity_scores(crops, describe))
+
+
+def similarity_scores(crops: Crops, describe: Callable[[Tensor], Tensor]) -> np.ndarray:
+    """``(N, K)``: each crop's description against its store's pictures' (dot product)."""
+
+    def score(images: Tensor, pictures: np.ndarray) -> Tensor:
+        return describe(images) @ describe(torch.from_numpy(pictures)).T
+
+    return store_scores(crops, score)
 
 
 class CropMatcher(nn.Module):
@@ -249,10 +301,24 @@ class CropMatcher(nn.Module):
 @torch.no_grad()
 def matcher_accuracy(net: CropMatcher, crops: Crops) -> float:
     """Share of crops whose most similar picture (through ``net``) is their product's."""
+    return crop_accuracy(crops, matcher_scores(net, crops))
+
+
+@torch.no_grad()
+def matcher_scores(net: CropMatcher, crops: Crops) -> np.ndarray:
+    """``(N, K)`` cosine similarities of each crop to its store's pictures through ``net``."""
     net.eval()
-    accuracy = nearest_picture_accuracy(crops, net)
+    scores = similarity_scores(crops, net)
     net.train()
-    return accuracy
+    return scores
+
+
+def _accuracies(name: str, crops: Crops, scores: np.ndarray) -> dict[str, float]:
+    """Per crop and per handling (its crops voting together), for a log record."""
+    return {
+        f"{name}_accuracy": round(crop_accuracy(crops, scores), 4),
+        f"{name}_handling_accuracy": round(episode_accuracy(crops, scores), 4),
+    }
 
 
 def train_matcher(
@@ -301,7 +367,7 @@ def train_matcher(
                 {
                     "epoch": epoch + 1,
                     "train_loss": round(loss_sum / per_epoch, 4),
-                    "val_accuracy": round(matcher_accuracy(net, val), 4),
+                    **_accuracies("val", val, matcher_scores(net, val)),
                     "seconds": round(time.perf_counter() - began, 1),
                 }
             )
@@ -347,8 +413,9 @@ def main(argv: list[str] | None = None) -> None:
             "val_crops": len(val.images),
             "resolution": args.resolution,
             "views": args.views,
-            "colour_val_accuracy": round(colour_accuracy(val), 4),
-            "template_val_accuracy": round(template_accuracy(val), 4),
+            "val_handlings": len(np.unique(val.episode)) if val.episode is not None else None,
+            **_accuracies("colour_val", val, similarity_scores(val, colour_histogram)),
+            **_accuracies("template_val", val, store_scores(val, template_scores)),
         }
     )
     train_matcher(train, val, epochs=args.epochs, views=args.views, seed=args.seed, log=emit)

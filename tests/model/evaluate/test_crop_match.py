@@ -13,6 +13,9 @@ from model.evaluate.crop_match import (
     Crops,
     colour_accuracy,
     colour_histogram,
+    crop_accuracy,
+    episode_accuracy,
+    episode_ids,
     load_crops,
     matcher_accuracy,
     sampled_crops,
@@ -83,6 +86,10 @@ def test_crops_of_a_dataset_are_its_products_among_its_catalog(
     assert crops.images.shape[1:] == (32, 32, 3)
     assert crops.catalogs.shape == (1, len(dataset.catalog), 32, 32, 3)
     assert crops.product.min() >= 0 and crops.product.max() < len(dataset.catalog)
+    assert crops.episode is not None  # handlings: one product each, fewer than the crops
+    for episode in np.unique(crops.episode):
+        assert len(set(crops.product[crops.episode == episode])) == 1
+    assert 0 < len(np.unique(crops.episode)) < len(crops.images)
 
 
 def test_a_short_training_run_lowers_the_match_loss() -> None:
@@ -127,5 +134,39 @@ def test_crops_of_never_filmed_stores_show_their_own_products() -> None:
     assert crops.images.shape[1:] == (48, 48, 3)
     assert set(crops.store.tolist()) == {0, 1}
     assert crops.product.min() >= 0 and crops.product.max() < 24
+    assert crops.episode is not None and len(np.unique(crops.episode)) < len(crops.images)
     # with no training at all, the pictured product fits its crop far above chance (1 / 24)
     assert template_accuracy(crops) > 0.3
+
+
+def test_a_handling_is_one_product_held_over_seconds_in_a_row() -> None:
+    handled = [
+        ("v1", 3, "A"),
+        ("v1", 4, "A"),
+        ("v1", 5, "A"),  # one handling
+        ("v1", 9, "A"),  # a gap: the next
+        ("v1", 10, "B"),  # another product right after
+        ("v2", 11, "B"),  # another video
+    ]
+    assert episode_ids(handled).tolist() == [0, 0, 0, 1, 2, 3]
+
+
+def test_a_handlings_crops_vote_together() -> None:
+    pictures = np.zeros((1, 3, 8, 8, 3), dtype=np.uint8)
+    images = np.zeros((4, 8, 8, 3), dtype=np.uint8)
+    # handling 0 (product 1): two crops lean a little to product 0, one is sure of 1
+    # handling 1 (product 2): one crop, right
+    scores = np.array(
+        [[0.50, 0.45, 0.0], [0.50, 0.45, 0.0], [0.0, 0.9, 0.0], [0.1, 0.2, 0.8]], np.float32
+    )
+    crops = Crops(
+        images,
+        np.array([1, 1, 1, 2]),
+        np.zeros(4, dtype=np.int64),
+        pictures,
+        np.array([0, 0, 0, 1]),
+    )
+    assert crop_accuracy(crops, scores) == 0.5
+    assert episode_accuracy(crops, scores) == 1.0
+    one_each = replace(crops, episode=None)  # no handlings known: each crop on its own
+    assert episode_accuracy(one_each, scores) == 0.5
