@@ -35,7 +35,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,10 +75,11 @@ class Crops:
     episode: np.ndarray | None = None
 
 
-def episode_ids(handled: list[tuple[object, int, str]]) -> np.ndarray:
+def episode_ids(handled: Sequence[tuple[object, int, str]]) -> np.ndarray:
     """An id per crop, given each crop's (video, second, product) in time order: a new one
     when the video or the product changes or a second is skipped."""
-    ids, last = [], None
+    ids: list[int] = []
+    last: tuple[object, int, str] | None = None
     for video, second, sku in handled:
         same = last is not None and last[0] == video and last[2] == sku and second <= last[1] + 1
         ids.append(ids[-1] if same else (ids[-1] + 1 if ids else 0))
