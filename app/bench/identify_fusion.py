@@ -27,10 +27,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from model.data.split import load_catalog_images
-from model.evaluate.crop_match import CROP_SIZE, square_crop, template_scores
+from model.evaluate.crop_match import CROP_SIZE, picture_at, square_crop, template_scores
 from model.synth.reader import Dataset, read_dataset
 from model.synth.video_io import iter_video_frames
 
@@ -130,16 +129,7 @@ def identify(
 def _pictures(dataset: Dataset, skus: list[str]) -> np.ndarray:
     """The products' catalog pictures ``(P, s, s, 3)`` at the crops' size, in ``skus`` order."""
     images = load_catalog_images(dataset, skus)
-    return np.stack(
-        [
-            np.asarray(
-                Image.fromarray(images[sku]).resize(
-                    (CROP_SIZE, CROP_SIZE), Image.Resampling.BILINEAR
-                )
-            )
-            for sku in skus
-        ]
-    )
+    return np.stack([picture_at(images[sku], CROP_SIZE) for sku in skus])
 
 
 def main(argv: list[str] | None = None) -> int:

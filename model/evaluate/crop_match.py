@@ -97,6 +97,11 @@ def square_crop(frame: np.ndarray, box: BoxCoords, size: int) -> np.ndarray:
     return np.asarray(square.resize((size, size), Image.Resampling.BILINEAR))
 
 
+def picture_at(picture: np.ndarray, size: int) -> np.ndarray:
+    """A catalog picture ``(P, P, 3)`` at ``size`` a side, as crops are compared with it."""
+    return np.asarray(Image.fromarray(picture).resize((size, size), Image.Resampling.BILINEAR))
+
+
 def coarser(frame: np.ndarray, resolution: float) -> np.ndarray:
     """``frame`` as a camera of ``resolution`` times its pixels a side would show it."""
     if resolution == 1.0:
@@ -110,10 +115,7 @@ def coarser(frame: np.ndarray, resolution: float) -> np.ndarray:
 
 def load_crops(dataset: Dataset, size: int = CROP_SIZE, resolution: float = 1.0) -> Crops:
     """Every annotated box on a whole second of every video (the memory's 1 fps frames)."""
-    pictures = {
-        sku: np.asarray(Image.fromarray(p).resize((size, size), Image.Resampling.BILINEAR))
-        for sku, p in load_catalog_images(dataset).items()
-    }
+    pictures = {sku: picture_at(p, size) for sku, p in load_catalog_images(dataset).items()}
     images, product, store, handled = [], [], [], []
     sold: dict[str | None, list[str]] = {}  # per store, its products; the row is its order
     for split in dataset.splits:
@@ -150,14 +152,7 @@ def sampled_crops(
             product.append(skus.index(box.sku))
             store.append(row)
             handled.append((row, round(box.t), box.sku))
-        catalogs.append(
-            np.stack(
-                [
-                    np.asarray(Image.fromarray(p).resize((size, size), Image.Resampling.BILINEAR))
-                    for p in sampled.pictures
-                ]
-            )
-        )
+        catalogs.append(np.stack([picture_at(p, size) for p in sampled.pictures]))
     return Crops(
         np.stack(images),
         np.array(product),
@@ -299,7 +294,6 @@ class CropMatcher(nn.Module):
         return F.normalize(self.embed(self.body(x)), dim=-1)
 
 
-@torch.no_grad()
 def matcher_accuracy(net: CropMatcher, crops: Crops) -> float:
     """Share of crops whose most similar picture (through ``net``) is their product's."""
     return crop_accuracy(crops, matcher_scores(net, crops))
