@@ -81,10 +81,28 @@ def template_votes(crops: np.ndarray, pictures: np.ndarray) -> np.ndarray:
     return scores.log_softmax(-1).sum(0).numpy()
 
 
+def model_boxes(session: dict[str, Any]) -> np.ndarray:
+    """``(L, 4)``: at each step, the model's box (its object question's answer) for the
+    activity its per-step answers find most likely there, over all of the store's products."""
+    labels = list(session["boxes"])
+    strongest = np.stack(
+        [
+            np.max([session["steps"][sku][label] for sku in session["steps"]], axis=0)
+            for label in labels
+        ]
+    )  # (A, L)
+    boxes = np.array([session["boxes"][label] for label in labels])  # (A, L, 4)
+    return boxes[strongest.argmax(0), np.arange(strongest.shape[1])]
+
+
 def identify(
-    sessions: list[dict[str, Any]], dataset: Dataset, weights: Sequence[float]
+    sessions: list[dict[str, Any]],
+    dataset: Dataset,
+    weights: Sequence[float],
+    boxes_from: str = "annotation",
 ) -> dict[str, Any]:
-    """At every put with crops: the model alone, the template alone, and their sums."""
+    """At every put with crops: the model alone, the template alone, and their sums; the
+    crops cut at the annotation's boxes or at the model's own (``model_boxes``)."""
     model_hits, template_hits = [], []
     fused_hits: dict[float, list[bool]] = {w: [] for w in weights}
     for session in sessions:
@@ -94,6 +112,7 @@ def identify(
         put = np.array([session["steps"][sku][PUT] for sku in skus])  # (P, L)
         pictures = _pictures(dataset, skus)
         frames = list(iter_video_frames(dataset.video_path(video.video_id), 1.0))
+        own = model_boxes(session) if boxes_from == "model" else None
         for handling in put_handlings(session["spans"]):
             seconds = {
                 round(b.t): b.box
@@ -105,6 +124,8 @@ def identify(
             }
             if not seconds or handling.sku not in skus:
                 continue
+            if own is not None:  # the same seconds, cut where the model places the item
+                seconds = {k: tuple(own[k]) for k in seconds if k < len(own)}
             crops = np.stack([square_crop(frames[k], box, CROP_SIZE) for k, box in seconds.items()])
             votes = template_votes(crops, pictures)
             lo, hi = int(np.floor(handling.put_start * fps)), int(np.ceil(handling.put_end * fps))
@@ -138,13 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answers", type=Path, required=True, help="kept by reconcile_decode")
     parser.add_argument("--weights", default="0.05,0.1,0.2,0.5,1,2")
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
+    parser.add_argument(
+        "--boxes",
+        choices=("annotation", "model"),
+        default="annotation",
+        help="cut the crops at the annotation's boxes or at the model's answers' (kept by "
+        "reconcile_decode --answers)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     sessions = json.loads(args.answers.read_text())[: args.sessions]
     weights = [float(w) for w in args.weights.split(",")]
-    print(json.dumps(identify(sessions, read_dataset(args.data), weights)))
+    print(json.dumps(identify(sessions, read_dataset(args.data), weights, args.boxes)))
     return 0
 
 

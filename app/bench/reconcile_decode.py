@@ -53,12 +53,19 @@ def beliefs_of(
 
 
 def session_steps(data: Path, split: str, checkpoint: Path) -> list[dict[str, Any]]:
-    """Per session of ``split``: basket, spans, and each store product's per-step answer."""
+    """Per session of ``split``: basket, spans, each store product's per-step answer, and
+    per activity the model's per-step box of the object it involves (its object question)."""
     from model.data.split import load_catalog_images, load_split
     from model.data.token_cache import TokenCache, default_cache_dir
     from model.evaluate.two_stage import populate
     from model.network import LongVMNet
-    from model.queries import ActivityPrediction, ActivityQuery
+    from model.queries import (
+        ActivityPrediction,
+        ActivityQuery,
+        ObjectPrediction,
+        ObjectQuery,
+        Query,
+    )
     from model.synth.reader import read_dataset
 
     net = LongVMNet.load(checkpoint)
@@ -72,9 +79,15 @@ def session_steps(data: Path, split: str, checkpoint: Path) -> list[dict[str, An
         images = load_catalog_images(dataset, skus)
         steps = int(split_data.tokens[video_id].shape[0])
         queries = [ActivityQuery(0, images[sku], 0, steps) for sku in skus]
-        answers = net.answer(memory, queries)
+        labels = net.cfg.activity_labels
+        asked: list[Query] = [*queries, *(ObjectQuery(0, k, 0, steps) for k in range(len(labels)))]
+        answers = net.answer(memory, asked)
+        boxes = {}
+        for label, found in zip(labels, answers[len(queries) :], strict=True):
+            assert isinstance(found, ObjectPrediction)
+            boxes[label] = [[round(float(v), 5) for v in box] for box in found.boxes]
         per_sku = {}
-        for sku, answer in zip(skus, answers, strict=True):
+        for sku, answer in zip(skus, answers[: len(queries)], strict=True):
             assert isinstance(answer, ActivityPrediction) and answer.steps is not None
             payload: dict[str, Any] = {"fps": net.cfg.fps}
             for k, label in enumerate(net.cfg.activity_labels):
@@ -83,7 +96,13 @@ def session_steps(data: Path, split: str, checkpoint: Path) -> list[dict[str, An
         video = dataset.videos[video_id]
         spans = [(x.activity, x.sku, x.start, x.end) for x in video.spans]
         out.append(
-            {"video_id": video_id, "basket": dict(video.basket), "spans": spans, "steps": per_sku}
+            {
+                "video_id": video_id,
+                "basket": dict(video.basket),
+                "spans": spans,
+                "steps": per_sku,
+                "boxes": boxes,  # activity -> (L, 4): the model's box of its object per step
+            }
         )
     return out
 

@@ -1,0 +1,203 @@
+"""Reconciliation with each cart move's product checked against the pixels where the model
+places it.
+
+``identify_fusion`` measures, at annotated puts and the annotation's boxes, how much the
+catalog picture fitted to the pixels adds to the memory's answer. This measures the same
+idea with nothing from the annotation: the moments are the model's (``scan_repair``'s
+``find_moments`` over the per-step put and take-out answers), the boxes are the model's
+(each activity's object question, kept by ``reconcile_decode --answers``), and the product
+of each moment is the argmax of ``log(peak) + weight x template votes`` over the crops of
+the seconds the item is held around it (before a put, after a take-out). The beliefs are
+then compared with the till's scans as ``reconcile_decode`` does, with and without the
+scans explaining confusions (``owners_after_scans``). Validation or tuning sets only.
+
+    python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
+    python -m app.bench.pixel_moments --data DATA --answers A [--weights 0,0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from app.bench.identify_fusion import FLOOR, model_boxes, template_votes
+from app.bench.reconcile_decode import planted_sessions
+from app.bench.scan_repair import (
+    MOMENT_GAP_S,
+    MOMENT_THRESHOLD,
+    Moment,
+    find_moments,
+    owners_after_scans,
+)
+from app.reconcile.basket import PUT, TAKE_OUT, Belief, Event, belief
+from app.reconcile.compare import compare
+from model.data.split import load_catalog_images
+from model.evaluate.crop_match import CROP_SIZE, picture_at, square_crop
+from model.synth.reader import Dataset, read_dataset
+from model.synth.video_io import iter_video_frames
+
+#: how each moment's product is read: its strongest alone; in time order, a take-out only
+#: from what is in the cart; or as the scans explain it best (``owners_after_scans``)
+READINGS = ("alone", "in-cart", "scans-explain")
+#: seconds the item is held before a put (the take and a look at it) or after a take-out
+HELD_S = 4.0
+
+
+def session_moments(session: dict[str, Any]) -> list[Moment]:
+    """The model's put and take-out moments of one session, ``scan_repair``'s way."""
+    skus = list(session["steps"])
+    fps = float(session["steps"][skus[0]]["fps"])
+    gap = round(MOMENT_GAP_S * fps)
+    return [
+        m
+        for label, change in ((PUT, +1), (TAKE_OUT, -1))
+        for m in find_moments(
+            np.array([session["steps"][sku][label] for sku in skus]), change, MOMENT_THRESHOLD, gap
+        )
+    ]
+
+
+def held_steps(moment: Moment, steps: int, held: int) -> range:
+    """Steps the moved item is in the hand: before a put and through it, or from a take-out
+    on."""
+    if moment.change > 0:
+        return range(max(0, moment.start - held), moment.end)
+    return range(moment.start, min(steps, moment.end + held))
+
+
+def moment_votes(
+    moments: Sequence[Moment],
+    frames: Sequence[np.ndarray],
+    boxes: np.ndarray,
+    pictures: np.ndarray,
+    held: int,
+) -> list[np.ndarray]:
+    """``(P,)`` template votes per moment, over crops at the model's ``boxes`` ``(L, 4)``."""
+    steps = min(len(frames), len(boxes))
+    out = []
+    for m in moments:
+        crops = [
+            square_crop(frames[k], tuple(boxes[k]), CROP_SIZE) for k in held_steps(m, steps, held)
+        ]
+        if crops:
+            out.append(template_votes(np.stack(crops), pictures))
+        else:
+            out.append(np.zeros(len(pictures)))
+    return out
+
+
+def fused_peaks(moment: Moment, votes: np.ndarray, weight: float) -> np.ndarray:
+    """``(P,)`` the moment's products scored as ``softmax(log(peak) + weight x votes)``, so
+    that a log ratio of two is their score difference (``owners_after_scans``' cost)."""
+    score = np.log(moment.peaks + FLOOR) + weight * votes
+    score = np.exp(score - score.max())
+    return score / score.sum()
+
+
+def in_cart_owners(moments: Sequence[Moment]) -> list[int]:
+    """Each moment's product read in time order, a take-out only ever given to a product the
+    reading has in the cart at that moment (none there: its strongest product)."""
+    owner = [0] * len(moments)
+    count: dict[int, int] = {}
+    for i in sorted(range(len(moments)), key=lambda i: (moments[i].start, -moments[i].change)):
+        m = moments[i]
+        peaks = m.peaks.copy()
+        if m.change < 0 and any(n > 0 for n in count.values()):
+            allowed = np.zeros(len(peaks), dtype=bool)
+            allowed[[p for p, n in count.items() if n > 0]] = True
+            peaks[~allowed] = -1.0
+        owner[i] = int(peaks.argmax())
+        count[owner[i]] = count.get(owner[i], 0) + m.change
+    return owner
+
+
+def beliefs_from(
+    skus: Sequence[str], fps: float, moments: Sequence[Moment], owner: Sequence[int]
+) -> list[Belief]:
+    events: dict[str, list[Event]] = {sku: [] for sku in skus}
+    for m, p in zip(moments, owner, strict=True):
+        label = PUT if m.change > 0 else TAKE_OUT
+        events[skus[p]].append(
+            Event(label, m.change, m.start / fps, m.end / fps, float(m.peaks[p]), True)
+        )
+    return [belief(sku, e) for sku, e in events.items()]
+
+
+def score_sessions(
+    sessions: list[dict[str, Any]], dataset: Dataset, weights: Sequence[float], seed: int = 0
+) -> list[dict[str, Any]]:
+    """Per weight and reading (``READINGS``): recall, precision and false
+    flags over the planted sessions."""
+    tallies = {
+        (w, r): {"sessions": 0, "found": 0, "flags": 0, "real": 0}
+        for w in weights
+        for r in READINGS
+    }
+    for session, planted, scans in planted_sessions(sessions, seed):
+        skus = list(session["steps"])
+        fps = float(session["steps"][skus[0]]["fps"])
+        frames = list(iter_video_frames(dataset.video_path(session["video_id"]), fps))
+        images = load_catalog_images(dataset, skus)
+        pictures = np.stack([picture_at(images[sku], CROP_SIZE) for sku in skus])
+        moments = session_moments(session)
+        votes = moment_votes(moments, frames, model_boxes(session), pictures, round(HELD_S * fps))
+        scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
+        for weight in weights:
+            fused = [
+                Moment(m.change, m.start, m.end, fused_peaks(m, v, weight))
+                for m, v in zip(moments, votes, strict=True)
+            ]
+            readings = {
+                "alone": [int(m.peaks.argmax()) for m in fused],
+                "in-cart": in_cart_owners(fused),
+                "scans-explain": owners_after_scans(fused, scanned),
+            }
+            for reading, owner in readings.items():
+                tally = tallies[(weight, reading)]
+                tally["sessions"] += 1
+                for d in compare(beliefs_from(skus, fps, fused, owner), scans):
+                    real = d.sku == planted and d.expected > d.scanned
+                    tally["flags"] += 1
+                    tally["real"] += real
+                    tally["found"] += real
+    return [
+        {
+            "weight": w,
+            "reading": r,
+            "sessions": t["sessions"],
+            "recall": t["found"] / max(t["sessions"], 1),
+            "precision": t["real"] / t["flags"] if t["flags"] else None,
+            "false_flags_per_session": (t["flags"] - t["real"]) / max(t["sessions"], 1),
+        }
+        for (w, r), t in tallies.items()
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--answers", type=Path, required=True, help="kept by reconcile_decode")
+    parser.add_argument("--weights", default="0,0.05,0.1,0.2")
+    parser.add_argument("--sessions", type=int, default=None, help="only the first N")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sessions = json.loads(args.answers.read_text())[: args.sessions]
+    if any("boxes" not in s for s in sessions):
+        parser.error(f"{args.answers} has no boxes: keep them again with reconcile_decode")
+    weights = [float(w) for w in args.weights.split(",")]
+    for line in score_sessions(sessions, read_dataset(args.data), weights):
+        print(json.dumps(line))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
