@@ -8,11 +8,13 @@ tuning set, how often each names the put's product and how often their sum does
 (``log(model peak) + weight * template votes``), so that a design that keeps a picture of
 what the hand holds beside the memory can be weighed before it is built.
 
-The crops are cut at the annotation's boxes: a perfect localisation, which such a design
-would have to earn from its own answers.
+The crops are cut at the annotation's boxes (a perfect localisation, which such a design
+would have to earn) or, ``--boxes model``, at the model's own: each activity's object
+question over the session, a box per step, kept by ``reconcile_decode --answers``.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
     python -m app.bench.identify_fusion --data DATA --answers A [--weights 0.05,0.1,0.2]
+        [--boxes annotation|model]
 """
 
 from __future__ import annotations
@@ -171,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     sessions = json.loads(args.answers.read_text())[: args.sessions]
+    if args.boxes == "model" and any("boxes" not in s for s in sessions):
+        parser.error(f"{args.answers} has no boxes: keep them again with reconcile_decode")
     weights = [float(w) for w in args.weights.split(",")]
     print(json.dumps(identify(sessions, read_dataset(args.data), weights, args.boxes)))
     return 0

@@ -136,7 +136,7 @@ def score_sessions(
     """Per weight and reading (``READINGS``): recall, precision and false
     flags over the planted sessions."""
     tallies = {
-        (w, r): {"sessions": 0, "found": 0, "flags": 0, "real": 0}
+        (w, r): {"sessions": 0, "found": 0, "flags": 0, "real": 0, "under": 0}
         for w in weights
         for r in READINGS
     }
@@ -164,6 +164,7 @@ def score_sessions(
                 tally["sessions"] += 1
                 for d in compare(beliefs_from(skus, fps, fused, owner), scans):
                     real = d.sku == planted and d.expected > d.scanned
+                    tally["under"] += d.expected < d.scanned
                     tally["flags"] += 1
                     tally["real"] += real
                     tally["found"] += real
@@ -175,6 +176,8 @@ def score_sessions(
             "recall": t["found"] / max(t["sessions"], 1),
             "precision": t["real"] / t["flags"] if t["flags"] else None,
             "false_flags_per_session": (t["flags"] - t["real"]) / max(t["sessions"], 1),
+            # of them, products seen fewer times than the till scanned them
+            "under_scans_per_session": t["under"] / max(t["sessions"], 1),
         }
         for (w, r), t in tallies.items()
     ]
