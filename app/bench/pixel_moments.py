@@ -7,9 +7,9 @@ idea with nothing from the annotation: the moments are the model's (``scan_repai
 ``find_moments`` over the per-step put and take-out answers), the boxes are the model's
 (each activity's object question, kept by ``reconcile_decode --answers``), and the product
 of each moment is the argmax of ``log(peak) + weight x template votes`` over the crops of
-the seconds the item is held around it (before a put, after a take-out). The beliefs are
-then compared with the till's scans as ``reconcile_decode`` does, with and without the
-scans explaining confusions (``owners_after_scans``). Validation or tuning sets only.
+the seconds the item is held around it (before a put, after a take-out). Each trip's moments
+are then read three ways (``READINGS``) and compared with the till's scans as
+``reconcile_decode`` does. Validation or tuning sets only.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
     python -m app.bench.pixel_moments --data DATA --answers A [--weights 0,0.1]
@@ -121,6 +121,8 @@ def in_cart_owners(moments: Sequence[Moment]) -> list[int]:
 def beliefs_from(
     skus: Sequence[str], fps: float, moments: Sequence[Moment], owner: Sequence[int]
 ) -> list[Belief]:
+    """Every product's belief: the moments given to it (``owner``: an index into ``skus``
+    per moment), each counted as its move."""
     events: dict[str, list[Event]] = {sku: [] for sku in skus}
     for m, p in zip(moments, owner, strict=True):
         label = PUT if m.change > 0 else TAKE_OUT
