@@ -64,6 +64,34 @@ def session_moments(session: dict[str, Any]) -> list[Moment]:
     ]
 
 
+def moment_sources(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per direction, the annotated moves a moment of that direction overlaps (within a
+    step; each moment matched once, any product), those none does (``missed``), and the
+    moments left over (``spurious``): how far counting alone is off, whatever the naming."""
+    out = {}
+    for label, change in ((PUT, +1), (TAKE_OUT, -1)):
+        found = missed = spurious = 0
+        for session in sessions:
+            fps = float(next(iter(session["steps"].values()))["fps"])
+            mine = [m for m in session_moments(session) if m.change == change]
+            used: set[int] = set()
+            for activity, _sku, start, end in session["spans"]:
+                if activity != label:
+                    continue
+                hit = [
+                    i
+                    for i, m in enumerate(mine)
+                    if i not in used and m.start <= (end * fps) + 1 and m.end >= (start * fps) - 1
+                ]
+                if hit:
+                    used.add(hit[0])
+                found += bool(hit)
+                missed += not hit
+            spurious += len(mine) - len(used)
+        out[label] = {"found": found, "missed": missed, "spurious": spurious}
+    return out
+
+
 def held_steps(moment: Moment, steps: int, held: int) -> range:
     """Steps the moved item is in the hand: before a put and through it, or from a take-out
     on."""
@@ -199,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if any("boxes" not in s for s in sessions):
         parser.error(f"{args.answers} has no boxes: keep them again with reconcile_decode")
     weights = [float(w) for w in args.weights.split(",")]
+    print(json.dumps({"moments": moment_sources(sessions)}))
     for line in score_sessions(sessions, read_dataset(args.data), weights):
         print(json.dumps(line))
     return 0

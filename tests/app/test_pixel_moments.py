@@ -15,6 +15,7 @@ from app.bench.pixel_moments import (
     fused_peaks,
     held_steps,
     in_cart_owners,
+    moment_sources,
     score_sessions,
     session_moments,
 )
@@ -65,6 +66,28 @@ def test_a_take_out_goes_to_a_product_in_the_cart() -> None:
         Moment(-1, 30, 31, np.array([0.2, 0.3, 0.5])),  # the cart is empty: its strongest
     ]
     assert in_cart_owners(moments) == [1, 1, 2]
+
+
+def test_moments_are_matched_to_the_annotated_moves() -> None:
+    put = [0.0] * 30
+    put[3] = put[4] = 0.9  # the put at 3-5 s
+    put[20] = 0.8  # a put where nothing was put
+    quiet = [0.0] * 30
+    session = {
+        "spans": [
+            ("put_in_cart", "A", 3.0, 5.0),
+            ("put_in_cart", "B", 10.0, 11.0),  # no moment: missed
+            ("take_out_of_cart", "A", 25.0, 26.0),  # missed too
+        ],
+        "steps": {
+            "A": {"fps": 1.0, "put_in_cart": put, "take_out_of_cart": quiet},
+            "B": {"fps": 1.0, "put_in_cart": quiet, "take_out_of_cart": quiet},
+        },
+    }
+    assert moment_sources([session]) == {
+        "put_in_cart": {"found": 1, "missed": 1, "spurious": 1},
+        "take_out_of_cart": {"found": 0, "missed": 1, "spurious": 0},
+    }
 
 
 def test_model_boxes_take_the_box_of_the_most_likely_activity() -> None:
