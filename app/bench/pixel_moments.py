@@ -64,13 +64,16 @@ def session_moments(session: dict[str, Any]) -> list[Moment]:
     ]
 
 
-def moment_sources(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def moment_sources(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per direction, the annotated moves a moment of that direction overlaps (within a
     step; each moment matched once, any product), those none does (``missed``), and the
-    moments left over (``spurious``): how far counting alone is off, whatever the naming."""
-    out = {}
+    moments left over (``spurious``): how far counting alone is off, whatever the naming.
+    ``spurious_on`` counts the leftovers by the activities they overlap (``nothing``: none),
+    which tells a move seen twice from a move whose direction was misread."""
+    out: dict[str, dict[str, Any]] = {}
     for label, change in ((PUT, +1), (TAKE_OUT, -1)):
         found = missed = spurious = 0
+        spurious_on: dict[str, int] = {}
         for session in sessions:
             fps = float(next(iter(session["steps"].values()))["fps"])
             mine = [m for m in session_moments(session) if m.change == change]
@@ -88,8 +91,26 @@ def moment_sources(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, in
                 found += bool(hit)
                 missed += not hit
             spurious += len(mine) - len(used)
-        out[label] = {"found": found, "missed": missed, "spurious": spurious}
+            for i, m in enumerate(mine):
+                if i not in used:
+                    on = "+".join(sorted(_overlapped(session["spans"], m, fps))) or "nothing"
+                    spurious_on[on] = spurious_on.get(on, 0) + 1
+        out[label] = {
+            "found": found,
+            "missed": missed,
+            "spurious": spurious,
+            "spurious_on": dict(sorted(spurious_on.items(), key=lambda kv: -kv[1])),
+        }
     return out
+
+
+def _overlapped(spans: Sequence[Sequence[Any]], moment: Moment, fps: float) -> set[str]:
+    """The activities of ``spans`` that a moment overlaps, within a step."""
+    return {
+        str(activity)
+        for activity, _sku, start, end in spans
+        if moment.start <= float(end) * fps + 1 and moment.end >= float(start) * fps - 1
+    }
 
 
 def held_steps(moment: Moment, steps: int, held: int) -> range:

@@ -84,9 +84,15 @@ def test_moments_are_matched_to_the_annotated_moves() -> None:
             "B": {"fps": 1.0, "put_in_cart": quiet, "take_out_of_cart": quiet},
         },
     }
+    put[26] = 0.7  # a take-out at 25-26 s read as a put
     assert moment_sources([session]) == {
-        "put_in_cart": {"found": 1, "missed": 1, "spurious": 1},
-        "take_out_of_cart": {"found": 0, "missed": 1, "spurious": 0},
+        "put_in_cart": {
+            "found": 1,
+            "missed": 1,
+            "spurious": 2,
+            "spurious_on": {"nothing": 1, "take_out_of_cart": 1},
+        },
+        "take_out_of_cart": {"found": 0, "missed": 1, "spurious": 0, "spurious_on": {}},
     }
 
 
