@@ -112,7 +112,7 @@ def identify(
         skus = list(session["steps"])
         fps = float(session["steps"][skus[0]]["fps"])
         put = np.array([session["steps"][sku][PUT] for sku in skus])  # (P, L)
-        pictures = _pictures(dataset, skus)
+        pictures = catalog_pictures(dataset, skus)
         frames = list(iter_video_frames(dataset.video_path(video.video_id), 1.0))
         own = model_boxes(session) if boxes_from == "model" else None
         for handling in put_handlings(session["spans"]):
@@ -149,10 +149,23 @@ def identify(
     }
 
 
-def _pictures(dataset: Dataset, skus: list[str]) -> np.ndarray:
+def catalog_pictures(dataset: Dataset, skus: Sequence[str]) -> np.ndarray:
     """The products' catalog pictures ``(P, s, s, 3)`` at the crops' size, in ``skus`` order."""
     images = load_catalog_images(dataset, skus)
     return np.stack([picture_at(images[sku], CROP_SIZE) for sku in skus])
+
+
+def kept_answers(path: Path, sessions: int | None, *, with_boxes: bool) -> list[dict[str, Any]]:
+    """The first ``sessions`` (None: all) sessions kept by ``reconcile_decode --answers``;
+    a ``ValueError`` if the file holds something else or (``with_boxes``) lacks the model's
+    boxes."""
+    kept = json.loads(path.read_text())
+    if not isinstance(kept, list) or not all(isinstance(s, dict) for s in kept):
+        raise ValueError(f"{path} is not a list of sessions kept by reconcile_decode --answers")
+    kept = kept[:sessions]
+    if with_boxes and any("boxes" not in s for s in kept):
+        raise ValueError(f"{path} has no boxes: keep them again with reconcile_decode")
+    return list(kept)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    sessions = json.loads(args.answers.read_text())[: args.sessions]
-    if args.boxes == "model" and any("boxes" not in s for s in sessions):
-        parser.error(f"{args.answers} has no boxes: keep them again with reconcile_decode")
+    try:
+        sessions = kept_answers(args.answers, args.sessions, with_boxes=args.boxes == "model")
+    except ValueError as error:
+        parser.error(str(error))
     weights = [float(w) for w in args.weights.split(",")]
     print(json.dumps(identify(sessions, read_dataset(args.data), weights, args.boxes)))
     return 0

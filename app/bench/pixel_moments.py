@@ -3,8 +3,8 @@ places it.
 
 ``identify_fusion`` measures, at annotated puts and the annotation's boxes, how much the
 catalog picture fitted to the pixels adds to the memory's answer. This measures the same
-idea with nothing from the annotation: the moments are the model's (``scan_repair``'s
-``find_moments`` over the per-step put and take-out answers), the boxes are the model's
+idea with nothing from the annotation: the moments are the model's (``scan_repair.step_moments``
+over the per-step put and take-out answers), the boxes are the model's
 (each activity's object question, kept by ``reconcile_decode --answers``), and the product
 of each moment is the argmax of ``log(peak) + weight x template votes`` over the crops of
 the seconds the item is held around it (before a put, after a take-out). Each trip's moments
@@ -27,19 +27,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.bench.identify_fusion import FLOOR, model_boxes, template_votes
-from app.bench.reconcile_decode import planted_sessions
-from app.bench.scan_repair import (
-    MOMENT_GAP_S,
-    MOMENT_THRESHOLD,
-    Moment,
-    find_moments,
-    owners_after_scans,
+from app.bench.identify_fusion import (
+    FLOOR,
+    catalog_pictures,
+    kept_answers,
+    model_boxes,
+    template_votes,
 )
-from app.reconcile.basket import PUT, TAKE_OUT, Belief, Event, belief
+from app.bench.reconcile_decode import planted_sessions
+from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, step_moments
+from app.reconcile.basket import PUT, TAKE_OUT
 from app.reconcile.compare import compare
-from model.data.split import load_catalog_images
-from model.evaluate.crop_match import CROP_SIZE, picture_at, square_crop
+from model.evaluate.crop_match import CROP_SIZE, square_crop
 from model.synth.reader import Dataset, read_dataset
 from model.synth.video_io import iter_video_frames
 
@@ -52,16 +51,7 @@ HELD_S = 4.0
 
 def session_moments(session: dict[str, Any]) -> list[Moment]:
     """The model's put and take-out moments of one session, ``scan_repair``'s way."""
-    skus = list(session["steps"])
-    fps = float(session["steps"][skus[0]]["fps"])
-    gap = round(MOMENT_GAP_S * fps)
-    return [
-        m
-        for label, change in ((PUT, +1), (TAKE_OUT, -1))
-        for m in find_moments(
-            np.array([session["steps"][sku][label] for sku in skus]), change, MOMENT_THRESHOLD, gap
-        )
-    ]
+    return step_moments(session["steps"])
 
 
 def moment_sources(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -167,20 +157,6 @@ def in_cart_owners(moments: Sequence[Moment]) -> list[int]:
     return owner
 
 
-def beliefs_from(
-    skus: Sequence[str], fps: float, moments: Sequence[Moment], owner: Sequence[int]
-) -> list[Belief]:
-    """Every product's belief: the moments given to it (``owner``: an index into ``skus``
-    per moment), each counted as its move."""
-    events: dict[str, list[Event]] = {sku: [] for sku in skus}
-    for m, p in zip(moments, owner, strict=True):
-        label = PUT if m.change > 0 else TAKE_OUT
-        events[skus[p]].append(
-            Event(label, m.change, m.start / fps, m.end / fps, float(m.peaks[p]), True)
-        )
-    return [belief(sku, e) for sku, e in events.items()]
-
-
 def score_sessions(
     sessions: list[dict[str, Any]], dataset: Dataset, weights: Sequence[float], seed: int = 0
 ) -> list[dict[str, Any]]:
@@ -195,8 +171,7 @@ def score_sessions(
         skus = list(session["steps"])
         fps = float(session["steps"][skus[0]]["fps"])
         frames = list(iter_video_frames(dataset.video_path(session["video_id"]), fps))
-        images = load_catalog_images(dataset, skus)
-        pictures = np.stack([picture_at(images[sku], CROP_SIZE) for sku in skus])
+        pictures = catalog_pictures(dataset, skus)
         moments = session_moments(session)
         votes = moment_votes(moments, frames, model_boxes(session), pictures, round(HELD_S * fps))
         scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
@@ -213,7 +188,7 @@ def score_sessions(
             for reading, owner in readings.items():
                 tally = tallies[(weight, reading)]
                 tally["sessions"] += 1
-                for d in compare(beliefs_from(skus, fps, fused, owner), scans):
+                for d in compare(owned_beliefs(skus, fps, fused, owner), scans):
                     real = d.sku == planted and d.expected > d.scanned
                     tally["under"] += d.expected < d.scanned
                     tally["flags"] += 1
@@ -244,9 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    sessions = json.loads(args.answers.read_text())[: args.sessions]
-    if any("boxes" not in s for s in sessions):
-        parser.error(f"{args.answers} has no boxes: keep them again with reconcile_decode")
+    try:
+        sessions = kept_answers(args.answers, args.sessions, with_boxes=True)
+    except ValueError as error:
+        parser.error(str(error))
     weights = [float(w) for w in args.weights.split(",")]
     print(json.dumps({"moments": moment_sources(sessions)}))
     for line in score_sessions(sessions, read_dataset(args.data), weights):

@@ -97,16 +97,36 @@ def scan_repaired_beliefs(
     if not skus:
         return []
     fps = float(steps[skus[0]]["fps"])
-    gap = round(gap_s * fps)
-    moments = [
+    moments = step_moments(steps, threshold, gap_s)
+    scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
+    return owned_beliefs(skus, fps, moments, owners_after_scans(moments, scanned, top_k))
+
+
+def step_moments(
+    steps: Mapping[str, Mapping[str, Any]],
+    threshold: float = MOMENT_THRESHOLD,
+    gap_s: float = MOMENT_GAP_S,
+) -> list[Moment]:
+    """The put moments, then the take-out moments, of per-step answers (products in
+    ``steps`` order)."""
+    skus = list(steps)
+    if not skus:
+        return []
+    gap = round(gap_s * float(steps[skus[0]]["fps"]))
+    return [
         m
         for label, change in ((PUT, +1), (TAKE_OUT, -1))
         for m in find_moments(
             np.array([steps[sku][label] for sku in skus], dtype=np.float64), change, threshold, gap
         )
     ]
-    scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
-    owner = owners_after_scans(moments, scanned, top_k)
+
+
+def owned_beliefs(
+    skus: Sequence[str], fps: float, moments: Sequence[Moment], owner: Sequence[int]
+) -> list[Belief]:
+    """Every product's belief: the moments given to it (``owner``: an index into ``skus``
+    per moment), each counted as its move at its peak."""
     events: dict[str, list[Event]] = {sku: [] for sku in skus}
     for m, p in zip(moments, owner, strict=True):
         label = PUT if m.change > 0 else TAKE_OUT

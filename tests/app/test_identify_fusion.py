@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from app.bench.identify_fusion import fused_choice, identify, put_handlings, template_votes
+from app.bench.identify_fusion import (
+    fused_choice,
+    identify,
+    kept_answers,
+    put_handlings,
+    template_votes,
+)
 from model.synth import generate_dataset
 from model.synth.reader import read_dataset
 from tests.small_synth import small_synth_config
@@ -87,3 +95,18 @@ def test_identify_scores_the_model_the_template_and_their_sum(tmp_path: Path) ->
     assert blind["template_top1"] == right["template_top1"]
     # a model that says the same of every product leaves the choice to the template
     assert blind["fused"][0]["top1"] == blind["template_top1"]
+
+
+def test_kept_answers_say_what_is_wrong_with_a_file(tmp_path: Path) -> None:
+    kept = tmp_path / "answers.json"
+    kept.write_text(json.dumps([{"steps": {}, "boxes": {}}, {"steps": {}, "boxes": {}}]))
+    assert len(kept_answers(kept, 1, with_boxes=True)) == 1
+    no_boxes = tmp_path / "old.json"
+    no_boxes.write_text(json.dumps([{"steps": {}}]))
+    assert kept_answers(no_boxes, None, with_boxes=False) == [{"steps": {}}]
+    with pytest.raises(ValueError, match="has no boxes"):
+        kept_answers(no_boxes, None, with_boxes=True)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"moments": {}}))
+    with pytest.raises(ValueError, match="is not a list of sessions"):
+        kept_answers(other, None, with_boxes=False)

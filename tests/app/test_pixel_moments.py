@@ -11,7 +11,6 @@ import numpy as np
 
 from app.bench.identify_fusion import model_boxes
 from app.bench.pixel_moments import (
-    beliefs_from,
     fused_peaks,
     held_steps,
     in_cart_owners,
@@ -46,17 +45,6 @@ def test_fused_peaks_follow_the_pixels_where_the_model_is_torn() -> None:
     # a log ratio of two fused peaks is their score difference (the scans' repair cost)
     expected = np.log(0.45 + 1e-4) - np.log(0.5 + 1e-4) + 0.1 * (votes[1] - votes[0])
     assert np.isclose(np.log(fused[1] / fused[0]), expected)
-
-
-def test_beliefs_count_each_product_s_moves() -> None:
-    moments = [
-        Moment(+1, 2, 4, np.array([0.9, 0.1])),
-        Moment(+1, 8, 9, np.array([0.2, 0.8])),
-        Moment(-1, 12, 13, np.array([0.7, 0.1])),
-    ]
-    beliefs = {b.sku: b for b in beliefs_from(["A", "B"], 1.0, moments, [0, 1, 0])}
-    assert beliefs["A"].qty == 0 and beliefs["B"].qty == 1
-    assert [e.change for e in beliefs["A"].events] == [1, -1]
 
 
 def test_a_take_out_goes_to_a_product_in_the_cart() -> None:

@@ -2,7 +2,13 @@
 
 import numpy as np
 
-from app.bench.scan_repair import Moment, find_moments, owners_after_scans, scan_repaired_beliefs
+from app.bench.scan_repair import (
+    Moment,
+    find_moments,
+    owned_beliefs,
+    owners_after_scans,
+    scan_repaired_beliefs,
+)
 
 
 def _answer(put: list[float], take_out: list[float] | None = None, n: int = 12) -> dict:
@@ -69,3 +75,14 @@ def test_runs_closer_than_the_gap_are_one_moment() -> None:
     ]
     assert len(find_moments(scores, +1, 0.3, gap_steps=0)) == 3
     assert find_moments(scores, +1, 0.8, gap_steps=1) == []
+
+
+def test_beliefs_count_each_product_s_moves() -> None:
+    moments = [
+        Moment(+1, 2, 4, np.array([0.9, 0.1])),
+        Moment(+1, 8, 9, np.array([0.2, 0.8])),
+        Moment(-1, 12, 13, np.array([0.7, 0.1])),
+    ]
+    beliefs = {b.sku: b for b in owned_beliefs(["A", "B"], 1.0, moments, [0, 1, 0])}
+    assert beliefs["A"].qty == 0 and beliefs["B"].qty == 1
+    assert [e.change for e in beliefs["A"].events] == [1, -1]
