@@ -35,6 +35,7 @@ from app.bench.identify_fusion import (
     template_votes,
 )
 from app.bench.reconcile_decode import planted_sessions
+from app.bench.scan_assignment import assign
 from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, step_moments
 from app.reconcile.basket import PUT, TAKE_OUT
 from app.reconcile.compare import compare
@@ -43,8 +44,9 @@ from model.synth.reader import Dataset, read_dataset
 from model.synth.video_io import iter_video_frames
 
 #: how each moment's product is read: its strongest alone; in time order, a take-out only
-#: from what is in the cart; or as the scans explain it best (``owners_after_scans``)
-READINGS = ("alone", "in-cart", "scans-explain")
+#: from what is in the cart; as the scans explain it best, greedily (``owners_after_scans``);
+#: or as the most probable whole reading against the scans (``scan_assignment.assign``)
+READINGS = ("alone", "in-cart", "scans-explain", "scans-assign")
 #: seconds the item is held before a put (the take and a look at it) or after a take-out
 HELD_S = 4.0
 
@@ -180,15 +182,22 @@ def score_sessions(
                 Moment(m.change, m.start, m.end, fused_peaks(m, v, weight))
                 for m, v in zip(moments, votes, strict=True)
             ]
+            # the moments the assignment gives to no product are read as spurious
+            kept = [
+                (m, p)
+                for m, p in zip(fused, assign(fused, scanned).owner, strict=True)
+                if p is not None
+            ]
             readings = {
-                "alone": [int(m.peaks.argmax()) for m in fused],
-                "in-cart": in_cart_owners(fused),
-                "scans-explain": owners_after_scans(fused, scanned),
+                "alone": (fused, [int(m.peaks.argmax()) for m in fused]),
+                "in-cart": (fused, in_cart_owners(fused)),
+                "scans-explain": (fused, owners_after_scans(fused, scanned)),
+                "scans-assign": ([m for m, _ in kept], [p for _, p in kept]),
             }
-            for reading, owner in readings.items():
+            for reading, (read, owner) in readings.items():
                 tally = tallies[(weight, reading)]
                 tally["sessions"] += 1
-                for d in compare(owned_beliefs(skus, fps, fused, owner), scans):
+                for d in compare(owned_beliefs(skus, fps, read, owner), scans):
                     real = d.sku == planted and d.expected > d.scanned
                     tally["under"] += d.expected < d.scanned
                     tally["flags"] += 1

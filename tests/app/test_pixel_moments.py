@@ -144,7 +144,12 @@ def test_a_session_read_with_pixels_against_the_scans(tmp_path: Path) -> None:
     right = _sessions(data, torn=False)
     assert any(session_moments(s) for s in right)
     lines = score_sessions(right, dataset, [0.0])
-    assert {line["reading"] for line in lines} == {"alone", "in-cart", "scans-explain"}
+    assert {line["reading"] for line in lines} == {
+        "alone",
+        "in-cart",
+        "scans-explain",
+        "scans-assign",
+    }
     for line in lines:  # every move found and named: only the planted item is flagged
         assert line["sessions"] > 0
         assert line["recall"] == 1.0 and line["false_flags_per_session"] == 0.0
