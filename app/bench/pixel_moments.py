@@ -34,6 +34,7 @@ from app.bench.identify_fusion import (
     model_boxes,
     template_votes,
 )
+from app.bench.reading_limits import matched_moves
 from app.bench.reconcile_decode import planted_sessions
 from app.bench.scan_assignment import assign
 from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, step_moments
@@ -64,33 +65,22 @@ def moment_sources(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, An
     which tells a move seen twice from a move whose direction was misread."""
     out: dict[str, dict[str, Any]] = {}
     for label, change in ((PUT, +1), (TAKE_OUT, -1)):
-        found = missed = spurious = 0
+        found = annotated = 0
         spurious_on: dict[str, int] = {}
         for session in sessions:
             fps = float(next(iter(session["steps"].values()))["fps"])
             mine = [m for m in session_moments(session) if m.change == change]
-            used: set[int] = set()
-            for activity, _sku, start, end in session["spans"]:
-                if activity != label:
-                    continue
-                hit = [
-                    i
-                    for i, m in enumerate(mine)
-                    if i not in used and m.start <= (end * fps) + 1 and m.end >= (start * fps) - 1
-                ]
-                if hit:
-                    used.add(hit[0])
-                found += bool(hit)
-                missed += not hit
-            spurious += len(mine) - len(used)
-            for i, m in enumerate(mine):
-                if i not in used:
+            match = matched_moves(session, mine)
+            found += sum(j is not None for j in match)
+            annotated += sum(activity == label for activity, *_ in session["spans"])
+            for m, j in zip(mine, match, strict=True):
+                if j is None:
                     on = "+".join(sorted(_overlapped(session["spans"], m, fps))) or "nothing"
                     spurious_on[on] = spurious_on.get(on, 0) + 1
         out[label] = {
             "found": found,
-            "missed": missed,
-            "spurious": spurious,
+            "missed": annotated - found,
+            "spurious": sum(spurious_on.values()),
             "spurious_on": dict(sorted(spurious_on.items(), key=lambda kv: -kv[1])),
         }
     return out

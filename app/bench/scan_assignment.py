@@ -12,41 +12,21 @@ best reading without that difference is (a log ratio, in nats), so a flag at mar
 need the model's answers to be e^3 times more wrong somewhere else to go away.
 
 The program is small (a trip's ~70 moments over its store's ~24 products) and is solved
-exactly with HiGHS (``scipy.optimize.milp``). Validation or tuning sets only.
-
-``--moves annotation`` reads the annotation's moves in place of the model's moments, with
-each product's peak over the move's own steps, and ``--boost B`` adds ``B`` to the log
-answer of each move's true product: what the reading would reach if moments were exact and
-the model named the moved product that much more surely (its top-1 at each boost is
-printed). It measures what the model must reach, not what it reaches.
-
-    python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
-    python -m app.bench.scan_assignment --answers A [--margins 0,1,2] [--moves annotation]
-        [--boost 0,1,2,3]
+exactly with HiGHS (``scipy.optimize.milp``); ``reading_limits`` measures it.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from app.bench.identify_fusion import FLOOR, kept_answers
-from app.bench.reconcile_decode import planted_sessions
-from app.bench.scan_repair import Moment, step_moments
-from app.reconcile.basket import PUT, TAKE_OUT
-
-#: the annotated activities that move an item, and how
-MOVES = {PUT: +1, TAKE_OUT: -1}
+from app.bench.identify_fusion import FLOOR
+from app.bench.scan_repair import Moment
 
 
 @dataclass(frozen=True)
@@ -56,6 +36,10 @@ class Prices:
     over: float = 1.0
     under: float = 1.0
     spurious: float = 6.0
+
+
+#: the prices the measurements in docs/RESULTS.md use unless they say otherwise
+PRICES = Prices()
 
 
 @dataclass(frozen=True)
@@ -147,7 +131,7 @@ class _Program:
         )
 
 
-def assign(moments: Sequence[Moment], scanned: np.ndarray, prices: Prices = Prices()) -> Assignment:
+def assign(moments: Sequence[Moment], scanned: np.ndarray, prices: Prices = PRICES) -> Assignment:
     """The most probable reading of ``moments`` against the ``scanned`` counts (P,)."""
     best = _Program(moments, scanned, prices).solve()
     assert best is not None  # every moment given to none is always a reading
@@ -155,7 +139,7 @@ def assign(moments: Sequence[Moment], scanned: np.ndarray, prices: Prices = Pric
 
 
 def assigned_flags(
-    moments: Sequence[Moment], scanned: np.ndarray, prices: Prices = Prices()
+    moments: Sequence[Moment], scanned: np.ndarray, prices: Prices = PRICES
 ) -> tuple[Assignment, list[AssignedFlag]]:
     """The best reading and each difference it leaves, with its margin."""
     program = _Program(moments, scanned, prices)
@@ -174,93 +158,3 @@ def assigned_flags(
             margin = math.inf if without is None else without.cost - best.cost
             flags.append(AssignedFlag(k, change, margin))
     return best, flags
-
-
-def annotated_moves(session: dict[str, Any], boost: float = 0.0) -> tuple[list[Moment], list[int]]:
-    """The annotation's puts and take-outs as moments (each product's peak answer over the
-    move's steps), the true product's log answer raised by ``boost``; and the true products."""
-    skus = list(session["steps"])
-    fps = float(session["steps"][skus[0]]["fps"])
-    moments, truth = [], []
-    for activity, sku, start, end in session["spans"]:
-        if activity not in MOVES:
-            continue
-        a = math.floor(start * fps)
-        b = max(a + 1, math.ceil(end * fps))
-        answers = np.array([session["steps"][k][activity][a:b] for k in skus])  # (P, steps)
-        logs = np.log(answers.max(axis=1) + FLOOR)
-        logs[skus.index(sku)] += boost
-        peaks = np.exp(logs - logs.max())
-        moments.append(Moment(MOVES[activity], a, b, peaks / peaks.sum()))
-        truth.append(skus.index(sku))
-    return moments, truth
-
-
-def score(
-    sessions: list[dict[str, Any]],
-    moves: str,
-    boost: float,
-    margins: Sequence[float],
-    prices: Prices = Prices(),
-) -> list[dict[str, Any]]:
-    """Recall, precision and false flags per margin over the planted sessions."""
-    flagged: list[list[tuple[bool, float]]] = []
-    named = total = 0
-    for session, planted, scans in planted_sessions(sessions):
-        skus = list(session["steps"])
-        if moves == "annotation":
-            moments, truth = annotated_moves(session, boost)
-            named += sum(int(m.peaks.argmax()) == t for m, t in zip(moments, truth, strict=True))
-            total += len(moments)
-        else:
-            moments = step_moments(session["steps"])
-        scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
-        _, found = assigned_flags(moments, scanned, prices)
-        flagged.append([(skus[f.product] == planted and f.change > 0, f.margin) for f in found])
-    n = max(len(flagged), 1)
-    lines = []
-    for margin in margins:
-        real = sum(r for trip in flagged for r, m in trip if m >= margin)
-        raised = sum(1 for trip in flagged for _, m in trip if m >= margin)
-        lines.append(
-            {
-                "moves": moves,
-                "boost": boost,
-                "moved_product_top1": named / total if total else None,
-                "margin": margin,
-                "sessions": len(flagged),
-                "recall": real / n,
-                "precision": real / raised if raised else None,
-                "false_flags_per_session": (raised - real) / n,
-            }
-        )
-    return lines
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--answers", type=Path, required=True, help="kept by reconcile_decode")
-    parser.add_argument("--moves", choices=("model", "annotation"), default="model")
-    parser.add_argument("--boost", default="0", help="comma-separated nats (annotation moves)")
-    parser.add_argument("--margins", default="0,1,2,4")
-    parser.add_argument("--prices", default="1,1,6", help="over,under,spurious in nats")
-    parser.add_argument("--sessions", type=int, default=None, help="only the first N")
-    args = parser.parse_args(argv)
-    try:
-        sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
-        over, under, spurious = (float(v) for v in args.prices.split(","))
-    except ValueError as error:
-        parser.error(str(error))
-    boosts = [float(b) for b in args.boost.split(",")]
-    if args.moves == "model" and boosts != [0.0]:
-        parser.error("--boost applies to --moves annotation only.")
-    margins = [float(m) for m in args.margins.split(",")]
-    for boost in boosts:
-        lines = score(sessions, args.moves, boost, margins, Prices(over, under, spurious))
-        for line in lines:
-            print(json.dumps(line))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

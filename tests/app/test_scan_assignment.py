@@ -1,19 +1,11 @@
 """The whole-trip reading of cart moves against the scans, on hand-made moments."""
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.bench.scan_assignment import (
-    Prices,
-    annotated_moves,
-    assign,
-    assigned_flags,
-    main,
-)
+from app.bench.scan_assignment import Prices, assign, assigned_flags
 from app.bench.scan_repair import Moment
 
 
@@ -67,53 +59,3 @@ def test_a_scanned_product_never_seen_is_flagged_under_with_no_reading_without_i
     best, flags = assigned_flags([], np.array([0, 2]))
     assert best.under.tolist() == [0, 2]
     assert [(f.product, f.change, f.margin) for f in flags] == [(1, -2, math.inf)]
-
-
-def _session(a_at_its_put: float) -> dict:
-    n = 10
-    put_a = [0.0] * n
-    put_b = [0.0] * n
-    put_a[2], put_b[2] = a_at_its_put, 0.6 - a_at_its_put / 2  # A's put; B's answer echoes it
-    put_b[6] = 0.9  # B's own put
-    zeros = [0.0] * n
-
-    def steps(put: list[float]) -> dict:
-        return {
-            "fps": 1.0,
-            "take_from_shelf": zeros,
-            "put_in_cart": put,
-            "inspect": zeros,
-            "return_to_shelf": zeros,
-            "take_out_of_cart": zeros,
-        }
-
-    return {
-        "video_id": "v",
-        "basket": {"A": 1, "B": 1},
-        "spans": [["put_in_cart", "A", 2.0, 3.0], ["put_in_cart", "B", 6.0, 7.0]],
-        "steps": {"A": steps(put_a), "B": steps(put_b)},
-    }
-
-
-def test_annotated_moves_take_each_products_peak_over_the_move_and_boost_the_true_one() -> None:
-    moments, truth = annotated_moves(_session(0.3))
-    assert truth == [0, 1] and [m.change for m in moments] == [1, 1]
-    assert int(moments[0].peaks.argmax()) == 1  # the model names B (0.45) at A's put
-    boosted, _ = annotated_moves(_session(0.3), boost=1.0)
-    assert int(boosted[0].peaks.argmax()) == 0  # 0.3 e > 0.45
-
-
-def test_the_cli_reads_kept_answers_and_refuses_a_boost_of_the_models_moments(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    answers = tmp_path / "answers.json"
-    answers.write_text(json.dumps([_session(0.6)] * 3))
-    assert main(["--answers", str(answers), "--moves", "annotation", "--margins", "0"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(lines) == 1 and lines[0]["sessions"] == 3
-    assert lines[0]["moved_product_top1"] == 1.0
-    # one item unscanned per trip and every move seen: each trip's flag is the planted item
-    assert lines[0]["recall"] == 1.0 and lines[0]["false_flags_per_session"] == 0.0
-    with pytest.raises(SystemExit):
-        main(["--answers", str(answers), "--boost", "1"])
-    assert "annotation only" in capsys.readouterr().err

@@ -1,0 +1,126 @@
+"""Cart moves read from per-step answers as whole handlings of an item (a Viterbi path).
+
+``scan_repair.step_moments`` counts a move wherever some product's put or take-out answer
+reaches a threshold, each direction on its own, and most of its mistakes are a move's
+direction misread: a return to the shelf read as a put, a put as a take-out (the two are
+each other played backwards). A handling has a shape that says more: it starts by taking
+the item from the shelf or out of the cart, may pause while it is looked at, and ends with
+the item in the cart or back on the shelf, once. This reads each step's strongest answer per
+activity (over the store's products) as the most probable path through that shape, so that
+a put is counted only where a handling ends in the cart and a take-out only where one starts
+there; a step that the model calls both a put and a return is decided by the steps around
+it. Each counted run becomes a ``Moment`` with every product's peak answer over its steps.
+
+The states' log scores are ``log(answer) + BIAS[activity]`` (idle: ``log(1 - strongest)``)
+and every change of state costs ``SWITCH`` nats. Both were chosen on the tuning stores
+(24 twenty-minute sessions, ``synth --seed 57``) by a coordinate search on moment errors
+(missed plus spurious moves) and are recorded in docs/RESULTS.md with that search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from app.bench.scan_repair import Moment
+from app.reconcile.basket import PUT, RETURN, TAKE, TAKE_OUT
+
+INSPECT = "inspect"
+#: nats every change of state costs: a path does not flicker between activities
+SWITCH = 0.25
+#: nats added to each activity's log answer against idle (the answers are calibrated for
+#: "did it happen in this window", which is stricter than "is this step part of it")
+BIAS = {TAKE: 2.0, INSPECT: 2.5, PUT: 2.0, RETURN: 2.0, TAKE_OUT: 2.0}
+#: the floor of an answer inside a logarithm
+FLOOR = 1e-3
+
+#: the states of one handling: (name, activity, states that may follow besides itself).
+#: A handling from the shelf may end in the cart or back on the shelf; one from the cart
+#: goes back to the shelf, or back into the cart after a look (the item's count unchanged).
+_NEW = ("idle", "take", "take_out")  # what may follow a finished handling
+STATES: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
+    ("idle", None, ("take", "take_out")),
+    ("take", TAKE, ("look", "put", "return")),
+    ("look", INSPECT, ("put", "return")),
+    ("put", PUT, _NEW),
+    ("return", RETURN, _NEW),
+    ("take_out", TAKE_OUT, ("return_out", "look_out")),
+    ("return_out", RETURN, _NEW),
+    ("look_out", INSPECT, ("put_back",)),
+    ("put_back", PUT, _NEW),
+)
+_INDEX = {name: i for i, (name, _, _) in enumerate(STATES)}
+#: states that move an item into (+1) or out of (-1) the cart, as counted moments
+COUNTED = {"put": +1, "put_back": +1, "take_out": -1}
+
+
+def _transitions() -> np.ndarray:
+    """``(S, S)`` log scores of moving from one state to the next (-inf: not allowed)."""
+    size = len(STATES)
+    out = np.full((size, size), -np.inf)
+    for i, (_, _, following) in enumerate(STATES):
+        out[i, i] = 0.0
+        for name in following:
+            out[i, _INDEX[name]] = -SWITCH
+    return out
+
+
+def episode_path(answers: Mapping[str, np.ndarray]) -> list[str]:
+    """The most probable state per step, given each activity's strongest answer ``(L,)``."""
+    activities = list(BIAS)
+    strongest = np.stack([np.asarray(answers[a], dtype=np.float64) for a in activities])
+    steps = strongest.shape[1]
+    if steps == 0:
+        return []
+    scores = np.empty((len(STATES), steps))  # (S, L)
+    for i, (_, activity, _) in enumerate(STATES):
+        if activity is None:
+            scores[i] = np.log(1.0 - strongest.max(axis=0) + FLOOR)
+        else:
+            scores[i] = np.log(answers[activity] + FLOOR) + BIAS[activity]
+    moves = _transitions()
+    best = np.full(len(STATES), -np.inf)
+    for name in ("idle", "take", "take_out"):  # a session starts between handlings
+        best[_INDEX[name]] = scores[_INDEX[name], 0]
+    back = np.zeros((steps, len(STATES)), dtype=np.int64)
+    for t in range(1, steps):
+        candidates = best[:, None] + moves  # (S from, S to)
+        back[t] = candidates.argmax(axis=0)
+        best = candidates.max(axis=0) + scores[:, t]
+    state = int(best.argmax())
+    path = [state]
+    for t in range(steps - 1, 0, -1):
+        state = int(back[t, state])
+        path.append(state)
+    return [STATES[s][0] for s in reversed(path)]
+
+
+def episode_moments(steps: Mapping[str, Mapping[str, Any]]) -> list[Moment]:
+    """The counted moments of per-step answers (products in ``steps`` order), put moments
+    first, as ``scan_repair.step_moments`` orders them."""
+    skus = list(steps)
+    if not skus:
+        return []
+    per_product = {a: np.array([steps[sku][a] for sku in skus], dtype=np.float64) for a in BIAS}
+    path = episode_path({a: v.max(axis=0) for a, v in per_product.items()})
+    moments = []
+    for change, label in ((+1, PUT), (-1, TAKE_OUT)):
+        for start, end in _runs(path, {s for s, c in COUNTED.items() if c == change}):
+            moments.append(Moment(change, start, end, per_product[label][:, start:end].max(axis=1)))
+    return moments
+
+
+def _runs(path: Sequence[str], states: set[str]) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of one of ``states``; a run of one state followed by
+    another of the set (a put right after a put) is two runs."""
+    runs: list[tuple[int, int]] = []
+    for t, state in enumerate(path):
+        if state not in states:
+            continue
+        if runs and runs[-1][1] == t and path[t - 1] == state:
+            runs[-1] = (runs[-1][0], t + 1)
+        else:
+            runs.append((t, t + 1))
+    return runs

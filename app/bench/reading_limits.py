@@ -1,0 +1,178 @@
+"""How far a reading of the model's answers is from reconciliation's target, and why.
+
+Reads kept per-step answers (``reconcile_decode --answers``) into each trip's cart moves,
+reads those against the till's scans as one most probable assignment
+(``scan_assignment.assigned_flags``) and counts, per flag margin, recall of the planted item,
+precision and false flags. Two things decide the result, and each can be replaced by the
+annotation to see what the other costs:
+
+- the moves (``--moves``): ``steps``, a move wherever a product's put or take-out answer
+  reaches a threshold (``scan_repair.step_moments``); ``episodes``, a move where the
+  handling around it ends in or starts from the cart (``episode_moments``); ``annotation``,
+  the annotated puts and take-outs, each product's peak answer over the move's own steps.
+  Every line also counts the moves found, missed and spurious against the annotation.
+- naming the moved product (``--boost B``): ``B`` nats are added to the log answer of the
+  true product of every moment that matches an annotated move, which raises how often the
+  model names it first (``moved_product_top1``, printed). This measures what the model
+  must reach, not what it reaches; ``--boost 0`` is the model as it is.
+
+Validation or tuning sets only.
+
+    python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
+    python -m app.bench.reading_limits --answers A [--moves steps,episodes,annotation]
+        [--boost 0,2,6] [--margins 0,1,2] [--prices 1,1,6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.bench.episode_moments import episode_moments
+from app.bench.identify_fusion import FLOOR, kept_answers
+from app.bench.reconcile_decode import planted_sessions
+from app.bench.scan_assignment import PRICES, Prices, assigned_flags
+from app.bench.scan_repair import Moment, step_moments
+from app.reconcile.basket import PUT, TAKE_OUT
+
+#: the annotated activities that move an item, and how
+MOVES = {PUT: +1, TAKE_OUT: -1}
+
+
+def annotated_moves(session: dict[str, Any]) -> list[Moment]:
+    """The annotation's puts and take-outs as moments, each product's peak answer over the
+    move's own steps."""
+    skus = list(session["steps"])
+    fps = float(session["steps"][skus[0]]["fps"])
+    moments = []
+    for activity, _sku, start, end in session["spans"]:
+        if activity in MOVES:
+            a = math.floor(start * fps)
+            b = max(a + 1, math.ceil(end * fps))
+            answers = np.array([session["steps"][k][activity][a:b] for k in skus])  # (P, steps)
+            moments.append(Moment(MOVES[activity], a, b, answers.max(axis=1)))
+    return moments
+
+
+#: how each ``--moves`` choice reads a session's moments
+MOMENTS: dict[str, Callable[[dict[str, Any]], list[Moment]]] = {
+    "steps": lambda session: step_moments(session["steps"]),
+    "episodes": lambda session: episode_moments(session["steps"]),
+    "annotation": annotated_moves,
+}
+
+
+def matched_moves(session: dict[str, Any], moments: Sequence[Moment]) -> list[int | None]:
+    """Per moment, the index in ``session["spans"]`` of the annotated move of its direction
+    that it overlaps within a step, or None (spurious). Moves are matched in annotation
+    order, each to the first moment not yet matched."""
+    fps = float(next(iter(session["steps"].values()))["fps"])
+    match: list[int | None] = [None] * len(moments)
+    for j, (activity, _sku, start, end) in enumerate(session["spans"]):
+        change = MOVES.get(activity)
+        for i, m in enumerate(moments):
+            if (
+                match[i] is None
+                and m.change == change
+                and m.start <= end * fps + 1
+                and m.end >= start * fps - 1
+            ):
+                match[i] = j
+                break
+    return match
+
+
+def boosted(moment: Moment, product: int, boost: float) -> Moment:
+    """``moment`` with ``product``'s log answer raised by ``boost``, shares summing to one."""
+    logs = np.log(np.asarray(moment.peaks, dtype=np.float64) + FLOOR)
+    logs[product] += boost
+    peaks = np.exp(logs - logs.max())
+    return Moment(moment.change, moment.start, moment.end, peaks / peaks.sum())
+
+
+def score(
+    sessions: list[dict[str, Any]],
+    moves: str,
+    boost: float,
+    margins: Sequence[float],
+    prices: Prices = PRICES,
+) -> list[dict[str, Any]]:
+    """One line per margin: recall, precision and false flags over the planted sessions, the
+    moves found, missed and spurious, and how often a matched moment names its product."""
+    flagged: list[list[tuple[bool, float]]] = []
+    named = found = spurious = annotated = 0
+    for session, planted, scans in planted_sessions(sessions):
+        skus = list(session["steps"])
+        moments = MOMENTS[moves](session)
+        match = matched_moves(session, moments)
+        read = []
+        for m, j in zip(moments, match, strict=True):
+            if j is not None:
+                truth = skus.index(session["spans"][j][1])
+                m = boosted(m, truth, boost)
+                named += int(np.argmax(m.peaks)) == truth
+            read.append(m)
+        found += sum(j is not None for j in match)
+        spurious += sum(j is None for j in match)
+        annotated += sum(activity in MOVES for activity, *_ in session["spans"])
+        scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
+        _, flags = assigned_flags(read, scanned, prices)
+        flagged.append([(skus[f.product] == planted and f.change > 0, f.margin) for f in flags])
+    n = max(len(flagged), 1)
+    lines = []
+    for margin in margins:
+        real = sum(r for trip in flagged for r, m in trip if m >= margin)
+        raised = sum(1 for trip in flagged for _, m in trip if m >= margin)
+        lines.append(
+            {
+                "moves": moves,
+                "boost": boost,
+                "margin": margin,
+                "sessions": len(flagged),
+                "recall": real / n,
+                "precision": real / raised if raised else None,
+                "false_flags_per_session": (raised - real) / n,
+                "moves_found": found,
+                "moves_missed": annotated - found,
+                "moves_spurious": spurious,
+                "moved_product_top1": named / found if found else None,
+            }
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--answers", type=Path, required=True, help="kept by reconcile_decode")
+    parser.add_argument("--moves", default="steps", help="comma-separated: " + ",".join(MOMENTS))
+    parser.add_argument("--boost", default="0", help="comma-separated nats")
+    parser.add_argument("--margins", default="0,1,2")
+    parser.add_argument("--prices", default="1,1,6", help="over,under,spurious in nats")
+    parser.add_argument("--sessions", type=int, default=None, help="only the first N")
+    args = parser.parse_args(argv)
+    try:
+        sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
+        over, under, spurious = (float(v) for v in args.prices.split(","))
+        boosts = [float(b) for b in args.boost.split(",")]
+        margins = [float(m) for m in args.margins.split(",")]
+    except ValueError as error:
+        parser.error(str(error))
+    unknown = sorted(set(args.moves.split(",")) - set(MOMENTS))
+    if unknown:
+        parser.error(f"--moves {','.join(unknown)}: choose from {', '.join(MOMENTS)}.")
+    for moves in args.moves.split(","):
+        for boost in boosts:
+            for line in score(sessions, moves, boost, margins, Prices(over, under, spurious)):
+                print(json.dumps(line))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

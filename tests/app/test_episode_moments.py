@@ -1,0 +1,65 @@
+"""Cart moves read as whole handlings, on hand-made per-step answers."""
+
+import numpy as np
+
+from app.bench.episode_moments import episode_moments, episode_path
+
+ACTIVITIES = ("take_from_shelf", "put_in_cart", "inspect", "return_to_shelf", "take_out_of_cart")
+
+
+def _answers(**runs: list[tuple[int, int, float]]) -> dict[str, np.ndarray]:
+    """Per activity, ``(start, end, answer)`` runs over 20 steps, 0.02 elsewhere."""
+    out = {a: np.full(20, 0.02) for a in ACTIVITIES}
+    for activity, spans in runs.items():
+        for start, end, value in spans:
+            out[activity][start:end] = value
+    return out
+
+
+def _steps(answers_by_product: dict[str, dict[str, np.ndarray]]) -> dict:
+    return {
+        sku: {"fps": 1.0, **{a: v.tolist() for a, v in answers.items()}}
+        for sku, answers in answers_by_product.items()
+    }
+
+
+def test_a_handling_is_read_whole_take_look_put() -> None:
+    answers = _answers(
+        take_from_shelf=[(2, 5, 0.9)], inspect=[(5, 8, 0.8)], put_in_cart=[(8, 10, 0.9)]
+    )
+    path = episode_path(answers)
+    assert path[:2] == ["idle", "idle"] and path[-1] == "idle"
+    assert path[2:10] == ["take"] * 3 + ["look"] * 3 + ["put"] * 2
+
+
+def test_a_return_the_model_also_calls_a_put_is_not_counted() -> None:
+    # after a take and a look, the last steps score 0.5 as a put and 0.8 as a return;
+    # read on its own the put answer would count a put (it is over scan_repair's 0.3)
+    answers = _answers(
+        take_from_shelf=[(2, 5, 0.9)],
+        inspect=[(5, 8, 0.8)],
+        put_in_cart=[(8, 11, 0.5)],
+        return_to_shelf=[(8, 11, 0.8)],
+    )
+    steps = _steps({"A": answers})
+    assert episode_moments(steps) == []
+    # and where the put is the stronger, one put is counted where the handling ends
+    answers["return_to_shelf"][8:11] = 0.3
+    (moment,) = episode_moments(_steps({"A": answers}))
+    assert (moment.change, moment.start, moment.end) == (1, 8, 11)
+
+
+def test_a_take_out_starts_a_handling_and_a_put_back_after_a_look_restores_it() -> None:
+    answers = _answers(
+        take_out_of_cart=[(1, 4, 0.9)], inspect=[(4, 7, 0.9)], put_in_cart=[(7, 9, 0.9)]
+    )
+    moments = episode_moments(_steps({"A": answers}))
+    assert sorted((m.change, m.start) for m in moments) == [(-1, 1), (1, 7)]
+
+
+def test_each_moment_keeps_every_products_peak_over_its_steps() -> None:
+    a = _answers(take_from_shelf=[(2, 5, 0.9)], put_in_cart=[(5, 8, 0.9)])
+    b = _answers(take_from_shelf=[(2, 5, 0.3)], put_in_cart=[(5, 8, 0.4)])
+    (moment,) = episode_moments(_steps({"A": a, "B": b}))
+    assert moment.peaks.tolist() == [0.9, 0.4]
+    assert episode_moments({}) == []

@@ -1,0 +1,84 @@
+"""What a reading reaches with the model's moves, the annotation's, and surer naming."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.bench.reading_limits import annotated_moves, boosted, main, matched_moves
+from app.bench.scan_repair import Moment
+
+ZEROS = [0.0] * 10
+
+
+def _steps(put: list[float], take_out: list[float] | None = None) -> dict:
+    return {
+        "fps": 1.0,
+        "take_from_shelf": ZEROS,
+        "put_in_cart": put,
+        "inspect": ZEROS,
+        "return_to_shelf": ZEROS,
+        "take_out_of_cart": take_out or ZEROS,
+    }
+
+
+def _session(a_at_its_put: float) -> dict:
+    """A put at 2 s (B's answer echoes it) and B's put at 6 s; both bought."""
+    put_a, put_b = [0.0] * 10, [0.0] * 10
+    put_a[2], put_b[2] = a_at_its_put, 0.6 - a_at_its_put / 2
+    put_b[6] = 0.9
+    return {
+        "video_id": "v",
+        "basket": {"A": 1, "B": 1},
+        "spans": [["put_in_cart", "A", 2.0, 3.0], ["put_in_cart", "B", 6.0, 7.0]],
+        "steps": {"A": _steps(put_a), "B": _steps(put_b)},
+    }
+
+
+def test_annotated_moves_take_each_products_peak_over_the_move() -> None:
+    moments = annotated_moves(_session(0.3))
+    assert [(m.change, m.start, m.end) for m in moments] == [(1, 2, 3), (1, 6, 7)]
+    assert moments[0].peaks.tolist() == pytest.approx([0.3, 0.45])
+
+
+def test_a_boost_raises_the_named_product_and_keeps_shares() -> None:
+    m = Moment(+1, 2, 3, np.array([0.3, 0.45]))
+    raised = boosted(m, 0, 1.0)
+    assert int(raised.peaks.argmax()) == 0  # 0.3 e > 0.45
+    assert raised.peaks.sum() == pytest.approx(1.0)
+    assert int(boosted(m, 0, 0.0).peaks.argmax()) == 1
+
+
+def test_moments_match_annotated_moves_of_their_direction_within_a_step() -> None:
+    session = _session(0.6)
+    moments = [
+        Moment(+1, 3, 4, np.ones(2)),  # overlaps A's put within a step
+        Moment(-1, 6, 7, np.ones(2)),  # a take-out where B was put: spurious
+        Moment(+1, 6, 8, np.ones(2)),  # B's put
+        Moment(+1, 6, 7, np.ones(2)),  # B's put again: already matched, spurious
+    ]
+    assert matched_moves(session, moments) == [0, None, 1, None]
+
+
+def test_the_cli_counts_flags_and_moves_and_names_an_unknown_choice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps([_session(0.6)] * 3))
+    assert main(["--answers", str(answers), "--moves", "annotation,steps", "--margins", "0"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [x["moves"] for x in lines] == ["annotation", "steps"]
+    for line in lines:  # every move seen and named: each trip's one flag is its planted item
+        assert line["sessions"] == 3 and line["moved_product_top1"] == 1.0
+        assert line["recall"] == 1.0 and line["false_flags_per_session"] == 0.0
+        assert (line["moves_found"], line["moves_missed"], line["moves_spurious"]) == (6, 0, 0)
+    # the model names B at A's put; raising the true product's answer by a nat fixes it
+    answers.write_text(json.dumps([_session(0.3)] * 3))
+    main(["--answers", str(answers), "--moves", "annotation", "--boost", "0,1", "--margins", "0"])
+    plain, sure = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    assert plain["moved_product_top1"] == 0.5 and sure["moved_product_top1"] == 1.0
+    assert sure["recall"] == 1.0 and sure["false_flags_per_session"] == 0.0
+    with pytest.raises(SystemExit):
+        main(["--answers", str(answers), "--moves", "frames"])
+    assert "--moves frames" in capsys.readouterr().err
