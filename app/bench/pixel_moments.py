@@ -3,16 +3,19 @@ places it.
 
 ``identify_fusion`` measures, at annotated puts and the annotation's boxes, how much the
 catalog picture fitted to the pixels adds to the memory's answer. This measures the same
-idea with nothing from the annotation: the moments are the model's (``scan_repair.step_moments``
-over the per-step put and take-out answers), the boxes are the model's
-(each activity's object question, kept by ``reconcile_decode --answers``), and the product
-of each moment is the argmax of ``log(peak) + weight x template votes`` over the crops of
-the seconds the item is held around it (before a put, after a take-out). Each trip's moments
-are then read three ways (``READINGS``) and compared with the till's scans as
-``reconcile_decode`` does. Validation or tuning sets only.
+idea with nothing from the annotation: the moments are the model's (``--moves steps``,
+``scan_repair.step_moments`` over the per-step put and take-out answers, or ``episodes``,
+``episode_moments``; ``annotation`` reads the annotated moves instead, as
+``reading_limits`` does), the boxes are the model's (each activity's object question, kept
+by ``reconcile_decode --answers``), and the product of each moment is the argmax of
+``log(peak) + weight x template votes`` over the crops of the seconds the item is held
+around it (before a put, after a take-out). Each trip's moments are then read four ways
+(``READINGS``) and compared with the till's scans as ``reconcile_decode`` does. Validation
+or tuning sets only.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
     python -m app.bench.pixel_moments --data DATA --answers A [--weights 0,0.1]
+        [--moves steps|episodes|annotation]
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ from app.bench.identify_fusion import (
     model_boxes,
     template_votes,
 )
-from app.bench.reading_limits import matched_moves
+from app.bench.reading_limits import MOMENTS, matched_moves
 from app.bench.reconcile_decode import planted_sessions
 from app.bench.scan_assignment import assign
-from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, step_moments
+from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans
 from app.reconcile.basket import PUT, TAKE_OUT
 from app.reconcile.compare import compare
 from model.evaluate.crop_match import CROP_SIZE, square_crop
@@ -52,12 +55,9 @@ READINGS = ("alone", "in-cart", "scans-explain", "scans-assign")
 HELD_S = 4.0
 
 
-def session_moments(session: dict[str, Any]) -> list[Moment]:
-    """The model's put and take-out moments of one session, ``scan_repair``'s way."""
-    return step_moments(session["steps"])
-
-
-def moment_sources(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def moment_sources(
+    sessions: Sequence[dict[str, Any]], moves: str = "steps"
+) -> dict[str, dict[str, Any]]:
     """Per direction, the annotated moves a moment of that direction overlaps (within a
     step; each moment matched once, any product), those none does (``missed``), and the
     moments left over (``spurious``): how far counting alone is off, whatever the naming.
@@ -69,7 +69,7 @@ def moment_sources(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, An
         spurious_on: dict[str, int] = {}
         for session in sessions:
             fps = float(next(iter(session["steps"].values()))["fps"])
-            mine = [m for m in session_moments(session) if m.change == change]
+            mine = [m for m in MOMENTS[moves](session) if m.change == change]
             match = matched_moves(session, mine)
             found += sum(j is not None for j in match)
             annotated += sum(activity == label for activity, *_ in session["spans"])
@@ -150,7 +150,11 @@ def in_cart_owners(moments: Sequence[Moment]) -> list[int]:
 
 
 def score_sessions(
-    sessions: list[dict[str, Any]], dataset: Dataset, weights: Sequence[float], seed: int = 0
+    sessions: list[dict[str, Any]],
+    dataset: Dataset,
+    weights: Sequence[float],
+    seed: int = 0,
+    moves: str = "steps",
 ) -> list[dict[str, Any]]:
     """Per weight and reading (``READINGS``): recall, precision and false
     flags over the planted sessions."""
@@ -164,7 +168,7 @@ def score_sessions(
         fps = float(session["steps"][skus[0]]["fps"])
         frames = list(iter_video_frames(dataset.video_path(session["video_id"]), fps))
         pictures = catalog_pictures(dataset, skus)
-        moments = session_moments(session)
+        moments = MOMENTS[moves](session)
         votes = moment_votes(moments, frames, model_boxes(session), pictures, round(HELD_S * fps))
         scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
         for weight in weights:
@@ -213,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--answers", type=Path, required=True, help="kept by reconcile_decode")
     parser.add_argument("--weights", default="0,0.05,0.1,0.2")
+    parser.add_argument("--moves", choices=tuple(MOMENTS), default="steps", help="reading_limits'")
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
@@ -223,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     weights = [float(w) for w in args.weights.split(",")]
-    print(json.dumps({"moments": moment_sources(sessions)}))
-    for line in score_sessions(sessions, read_dataset(args.data), weights):
+    print(json.dumps({"moves": args.moves, "moments": moment_sources(sessions, args.moves)}))
+    for line in score_sessions(sessions, read_dataset(args.data), weights, moves=args.moves):
         print(json.dumps(line))
     return 0
 

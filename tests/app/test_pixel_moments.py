@@ -16,9 +16,8 @@ from app.bench.pixel_moments import (
     in_cart_owners,
     moment_sources,
     score_sessions,
-    session_moments,
 )
-from app.bench.scan_repair import Moment
+from app.bench.scan_repair import Moment, step_moments
 from model.synth import VideoConfig, generate_dataset
 from model.synth.reader import read_dataset
 from tests.small_synth import small_synth_config
@@ -142,7 +141,7 @@ def test_a_session_read_with_pixels_against_the_scans(tmp_path: Path) -> None:
     generate_dataset(data, videos=3, minutes=0.75, seed=5, config=config)
     dataset = read_dataset(data)
     right = _sessions(data, torn=False)
-    assert any(session_moments(s) for s in right)
+    assert any(step_moments(s["steps"]) for s in right)
     lines = score_sessions(right, dataset, [0.0])
     assert {line["reading"] for line in lines} == {
         "alone",
