@@ -10,7 +10,9 @@ annotation to see what the other costs:
   reaches a threshold (``scan_repair.step_moments``); ``episodes``, a move where the
   handling around it ends in or starts from the cart (``episode_moments``); ``annotation``,
   the annotated puts and take-outs, each product's peak answer over the move's own steps.
-  Every line also counts the moves found, missed and spurious against the annotation.
+  Every line also counts the moves found, missed and spurious against the annotation, and
+  the first line says how the model reads each annotated activity's steps
+  (``step_confusion``), which is where misread directions come from.
 - naming the moved product (``--boost B``): ``B`` nats are added to the log answer of the
   true product of every moment that matches an annotated move, which raises how often the
   model names it first (``moved_product_top1``, printed). This measures what the model
@@ -148,6 +150,29 @@ def score(
     return lines
 
 
+def step_confusion(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per annotated activity, how its inner steps are read: the activity with the strongest
+    answer over the store's products at each step that lies wholly inside an annotated span
+    (a step shared with the next activity is left out)."""
+    out: dict[str, dict[str, int]] = {}
+    for session in sessions:
+        answers = next(iter(session["steps"].values()))
+        labels = [k for k in answers if k != "fps"]
+        fps = float(answers["fps"])
+        strongest = np.stack(
+            [
+                np.array([s[label] for s in session["steps"].values()]).max(axis=0)
+                for label in labels
+            ]
+        )  # (activities, L)
+        for activity, _sku, start, end in session["spans"]:
+            a, b = math.ceil(start * fps), min(strongest.shape[1], math.floor(end * fps))
+            row = out.setdefault(activity, dict.fromkeys(labels, 0))
+            for k in strongest[:, a:b].argmax(axis=0).tolist():
+                row[labels[k]] += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--answers", type=Path, required=True, help="kept by reconcile_decode")
@@ -167,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.moves.split(",")) - set(MOMENTS))
     if unknown:
         parser.error(f"--moves {','.join(unknown)}: choose from {', '.join(MOMENTS)}.")
+    print(json.dumps({"step_confusion": step_confusion(sessions)}))
     for moves in args.moves.split(","):
         for boost in boosts:
             for line in score(sessions, moves, boost, margins, Prices(over, under, spurious)):

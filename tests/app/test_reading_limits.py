@@ -67,7 +67,10 @@ def test_the_cli_counts_flags_and_moves_and_names_an_unknown_choice(
     answers = tmp_path / "answers.json"
     answers.write_text(json.dumps([_session(0.6)] * 3))
     assert main(["--answers", str(answers), "--moves", "annotation,steps", "--margins", "0"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    confusion, *lines = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    # each put spans one whole step, read as a put in each of the three trips
+    assert confusion["step_confusion"]["put_in_cart"]["put_in_cart"] == 6
+    assert sum(confusion["step_confusion"]["put_in_cart"].values()) == 6
     assert [x["moves"] for x in lines] == ["annotation", "steps"]
     for line in lines:  # every move seen and named: each trip's one flag is its planted item
         assert line["sessions"] == 3 and line["moved_product_top1"] == 1.0
@@ -76,7 +79,7 @@ def test_the_cli_counts_flags_and_moves_and_names_an_unknown_choice(
     # the model names B at A's put; raising the true product's answer by a nat fixes it
     answers.write_text(json.dumps([_session(0.3)] * 3))
     main(["--answers", str(answers), "--moves", "annotation", "--boost", "0,1", "--margins", "0"])
-    plain, sure = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    _, plain, sure = (json.loads(x) for x in capsys.readouterr().out.splitlines())
     assert plain["moved_product_top1"] == 0.5 and sure["moved_product_top1"] == 1.0
     assert sure["recall"] == 1.0 and sure["false_flags_per_session"] == 0.0
     with pytest.raises(SystemExit):
