@@ -1,10 +1,10 @@
 """How far a reading of the model's answers is from reconciliation's target, and why.
 
 Reads kept per-step answers (``reconcile_decode --answers``) into each trip's cart moves,
-reads those against the till's scans as one most probable assignment
-(``scan_assignment.assigned_flags``) and counts, per flag margin, recall of the planted item,
-precision and false flags. Two things decide the result, and each can be replaced by the
-annotation to see what the other costs:
+reads those against the till's scans (``READINGS``: each move alone, ``scan_repair``'s
+greedy explanation, and the most probable assignment of ``scan_assignment``, per flag
+margin) and counts recall of the planted item, precision and false flags. Two things decide
+the result, and each can be replaced by the annotation to see what the other costs:
 
 - the moves (``--moves``): ``steps``, a move wherever a product's put or take-out answer
   reaches a threshold (``scan_repair.step_moments``); ``episodes``, a move where the
@@ -41,8 +41,9 @@ from app.bench.episode_moments import episode_moments
 from app.bench.identify_fusion import FLOOR, kept_answers
 from app.bench.reconcile_decode import planted_sessions
 from app.bench.scan_assignment import PRICES, Prices, assigned_flags
-from app.bench.scan_repair import Moment, step_moments
+from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, step_moments
 from app.reconcile.basket import PUT, TAKE_OUT
+from app.reconcile.compare import compare
 
 #: the annotated activities that move an item, and how
 MOVES = {PUT: +1, TAKE_OUT: -1}
@@ -99,6 +100,11 @@ def boosted(moment: Moment, product: int, boost: float) -> Moment:
     return Moment(moment.change, moment.start, moment.end, peaks / peaks.sum())
 
 
+#: how a trip's moves are read against the scans: each move's strongest product alone;
+#: ``scan_repair``'s greedy explanation by the scans; the assignment, at each margin
+READINGS = ("alone", "scans-explain", "scans-assign")
+
+
 def score(
     sessions: list[dict[str, Any]],
     moves: str,
@@ -106,9 +112,10 @@ def score(
     margins: Sequence[float],
     prices: Prices = PRICES,
 ) -> list[dict[str, Any]]:
-    """One line per margin: recall, precision and false flags over the planted sessions, the
-    moves found, missed and spurious, and how often a matched moment names its product."""
-    flagged: list[list[tuple[bool, float]]] = []
+    """Recall, precision and false flags over the planted sessions: one line per reading,
+    the assignment's once per margin; each line also counts the moves found, missed and
+    spurious, and how often a matched moment names its product."""
+    flagged: dict[str, list[list[tuple[bool, float]]]] = {r: [] for r in READINGS}
     named = found = spurious = annotated = 0
     for session, planted, scans in planted_sessions(sessions):
         skus = list(session["steps"])
@@ -126,27 +133,40 @@ def score(
         annotated += sum(activity in MOVES for activity, *_ in session["spans"])
         scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
         _, flags = assigned_flags(read, scanned, prices)
-        flagged.append([(skus[f.product] == planted and f.change > 0, f.margin) for f in flags])
-    n = max(len(flagged), 1)
-    lines = []
-    for margin in margins:
-        real = sum(r for trip in flagged for r, m in trip if m >= margin)
-        raised = sum(1 for trip in flagged for _, m in trip if m >= margin)
-        lines.append(
-            {
-                "moves": moves,
-                "boost": boost,
-                "margin": margin,
-                "sessions": len(flagged),
-                "recall": real / n,
-                "precision": real / raised if raised else None,
-                "false_flags_per_session": (raised - real) / n,
-                "moves_found": found,
-                "moves_missed": annotated - found,
-                "moves_spurious": spurious,
-                "moved_product_top1": named / found if found else None,
-            }
+        flagged["scans-assign"].append(
+            [(skus[f.product] == planted and f.change > 0, f.margin) for f in flags]
         )
+        fps = float(session["steps"][skus[0]]["fps"])
+        for reading, owner in (
+            ("alone", [int(np.argmax(m.peaks)) for m in read]),
+            ("scans-explain", owners_after_scans(read, scanned)),
+        ):
+            differences = compare(owned_beliefs(skus, fps, read, owner), scans)
+            flagged[reading].append(
+                [(d.sku == planted and d.expected > d.scanned, math.inf) for d in differences]
+            )
+    n = max(len(flagged["alone"]), 1)
+    lines = []
+    for reading, trips in flagged.items():
+        for margin in margins if reading == "scans-assign" else [None]:
+            kept = [(r, m) for trip in trips for r, m in trip if margin is None or m >= margin]
+            real = sum(r for r, _ in kept)
+            lines.append(
+                {
+                    "moves": moves,
+                    "boost": boost,
+                    "reading": reading,
+                    "margin": margin,
+                    "sessions": len(trips),
+                    "recall": real / n,
+                    "precision": real / len(kept) if kept else None,
+                    "false_flags_per_session": (len(kept) - real) / n,
+                    "moves_found": found,
+                    "moves_missed": annotated - found,
+                    "moves_spurious": spurious,
+                    "moved_product_top1": named / found if found else None,
+                }
+            )
     return lines
 
 

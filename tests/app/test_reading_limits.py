@@ -71,7 +71,11 @@ def test_the_cli_counts_flags_and_moves_and_names_an_unknown_choice(
     # each put spans one whole step, read as a put in each of the three trips
     assert confusion["step_confusion"]["put_in_cart"]["put_in_cart"] == 6
     assert sum(confusion["step_confusion"]["put_in_cart"].values()) == 6
-    assert [x["moves"] for x in lines] == ["annotation", "steps"]
+    assert [(x["moves"], x["reading"]) for x in lines] == [
+        (moves, reading)
+        for moves in ("annotation", "steps")
+        for reading in ("alone", "scans-explain", "scans-assign")
+    ]
     for line in lines:  # every move seen and named: each trip's one flag is its planted item
         assert line["sessions"] == 3 and line["moved_product_top1"] == 1.0
         assert line["recall"] == 1.0 and line["false_flags_per_session"] == 0.0
@@ -79,9 +83,15 @@ def test_the_cli_counts_flags_and_moves_and_names_an_unknown_choice(
     # the model names B at A's put; raising the true product's answer by a nat fixes it
     answers.write_text(json.dumps([_session(0.3)] * 3))
     main(["--answers", str(answers), "--moves", "annotation", "--boost", "0,1", "--margins", "0"])
-    _, plain, sure = (json.loads(x) for x in capsys.readouterr().out.splitlines())
-    assert plain["moved_product_top1"] == 0.5 and sure["moved_product_top1"] == 1.0
-    assert sure["recall"] == 1.0 and sure["false_flags_per_session"] == 0.0
+    _, *lines = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    plain = {x["reading"]: x for x in lines if x["boost"] == 0.0}
+    sure = {x["reading"]: x for x in lines if x["boost"] == 1.0}
+    assert plain["alone"]["moved_product_top1"] == 0.5
+    # read alone, B's answer takes A's put: B over its scan where A was bought, A under
+    assert plain["alone"]["false_flags_per_session"] > 0.0
+    for line in sure.values():
+        assert line["moved_product_top1"] == 1.0
+        assert line["recall"] == 1.0 and line["false_flags_per_session"] == 0.0
     with pytest.raises(SystemExit):
         main(["--answers", str(answers), "--moves", "frames"])
     assert "--moves frames" in capsys.readouterr().err
