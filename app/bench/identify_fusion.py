@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.bench.scan_repair import FLOOR
 from model.data.split import load_catalog_images
 from model.evaluate.crop_match import CROP_SIZE, picture_at, square_crop, template_scores
 from model.synth.reader import Dataset, read_dataset
@@ -41,8 +42,6 @@ PUT = "put_in_cart"
 TOUCH_S = 0.05
 #: the templates' correlations are turned into votes as a softmax at this temperature
 TEMPERATURE = 0.07
-#: a model answer of 0 would make its logarithm minus infinity
-FLOOR = 1e-4
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from app.bench.identify_fusion import (
-    FLOOR,
     catalog_pictures,
     kept_answers,
     model_boxes,
@@ -40,7 +39,7 @@ from app.bench.identify_fusion import (
 from app.bench.reading_limits import MOMENTS, matched_moves
 from app.bench.reconcile_decode import planted_sessions
 from app.bench.scan_assignment import assign
-from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans
+from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, with_evidence
 from app.reconcile.basket import PUT, TAKE_OUT
 from app.reconcile.compare import compare
 from model.evaluate.crop_match import CROP_SIZE, square_crop
@@ -127,9 +126,7 @@ def moment_votes(
 def fused_peaks(moment: Moment, votes: np.ndarray, weight: float) -> np.ndarray:
     """``(P,)`` the moment's products scored as ``softmax(log(peak) + weight x votes)``, so
     that a log ratio of two is their score difference (``owners_after_scans``' cost)."""
-    score = np.log(moment.peaks + FLOOR) + weight * votes
-    score = np.exp(score - score.max())
-    return score / score.sum()
+    return with_evidence(moment, weight * votes).peaks
 
 
 def in_cart_owners(moments: Sequence[Moment]) -> list[int]:

@@ -38,10 +38,16 @@ from typing import Any
 import numpy as np
 
 from app.bench.episode_moments import episode_moments
-from app.bench.identify_fusion import FLOOR, kept_answers
+from app.bench.identify_fusion import kept_answers
 from app.bench.reconcile_decode import planted_sessions
 from app.bench.scan_assignment import PRICES, Prices, assigned_flags
-from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, step_moments
+from app.bench.scan_repair import (
+    Moment,
+    owned_beliefs,
+    owners_after_scans,
+    step_moments,
+    with_evidence,
+)
 from app.reconcile.basket import PUT, TAKE_OUT
 from app.reconcile.compare import compare
 
@@ -94,10 +100,9 @@ def matched_moves(session: dict[str, Any], moments: Sequence[Moment]) -> list[in
 
 def boosted(moment: Moment, product: int, boost: float) -> Moment:
     """``moment`` with ``product``'s log answer raised by ``boost``, shares summing to one."""
-    logs = np.log(np.asarray(moment.peaks, dtype=np.float64) + FLOOR)
-    logs[product] += boost
-    peaks = np.exp(logs - logs.max())
-    return Moment(moment.change, moment.start, moment.end, peaks / peaks.sum())
+    extra = np.zeros(len(moment.peaks))
+    extra[product] = boost
+    return with_evidence(moment, extra)
 
 
 #: how a trip's moves are read against the scans: each move's strongest product alone;

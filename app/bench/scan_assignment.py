@@ -25,8 +25,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from app.bench.identify_fusion import FLOOR
-from app.bench.scan_repair import Moment
+from app.bench.scan_repair import FLOOR, Moment
 
 
 @dataclass(frozen=True)

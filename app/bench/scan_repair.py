@@ -29,6 +29,8 @@ MOMENT_THRESHOLD = 0.3
 MOMENT_GAP_S = 2.0
 #: a moment may be given to any of its strongest ``TOP_K`` products
 TOP_K = 3
+#: a model answer of 0 would make its logarithm minus infinity
+FLOOR = 1e-4
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,15 @@ class Moment:
     start: int
     end: int
     peaks: np.ndarray  # (P,) each product's strongest probability over the moment's steps
+
+
+def with_evidence(moment: Moment, extra: np.ndarray) -> Moment:
+    """``moment`` with each product's log answer raised by ``extra`` ``(P,)`` nats, its peaks
+    as shares summing to one (so that a log ratio of two is their score difference, the
+    cost ``owners_after_scans`` and ``scan_assignment`` read)."""
+    score = np.log(np.asarray(moment.peaks, dtype=np.float64) + FLOOR) + extra
+    score = np.exp(score - score.max())
+    return Moment(moment.change, moment.start, moment.end, score / score.sum())
 
 
 def find_moments(scores: np.ndarray, change: int, threshold: float, gap_steps: int) -> list[Moment]:
