@@ -214,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--answers", type=Path, required=True, help="kept by reconcile_decode")
     parser.add_argument("--weights", default="0,0.05,0.1,0.2")
-    parser.add_argument("--moves", choices=tuple(MOMENTS), default="steps", help="reading_limits'")
+    parser.add_argument(
+        "--moves",
+        choices=tuple(MOMENTS),
+        default="steps",
+        help="where the moves come from: the model's per-step answers read by a threshold "
+        "(steps) or as whole handlings (episodes), or the annotation",
+    )
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
