@@ -14,12 +14,14 @@ it. Each counted run becomes a ``Moment`` with every product's peak answer over 
 The states' log scores are ``log(answer) + BIAS[activity]`` (idle: ``log(1 - strongest)``)
 and every change of state costs ``SWITCH`` nats. Both were chosen on the tuning stores
 (24 twenty-minute sessions, ``synth --seed 57``) by a coordinate search on moment errors
-(missed plus spurious moves) and are recorded in docs/RESULTS.md with that search.
+(missed plus spurious moves), ``app.bench.episode_search``, and are recorded in
+docs/RESULTS.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,17 @@ SWITCH = 0.25
 BIAS = {TAKE: 2.0, INSPECT: 2.5, PUT: 2.0, RETURN: 2.0, TAKE_OUT: 2.0}
 #: the floor of an answer inside a logarithm
 FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A path's price for changing state and each activity's nats against idle."""
+
+    switch: float = SWITCH
+    bias: Mapping[str, float] = field(default_factory=lambda: dict(BIAS))
+
+
+SETTINGS = Settings()
 
 #: the states of one handling: (name, activity, states that may follow besides itself).
 #: A handling from the shelf may end in the cart or back on the shelf; one from the cart
@@ -56,18 +69,18 @@ _INDEX = {name: i for i, (name, _, _) in enumerate(STATES)}
 COUNTED = {"put": +1, "put_back": +1, "take_out": -1}
 
 
-def _transitions() -> np.ndarray:
+def _transitions(switch: float) -> np.ndarray:
     """``(S, S)`` log scores of moving from one state to the next (-inf: not allowed)."""
     size = len(STATES)
     out = np.full((size, size), -np.inf)
     for i, (_, _, following) in enumerate(STATES):
         out[i, i] = 0.0
         for name in following:
-            out[i, _INDEX[name]] = -SWITCH
+            out[i, _INDEX[name]] = -switch
     return out
 
 
-def episode_path(answers: Mapping[str, np.ndarray]) -> list[str]:
+def episode_path(answers: Mapping[str, np.ndarray], settings: Settings = SETTINGS) -> list[str]:
     """The most probable state per step, given each activity's strongest answer ``(L,)``."""
     activities = list(BIAS)
     strongest = np.stack([np.asarray(answers[a], dtype=np.float64) for a in activities])
@@ -79,8 +92,8 @@ def episode_path(answers: Mapping[str, np.ndarray]) -> list[str]:
         if activity is None:
             scores[i] = np.log(1.0 - strongest.max(axis=0) + FLOOR)
         else:
-            scores[i] = np.log(answers[activity] + FLOOR) + BIAS[activity]
-    moves = _transitions()
+            scores[i] = np.log(answers[activity] + FLOOR) + settings.bias[activity]
+    moves = _transitions(settings.switch)
     best = np.full(len(STATES), -np.inf)
     for name in ("idle", "take", "take_out"):  # a session starts between handlings
         best[_INDEX[name]] = scores[_INDEX[name], 0]
@@ -97,14 +110,16 @@ def episode_path(answers: Mapping[str, np.ndarray]) -> list[str]:
     return [STATES[s][0] for s in reversed(path)]
 
 
-def episode_moments(steps: Mapping[str, Mapping[str, Any]]) -> list[Moment]:
+def episode_moments(
+    steps: Mapping[str, Mapping[str, Any]], settings: Settings = SETTINGS
+) -> list[Moment]:
     """The counted moments of per-step answers (products in ``steps`` order), put moments
     first, as ``scan_repair.step_moments`` orders them."""
     skus = list(steps)
     if not skus:
         return []
     per_product = {a: np.array([steps[sku][a] for sku in skus], dtype=np.float64) for a in BIAS}
-    path = episode_path({a: v.max(axis=0) for a, v in per_product.items()})
+    path = episode_path({a: v.max(axis=0) for a, v in per_product.items()}, settings)
     moments = []
     for change, label in ((+1, PUT), (-1, TAKE_OUT)):
         for start, end in _runs(path, {s for s, c in COUNTED.items() if c == change}):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from app.bench.episode_moments import episode_moments, episode_path
+from app.bench.episode_moments import SETTINGS, Settings, episode_moments, episode_path
 
 ACTIVITIES = ("take_from_shelf", "put_in_cart", "inspect", "return_to_shelf", "take_out_of_cart")
 
@@ -63,3 +63,13 @@ def test_each_moment_keeps_every_products_peak_over_its_steps() -> None:
     (moment,) = episode_moments(_steps({"A": a, "B": b}))
     assert moment.peaks.tolist() == [0.9, 0.4]
     assert episode_moments({}) == []
+
+
+def test_settings_change_the_path_a_high_switch_price_keeps_it_idle() -> None:
+    answers = _answers(take_from_shelf=[(2, 5, 0.9)], put_in_cart=[(5, 8, 0.9)])
+    assert "put" in episode_path(answers)
+    stiff = Settings(switch=50.0)
+    assert set(episode_path(answers, stiff)) == {"idle"}
+    # no activity wins against idle when every one of them is 10 nats down
+    shy = Settings(bias=dict.fromkeys(SETTINGS.bias, -10.0))
+    assert episode_moments(_steps({"A": answers}), shy) == []
