@@ -37,7 +37,7 @@ from app.bench.identify_fusion import (
     template_votes,
 )
 from app.bench.reading_limits import MOMENTS, matched_moves
-from app.bench.reconcile_decode import planted_sessions
+from app.bench.reconcile_decode import flag_rates, planted_sessions
 from app.bench.scan_assignment import assign
 from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, with_evidence
 from app.reconcile.basket import PUT, TAKE_OUT
@@ -155,11 +155,11 @@ def score_sessions(
 ) -> list[dict[str, Any]]:
     """Per weight and reading (``READINGS``): recall, precision and false
     flags over the planted sessions."""
-    tallies = {
-        (w, r): {"sessions": 0, "found": 0, "flags": 0, "real": 0, "under": 0}
-        for w in weights
-        for r in READINGS
+    # per weight and reading: per trip, whether each flag is real; flags under the scans
+    trips: dict[tuple[float, str], list[list[bool]]] = {
+        (w, r): [] for w in weights for r in READINGS
     }
+    under = dict.fromkeys(trips, 0)
     for session, planted, scans in planted_sessions(sessions, seed):
         skus = list(session["steps"])
         fps = float(session["steps"][skus[0]]["fps"])
@@ -186,26 +186,20 @@ def score_sessions(
                 "scans-assign": ([m for m, _ in kept], [p for _, p in kept]),
             }
             for reading, (read, owner) in readings.items():
-                tally = tallies[(weight, reading)]
-                tally["sessions"] += 1
-                for d in compare(owned_beliefs(skus, fps, read, owner), scans):
-                    real = d.sku == planted and d.expected > d.scanned
-                    tally["under"] += d.expected < d.scanned
-                    tally["flags"] += 1
-                    tally["real"] += real
-                    tally["found"] += real
+                differences = compare(owned_beliefs(skus, fps, read, owner), scans)
+                trips[(weight, reading)].append(
+                    [d.sku == planted and d.expected > d.scanned for d in differences]
+                )
+                under[(weight, reading)] += sum(d.expected < d.scanned for d in differences)
     return [
         {
             "weight": w,
             "reading": r,
-            "sessions": t["sessions"],
-            "recall": t["found"] / max(t["sessions"], 1),
-            "precision": t["real"] / t["flags"] if t["flags"] else None,
-            "false_flags_per_session": (t["flags"] - t["real"]) / max(t["sessions"], 1),
-            # of them, products seen fewer times than the till scanned them
-            "under_scans_per_session": t["under"] / max(t["sessions"], 1),
+            **flag_rates(flags),
+            # of the false flags, products seen fewer times than the till scanned them
+            "under_scans_per_session": under[(w, r)] / max(len(flags), 1),
         }
-        for (w, r), t in tallies.items()
+        for (w, r), flags in trips.items()
     ]
 
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from app.bench.episode_moments import episode_moments
 from app.bench.identify_fusion import kept_answers
-from app.bench.reconcile_decode import planted_sessions
+from app.bench.reconcile_decode import flag_rates, planted_sessions
 from app.bench.scan_assignment import PRICES, Prices, assigned_flags
 from app.bench.scan_repair import (
     Moment,
@@ -150,22 +150,17 @@ def score(
             flagged[reading].append(
                 [(d.sku == planted and d.expected > d.scanned, math.inf) for d in differences]
             )
-    n = max(len(flagged["alone"]), 1)
     lines = []
     for reading, trips in flagged.items():
         for margin in margins if reading == "scans-assign" else [None]:
-            kept = [(r, m) for trip in trips for r, m in trip if margin is None or m >= margin]
-            real = sum(r for r, _ in kept)
+            kept = [[r for r, m in trip if margin is None or m >= margin] for trip in trips]
             lines.append(
                 {
                     "moves": moves,
                     "boost": boost,
                     "reading": reading,
                     "margin": margin,
-                    "sessions": len(trips),
-                    "recall": real / n,
-                    "precision": real / len(kept) if kept else None,
-                    "false_flags_per_session": (len(kept) - real) / n,
+                    **flag_rates(kept),
                     "moves_found": found,
                     "moves_missed": annotated - found,
                     "moves_spurious": spurious,

@@ -24,7 +24,7 @@ import argparse
 import itertools
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,25 +109,30 @@ def session_steps(data: Path, split: str, checkpoint: Path) -> list[dict[str, An
 
 def score(sessions: list[dict[str, Any]], decoder: str, seed: int = 0) -> dict[str, Any]:
     """Recall of the planted item and precision of the flags, as ``reconcile_eval`` counts."""
-    found = flags = real_flags = 0
+    trips: list[list[bool]] = []
     kinds: dict[str, int] = {}
-    counted = 0
     for s, planted, scans in planted_sessions(sessions, seed):
-        counted += 1
+        trips.append([])
         for d in compare(beliefs_of(decoder, s["steps"], scans), scans):
             real = d.sku == planted and d.expected > d.scanned
-            flags += 1
-            real_flags += real
-            found += real
+            trips[-1].append(real)
             if not real:
                 kinds[d.kind.value] = kinds.get(d.kind.value, 0) + 1
+    return {"decoder": decoder, **flag_rates(trips), "false_flags_by_kind": kinds}
+
+
+def flag_rates(trips: Sequence[Sequence[bool]]) -> dict[str, Any]:
+    """Given, per trip, whether each of its flags is the planted item: the share of trips
+    whose planted item is flagged (recall), of flags that are real, and false flags a trip.
+    A trip has one planted item, so at most one real flag."""
+    n = max(len(trips), 1)
+    flags = sum(len(trip) for trip in trips)
+    real = sum(sum(trip) for trip in trips)
     return {
-        "decoder": decoder,
-        "sessions": counted,
-        "recall": found / max(counted, 1),
-        "precision": real_flags / flags if flags else None,
-        "false_flags_per_session": (flags - real_flags) / max(counted, 1),
-        "false_flags_by_kind": kinds,
+        "sessions": len(trips),
+        "recall": real / n,
+        "precision": real / flags if flags else None,
+        "false_flags_per_session": (flags - real) / n,
     }
 
 

@@ -5,6 +5,7 @@ import pytest
 from app.bench.reconcile_decode import (
     averaged,
     event_sources,
+    flag_rates,
     identification,
     reliability,
     score,
@@ -104,3 +105,16 @@ def test_reliability_bins_flags_by_confidence_and_counts_the_real_ones() -> None
     assert bins[(0.9, 1.0)] == {"confidence": [0.9, 1.0], "flags": 2, "real": 1.0}
     assert bins[(0.5, 0.7)] == {"confidence": [0.5, 0.7], "flags": 2, "real": 0.0}
     assert bins[(0.0, 0.5)]["flags"] == 0 and bins[(0.0, 0.5)]["real"] is None
+
+
+def test_flag_rates_count_per_trip_and_per_flag() -> None:
+    # three trips: the planted item flagged with one false flag, only false flags, nothing
+    rates = flag_rates([[True, False], [False, False], []])
+    assert rates == {
+        "sessions": 3,
+        "recall": pytest.approx(1 / 3),
+        "precision": pytest.approx(1 / 4),
+        "false_flags_per_session": pytest.approx(1.0),
+    }
+    assert flag_rates([[], []])["precision"] is None
+    assert flag_rates([])["recall"] == 0.0
