@@ -20,6 +20,7 @@ docs/RESULTS.md.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,22 @@ class Settings:
 
 
 SETTINGS = Settings()
+
+
+def settings_from_json(text: str) -> Settings:
+    """``{"switch": S, "bias": {activity: nats}}`` as ``episode_search`` prints it; a
+    ``ValueError`` that says what is wrong otherwise."""
+    try:
+        raw = json.loads(text)
+        switch, bias = float(raw["switch"]), {str(k): float(v) for k, v in raw["bias"].items()}
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as error:
+        raise ValueError(
+            f'episode settings must be {{"switch": S, "bias": {{...}}}} in JSON: {error}'
+        ) from error
+    if set(bias) != set(BIAS):
+        raise ValueError(f"episode settings need a bias for each of {', '.join(BIAS)}")
+    return Settings(switch, bias)
+
 
 #: the states of one handling: (name, activity, states that may follow besides itself).
 #: A handling from the shelf may end in the cart or back on the shelf; one from the cart

@@ -36,7 +36,7 @@ from app.bench.identify_fusion import (
     model_boxes,
     template_votes,
 )
-from app.bench.reading_limits import MOMENTS, matched_moves
+from app.bench.reading_limits import MOMENTS, matched_moves, session_moves
 from app.bench.reconcile_decode import flag_rates, planted_sessions
 from app.bench.scan_assignment import assign
 from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, with_evidence
@@ -68,7 +68,7 @@ def moment_sources(
         spurious_on: dict[str, int] = {}
         for session in sessions:
             fps = float(next(iter(session["steps"].values()))["fps"])
-            mine = [m for m in MOMENTS[moves](session) if m.change == change]
+            mine = [m for m in session_moves(session, moves) if m.change == change]
             match = matched_moves(session, mine)
             found += sum(j is not None for j in match)
             annotated += sum(activity == label for activity, *_ in session["spans"])
@@ -165,7 +165,7 @@ def score_sessions(
         fps = float(session["steps"][skus[0]]["fps"])
         frames = list(iter_video_frames(dataset.video_path(session["video_id"]), fps))
         pictures = catalog_pictures(dataset, skus)
-        moments = MOMENTS[moves](session)
+        moments = session_moves(session, moves)
         votes = moment_votes(moments, frames, model_boxes(session), pictures, round(HELD_S * fps))
         scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
         for weight in weights:
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default="0,0.05,0.1,0.2")
     parser.add_argument(
         "--moves",
-        choices=tuple(MOMENTS),
+        choices=MOMENTS,
         default="steps",
         help="where the moves come from: the model's per-step answers read by a threshold "
         "(steps) or as whole handlings (episodes), or the annotation",

@@ -22,7 +22,7 @@ Validation or tuning sets only.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
     python -m app.bench.reading_limits --answers A [--moves steps,episodes,annotation]
-        [--boost 0,2,6] [--margins 0,1,2] [--prices 1,1,6]
+        [--boost 0,2,6] [--margins 0,1,2] [--prices 1,1,6] [--episode-settings JSON]
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.bench.episode_moments import episode_moments
+from app.bench.episode_moments import SETTINGS, Settings, episode_moments, settings_from_json
 from app.bench.identify_fusion import kept_answers
 from app.bench.reconcile_decode import flag_rates, planted_sessions
 from app.bench.scan_assignment import PRICES, Prices, assigned_flags
@@ -70,12 +70,22 @@ def annotated_moves(session: dict[str, Any]) -> list[Moment]:
     return moments
 
 
-#: how each ``--moves`` choice reads a session's moments
-MOMENTS: dict[str, Callable[[dict[str, Any]], list[Moment]]] = {
-    "steps": lambda session: step_moments(session["steps"]),
-    "episodes": lambda session: episode_moments(session["steps"]),
-    "annotation": annotated_moves,
-}
+#: where a session's moves may come from (``--moves``), as ``session_moves`` reads them
+MOMENTS = ("steps", "episodes", "annotation")
+
+
+def session_moves(
+    session: dict[str, Any], moves: str, settings: Settings = SETTINGS
+) -> list[Moment]:
+    """A session's moments read from the model's answers by a threshold (``steps``) or as
+    whole handlings with ``settings`` (``episodes``), or the annotation's moves."""
+    if moves == "steps":
+        return step_moments(session["steps"])
+    if moves == "episodes":
+        return episode_moments(session["steps"], settings)
+    if moves == "annotation":
+        return annotated_moves(session)
+    raise ValueError(f"moves {moves!r}: choose from {', '.join(MOMENTS)}")
 
 
 def matched_moves(session: dict[str, Any], moments: Sequence[Moment]) -> list[int | None]:
@@ -116,6 +126,7 @@ def score(
     boost: float,
     margins: Sequence[float],
     prices: Prices = PRICES,
+    settings: Settings = SETTINGS,
 ) -> list[dict[str, Any]]:
     """Recall, precision and false flags over the planted sessions: one line per reading,
     the assignment's once per margin; each line also counts the moves found, missed and
@@ -124,7 +135,7 @@ def score(
     named = found = spurious = annotated = 0
     for session, planted, scans in planted_sessions(sessions):
         skus = list(session["steps"])
-        moments = MOMENTS[moves](session)
+        moments = session_moves(session, moves, settings)
         match = matched_moves(session, moments)
         read = []
         for m, j in zip(moments, match, strict=True):
@@ -200,9 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--boost", default="0", help="comma-separated nats")
     parser.add_argument("--margins", default="0,1,2")
     parser.add_argument("--prices", default="1,1,6", help="over,under,spurious in nats")
+    parser.add_argument(
+        "--episode-settings",
+        default=None,
+        help='the episode reading\'s settings as JSON, {"switch": S, "bias": {...}} (as '
+        "episode_search prints them; default: episode_moments'",
+    )
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     args = parser.parse_args(argv)
     try:
+        settings = (
+            SETTINGS if args.episode_settings is None else settings_from_json(args.episode_settings)
+        )
         sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
         over, under, spurious = (float(v) for v in args.prices.split(","))
         boosts = [float(b) for b in args.boost.split(",")]
@@ -215,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"step_confusion": step_confusion(sessions)}))
     for moves in args.moves.split(","):
         for boost in boosts:
-            for line in score(sessions, moves, boost, margins, Prices(over, under, spurious)):
+            prices = Prices(over, under, spurious)
+            for line in score(sessions, moves, boost, margins, prices, settings):
                 print(json.dumps(line))
     return 0
 

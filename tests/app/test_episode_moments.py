@@ -1,8 +1,17 @@
 """Cart moves read as whole handlings, on hand-made per-step answers."""
 
-import numpy as np
+import json
 
-from app.bench.episode_moments import SETTINGS, Settings, episode_moments, episode_path
+import numpy as np
+import pytest
+
+from app.bench.episode_moments import (
+    SETTINGS,
+    Settings,
+    episode_moments,
+    episode_path,
+    settings_from_json,
+)
 
 ACTIVITIES = ("take_from_shelf", "put_in_cart", "inspect", "return_to_shelf", "take_out_of_cart")
 
@@ -73,3 +82,11 @@ def test_settings_change_the_path_a_high_switch_price_keeps_it_idle() -> None:
     # no activity wins against idle when every one of them is 10 nats down
     shy = Settings(bias=dict.fromkeys(SETTINGS.bias, -10.0))
     assert episode_moments(_steps({"A": answers}), shy) == []
+
+
+def test_settings_are_read_from_json_and_a_wrong_shape_is_named() -> None:
+    text = '{"switch": 0.5, "bias": ' + json.dumps(dict(SETTINGS.bias)) + "}"
+    assert settings_from_json(text) == Settings(0.5, dict(SETTINGS.bias))
+    for bad in ("[]", "{}", '{"switch": "x", "bias": {}}', '{"switch": 1, "bias": {"take": 1}}'):
+        with pytest.raises(ValueError, match="episode settings"):
+            settings_from_json(bad)

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.bench.reading_limits import annotated_moves, boosted, main, matched_moves
+from app.bench.episode_moments import SETTINGS, Settings
+from app.bench.reading_limits import annotated_moves, boosted, main, matched_moves, session_moves
 from app.bench.scan_repair import Moment
 
 ZEROS = [0.0] * 10
@@ -95,3 +96,22 @@ def test_the_cli_counts_flags_and_moves_and_names_an_unknown_choice(
     with pytest.raises(SystemExit):
         main(["--answers", str(answers), "--moves", "frames"])
     assert "--moves frames" in capsys.readouterr().err
+
+
+def test_episode_settings_reach_the_episode_reading_and_bad_ones_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = _session(0.6)
+    stiff = Settings(switch=50.0)  # a path that never leaves idle counts no move
+    assert session_moves(session, "episodes", stiff) == []
+    read = session_moves(session, "annotation", stiff)
+    assert [(m.start, m.end) for m in read] == [(m.start, m.end) for m in annotated_moves(session)]
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps([session]))
+    text = json.dumps({"switch": 50.0, "bias": dict(SETTINGS.bias)})
+    main(["--answers", str(answers), "--moves", "episodes", "--episode-settings", text])
+    _, *lines = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    assert {(x["moves_found"], x["moves_missed"]) for x in lines} == {(0, 2)}
+    with pytest.raises(SystemExit):
+        main(["--answers", str(answers), "--episode-settings", '{"switch": 1, "bias": {}}'])
+    assert "a bias for each of" in capsys.readouterr().err
