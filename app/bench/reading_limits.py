@@ -12,7 +12,9 @@ the result, and each can be replaced by the annotation to see what the other cos
   the annotated puts and take-outs, each product's peak answer over the move's own steps.
   Every line also counts the moves found, missed and spurious against the annotation, and
   the first line says how the model reads each annotated activity's steps
-  (``step_confusion``), which is where misread directions come from.
+  (``step_confusion``), which is where misread directions come from, and how well the
+  handled product's answers tell each activity from its mirror, whatever their scales
+  (``direction_auc``: a take-out from a put, a return from a take).
 - naming the moved product (``--boost B``): ``B`` nats are added to the log answer of the
   true product of every moment that matches an annotated move, which raises how often the
   model names it first (``moved_product_top1``, printed). This measures what the model
@@ -36,19 +38,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import mannwhitneyu
 
 from app.bench.episode_moments import SETTINGS, Settings, episode_moments, settings_from_json
 from app.bench.identify_fusion import kept_answers
 from app.bench.reconcile_decode import flag_rates, planted_sessions
 from app.bench.scan_assignment import PRICES, Prices, assigned_flags
 from app.bench.scan_repair import (
+    FLOOR,
     Moment,
     owned_beliefs,
     owners_after_scans,
     step_moments,
     with_evidence,
 )
-from app.reconcile.basket import PUT, TAKE_OUT
+from app.reconcile.basket import PUT, RETURN, TAKE, TAKE_OUT
 from app.reconcile.compare import compare
 
 #: the annotated activities that move an item, and how
@@ -204,6 +208,40 @@ def step_confusion(sessions: Sequence[dict[str, Any]]) -> dict[str, dict[str, in
     return out
 
 
+#: activities that are each other played backwards: (one, its mirror)
+MIRRORED = ((TAKE_OUT, PUT), (RETURN, TAKE))
+
+
+def direction_auc(sessions: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """Per mirrored pair ``(a, b)``, how well the handled product's own answers tell the
+    inner steps of an annotated ``a`` from those of a ``b``: the area under the ROC curve of
+    ``log(answer a / answer b)`` (1: always apart; 0.5: no sign of the direction). Unlike
+    ``step_confusion`` it does not depend on how the two answers are scaled against each
+    other, so it tells a model that cannot see the direction from one that sees it and
+    favours the more frequent activity."""
+    out: dict[str, float | None] = {}
+    for a, b in MIRRORED:
+        ratios: dict[str, list[float]] = {a: [], b: []}
+        for session in sessions:
+            for activity, sku, start, end in session["spans"]:
+                answers = session["steps"].get(sku)
+                if activity not in ratios or answers is None:
+                    continue
+                fps = float(answers["fps"])
+                lo, hi = math.ceil(start * fps), min(len(answers[a]), math.floor(end * fps))
+                ratio = np.log(np.asarray(answers[a][lo:hi]) + FLOOR) - np.log(
+                    np.asarray(answers[b][lo:hi]) + FLOOR
+                )
+                ratios[activity].extend(ratio.tolist())
+        ones, mirrors = ratios[a], ratios[b]
+        out[f"{a}/{b}"] = (
+            float(mannwhitneyu(ones, mirrors).statistic) / (len(ones) * len(mirrors))
+            if ones and mirrors
+            else None
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--answers", type=Path, required=True, help="kept by reconcile_decode")
@@ -232,7 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.moves.split(",")) - set(MOMENTS))
     if unknown:
         parser.error(f"--moves {','.join(unknown)}: choose from {', '.join(MOMENTS)}.")
-    print(json.dumps({"step_confusion": step_confusion(sessions)}))
+    print(
+        json.dumps(
+            {"step_confusion": step_confusion(sessions), "direction_auc": direction_auc(sessions)}
+        )
+    )
     for moves in args.moves.split(","):
         for boost in boosts:
             prices = Prices(over, under, spurious)

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from app.bench.episode_moments import SETTINGS, Settings
-from app.bench.reading_limits import annotated_moves, boosted, main, matched_moves, session_moves
+from app.bench.reading_limits import (
+    annotated_moves,
+    boosted,
+    direction_auc,
+    main,
+    matched_moves,
+    session_moves,
+)
 from app.bench.scan_repair import Moment
 
 ZEROS = [0.0] * 10
@@ -115,3 +122,26 @@ def test_episode_settings_reach_the_episode_reading_and_bad_ones_are_named(
     with pytest.raises(SystemExit):
         main(["--answers", str(answers), "--episode-settings", '{"switch": 1, "bias": {}}'])
     assert "a bias for each of" in capsys.readouterr().err
+
+
+def _mirrored_session(take_out_at_take_out: float) -> dict:
+    """A put at 1-3 s and a take-out at 5-7 s of A; the put answer is 0.5 at both, the
+    take-out answer 0.1 at the put and ``take_out_at_take_out`` at the take-out."""
+    put, take_out = [0.0] * 10, [0.0] * 10
+    put[1:3], put[5:7] = [0.5] * 2, [0.5] * 2
+    take_out[1:3], take_out[5:7] = [0.1] * 2, [take_out_at_take_out] * 2
+    return {
+        "video_id": "v",
+        "basket": {},
+        "spans": [["put_in_cart", "A", 1.0, 3.0], ["take_out_of_cart", "A", 5.0, 7.0]],
+        "steps": {"A": _steps(put, take_out)},
+    }
+
+
+def test_direction_auc_tells_a_model_that_sees_the_direction_from_one_that_does_not() -> None:
+    # the put answer wins at every step of both, yet the ratio still tells them apart
+    assert direction_auc([_mirrored_session(0.3)])["take_out_of_cart/put_in_cart"] == 1.0
+    # the same answers at both: no sign of the direction
+    assert direction_auc([_mirrored_session(0.1)])["take_out_of_cart/put_in_cart"] == 0.5
+    # no annotated take or return: nothing to tell apart
+    assert direction_auc([_mirrored_session(0.3)])["return_to_shelf/take_from_shelf"] is None
