@@ -56,6 +56,9 @@ class KafkaSource:
         self._consumer: KafkaConsumer = make_consumer(settings, **consumer_options)
         self._on_assigned: PartitionsCallback = lambda _tps: None
         self._on_revoked: PartitionsCallback = lambda _tps: None
+        # False from subscribing, and from each revoke, until the group hands this member its
+        # partitions (possibly none): while a join is under way, no assignment is no answer
+        self.settled = False
 
     def bind(self, on_assigned: PartitionsCallback, on_revoked: PartitionsCallback) -> None:
         self._on_assigned, self._on_revoked = on_assigned, on_revoked
@@ -105,12 +108,16 @@ class KafkaSource:
 
     def caught_up(self) -> bool:
         """True when every assigned partition has been fetched to its end, as the broker
-        says now; raises :class:`BrokerUnavailableError` when the broker cannot say."""
+        says now; raises :class:`BrokerUnavailableError` when the broker cannot say.
+
+        A member still joining the group (a rebalance under way, another member slow to
+        rejoin) holds nothing yet but is not caught up: the partitions may be on their way.
+        """
         assigned = list(self._consumer.assignment())
         try:
             if not assigned:  # nothing of ours, if the broker answers at all
                 self._consumer.topics()
-                return True
+                return self.settled
             ends = self._consumer.end_offsets(assigned, timeout_ms=_ASK_TIMEOUT_MS)
             return all(
                 self._consumer.position(tp, timeout_ms=_ASK_TIMEOUT_MS) >= ends[tp]
@@ -141,15 +148,18 @@ class _Listener(ConsumerRebalanceListener):
         self._source = source
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self._source.settled = False
         self._source._on_revoked({(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         tps = {(tp.topic, tp.partition) for tp in assigned}
         self._source._on_assigned(tps)
+        self._source.settled = True
         # partitions with no stored offset start at the beginning (auto_offset_reset=earliest)
 
     def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
         # lost, not revoked: another member may already own them, so nothing is committed
+        self._source.settled = False
         self._source._on_revoked({(tp.topic, tp.partition) for tp in lost})
 
 
