@@ -131,17 +131,52 @@ def episode_moments(
     steps: Mapping[str, Mapping[str, Any]], settings: Settings = SETTINGS
 ) -> list[Moment]:
     """The counted moments of per-step answers (products in ``steps`` order), put moments
-    first, as ``scan_repair.step_moments`` orders them."""
+    first, as ``scan_repair.step_moments`` orders them: the candidates the path counts."""
+    return [c.moment for c in episode_candidates(steps, settings) if c.counted]
+
+
+#: the runs a cart move may hide in, by direction: the end of a handling (into the cart, or
+#: onto the shelf) and its start (out of the cart, or off the shelf); with the activity that
+#: would move the item and its shelf mirror
+_ENDS = {"put", "put_back", "return", "return_out"}
+_STARTS = {"take", "take_out"}
+CANDIDATE_KINDS = ((+1, _ENDS, PUT, RETURN), (-1, _STARTS, TAKE_OUT, TAKE))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A run of the path where an item may have moved into (+1) or out of (-1) the cart:
+    ``moment.peaks`` are each product's peak cart answer over its steps."""
+
+    moment: Moment
+    counted: bool  # the path reads it as the cart move (a put, a take-out)
+    odds: float  # nats: the strongest cart answer over its steps against the shelf mirror's
+
+
+def episode_candidates(
+    steps: Mapping[str, Mapping[str, Any]], settings: Settings = SETTINGS
+) -> list[Candidate]:
+    """Every handling's end and start on the path, counted or not, put side first.
+
+    ``episode_moments`` keeps only the runs the path reads as cart moves, and most of its
+    mistakes are the shelf and the cart swapped: a return read as a put, a take-out read as
+    a take from the shelf. Keeping the other runs as candidates, each with how strongly the
+    answers prefer the cart, lets a reading that knows the till's scans decide them.
+    """
     skus = list(steps)
     if not skus:
         return []
     per_product = {a: np.array([steps[sku][a] for sku in skus], dtype=np.float64) for a in BIAS}
     path = episode_path({a: v.max(axis=0) for a, v in per_product.items()}, settings)
-    moments = []
-    for change, label in ((+1, PUT), (-1, TAKE_OUT)):
-        for start, end in _runs(path, {s for s, c in COUNTED.items() if c == change}):
-            moments.append(Moment(change, start, end, per_product[label][:, start:end].max(axis=1)))
-    return moments
+    candidates = []
+    for change, states, cart, shelf in CANDIDATE_KINDS:
+        for start, end in _runs(path, states):
+            peaks = per_product[cart][:, start:end].max(axis=1)  # (P,)
+            mirror = per_product[shelf][:, start:end].max()
+            odds = float(np.log(peaks.max() + FLOOR) - np.log(mirror + FLOOR))
+            counted = COUNTED.get(path[start]) == change
+            candidates.append(Candidate(Moment(change, start, end, peaks), counted, odds))
+    return candidates
 
 
 def _runs(path: Sequence[str], states: set[str]) -> list[tuple[int, int]]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from app.bench.episode_moments import SETTINGS, Settings, episode_moments
 from app.bench.identify_fusion import kept_answers
-from app.bench.reading_limits import MOVES, matched_moves
+from app.bench.move_matching import MOVES, matched_moves
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from app.bench.identify_fusion import (
     model_boxes,
     template_votes,
 )
-from app.bench.reading_limits import MOMENTS, matched_moves, session_moves
+from app.bench.move_matching import matched_moves
+from app.bench.reading_limits import MOMENTS, session_moves
 from app.bench.reconcile_decode import flag_rates, planted_sessions
 from app.bench.scan_assignment import assign
 from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, with_evidence

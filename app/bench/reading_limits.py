@@ -40,8 +40,16 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from app.bench.episode_moments import SETTINGS, Settings, episode_moments, settings_from_json
+from app.bench.candidate_odds import log_odds
+from app.bench.episode_moments import (
+    SETTINGS,
+    Settings,
+    episode_candidates,
+    episode_moments,
+    settings_from_json,
+)
 from app.bench.identify_fusion import kept_answers
+from app.bench.move_matching import MOVES, matched_moves
 from app.bench.reconcile_decode import flag_rates, planted_sessions
 from app.bench.scan_assignment import PRICES, Prices, assigned_flags
 from app.bench.scan_repair import (
@@ -54,9 +62,6 @@ from app.bench.scan_repair import (
 )
 from app.reconcile.basket import PUT, RETURN, TAKE, TAKE_OUT
 from app.reconcile.compare import compare
-
-#: the annotated activities that move an item, and how
-MOVES = {PUT: +1, TAKE_OUT: -1}
 
 
 def annotated_moves(session: dict[str, Any]) -> list[Moment]:
@@ -75,41 +80,34 @@ def annotated_moves(session: dict[str, Any]) -> list[Moment]:
 
 
 #: where a session's moves may come from (``--moves``), as ``session_moves`` reads them
-MOMENTS = ("steps", "episodes", "annotation")
+MOMENTS = ("steps", "episodes", "candidates", "annotation")
+
+
+def session_candidates(
+    session: dict[str, Any], moves: str, settings: Settings = SETTINGS
+) -> tuple[list[Moment], np.ndarray | None]:
+    """A session's moments read from the model's answers by a threshold (``steps``) or as
+    whole handlings with ``settings`` (``episodes``), or the annotation's moves; with
+    ``candidates``, every handling's end and start and the log odds that each is a cart
+    move (``candidate_odds``; otherwise None: every moment is taken as one)."""
+    if moves == "candidates":
+        candidates = episode_candidates(session["steps"], settings)
+        return [c.moment for c in candidates], log_odds(candidates)
+    if moves == "steps":
+        return step_moments(session["steps"]), None
+    if moves == "episodes":
+        return episode_moments(session["steps"], settings), None
+    if moves == "annotation":
+        return annotated_moves(session), None
+    raise ValueError(f"moves {moves!r}: choose from {', '.join(MOMENTS)}")
 
 
 def session_moves(
     session: dict[str, Any], moves: str, settings: Settings = SETTINGS
 ) -> list[Moment]:
-    """A session's moments read from the model's answers by a threshold (``steps``) or as
-    whole handlings with ``settings`` (``episodes``), or the annotation's moves."""
-    if moves == "steps":
-        return step_moments(session["steps"])
-    if moves == "episodes":
-        return episode_moments(session["steps"], settings)
-    if moves == "annotation":
-        return annotated_moves(session)
-    raise ValueError(f"moves {moves!r}: choose from {', '.join(MOMENTS)}")
-
-
-def matched_moves(session: dict[str, Any], moments: Sequence[Moment]) -> list[int | None]:
-    """Per moment, the index in ``session["spans"]`` of the annotated move of its direction
-    that it overlaps within a step, or None (spurious). Moves are matched in annotation
-    order, each to the first moment not yet matched."""
-    fps = float(next(iter(session["steps"].values()))["fps"])
-    match: list[int | None] = [None] * len(moments)
-    for j, (activity, _sku, start, end) in enumerate(session["spans"]):
-        change = MOVES.get(activity)
-        for i, m in enumerate(moments):
-            if (
-                match[i] is None
-                and m.change == change
-                and m.start <= end * fps + 1
-                and m.end >= start * fps - 1
-            ):
-                match[i] = j
-                break
-    return match
+    """The moments of ``session_candidates`` that are more likely cart moves than not."""
+    moments, odds = session_candidates(session, moves, settings)
+    return [m for i, m in enumerate(moments) if odds is None or odds[i] > 0]
 
 
 def boosted(moment: Moment, product: int, boost: float) -> Moment:
@@ -139,29 +137,33 @@ def score(
     named = found = spurious = annotated = 0
     for session, planted, scans in planted_sessions(sessions):
         skus = list(session["steps"])
-        moments = session_moves(session, moves, settings)
+        moments, odds = session_candidates(session, moves, settings)
         match = matched_moves(session, moments)
+        believed = [odds is None or bool(odds[i] > 0) for i in range(len(moments))]
         read = []
-        for m, j in zip(moments, match, strict=True):
-            if j is not None:
+        for m, j, held in zip(moments, match, believed, strict=True):
+            if j is None:
+                m = boosted(m, 0, 0.0)  # shares, as every matched moment's are
+            else:
                 truth = skus.index(session["spans"][j][1])
                 m = boosted(m, truth, boost)
-                named += int(np.argmax(m.peaks)) == truth
+                named += held and int(np.argmax(m.peaks)) == truth
             read.append(m)
-        found += sum(j is not None for j in match)
-        spurious += sum(j is None for j in match)
+        found += sum(j is not None and held for j, held in zip(match, believed, strict=True))
+        spurious += sum(j is None and held for j, held in zip(match, believed, strict=True))
         annotated += sum(activity in MOVES for activity, *_ in session["spans"])
         scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
-        _, flags = assigned_flags(read, scanned, prices)
+        _, flags = assigned_flags(read, scanned, prices, None if odds is None else odds.tolist())
         flagged["scans-assign"].append(
             [(skus[f.product] == planted and f.change > 0, f.margin) for f in flags]
         )
         fps = float(session["steps"][skus[0]]["fps"])
+        taken = [m for m, h in zip(read, believed, strict=True) if h]
         for reading, owner in (
-            ("alone", [int(np.argmax(m.peaks)) for m in read]),
-            ("scans-explain", owners_after_scans(read, scanned)),
+            ("alone", [int(np.argmax(m.peaks)) for m in taken]),
+            ("scans-explain", owners_after_scans(taken, scanned)),
         ):
-            differences = compare(owned_beliefs(skus, fps, read, owner), scans)
+            differences = compare(owned_beliefs(skus, fps, taken, owner), scans)
             flagged[reading].append(
                 [(d.sku == planted and d.expected > d.scanned, math.inf) for d in differences]
             )

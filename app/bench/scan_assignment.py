@@ -64,14 +64,22 @@ class _Program:
     its scans plus over minus under; each product's count is never negative at a take-out.
     """
 
-    def __init__(self, moments: Sequence[Moment], scanned: np.ndarray, prices: Prices) -> None:
+    def __init__(
+        self,
+        moments: Sequence[Moment],
+        scanned: np.ndarray,
+        prices: Prices,
+        dropped: Sequence[float] | None = None,
+    ) -> None:
         n, p = len(moments), len(scanned)
+        if dropped is not None and len(dropped) != n:
+            raise ValueError(f"{len(dropped)} prices for dropping {n} moments")
         q = p + 1
         self.p, self.q, self.nx = p, q, n * q
         cost = np.zeros(self.nx + 2 * p)
         for i, m in enumerate(moments):
             cost[i * q : i * q + p] = -np.log(np.asarray(m.peaks, dtype=np.float64) + FLOOR)
-            cost[i * q + p] = prices.spurious
+            cost[i * q + p] = prices.spurious if dropped is None else dropped[i]
         cost[self.nx : self.nx + p] = prices.over
         cost[self.nx + p :] = prices.under
         rows: list[int] = []
@@ -130,18 +138,28 @@ class _Program:
         )
 
 
-def assign(moments: Sequence[Moment], scanned: np.ndarray, prices: Prices = PRICES) -> Assignment:
-    """The most probable reading of ``moments`` against the ``scanned`` counts (P,)."""
-    best = _Program(moments, scanned, prices).solve()
+def assign(
+    moments: Sequence[Moment],
+    scanned: np.ndarray,
+    prices: Prices = PRICES,
+    dropped: Sequence[float] | None = None,
+) -> Assignment:
+    """The most probable reading of ``moments`` against the ``scanned`` counts (P,);
+    ``dropped``: per moment, what giving it to none costs (default ``prices.spurious``)."""
+    best = _Program(moments, scanned, prices, dropped).solve()
     assert best is not None  # every moment given to none is always a reading
     return best
 
 
 def assigned_flags(
-    moments: Sequence[Moment], scanned: np.ndarray, prices: Prices = PRICES
+    moments: Sequence[Moment],
+    scanned: np.ndarray,
+    prices: Prices = PRICES,
+    dropped: Sequence[float] | None = None,
 ) -> tuple[Assignment, list[AssignedFlag]]:
-    """The best reading and each difference it leaves, with its margin."""
-    program = _Program(moments, scanned, prices)
+    """The best reading and each difference it leaves, with its margin (``dropped`` as in
+    ``assign``)."""
+    program = _Program(moments, scanned, prices, dropped)
     best = program.solve()
     assert best is not None
     flags = []

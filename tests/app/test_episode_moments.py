@@ -8,6 +8,7 @@ import pytest
 from app.bench.episode_moments import (
     SETTINGS,
     Settings,
+    episode_candidates,
     episode_moments,
     episode_path,
     settings_from_json,
@@ -90,3 +91,55 @@ def test_settings_are_read_from_json_and_a_wrong_shape_is_named() -> None:
     for bad in ("[]", "{}", '{"switch": "x", "bias": {}}', '{"switch": 1, "bias": {"take": 1}}'):
         with pytest.raises(ValueError, match="episode settings"):
             settings_from_json(bad)
+
+
+def test_candidates_keep_the_handlings_ends_and_starts_the_path_does_not_count() -> None:
+    # a take, a look and an end the model reads as a return (0.8) more than a put (0.5)
+    answers = _answers(
+        take_from_shelf=[(2, 5, 0.9)],
+        inspect=[(5, 8, 0.8)],
+        put_in_cart=[(8, 11, 0.5)],
+        return_to_shelf=[(8, 11, 0.8)],
+    )
+    steps = _steps({"A": answers, "B": _answers()})
+    start, end = sorted(episode_candidates(steps), key=lambda c: c.moment.start)
+    assert (start.moment.change, start.moment.start, start.moment.end) == (-1, 2, 5)
+    assert (end.moment.change, end.moment.start, end.moment.end) == (1, 8, 11)
+    assert not start.counted and not end.counted
+    # the end's own odds: log(0.5 / 0.8) nats in favour of the cart; its peaks per product
+    assert end.odds == pytest.approx(np.log(0.5 + 1e-3) - np.log(0.8 + 1e-3))
+    assert end.moment.peaks.tolist() == [0.5, 0.02]
+    assert start.odds == pytest.approx(np.log(0.02 + 1e-3) - np.log(0.9 + 1e-3))
+
+
+def test_the_counted_moments_are_the_paths_runs_into_and_out_of_the_cart() -> None:
+    rng = np.random.default_rng(3)
+    steps = {
+        sku: {"fps": 1.0, **{a: rng.uniform(0, 1, 60).round(2).tolist() for a in ACTIVITIES}}
+        for sku in ("A", "B", "C")
+    }
+    answers = {a: np.array([steps[k][a] for k in steps]) for a in ACTIVITIES}  # (P, L) each
+    path = episode_path({a: v.max(axis=0) for a, v in answers.items()})
+    expected = []
+    for change, states, activity in (
+        (+1, ("put", "put_back"), "put_in_cart"),
+        (-1, ("take_out",), "take_out_of_cart"),
+    ):
+        t = 0
+        while t < len(path):
+            if path[t] in states:
+                end = t + 1
+                while end < len(path) and path[end] == path[t]:
+                    end += 1
+                expected.append((change, t, end, answers[activity][:, t:end].max(axis=1)))
+                t = end
+            else:
+                t += 1
+    moments = episode_moments(steps)
+    assert len(moments) > 2  # random answers hold moves of both directions
+    assert {m.change for m in moments} == {+1, -1}
+    assert [(m.change, m.start, m.end) for m in moments] == [e[:3] for e in expected]
+    for moment, (*_, peaks) in zip(moments, expected, strict=True):
+        assert np.array_equal(moment.peaks, peaks)
+    counted = [c for c in episode_candidates(steps) if c.counted]
+    assert len(counted) == len(moments)

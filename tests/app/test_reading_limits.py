@@ -6,13 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.bench.episode_moments import SETTINGS, Settings
+from app.bench.candidate_odds import log_odds
+from app.bench.episode_moments import SETTINGS, Settings, episode_candidates
 from app.bench.reading_limits import (
     annotated_moves,
     boosted,
     direction_auc,
     main,
     matched_moves,
+    session_candidates,
     session_moves,
 )
 from app.bench.scan_repair import Moment
@@ -145,3 +147,34 @@ def test_direction_auc_tells_a_model_that_sees_the_direction_from_one_that_does_
     assert direction_auc([_mirrored_session(0.1)])["take_out_of_cart/put_in_cart"] == 0.5
     # no annotated take or return: nothing to tell apart
     assert direction_auc([_mirrored_session(0.3)])["return_to_shelf/take_from_shelf"] is None
+
+
+def test_candidates_carry_log_odds_and_only_the_likely_moves_are_taken_as_moves() -> None:
+    # A is taken and put in the cart; B is taken and ends back on the shelf, its end read
+    # as a return (0.7) more than a put (0.5)
+    def answers(**runs: tuple[int, int, float]) -> dict:
+        out = _steps([0.02] * 12) | {
+            a: [0.02] * 12
+            for a in ("take_from_shelf", "inspect", "return_to_shelf", "take_out_of_cart")
+        }
+        for activity, (start, end, value) in runs.items():
+            out[activity] = [value if start <= t < end else 0.02 for t in range(12)]
+        return out
+
+    session = {
+        "steps": {
+            "A": answers(take_from_shelf=(1, 3, 0.9), put_in_cart=(3, 5, 0.8)),
+            "B": answers(
+                take_from_shelf=(6, 8, 0.9), put_in_cart=(8, 10, 0.5), return_to_shelf=(8, 10, 0.7)
+            ),
+        }
+    }
+    moments, odds = session_candidates(session, "candidates")
+    candidates = episode_candidates(session["steps"])
+    assert odds is not None and odds.tolist() == log_odds(candidates).tolist()
+    ends = {(m.start, m.end): o for m, o in zip(moments, odds, strict=True) if m.change > 0}
+    assert set(ends) == {(3, 5), (8, 10)}
+    assert ends[(3, 5)] > 0 > ends[(8, 10)]  # B's end is a candidate, but more likely no move
+    taken = session_moves(session, "candidates")
+    assert [(m.change, m.start, m.end) for m in taken] == [(1, 3, 5)]
+    assert session_candidates(session, "episodes")[1] is None

@@ -59,3 +59,17 @@ def test_a_scanned_product_never_seen_is_flagged_under_with_no_reading_without_i
     best, flags = assigned_flags([], np.array([0, 2]))
     assert best.under.tolist() == [0, 2]
     assert [(f.product, f.change, f.margin) for f in flags] == [(1, -2, math.inf)]
+
+
+def test_each_moment_may_carry_its_own_price_for_dropping_it() -> None:
+    # two equally named puts of A, A scanned once: the one cheaper to drop is dropped
+    moments = [_moment(+1, 2, [0.9, 0.1]), _moment(+1, 8, [0.9, 0.1])]
+    scanned = np.array([1, 0])
+    assert assign(moments, scanned, dropped=[0.5, 4.0]).owner == [None, 0]
+    assert assign(moments, scanned, dropped=[4.0, 0.5]).owner == [0, None]
+    # a moment the answers say is more likely no move at all (negative log odds) is dropped
+    # even where counting it would match the scans
+    best, flags = assigned_flags(moments[:1], scanned, Prices(under=1.0), dropped=[-2.0])
+    assert best.owner == [None] and [(f.product, f.change) for f in flags] == [(0, -1)]
+    with pytest.raises(ValueError, match="2 prices for dropping 1 moments"):
+        assign(moments[:1], scanned, dropped=[1.0, 1.0])

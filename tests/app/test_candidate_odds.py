@@ -1,0 +1,67 @@
+"""The log odds that a handling's end or start is a cart move: the fit and its use."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.bench.candidate_odds import Odds, fit_odds, log_odds, main
+from app.bench.episode_moments import Candidate
+from app.bench.scan_repair import Moment
+
+
+def test_the_fit_recovers_the_coefficients_the_labels_were_drawn_with() -> None:
+    rng = np.random.default_rng(0)
+    odds = rng.normal(0.0, 2.0, 20_000)
+    counted = rng.uniform(size=odds.size) < 0.4
+    features = np.column_stack([np.ones(odds.size), odds, counted.astype(float)])
+    truth = np.array([-1.0, 1.5, 2.0])
+    labels = (rng.uniform(size=odds.size) < 1 / (1 + np.exp(-features @ truth))).astype(int)
+    fitted = fit_odds(features, labels)
+    assert [fitted.intercept, fitted.slope, fitted.counted] == pytest.approx(truth, abs=0.15)
+
+
+def test_the_fit_needs_both_kinds() -> None:
+    with pytest.raises(ValueError, match="both kinds"):
+        fit_odds(np.ones((4, 3)), np.ones(4, dtype=int))
+
+
+def test_log_odds_add_up_the_coefficients() -> None:
+    moment = Moment(+1, 0, 2, np.array([0.5, 0.5]))
+    candidates = [Candidate(moment, True, 1.0), Candidate(moment, False, -2.0)]
+    got = log_odds(candidates, Odds(intercept=-1.0, slope=2.0, counted=3.0))
+    assert got.tolist() == [-1.0 + 2.0 + 3.0, -1.0 - 4.0]
+
+
+def _session(put_at_end: float) -> dict:
+    """A take from the shelf at 1-3 s and an end at 3-5 s, annotated as a put."""
+
+    def answers(**runs: tuple[int, int, float]) -> dict:
+        out: dict = {"fps": 1.0}
+        for a in ("take_from_shelf", "put_in_cart", "inspect", "return_to_shelf"):
+            start, end, value = runs.get(a, (0, 0, 0.0))
+            out[a] = [value if start <= t < end else 0.02 for t in range(8)]
+        out["take_out_of_cart"] = [0.02] * 8
+        return out
+
+    steps = {"A": answers(take_from_shelf=(1, 3, 0.9), put_in_cart=(3, 5, put_at_end))}
+    steps["A"]["return_to_shelf"][3:5] = [0.5, 0.5]
+    return {"video_id": "v", "spans": [["put_in_cart", "A", 3.0, 5.0]], "steps": steps}
+
+
+def test_the_cli_fits_kept_answers_and_says_when_it_cannot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps([_session(0.9), _session(0.3)] * 4))
+    assert main(["--answers", str(answers)]) == 0
+    line = json.loads(capsys.readouterr().out)
+    # each session: the take (no move) and the end (the annotated put), counted or not
+    assert (line["candidates"], line["moves"]) == (16, 8)
+    # the stronger the cart answer against the shelf's, the likelier a move
+    assert line["slope"] > 0
+    answers.write_text(json.dumps([{**_session(0.9), "spans": []}]))
+    with pytest.raises(SystemExit):
+        main(["--answers", str(answers)])
+    assert "both kinds" in capsys.readouterr().err
