@@ -12,7 +12,7 @@ and a candidate a cart move where it matches an annotated put or take-out
 (``move_matching``). ``ODDS`` are the coefficients fitted on the 24 tuning trips of
 ``TUNE20`` (``synth --seed 57``) with the shipped model, recorded in docs/RESULTS.md:
 
-    python -m app.bench.candidate_odds --answers B
+    python -m app.bench.candidate_odds --answers B [--episode-settings JSON]
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_expit
 
-from app.bench.episode_moments import SETTINGS, Candidate, Settings, episode_candidates
+from app.bench.episode_moments import (
+    SETTINGS,
+    Candidate,
+    Settings,
+    episode_candidates,
+    settings_from_json,
+)
 from app.bench.identify_fusion import kept_answers
 from app.bench.move_matching import matched_moves
 
@@ -45,6 +51,18 @@ class Odds:
 
 #: fitted on TUNE20 with the shipped model (see the module's docstring)
 ODDS = Odds(intercept=-1.007, slope=1.429, counted=0.726)
+
+
+def odds_from_json(text: str) -> Odds:
+    """The coefficients from JSON as ``main`` prints them (other keys are ignored); a
+    ``ValueError`` that says what is wrong otherwise."""
+    try:
+        raw = json.loads(text)
+        return Odds(*(float(raw[k]) for k in ("intercept", "slope", "counted")))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f'the odds must be {{"intercept": A, "slope": B, "counted": C}} in JSON: {error}'
+        ) from error
 
 
 def log_odds(candidates: Sequence[Candidate], odds: Odds = ODDS) -> np.ndarray:
@@ -88,11 +106,19 @@ def fit_odds(features: np.ndarray, labels: np.ndarray) -> Odds:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--answers", type=Path, required=True, help="kept by reconcile_decode")
+    parser.add_argument(
+        "--episode-settings",
+        default=None,
+        help="the episode reading's settings as JSON, as episode_search prints them",
+    )
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     args = parser.parse_args(argv)
     try:
+        settings = (
+            SETTINGS if args.episode_settings is None else settings_from_json(args.episode_settings)
+        )
         sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
-        features, labels = labelled(sessions)
+        features, labels = labelled(sessions, settings)
         odds = fit_odds(features, labels)
     except ValueError as error:
         parser.error(str(error))

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from app.bench.candidate_odds import log_odds
+from app.bench.candidate_odds import ODDS, Odds, log_odds, odds_from_json
 from app.bench.episode_moments import (
     SETTINGS,
     Settings,
@@ -84,7 +84,7 @@ MOMENTS = ("steps", "episodes", "candidates", "annotation")
 
 
 def session_candidates(
-    session: dict[str, Any], moves: str, settings: Settings = SETTINGS
+    session: dict[str, Any], moves: str, settings: Settings = SETTINGS, odds: Odds = ODDS
 ) -> tuple[list[Moment], np.ndarray | None]:
     """A session's moments read from the model's answers by a threshold (``steps``) or as
     whole handlings with ``settings`` (``episodes``), or the annotation's moves; with
@@ -92,7 +92,7 @@ def session_candidates(
     move (``candidate_odds``; otherwise None: every moment is taken as one)."""
     if moves == "candidates":
         candidates = episode_candidates(session["steps"], settings)
-        return [c.moment for c in candidates], log_odds(candidates)
+        return [c.moment for c in candidates], log_odds(candidates, odds)
     if moves == "steps":
         return step_moments(session["steps"]), None
     if moves == "episodes":
@@ -129,6 +129,7 @@ def score(
     margins: Sequence[float],
     prices: Prices = PRICES,
     settings: Settings = SETTINGS,
+    odds: Odds = ODDS,
 ) -> list[dict[str, Any]]:
     """Recall, precision and false flags over the planted sessions: one line per reading,
     the assignment's once per margin; each line also counts the moves found, missed and
@@ -137,9 +138,9 @@ def score(
     named = found = spurious = annotated = 0
     for session, planted, scans in planted_sessions(sessions):
         skus = list(session["steps"])
-        moments, odds = session_candidates(session, moves, settings)
+        moments, dropped = session_candidates(session, moves, settings, odds)
         match = matched_moves(session, moments)
-        believed = [odds is None or bool(odds[i] > 0) for i in range(len(moments))]
+        believed = [dropped is None or bool(dropped[i] > 0) for i in range(len(moments))]
         read = []
         for m, j, held in zip(moments, match, believed, strict=True):
             if j is None:
@@ -153,7 +154,9 @@ def score(
         spurious += sum(j is None and held for j, held in zip(match, believed, strict=True))
         annotated += sum(activity in MOVES for activity, *_ in session["spans"])
         scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
-        _, flags = assigned_flags(read, scanned, prices, None if odds is None else odds.tolist())
+        _, flags = assigned_flags(
+            read, scanned, prices, None if dropped is None else dropped.tolist()
+        )
         flagged["scans-assign"].append(
             [(skus[f.product] == planted and f.change > 0, f.margin) for f in flags]
         )
@@ -257,12 +260,18 @@ def main(argv: list[str] | None = None) -> int:
         help='the episode reading\'s settings as JSON, {"switch": S, "bias": {...}} (as '
         "episode_search prints them; default: episode_moments'",
     )
+    parser.add_argument(
+        "--odds",
+        default=None,
+        help="the candidates' log odds as JSON, as candidate_odds prints them (default: ODDS)",
+    )
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     args = parser.parse_args(argv)
     try:
         settings = (
             SETTINGS if args.episode_settings is None else settings_from_json(args.episode_settings)
         )
+        odds = ODDS if args.odds is None else odds_from_json(args.odds)
         sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
         over, under, spurious = (float(v) for v in args.prices.split(","))
         boosts = [float(b) for b in args.boost.split(",")]
@@ -280,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     for moves in args.moves.split(","):
         for boost in boosts:
             prices = Prices(over, under, spurious)
-            for line in score(sessions, moves, boost, margins, prices, settings):
+            for line in score(sessions, moves, boost, margins, prices, settings, odds):
                 print(json.dumps(line))
     return 0
 

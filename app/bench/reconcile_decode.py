@@ -12,10 +12,12 @@ its product doing something else, nothing) to show where a decoder's counts go w
 validation or tuning sets only; held-out figures come from ``reconcile_eval``.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
-    python -m app.bench.reconcile_decode --from-answers A --average-with B
+    python -m app.bench.reconcile_decode --from-answers A --average-with B [--geometric]
+        [--keep-average E]
 
 ``--answers`` keeps the answers so that later runs read them without the model;
-``--average-with`` reads two models' answers averaged step by step (their mistakes differ).
+``--average-with`` reads two models' answers averaged step by step (their mistakes differ),
+by their mean or (``--geometric``) their geometric mean; ``--keep-average`` keeps those.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -145,8 +148,16 @@ def planted_sessions(
     return [(s, *plant(s["basket"], rng)) for s in sessions if s["basket"]]
 
 
-def averaged(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The two models' per-step answers averaged, session by session (the same sessions)."""
+def averaged(
+    first: list[dict[str, Any]], second: list[dict[str, Any]], *, geometric: bool = False
+) -> list[dict[str, Any]]:
+    """The two models' per-step answers averaged, session by session (the same sessions):
+    their mean, or (``geometric``) the square root of their product, which a model sure
+    that a product was not handled pulls down more than the mean does."""
+
+    def mean(x: float, y: float) -> float:
+        return math.sqrt(x * y) if geometric else (x + y) / 2
+
     out = []
     for a, b in zip(first, second, strict=True):
         if a["video_id"] != b["video_id"]:
@@ -155,7 +166,7 @@ def averaged(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[
             sku: {
                 k: v
                 if k == "fps"
-                else [(x + y) / 2 for x, y in zip(v, b["steps"][sku][k], strict=True)]
+                else [mean(x, y) for x, y in zip(v, b["steps"][sku][k], strict=True)]
                 for k, v in payload.items()
             }
             for sku, payload in a["steps"].items()
@@ -282,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="average the per-step answers with another model's, kept by --answers",
     )
+    parser.add_argument(
+        "--geometric", action="store_true", help="average by the geometric mean, not the mean"
+    )
+    parser.add_argument(
+        "--keep-average", type=Path, default=None, help="keep the averaged answers here"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--answers", type=Path, default=None, help="keep the answers here")
     args = parser.parse_args(argv)
@@ -298,7 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.answers is not None:
         args.answers.write_text(json.dumps(sessions))
     if args.average_with is not None:
-        sessions = averaged(sessions, json.loads(args.average_with.read_text()))
+        second = json.loads(args.average_with.read_text())
+        try:
+            sessions = averaged(sessions, second, geometric=args.geometric)
+        except ValueError as error:
+            parser.error(str(error))
+        if args.keep_average is not None:
+            args.keep_average.write_text(json.dumps(sessions))
+    elif args.geometric or args.keep_average is not None:
+        parser.error("--geometric and --keep-average need --average-with")
     for decoder in DECODERS:
         print(json.dumps(score(sessions, decoder)))
         print(json.dumps({"decoder": decoder, "events": event_sources(sessions, decoder)}))

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.bench.candidate_odds import Odds, fit_odds, log_odds, main
+from app.bench.candidate_odds import Odds, fit_odds, log_odds, main, odds_from_json
 from app.bench.episode_moments import Candidate
 from app.bench.scan_repair import Moment
 
@@ -65,3 +65,11 @@ def test_the_cli_fits_kept_answers_and_says_when_it_cannot(
     with pytest.raises(SystemExit):
         main(["--answers", str(answers)])
     assert "both kinds" in capsys.readouterr().err
+
+
+def test_odds_are_read_back_from_what_the_cli_prints_and_bad_ones_are_named() -> None:
+    printed = json.dumps({"candidates": 9, "moves": 4, "intercept": -1, "slope": 2, "counted": 0.5})
+    assert odds_from_json(printed) == Odds(intercept=-1.0, slope=2.0, counted=0.5)
+    for bad in ('{"intercept": 1, "slope": 2}', "[1, 2, 3]", "odds", '{"intercept": "a"}'):
+        with pytest.raises(ValueError, match="the odds must be"):
+            odds_from_json(bad)

@@ -1,12 +1,13 @@
 """What a reading reaches with the model's moves, the annotation's, and surer naming."""
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.bench.candidate_odds import log_odds
+from app.bench.candidate_odds import Odds, log_odds
 from app.bench.episode_moments import SETTINGS, Settings, episode_candidates
 from app.bench.reading_limits import (
     annotated_moves,
@@ -178,3 +179,27 @@ def test_candidates_carry_log_odds_and_only_the_likely_moves_are_taken_as_moves(
     taken = session_moves(session, "candidates")
     assert [(m.change, m.start, m.end) for m in taken] == [(1, 3, 5)]
     assert session_candidates(session, "episodes")[1] is None
+
+
+def test_the_odds_decide_which_candidates_are_moves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = _session(0.6)
+    for sku, start in (("A", 1), ("B", 5)):  # each put ends a take from the shelf
+        session["steps"][sku]["take_from_shelf"] = [
+            0.9 if start <= t < start + 1 else 0.0 for t in range(10)
+        ]
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps([session] * 2))
+    found = {}
+    for name, odds in (("sure", Odds(50.0, 0.0, 0.0)), ("none", Odds(-50.0, 0.0, 0.0))):
+        args = ["--answers", str(answers), "--moves", "candidates", "--margins", "0"]
+        assert main([*args, "--odds", json.dumps(asdict(odds))]) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()[1:]]
+        found[name] = lines[0]["moves_found"], lines[0]["moves_spurious"]
+    # taking every candidate finds both puts and the takes besides; taking none finds none
+    assert found["sure"][0] == 4 and found["sure"][1] > 0
+    assert found["none"] == (0, 0)
+    with pytest.raises(SystemExit):
+        main(["--answers", str(answers), "--moves", "candidates", "--odds", "{}"])
+    assert "the odds must be" in capsys.readouterr().err

@@ -1,5 +1,8 @@
 """The offline decoder comparison: flags and identification from hand-made per-step answers."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from app.bench.reconcile_decode import (
@@ -7,6 +10,7 @@ from app.bench.reconcile_decode import (
     event_sources,
     flag_rates,
     identification,
+    main,
     reliability,
     score,
 )
@@ -57,9 +61,35 @@ def test_averaged_answers_are_the_mean_of_two_models_per_step() -> None:
     mean = averaged([_session()], [other])[0]["steps"]
     assert mean["B"]["put_in_cart"][:4] == pytest.approx([0, 0, 0.4, 0.2])
     assert mean["A"] == _session()["steps"]["A"]
+    # the geometric mean: a model sure that B was not handled at 2 s (0.01 against 0.64)
+    # pulls the average down to 0.08, where the mean would leave 0.33
+    other["steps"]["B"] = _answer([0, 0, 0.01, 0.1])
+    first = _session()
+    first["steps"]["B"] = _answer([0, 0, 0.64, 0.4])
+    geometric = averaged([first], [other], geometric=True)[0]["steps"]
+    assert geometric["B"]["put_in_cart"][:4] == pytest.approx([0, 0, 0.08, 0.2])
     other["video_id"] = "w"
     with pytest.raises(ValueError, match="cannot be averaged"):
         averaged([_session()], [other])
+
+
+def test_the_cli_keeps_the_geometric_average_and_refuses_it_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = _session(), _session()
+    second["steps"]["B"] = _answer([0, 0, 0.04, 0.1])
+    (tmp_path / "a.json").write_text(json.dumps([first]))
+    (tmp_path / "b.json").write_text(json.dumps([second]))
+    kept = tmp_path / "e.json"
+    args = ["--from-answers", str(tmp_path / "a.json"), "--average-with", str(tmp_path / "b.json")]
+    assert main([*args, "--geometric", "--keep-average", str(kept)]) == 0
+    (average,) = json.loads(kept.read_text())
+    expected = averaged([first], [second], geometric=True)[0]
+    assert average["steps"] == expected["steps"] and average["steps"]["B"] != first["steps"]["B"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["--from-answers", str(tmp_path / "a.json"), "--geometric"])
+    assert "need --average-with" in capsys.readouterr().err
 
 
 def test_identification_ranks_each_products_own_answer_at_its_moment() -> None:
