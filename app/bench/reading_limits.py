@@ -8,8 +8,11 @@ the result, and each can be replaced by the annotation to see what the other cos
 
 - the moves (``--moves``): ``steps``, a move wherever a product's put or take-out answer
   reaches a threshold (``scan_repair.step_moments``); ``episodes``, a move where the
-  handling around it ends in or starts from the cart (``episode_moments``); ``annotation``,
-  the annotated puts and take-outs, each product's peak answer over the move's own steps.
+  handling around it ends in or starts from the cart (``episode_moments``); ``candidates``,
+  every handling's end and start, each with the log odds that it is a cart move
+  (``candidate_odds``, ``--odds``), which the assignment weighs against the scans and the
+  other readings take where they are positive; ``annotation``, the annotated puts and
+  take-outs, each product's peak answer over the move's own steps.
   Every line also counts the moves found, missed and spurious against the annotation, and
   the first line says how the model reads each annotated activity's steps
   (``step_confusion``), which is where misread directions come from, and how well the
@@ -18,13 +21,16 @@ the result, and each can be replaced by the annotation to see what the other cos
 - naming the moved product (``--boost B``): ``B`` nats are added to the log answer of the
   true product of every moment that matches an annotated move, which raises how often the
   model names it first (``moved_product_top1``, printed). This measures what the model
-  must reach, not what it reaches; ``--boost 0`` is the model as it is.
+  must reach, not what it reaches; ``--boost 0`` is the model as it is. ``--naming``
+  takes each moment's product answers from other kept answers of the same sessions
+  (another model's, or two averaged), the moves still read from ``--answers``.
 
 Validation or tuning sets only.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
-    python -m app.bench.reading_limits --answers A [--moves steps,episodes,annotation]
+    python -m app.bench.reading_limits --answers A [--moves steps,episodes,candidates,annotation]
         [--boost 0,2,6] [--margins 0,1,2] [--prices 1,1,6] [--episode-settings JSON]
+        [--odds JSON] [--naming ANSWERS]
 """
 
 from __future__ import annotations
@@ -122,6 +128,14 @@ def boosted(moment: Moment, product: int, boost: float) -> Moment:
 READINGS = ("alone", "scans-explain", "scans-assign")
 
 
+def renamed(moment: Moment, steps: dict[str, Any]) -> Moment:
+    """``moment`` with each product's peak answer over its steps taken from other per-step
+    answers of the same session (``steps``, products in the same order)."""
+    activity = PUT if moment.change > 0 else TAKE_OUT
+    peaks = [max(answers[activity][moment.start : moment.end]) for answers in steps.values()]
+    return Moment(moment.change, moment.start, moment.end, np.array(peaks, dtype=np.float64))
+
+
 def score(
     sessions: list[dict[str, Any]],
     moves: str,
@@ -130,15 +144,23 @@ def score(
     prices: Prices = PRICES,
     settings: Settings = SETTINGS,
     odds: Odds = ODDS,
+    naming: Sequence[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Recall, precision and false flags over the planted sessions: one line per reading,
     the assignment's once per margin; each line also counts the moves found, missed and
-    spurious, and how often a matched moment names its product."""
+    spurious, and how often a matched moment names its product. ``naming``: other answers
+    of the same sessions (another model's, several averaged) that name each moment's
+    product, the moves still read from ``sessions``."""
+    namers = {s["video_id"]: s["steps"] for s in naming or []}
     flagged: dict[str, list[list[tuple[bool, float]]]] = {r: [] for r in READINGS}
     named = found = spurious = annotated = 0
     for session, planted, scans in planted_sessions(sessions):
         skus = list(session["steps"])
         moments, dropped = session_candidates(session, moves, settings, odds)
+        if naming is not None:
+            if list(namers.get(session["video_id"], {})) != skus:
+                raise ValueError(f"no answers name the products of {session['video_id']}")
+            moments = [renamed(m, namers[session["video_id"]]) for m in moments]
         match = matched_moves(session, moments)
         believed = [dropped is None or bool(dropped[i] > 0) for i in range(len(moments))]
         read = []
@@ -265,6 +287,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the candidates' log odds as JSON, as candidate_odds prints them (default: ODDS)",
     )
+    parser.add_argument(
+        "--naming",
+        type=Path,
+        default=None,
+        help="answers of the same sessions, kept by reconcile_decode, that name each move's "
+        "product (the moves are still read from --answers)",
+    )
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     args = parser.parse_args(argv)
     try:
@@ -273,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         odds = ODDS if args.odds is None else odds_from_json(args.odds)
         sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
+        naming = None if args.naming is None else kept_answers(args.naming, None, with_boxes=False)
         over, under, spurious = (float(v) for v in args.prices.split(","))
         boosts = [float(b) for b in args.boost.split(",")]
         margins = [float(m) for m in args.margins.split(",")]
@@ -289,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     for moves in args.moves.split(","):
         for boost in boosts:
             prices = Prices(over, under, spurious)
-            for line in score(sessions, moves, boost, margins, prices, settings, odds):
+            try:
+                lines = score(sessions, moves, boost, margins, prices, settings, odds, naming)
+            except ValueError as error:
+                parser.error(str(error))
+            for line in lines:
                 print(json.dumps(line))
     return 0
 

@@ -15,6 +15,7 @@ from app.bench.reading_limits import (
     direction_auc,
     main,
     matched_moves,
+    renamed,
     session_candidates,
     session_moves,
 )
@@ -203,3 +204,26 @@ def test_the_odds_decide_which_candidates_are_moves(
     with pytest.raises(SystemExit):
         main(["--answers", str(answers), "--moves", "candidates", "--odds", "{}"])
     assert "the odds must be" in capsys.readouterr().err
+
+
+def test_another_models_answers_can_name_the_moves_the_first_one_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the first model finds both puts but names B at A's put; the second names A there
+    confused, sure = _session(0.3), _session(0.6)
+    moment = Moment(+1, 2, 3, np.array([0.3, 0.45]))
+    assert renamed(moment, sure["steps"]).peaks.tolist() == [0.6, 0.3]
+    answers, naming = tmp_path / "answers.json", tmp_path / "naming.json"
+    answers.write_text(json.dumps([confused] * 3))
+    naming.write_text(json.dumps([sure] * 3))
+    args = ["--answers", str(answers), "--moves", "annotation", "--margins", "0"]
+    main(args)
+    alone = [json.loads(x) for x in capsys.readouterr().out.splitlines()[1:]]
+    main([*args, "--naming", str(naming)])
+    named = [json.loads(x) for x in capsys.readouterr().out.splitlines()[1:]]
+    assert alone[0]["moved_product_top1"] == 0.5 and named[0]["moved_product_top1"] == 1.0
+    assert named[0]["false_flags_per_session"] == 0.0 < alone[0]["false_flags_per_session"]
+    naming.write_text(json.dumps([{**sure, "video_id": "w"}]))
+    with pytest.raises(SystemExit):
+        main([*args, "--naming", str(naming)])
+    assert "no answers name the products of v" in capsys.readouterr().err
