@@ -5,17 +5,18 @@ places it.
 catalog picture fitted to the pixels adds to the memory's answer. This measures the same
 idea with nothing from the annotation: the moments are the model's (``--moves steps``,
 ``scan_repair.step_moments`` over the per-step put and take-out answers, or ``episodes``,
-``episode_moments``; ``annotation`` reads the annotated moves instead, as
-``reading_limits`` does), the boxes are the model's (each activity's object question, kept
-by ``reconcile_decode --answers``), and the product of each moment is the argmax of
-``log(peak) + weight x template votes`` over the crops of the seconds the item is held
-around it (before a put, after a take-out). Each trip's moments are then read four ways
+``episode_moments``, or ``candidates``, every handling's end and start with its log odds;
+``annotation`` reads the annotated moves instead, as ``reading_limits`` does; ``--naming``
+takes the product answers from other kept answers), the boxes are the model's (each
+activity's object question, kept by ``reconcile_decode --answers``), and the product of
+each moment is the argmax of ``log(peak) + weight x template votes`` over the crops of
+the seconds the item is held around it (before a put, after a take-out). Each trip's moments are then read four ways
 (``READINGS``) and compared with the till's scans as ``reconcile_decode`` does. Validation
 or tuning sets only.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
     python -m app.bench.pixel_moments --data DATA --answers A [--weights 0,0.1]
-        [--moves steps|episodes|annotation]
+        [--moves steps|episodes|candidates|annotation] [--naming ANSWERS]
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from app.bench.identify_fusion import (
     template_votes,
 )
 from app.bench.move_matching import matched_moves
-from app.bench.reading_limits import MOMENTS, session_moves
+from app.bench.reading_limits import MOMENTS, renamed, session_candidates, session_moves
 from app.bench.reconcile_decode import flag_rates, planted_sessions
 from app.bench.scan_assignment import assign
 from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, with_evidence
@@ -153,9 +154,14 @@ def score_sessions(
     weights: Sequence[float],
     seed: int = 0,
     moves: str = "steps",
+    naming: Sequence[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Per weight and reading (``READINGS``): recall, precision and false
-    flags over the planted sessions."""
+    flags over the planted sessions. With ``moves="candidates"`` the assignment may drop
+    each candidate at its log odds and the other readings take those at positive odds;
+    ``naming`` (other kept answers of the same sessions) gives each moment's product
+    answers, as ``reading_limits --naming`` does."""
+    namers = {s["video_id"]: s["steps"] for s in naming or []}
     # per weight and reading: per trip, whether each flag is real; flags under the scans
     trips: dict[tuple[float, str], list[list[bool]]] = {
         (w, r): [] for w in weights for r in READINGS
@@ -166,7 +172,12 @@ def score_sessions(
         fps = float(session["steps"][skus[0]]["fps"])
         frames = list(iter_video_frames(dataset.video_path(session["video_id"]), fps))
         pictures = catalog_pictures(dataset, skus)
-        moments = session_moves(session, moves)
+        moments, dropped = session_candidates(session, moves)
+        if naming is not None:
+            if list(namers.get(session["video_id"], {})) != skus:
+                raise ValueError(f"no answers name the products of {session['video_id']}")
+            moments = [renamed(m, namers[session["video_id"]]) for m in moments]
+        believed = [dropped is None or bool(dropped[i] > 0) for i in range(len(moments))]
         votes = moment_votes(moments, frames, model_boxes(session), pictures, round(HELD_S * fps))
         scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
         for weight in weights:
@@ -175,15 +186,13 @@ def score_sessions(
                 for m, v in zip(moments, votes, strict=True)
             ]
             # the moments the assignment gives to no product are read as spurious
-            kept = [
-                (m, p)
-                for m, p in zip(fused, assign(fused, scanned).owner, strict=True)
-                if p is not None
-            ]
+            owners = assign(fused, scanned, dropped=None if dropped is None else list(dropped))
+            kept = [(m, p) for m, p in zip(fused, owners.owner, strict=True) if p is not None]
+            taken = [m for m, held in zip(fused, believed, strict=True) if held]
             readings = {
-                "alone": (fused, [int(m.peaks.argmax()) for m in fused]),
-                "in-cart": (fused, in_cart_owners(fused)),
-                "scans-explain": (fused, owners_after_scans(fused, scanned)),
+                "alone": (taken, [int(m.peaks.argmax()) for m in taken]),
+                "in-cart": (taken, in_cart_owners(taken)),
+                "scans-explain": (taken, owners_after_scans(taken, scanned)),
                 "scans-assign": ([m for m, _ in kept], [p for _, p in kept]),
             }
             for reading, (read, owner) in readings.items():
@@ -216,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         help="where the moves come from: the model's per-step answers read by a threshold "
         "(steps) or as whole handlings (episodes), or the annotation",
     )
+    parser.add_argument(
+        "--naming",
+        type=Path,
+        default=None,
+        help="answers of the same sessions, kept by reconcile_decode, that name each move's "
+        "product before the pixels vote (the moves and boxes still come from --answers)",
+    )
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
@@ -223,11 +239,18 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         sessions = kept_answers(args.answers, args.sessions, with_boxes=True)
+        naming = None if args.naming is None else kept_answers(args.naming, None, with_boxes=False)
     except ValueError as error:
         parser.error(str(error))
     weights = [float(w) for w in args.weights.split(",")]
     print(json.dumps({"moves": args.moves, "moments": moment_sources(sessions, args.moves)}))
-    for line in score_sessions(sessions, read_dataset(args.data), weights, moves=args.moves):
+    try:
+        lines = score_sessions(
+            sessions, read_dataset(args.data), weights, moves=args.moves, naming=naming
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    for line in lines:
         print(json.dumps(line))
     return 0
 

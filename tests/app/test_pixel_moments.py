@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from app.bench.identify_fusion import model_boxes
 from app.bench.pixel_moments import (
@@ -159,3 +160,9 @@ def test_a_session_read_with_pixels_against_the_scans(tmp_path: Path) -> None:
     blind, seeing = torn[(0.0, "alone")], torn[(0.5, "alone")]
     assert seeing["recall"] > blind["recall"]
     assert seeing["false_flags_per_session"] < blind["false_flags_per_session"]
+    # the torn model's moves, named by answers that tell the products apart: as if right
+    named = score_sessions(_sessions(data, torn=True), dataset, [0.0], naming=right)
+    for line in named:
+        assert line["recall"] == 1.0 and line["false_flags_per_session"] == 0.0
+    with pytest.raises(ValueError, match="no answers name the products of"):
+        score_sessions(_sessions(data, torn=True), dataset, [0.0], naming=right[:1])
