@@ -10,9 +10,9 @@ idea with nothing from the annotation: the moments are the model's (``--moves st
 takes the product answers from other kept answers), the boxes are the model's (each
 activity's object question, kept by ``reconcile_decode --answers``), and the product of
 each moment is the argmax of ``log(peak) + weight x template votes`` over the crops of
-the seconds the item is held around it (before a put, after a take-out). Each trip's moments are then read four ways
-(``READINGS``) and compared with the till's scans as ``reconcile_decode`` does. Validation
-or tuning sets only.
+the seconds the item is held around it (before a put, after a take-out). Each trip's
+moments are then read four ways (``READINGS``) and compared with the till's scans as
+``reconcile_decode`` does. Validation or tuning sets only.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
     python -m app.bench.pixel_moments --data DATA --answers A [--weights 0,0.1]
