@@ -38,7 +38,7 @@ from app.bench.identify_fusion import (
     template_votes,
 )
 from app.bench.move_matching import matched_moves
-from app.bench.reading_limits import MOMENTS, renamed, session_candidates, session_moves
+from app.bench.reading_limits import MOMENTS, read_moments, session_moves
 from app.bench.reconcile_decode import flag_rates, planted_sessions
 from app.bench.scan_assignment import assign
 from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, with_evidence
@@ -161,7 +161,7 @@ def score_sessions(
     each candidate at its log odds and the other readings take those at positive odds;
     ``naming`` (other kept answers of the same sessions) gives each moment's product
     answers, as ``reading_limits --naming`` does."""
-    namers = {s["video_id"]: s["steps"] for s in naming or []}
+    namers = None if naming is None else {s["video_id"]: s["steps"] for s in naming}
     # per weight and reading: per trip, whether each flag is real; flags under the scans
     trips: dict[tuple[float, str], list[list[bool]]] = {
         (w, r): [] for w in weights for r in READINGS
@@ -172,12 +172,7 @@ def score_sessions(
         fps = float(session["steps"][skus[0]]["fps"])
         frames = list(iter_video_frames(dataset.video_path(session["video_id"]), fps))
         pictures = catalog_pictures(dataset, skus)
-        moments, dropped = session_candidates(session, moves)
-        if naming is not None:
-            if list(namers.get(session["video_id"], {})) != skus:
-                raise ValueError(f"no answers name the products of {session['video_id']}")
-            moments = [renamed(m, namers[session["video_id"]]) for m in moments]
-        believed = [dropped is None or bool(dropped[i] > 0) for i in range(len(moments))]
+        moments, dropped, believed = read_moments(session, moves, namers=namers)
         votes = moment_votes(moments, frames, model_boxes(session), pictures, round(HELD_S * fps))
         scanned = np.array([scans.get(sku, 0) for sku in skus], dtype=np.int64)
         for weight in weights:

@@ -39,7 +39,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +112,28 @@ def session_moves(
     session: dict[str, Any], moves: str, settings: Settings = SETTINGS
 ) -> list[Moment]:
     """The moments of ``session_candidates`` that are more likely cart moves than not."""
-    moments, odds = session_candidates(session, moves, settings)
-    return [m for i, m in enumerate(moments) if odds is None or odds[i] > 0]
+    moments, _odds, believed = read_moments(session, moves, settings)
+    return [m for m, held in zip(moments, believed, strict=True) if held]
+
+
+def read_moments(
+    session: dict[str, Any],
+    moves: str,
+    settings: Settings = SETTINGS,
+    odds: Odds = ODDS,
+    namers: Mapping[str, dict[str, Any]] | None = None,
+) -> tuple[list[Moment], np.ndarray | None, list[bool]]:
+    """``session_candidates``, each moment named by ``namers``' answers of the session
+    (video id: per-step answers) where given, and whether each is taken as a move (its log
+    odds are positive, or it has none); a ``ValueError`` if ``namers`` lack the session."""
+    moments, dropped = session_candidates(session, moves, settings, odds)
+    if namers is not None:
+        steps = namers.get(session["video_id"], {})
+        if list(steps) != list(session["steps"]):
+            raise ValueError(f"no answers name the products of {session['video_id']}")
+        moments = [renamed(m, steps) for m in moments]
+    believed = [dropped is None or bool(dropped[i] > 0) for i in range(len(moments))]
+    return moments, dropped, believed
 
 
 def boosted(moment: Moment, product: int, boost: float) -> Moment:
@@ -151,18 +171,13 @@ def score(
     spurious, and how often a matched moment names its product. ``naming``: other answers
     of the same sessions (another model's, several averaged) that name each moment's
     product, the moves still read from ``sessions``."""
-    namers = {s["video_id"]: s["steps"] for s in naming or []}
+    namers = None if naming is None else {s["video_id"]: s["steps"] for s in naming}
     flagged: dict[str, list[list[tuple[bool, float]]]] = {r: [] for r in READINGS}
     named = found = spurious = annotated = 0
     for session, planted, scans in planted_sessions(sessions):
         skus = list(session["steps"])
-        moments, dropped = session_candidates(session, moves, settings, odds)
-        if naming is not None:
-            if list(namers.get(session["video_id"], {})) != skus:
-                raise ValueError(f"no answers name the products of {session['video_id']}")
-            moments = [renamed(m, namers[session["video_id"]]) for m in moments]
+        moments, dropped, believed = read_moments(session, moves, settings, odds, namers)
         match = matched_moves(session, moments)
-        believed = [dropped is None or bool(dropped[i] > 0) for i in range(len(moments))]
         read = []
         for m, j, held in zip(moments, match, believed, strict=True):
             if j is None:
