@@ -5,14 +5,18 @@ into or out of the cart, counted by the path or not. The reading of a trip again
 till's scans (``scan_assignment``) needs, for each, what dropping it costs against counting
 it: the log odds that it is a cart move. This is a logistic fit of that on the tuning trips,
 
-    logit P(cart move) = intercept + slope * odds + counted * (the path counts it),
+    logit P(cart move) = intercept + slope * odds + counted * (the path counts it)
+                         [+ cart * sqrt(cart change) + put * (a put candidate)],
 
 ``odds`` being the candidate's strongest cart answer against its shelf mirror's, in nats,
 and a candidate a cart move where it matches an annotated put or take-out
-(``move_matching``). ``ODDS`` are the coefficients fitted on the 24 tuning trips of
-``TUNE20`` (``synth --seed 57``) with the shipped model, recorded in docs/RESULTS.md:
+(``move_matching``). With ``--data``, the fit also reads how much the cart band of the
+video changed over the candidate (``cart_view``), and whether it is a put or a take-out
+(a take-out changes the band less: the item may lie under another). ``ODDS`` are the
+coefficients fitted on the 24 tuning trips of ``TUNE20`` (``synth --seed 57``) with the
+shipped model, ``CART_ODDS`` the same with the cart band, recorded in docs/RESULTS.md:
 
-    python -m app.bench.candidate_odds --answers B [--episode-settings JSON]
+    python -m app.bench.candidate_odds --answers B [--episode-settings JSON] [--data DIR]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_expit
 
+from app.bench.cart_view import moment_changes, session_cells
 from app.bench.episode_moments import (
     SETTINGS,
     Candidate,
@@ -38,6 +43,7 @@ from app.bench.episode_moments import (
 )
 from app.bench.identify_fusion import kept_answers
 from app.bench.move_matching import matched_moves
+from model.synth.reader import Dataset, read_dataset
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,8 @@ class Odds:
     intercept: float
     slope: float
     counted: float
+    cart: float = 0.0  # per unit of the square root of the cart band's change
+    put: float = 0.0  # added for a put candidate (the cart band read: 0 without it)
 
 
 #: fitted on TUNE20 with the shipped model (see the module's docstring)
@@ -58,38 +66,67 @@ def odds_from_json(text: str) -> Odds:
     ``ValueError`` that says what is wrong otherwise."""
     try:
         raw = json.loads(text)
-        return Odds(*(float(raw[k]) for k in ("intercept", "slope", "counted")))
+        return Odds(
+            *(float(raw[k]) for k in ("intercept", "slope", "counted")),
+            **{k: float(raw[k]) for k in ("cart", "put") if k in raw},
+        )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ValueError(
             f'the odds must be {{"intercept": A, "slope": B, "counted": C}} in JSON: {error}'
         ) from error
 
 
-def log_odds(candidates: Sequence[Candidate], odds: Odds = ODDS) -> np.ndarray:
+def log_odds(
+    candidates: Sequence[Candidate], odds: Odds = ODDS, changes: np.ndarray | None = None
+) -> np.ndarray:
     """``(N,)`` the log odds that each candidate is a cart move: what dropping it costs, in
-    the nats ``scan_assignment`` adds up, against counting it."""
-    return np.array(
-        [odds.intercept + odds.slope * c.odds + odds.counted * c.counted for c in candidates]
-    )
+    the nats ``scan_assignment`` adds up, against counting it. ``changes``: each
+    candidate's cart band change (``cart_view``); None reads the answers alone."""
+    features = _features(candidates, changes)
+    return features @ np.array(_coefficients(odds)[: features.shape[1]])
+
+
+def _coefficients(odds: Odds) -> tuple[float, ...]:
+    return (odds.intercept, odds.slope, odds.counted, odds.cart, odds.put)
+
+
+def _features(candidates: Sequence[Candidate], changes: np.ndarray | None) -> np.ndarray:
+    """``(N, 3)`` (one, odds, counted), or ``(N, 5)`` with the square root of the cart
+    band's change and whether it is a put candidate."""
+    base = np.array([[1.0, c.odds, float(c.counted)] for c in candidates]).reshape(-1, 3)
+    if changes is None:
+        return base
+    if len(changes) != len(candidates):
+        raise ValueError(f"{len(changes)} cart changes for {len(candidates)} candidates")
+    put = [float(c.moment.change > 0) for c in candidates]
+    return np.column_stack([base, np.sqrt(np.maximum(changes, 0.0)), put])
 
 
 def labelled(
-    sessions: Sequence[dict[str, Any]], settings: Settings = SETTINGS
+    sessions: Sequence[dict[str, Any]],
+    settings: Settings = SETTINGS,
+    dataset: Dataset | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(N, 3)`` features (one, odds, counted) and ``(N,)`` labels (1: matches an annotated
-    cart move) of every candidate of every session."""
-    features: list[list[float]] = []
+    """``(N, 3)`` features (one, odds, counted), or ``(N, 5)`` with the cart band read from
+    ``dataset``'s videos, and ``(N,)`` labels (1: matches an annotated cart move) of every
+    candidate of every session."""
+    features: list[np.ndarray] = []
     labels: list[int] = []
     for session in sessions:
         candidates = episode_candidates(session["steps"], settings)
-        match = matched_moves(session, [c.moment for c in candidates])
-        features.extend([1.0, c.odds, float(c.counted)] for c in candidates)
-        labels.extend(int(j is not None) for j in match)
-    return np.array(features).reshape(-1, 3), np.array(labels)
+        moments = [c.moment for c in candidates]
+        changes = None
+        if dataset is not None:
+            changes = moment_changes(session_cells(dataset, session), moments)
+        features.append(_features(candidates, changes))
+        labels.extend(int(j is not None) for j in matched_moves(session, moments))
+    width = 3 if dataset is None else 5
+    return np.concatenate(features or [np.zeros((0, width))]), np.array(labels)
 
 
 def fit_odds(features: np.ndarray, labels: np.ndarray) -> Odds:
-    """The logistic fit (maximum likelihood) of ``labels`` on ``features``."""
+    """The logistic fit (maximum likelihood) of ``labels`` on ``features`` (3 or 5
+    columns, as ``labelled`` gives them)."""
     if labels.min(initial=1) == labels.max(initial=0):
         raise ValueError("fitting the odds needs candidates of both kinds, moves and not")
     sign = 2.0 * labels - 1.0  # (N,)
@@ -99,7 +136,7 @@ def fit_odds(features: np.ndarray, labels: np.ndarray) -> Odds:
         p_wrong = np.exp(log_expit(-margin))
         return float(-log_expit(margin).sum()), -(features * (sign * p_wrong)[:, None]).sum(0)
 
-    found = minimize(loss, np.zeros(3), jac=True, method="BFGS")
+    found = minimize(loss, np.zeros(features.shape[1]), jac=True, method="BFGS")
     return Odds(*(float(v) for v in found.x))
 
 
@@ -111,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the episode reading's settings as JSON, as episode_search prints them",
     )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="the dataset of the answers: also read how the cart band changed (cart_view)",
+    )
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     args = parser.parse_args(argv)
     try:
@@ -118,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             SETTINGS if args.episode_settings is None else settings_from_json(args.episode_settings)
         )
         sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
-        features, labels = labelled(sessions, settings)
+        dataset = None if args.data is None else read_dataset(args.data)
+        features, labels = labelled(sessions, settings, dataset)
         odds = fit_odds(features, labels)
     except ValueError as error:
         parser.error(str(error))

@@ -30,7 +30,7 @@ Validation or tuning sets only.
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
     python -m app.bench.reading_limits --answers A [--moves steps,episodes,candidates,annotation]
         [--boost 0,2,6] [--margins 0,1,2] [--prices 1,1,6] [--episode-settings JSON]
-        [--odds JSON] [--naming ANSWERS]
+        [--odds JSON] [--naming ANSWERS] [--data DIR]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from app.bench.candidate_odds import ODDS, Odds, log_odds, odds_from_json
+from app.bench.cart_view import moment_changes, session_cells
 from app.bench.episode_moments import (
     SETTINGS,
     Settings,
@@ -68,6 +69,7 @@ from app.bench.scan_repair import (
 )
 from app.reconcile.basket import PUT, RETURN, TAKE, TAKE_OUT
 from app.reconcile.compare import compare
+from model.synth.reader import read_dataset
 
 
 def annotated_moves(session: dict[str, Any]) -> list[Moment]:
@@ -90,15 +92,23 @@ MOMENTS = ("steps", "episodes", "candidates", "annotation")
 
 
 def session_candidates(
-    session: dict[str, Any], moves: str, settings: Settings = SETTINGS, odds: Odds = ODDS
+    session: dict[str, Any],
+    moves: str,
+    settings: Settings = SETTINGS,
+    odds: Odds = ODDS,
+    cells: np.ndarray | None = None,
 ) -> tuple[list[Moment], np.ndarray | None]:
     """A session's moments read from the model's answers by a threshold (``steps``) or as
     whole handlings with ``settings`` (``episodes``), or the annotation's moves; with
     ``candidates``, every handling's end and start and the log odds that each is a cart
-    move (``candidate_odds``; otherwise None: every moment is taken as one)."""
+    move (``candidate_odds``, also from how the cart band changed where ``cells``, the
+    video's ``cart_view.cart_cells``, are given; otherwise None: every moment is taken as
+    one)."""
     if moves == "candidates":
         candidates = episode_candidates(session["steps"], settings)
-        return [c.moment for c in candidates], log_odds(candidates, odds)
+        moments = [c.moment for c in candidates]
+        changes = None if cells is None else moment_changes(cells, moments)
+        return moments, log_odds(candidates, odds, changes)
     if moves == "steps":
         return step_moments(session["steps"]), None
     if moves == "episodes":
@@ -122,11 +132,12 @@ def read_moments(
     settings: Settings = SETTINGS,
     odds: Odds = ODDS,
     namers: Mapping[str, dict[str, Any]] | None = None,
+    cells: np.ndarray | None = None,
 ) -> tuple[list[Moment], np.ndarray | None, list[bool]]:
     """``session_candidates``, each moment named by ``namers``' answers of the session
     (video id: per-step answers) where given, and whether each is taken as a move (its log
     odds are positive, or it has none); a ``ValueError`` if ``namers`` lack the session."""
-    moments, dropped = session_candidates(session, moves, settings, odds)
+    moments, dropped = session_candidates(session, moves, settings, odds, cells)
     if namers is not None:
         steps = namers.get(session["video_id"], {})
         if list(steps) != list(session["steps"]):
@@ -165,18 +176,21 @@ def score(
     settings: Settings = SETTINGS,
     odds: Odds = ODDS,
     naming: Sequence[dict[str, Any]] | None = None,
+    cart: Mapping[str, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """Recall, precision and false flags over the planted sessions: one line per reading,
     the assignment's once per margin; each line also counts the moves found, missed and
     spurious, and how often a matched moment names its product. ``naming``: other answers
     of the same sessions (another model's, several averaged) that name each moment's
-    product, the moves still read from ``sessions``."""
+    product, the moves still read from ``sessions``. ``cart``: each session's cart band
+    (video id: ``cart_view.cart_cells``), which the candidates' odds then read."""
     namers = None if naming is None else {s["video_id"]: s["steps"] for s in naming}
     flagged: dict[str, list[list[tuple[bool, float]]]] = {r: [] for r in READINGS}
     named = found = spurious = annotated = 0
     for session, planted, scans in planted_sessions(sessions):
         skus = list(session["steps"])
-        moments, dropped, believed = read_moments(session, moves, settings, odds, namers)
+        cells = None if cart is None else cart[session["video_id"]]
+        moments, dropped, believed = read_moments(session, moves, settings, odds, namers, cells)
         match = matched_moves(session, moments)
         read = []
         for m, j, held in zip(moments, match, believed, strict=True):
@@ -309,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
         help="answers of the same sessions, kept by reconcile_decode, that name each move's "
         "product (the moves are still read from --answers)",
     )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="the dataset of the answers: the candidates' odds also read the cart band "
+        "(cart_view; give --odds fitted with it, candidate_odds --data)",
+    )
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     args = parser.parse_args(argv)
     try:
@@ -321,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         over, under, spurious = (float(v) for v in args.prices.split(","))
         boosts = [float(b) for b in args.boost.split(",")]
         margins = [float(m) for m in args.margins.split(",")]
+        cart = None
+        if args.data is not None:
+            dataset = read_dataset(args.data)
+            cart = {s["video_id"]: session_cells(dataset, s) for s in sessions}
     except ValueError as error:
         parser.error(str(error))
     unknown = sorted(set(args.moves.split(",")) - set(MOMENTS))
@@ -335,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         for boost in boosts:
             prices = Prices(over, under, spurious)
             try:
-                lines = score(sessions, moves, boost, margins, prices, settings, odds, naming)
+                lines = score(sessions, moves, boost, margins, prices, settings, odds, naming, cart)
             except ValueError as error:
                 parser.error(str(error))
             for line in lines:

@@ -73,3 +73,35 @@ def test_odds_are_read_back_from_what_the_cli_prints_and_bad_ones_are_named() ->
     for bad in ('{"intercept": 1, "slope": 2}', "[1, 2, 3]", "odds", '{"intercept": "a"}'):
         with pytest.raises(ValueError, match="the odds must be"):
             odds_from_json(bad)
+
+
+def test_the_cart_band_adds_to_the_log_odds_of_puts_and_take_outs_alike() -> None:
+    put, take_out = Moment(+1, 0, 2, np.ones(2)), Moment(-1, 0, 2, np.ones(2))
+    candidates = [Candidate(put, True, 1.0), Candidate(take_out, False, 1.0)]
+    odds = Odds(intercept=-1.0, slope=2.0, counted=3.0, cart=4.0, put=-0.5)
+    got = log_odds(candidates, odds, np.array([0.25, 0.0]))
+    assert got.tolist() == [-1.0 + 2.0 + 3.0 + 4.0 * 0.5 - 0.5, -1.0 + 2.0]
+    # without the band the cart coefficients are not read
+    assert log_odds(candidates, odds).tolist() == [4.0, 1.0]
+    with pytest.raises(ValueError, match="1 cart changes for 2 candidates"):
+        log_odds(candidates, odds, np.array([0.1]))
+
+
+def test_the_fit_with_the_cart_band_recovers_its_coefficients() -> None:
+    rng = np.random.default_rng(1)
+    n = 20_000
+    features = np.column_stack(
+        [
+            np.ones(n),
+            rng.normal(0.0, 2.0, n),
+            rng.uniform(size=n) < 0.4,
+            np.sqrt(rng.uniform(0.0, 0.8, n)),
+            rng.uniform(size=n) < 0.5,
+        ]
+    ).astype(float)
+    truth = np.array([-2.0, 1.5, 0.5, 5.0, -1.0])
+    labels = (rng.uniform(size=n) < 1 / (1 + np.exp(-features @ truth))).astype(int)
+    fitted = fit_odds(features, labels)
+    got = [fitted.intercept, fitted.slope, fitted.counted, fitted.cart, fitted.put]
+    assert got == pytest.approx(truth, abs=0.3)
+    assert odds_from_json(json.dumps(fitted.__dict__)) == fitted

@@ -180,6 +180,17 @@ def test_candidates_carry_log_odds_and_only_the_likely_moves_are_taken_as_moves(
     taken = session_moves(session, "candidates")
     assert [(m.change, m.start, m.end) for m in taken] == [(1, 3, 5)]
     assert session_candidates(session, "episodes")[1] is None
+    # the cart band: a band that changed only around A's end makes B's end even less
+    # likely a move and A's more, with odds that read it
+    cells = np.zeros((12, 2, 3, 3))
+    cells[5:] = 0.5
+    cart_odds = Odds(intercept=-1.0, slope=1.0, counted=0.5, cart=4.0, put=0.0)
+    _, plain = session_candidates(session, "candidates", odds=cart_odds)
+    _, read = session_candidates(session, "candidates", odds=cart_odds, cells=cells)
+    assert plain is not None and read is not None
+    for m, without, with_band in zip(moments, plain, read, strict=True):
+        extra = 4.0 * np.sqrt(0.5) if (m.change, m.start) == (+1, 3) else 0.0
+        assert with_band == pytest.approx(without + extra)
 
 
 def test_the_odds_decide_which_candidates_are_moves(

@@ -1,0 +1,90 @@
+"""The cart band read for how much a handling changed what lies in the cart."""
+
+import numpy as np
+import pytest
+
+from app.bench.cart_view import CART_TOP, CELL, TOP_MARGIN, cart_cells, cart_change, moment_changes
+from app.bench.scan_repair import Moment
+
+HEIGHT, WIDTH = 144, 192
+BAND = round(CART_TOP * HEIGHT) + TOP_MARGIN  # first row of the band
+
+
+def _frames(count: int, seed: int = 0) -> list[np.ndarray]:
+    """Frames of a still cart band (a wire pattern) under a changing shelf, with noise."""
+    rng = np.random.default_rng(seed)
+    wire = rng.integers(60, 200, size=(HEIGHT - BAND, WIDTH, 3))
+    frames = []
+    for _ in range(count):
+        frame = rng.integers(0, 256, size=(HEIGHT, WIDTH, 3)).astype(np.float64)  # shelves
+        frame[BAND:] = wire + rng.normal(0.0, 3.0, wire.shape)
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    return frames
+
+
+def _put(frames: list[np.ndarray], at: int, x: int) -> None:
+    """An item (a 24 x 16 red block) lies in the cart from frame ``at`` on."""
+    for frame in frames[at:]:
+        frame[BAND + 6 : BAND + 30, x : x + 16] = (220, 30, 30)
+
+
+def _arm(frame: np.ndarray, x: int) -> None:
+    """The arm crossing the band: a skin-coloured bar over its full height."""
+    frame[BAND:, x : x + 20] = (140, 85, 55)
+
+
+def test_cells_are_the_band_only_and_ignore_the_lighting() -> None:
+    frames = _frames(2)
+    cells = cart_cells(frames)
+    assert cells.shape == (2, (HEIGHT - BAND) // CELL, WIDTH // CELL, 3)
+    darker = [(f * 0.6).astype(np.uint8) for f in frames]
+    # a frame 40 % darker reads the same cells: each is a share of its band's brightness
+    assert np.abs(cart_cells(darker) - cells).max() < 0.03
+
+
+def test_an_item_put_in_changes_the_band_and_a_return_to_the_shelf_does_not() -> None:
+    frames = _frames(30)
+    _put(frames, 12, x=40)
+    cells = cart_cells(frames)
+    put = cart_change(cells, 9, 12)  # the run just before the item lies there
+    elsewhere = cart_change(cells, 20, 23)  # a later handling that left the cart as it was
+    assert put > 0.3
+    assert elsewhere < 0.05
+
+
+def test_the_arm_over_the_band_in_some_frames_is_not_a_change() -> None:
+    frames = _frames(30, seed=1)
+    for t, x in zip(range(4, 9), (170, 150, 130, 110, 90), strict=True):
+        _arm(frames[t], x)  # reaching out before the run
+    for t, x in zip(range(12, 15), (90, 120, 150), strict=True):
+        _arm(frames[t], x)  # and back after it
+    cells = cart_cells(frames)
+    assert cart_change(cells, 9, 12) < 0.05
+    # every frame on one side covered where the item would be: a change, as it must be
+    assert cart_change(cart_cells(frames[:12] + [_covered(f) for f in frames[12:]]), 9, 12) > 0.1
+
+
+def _covered(frame: np.ndarray) -> np.ndarray:
+    out = frame.copy()
+    _arm(out, 96)  # three whole cells
+    return out
+
+
+def test_a_run_at_an_edge_of_the_video_reads_no_change() -> None:
+    cells = cart_cells(_frames(5))
+    assert cart_change(cells, 0, 2) == 0.0
+    assert cart_change(cells, 3, 5) == 0.0
+
+
+def test_each_moment_reads_its_own_steps() -> None:
+    frames = _frames(30, seed=2)
+    _put(frames, 12, x=100)
+    cells = cart_cells(frames)
+    moments = [Moment(+1, 9, 12, np.ones(1)), Moment(-1, 20, 22, np.ones(1))]
+    changes = moment_changes(cells, moments)
+    assert changes[0] > 0.3 > 0.05 > changes[1]
+
+
+def test_a_band_smaller_than_a_cell_is_refused() -> None:
+    with pytest.raises(ValueError, match="smaller than a cell"):
+        cart_cells([np.zeros((20, 4, 3), dtype=np.uint8)])
