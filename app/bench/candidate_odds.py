@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_expit
 
-from app.bench.cart_view import moment_changes, session_cells
+from app.bench.cart_view import cart_candidates, session_cells
 from app.bench.episode_moments import (
     SETTINGS,
     Candidate,
@@ -108,17 +108,20 @@ def labelled(
     dataset: Dataset | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(N, 3)`` features (one, odds, counted), or ``(N, 5)`` with the cart band read from
-    ``dataset``'s videos, and ``(N,)`` labels (1: matches an annotated cart move) of every
-    candidate of every session."""
+    ``dataset``'s videos (and the band's unexplained changes as candidates too,
+    ``cart_view.cart_candidates``), and ``(N,)`` labels (1: matches an annotated cart move)
+    of every candidate of every session."""
     features: list[np.ndarray] = []
     labels: list[int] = []
     for session in sessions:
-        candidates = episode_candidates(session["steps"], settings)
-        moments = [c.moment for c in candidates]
         changes = None
-        if dataset is not None:
-            changes = moment_changes(session_cells(dataset, session), moments)
+        if dataset is None:
+            candidates = episode_candidates(session["steps"], settings)
+        else:
+            cells = session_cells(dataset, session)
+            candidates, changes = cart_candidates(session["steps"], cells, settings)
         features.append(_features(candidates, changes))
+        moments = [c.moment for c in candidates]
         labels.extend(int(j is not None) for j in matched_moves(session, moments))
     width = 3 if dataset is None else 5
     return np.concatenate(features or [np.zeros((0, width))]), np.array(labels)

@@ -19,11 +19,19 @@ appears or disappears, 0.1 to 0.9).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from app.bench.episode_moments import (
+    CANDIDATE_KINDS,
+    FLOOR,
+    SETTINGS,
+    Candidate,
+    Settings,
+    episode_candidates,
+)
 from app.bench.scan_repair import Moment
 from model.synth.reader import Dataset
 from model.synth.video_io import iter_video_frames
@@ -38,6 +46,13 @@ TOP_MARGIN = 2
 CELL = 8
 #: steps read on each side of a candidate's run
 WINDOW = 6
+#: steps read on each side of one step, to find where the band changed without a candidate
+EVENT_WINDOW = 4
+#: a step's change from which the band is read as changed there: above the noise (~0.02)
+#: and the arm's crossings that the closest pair leaves, below most items (0.1 to 0.9)
+EVENT_CHANGE = 0.15
+#: steps between a change of the band and a candidate that still explain each other
+SLACK = 2
 
 
 def cart_cells(frames: Sequence[np.ndarray], top: float = CART_TOP, cell: int = CELL) -> np.ndarray:
@@ -80,3 +95,53 @@ def session_cells(dataset: Dataset, session: dict[str, Any]) -> np.ndarray:
     """``cart_cells`` of a kept session's video, one frame per step of its answers."""
     fps = float(next(iter(session["steps"].values()))["fps"])
     return cart_cells(list(iter_video_frames(dataset.video_path(session["video_id"]), fps)))
+
+
+def cart_events(
+    cells: np.ndarray, window: int = EVENT_WINDOW, threshold: float = EVENT_CHANGE
+) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of steps across which the band changed: step ``t``
+    where ``cart_change`` between the ``window`` steps up to it and those after it reaches
+    ``threshold``."""
+    changed = [cart_change(cells, t, t + 1, window) >= threshold for t in range(len(cells))]
+    runs: list[tuple[int, int]] = []
+    for t, on in enumerate(changed):
+        if on and runs and runs[-1][1] == t:
+            runs[-1] = (runs[-1][0], t + 1)
+        elif on:
+            runs.append((t, t + 1))
+    return runs
+
+
+def event_candidates(
+    steps: Mapping[str, Mapping[str, Any]],
+    events: Sequence[tuple[int, int]],
+    moments: Sequence[Moment],
+    slack: int = SLACK,
+) -> list[Candidate]:
+    """Candidates where the band changed and no candidate of ``moments`` lies within
+    ``slack`` steps: the handlings the answers' path missed. Each change may be a put or a
+    take-out (the band does not say which), so each gives both, with each product's peak
+    answer over the run and the odds of ``episode_moments.episode_candidates`` (the
+    strongest cart answer against its shelf mirror's); none is counted by the path."""
+    skus = list(steps)
+    out = []
+    for start, end in events:
+        if any(m.start <= end + slack and m.end >= start - slack for m in moments):
+            continue
+        for change, _states, cart, shelf in CANDIDATE_KINDS:
+            peaks = np.array([max(steps[sku][cart][start:end]) for sku in skus])  # (P,)
+            mirror = max(max(steps[sku][shelf][start:end]) for sku in skus)
+            odds = float(np.log(peaks.max() + FLOOR) - np.log(mirror + FLOOR))
+            out.append(Candidate(Moment(change, start, end, peaks), False, odds))
+    return out
+
+
+def cart_candidates(
+    steps: Mapping[str, Mapping[str, Any]], cells: np.ndarray, settings: Settings = SETTINGS
+) -> tuple[list[Candidate], np.ndarray]:
+    """The path's candidates (``episode_candidates``) and those of the band's changes that
+    none explains (``event_candidates``), with each one's ``cart_change`` ``(N,)``."""
+    candidates = episode_candidates(steps, settings)
+    candidates += event_candidates(steps, cart_events(cells), [c.moment for c in candidates])
+    return candidates, moment_changes(cells, [c.moment for c in candidates])

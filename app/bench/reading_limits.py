@@ -47,7 +47,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from app.bench.candidate_odds import ODDS, Odds, log_odds, odds_from_json
-from app.bench.cart_view import moment_changes, session_cells
+from app.bench.cart_view import cart_candidates, session_cells
 from app.bench.episode_moments import (
     SETTINGS,
     Settings,
@@ -101,14 +101,16 @@ def session_candidates(
     """A session's moments read from the model's answers by a threshold (``steps``) or as
     whole handlings with ``settings`` (``episodes``), or the annotation's moves; with
     ``candidates``, every handling's end and start and the log odds that each is a cart
-    move (``candidate_odds``, also from how the cart band changed where ``cells``, the
-    video's ``cart_view.cart_cells``, are given; otherwise None: every moment is taken as
-    one)."""
+    move (``candidate_odds``; otherwise None: every moment is taken as one). Where
+    ``cells`` (the video's ``cart_view.cart_cells``) are given, the odds also read how the
+    cart band changed, and the band's changes that no candidate explains are candidates
+    too (``cart_view.cart_candidates``)."""
+    if moves == "candidates" and cells is not None:
+        candidates, changes = cart_candidates(session["steps"], cells, settings)
+        return [c.moment for c in candidates], log_odds(candidates, odds, changes)
     if moves == "candidates":
         candidates = episode_candidates(session["steps"], settings)
-        moments = [c.moment for c in candidates]
-        changes = None if cells is None else moment_changes(cells, moments)
-        return moments, log_odds(candidates, odds, changes)
+        return [c.moment for c in candidates], log_odds(candidates, odds)
     if moves == "steps":
         return step_moments(session["steps"]), None
     if moves == "episodes":

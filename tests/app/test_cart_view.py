@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from app.bench.cart_view import CART_TOP, CELL, TOP_MARGIN, cart_cells, cart_change, moment_changes
+from app.bench.cart_view import (
+    CART_TOP,
+    CELL,
+    TOP_MARGIN,
+    cart_candidates,
+    cart_cells,
+    cart_change,
+    cart_events,
+    event_candidates,
+    moment_changes,
+)
 from app.bench.scan_repair import Moment
 
 HEIGHT, WIDTH = 144, 192
@@ -88,3 +98,57 @@ def test_each_moment_reads_its_own_steps() -> None:
 def test_a_band_smaller_than_a_cell_is_refused() -> None:
     with pytest.raises(ValueError, match="smaller than a cell"):
         cart_cells([np.zeros((20, 4, 3), dtype=np.uint8)])
+
+
+def test_the_band_changes_where_an_item_was_put_in_and_nowhere_else() -> None:
+    frames = _frames(40, seed=3)
+    _put(frames, 12, x=40)
+    _put(frames, 30, x=120)
+    for t, x in zip(range(20, 24), (170, 140, 110, 80), strict=True):
+        _arm(frames[t], x)  # an arm crossing the band changes nothing that stays
+    events = cart_events(cart_cells(frames))
+    assert len(events) == 2
+    (a0, a1), (b0, b1) = events
+    assert a0 <= 11 < a1 <= 13 and b0 <= 29 < b1 <= 31
+
+
+def _answers(length: int, **runs: tuple[int, int, float]) -> dict:
+    out: dict = {"fps": 1.0}
+    for activity in ("take_from_shelf", "put_in_cart", "inspect", "return_to_shelf"):
+        start, end, value = runs.get(activity, (0, 0, 0.0))
+        out[activity] = [value if start <= t < end else 0.02 for t in range(length)]
+    out["take_out_of_cart"] = [0.02] * length
+    return out
+
+
+def test_a_change_no_candidate_explains_becomes_a_candidate_each_way() -> None:
+    # the answers saw a handling at 3-5 only; the band also changed at 14-15
+    steps = {
+        "A": _answers(20, take_from_shelf=(1, 3, 0.9), put_in_cart=(3, 5, 0.8)),
+        "B": _answers(20, put_in_cart=(14, 15, 0.3)),
+    }
+    known = [Moment(+1, 3, 5, np.ones(2))]
+    extra = event_candidates(steps, [(4, 6), (14, 15)], known)
+    assert [(c.moment.change, c.moment.start, c.moment.end) for c in extra] == [
+        (+1, 14, 15),
+        (-1, 14, 15),
+    ]
+    put, take_out = extra
+    assert put.moment.peaks.tolist() == [0.02, 0.3] and not put.counted
+    assert put.odds == pytest.approx(np.log(0.3 + 1e-3) - np.log(0.02 + 1e-3))
+    assert take_out.odds == pytest.approx(0.0)  # no answer prefers the cart or the shelf
+    assert event_candidates(steps, [(7, 8)], known) == []  # within the slack of 3-5
+
+
+def test_the_cart_candidates_are_the_paths_and_the_bands_with_their_changes() -> None:
+    frames = _frames(20, seed=4)
+    _put(frames, 5, x=40)  # the put the answers saw
+    _put(frames, 15, x=120)  # and one they did not
+    steps = {"A": _answers(20, take_from_shelf=(1, 3, 0.9), put_in_cart=(3, 5, 0.8))}
+    candidates, changes = cart_candidates(steps, cart_cells(frames))
+    read = {(c.moment.change, c.moment.start): x for c, x in zip(candidates, changes, strict=True)}
+    assert read[(+1, 3)] > 0.3  # the seen put changed the band
+    assert read[(-1, 1)] < 0.05  # the take from the shelf did not
+    unseen = [key for key in read if key[1] >= 13]
+    assert sorted(k[0] for k in unseen) == [-1, +1]
+    assert all(read[key] > 0.3 for key in unseen)
