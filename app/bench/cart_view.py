@@ -91,10 +91,15 @@ def moment_changes(
     return np.array([cart_change(cells, m.start, m.end, window) for m in moments])
 
 
+def session_frames(dataset: Dataset, session: dict[str, Any]) -> list[np.ndarray]:
+    """A kept session's video, one frame per step of its answers."""
+    fps = float(next(iter(session["steps"].values()))["fps"])
+    return list(iter_video_frames(dataset.video_path(session["video_id"]), fps))
+
+
 def session_cells(dataset: Dataset, session: dict[str, Any]) -> np.ndarray:
     """``cart_cells`` of a kept session's video, one frame per step of its answers."""
-    fps = float(next(iter(session["steps"].values()))["fps"])
-    return cart_cells(list(iter_video_frames(dataset.video_path(session["video_id"]), fps)))
+    return cart_cells(session_frames(dataset, session))
 
 
 def cart_events(

@@ -30,12 +30,13 @@ Validation or tuning sets only.
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
     python -m app.bench.reading_limits --answers A [--moves steps,episodes,candidates,annotation]
         [--boost 0,2,6] [--margins 0,1,2] [--prices 1,1,6] [--episode-settings JSON]
-        [--odds JSON] [--naming ANSWERS] [--data DIR]
+        [--odds JSON] [--naming ANSWERS] [--data DIR [--cart-naming W]]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -47,7 +48,8 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from app.bench.candidate_odds import ODDS, Odds, log_odds, odds_from_json
-from app.bench.cart_view import cart_candidates, session_cells
+from app.bench.cart_naming import candidate_votes
+from app.bench.cart_view import cart_candidates, cart_cells, session_frames
 from app.bench.episode_moments import (
     SETTINGS,
     Settings,
@@ -135,16 +137,21 @@ def read_moments(
     odds: Odds = ODDS,
     namers: Mapping[str, dict[str, Any]] | None = None,
     cells: np.ndarray | None = None,
+    evidence: np.ndarray | None = None,
 ) -> tuple[list[Moment], np.ndarray | None, list[bool]]:
     """``session_candidates``, each moment named by ``namers``' answers of the session
-    (video id: per-step answers) where given, and whether each is taken as a move (its log
-    odds are positive, or it has none); a ``ValueError`` if ``namers`` lack the session."""
+    (video id: per-step answers) where given, each product's log answer raised by
+    ``evidence`` ``(N, P)`` nats where given (the pixels' votes), and whether each is taken
+    as a move (its log odds are positive, or it has none); a ``ValueError`` if ``namers``
+    lack the session."""
     moments, dropped = session_candidates(session, moves, settings, odds, cells)
     if namers is not None:
         steps = namers.get(session["video_id"], {})
         if list(steps) != list(session["steps"]):
             raise ValueError(f"no answers name the products of {session['video_id']}")
         moments = [renamed(m, steps) for m in moments]
+    if evidence is not None:
+        moments = [with_evidence(m, e) for m, e in zip(moments, evidence, strict=True)]
     believed = [dropped is None or bool(dropped[i] > 0) for i in range(len(moments))]
     return moments, dropped, believed
 
@@ -179,20 +186,27 @@ def score(
     odds: Odds = ODDS,
     naming: Sequence[dict[str, Any]] | None = None,
     cart: Mapping[str, np.ndarray] | None = None,
+    votes: Mapping[str, np.ndarray] | None = None,
+    vote_weight: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Recall, precision and false flags over the planted sessions: one line per reading,
     the assignment's once per margin; each line also counts the moves found, missed and
     spurious, and how often a matched moment names its product. ``naming``: other answers
     of the same sessions (another model's, several averaged) that name each moment's
     product, the moves still read from ``sessions``. ``cart``: each session's cart band
-    (video id: ``cart_view.cart_cells``), which the candidates' odds then read."""
+    (video id: ``cart_view.cart_cells``), which the candidates' odds then read; ``votes``:
+    per session, each of those candidates' ``cart_naming.crop_votes``, added to its log
+    answers ``vote_weight`` times."""
     namers = None if naming is None else {s["video_id"]: s["steps"] for s in naming}
     flagged: dict[str, list[list[tuple[bool, float]]]] = {r: [] for r in READINGS}
     named = found = spurious = annotated = 0
     for session, planted, scans in planted_sessions(sessions):
         skus = list(session["steps"])
         cells = None if cart is None else cart[session["video_id"]]
-        moments, dropped, believed = read_moments(session, moves, settings, odds, namers, cells)
+        evidence = None if votes is None else vote_weight * votes[session["video_id"]]
+        moments, dropped, believed = read_moments(
+            session, moves, settings, odds, namers, cells, evidence
+        )
         match = matched_moves(session, moments)
         read = []
         for m, j, held in zip(moments, match, believed, strict=True):
@@ -332,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the dataset of the answers: the candidates' odds also read the cart band "
         "(cart_view; give --odds fitted with it, candidate_odds --data)",
     )
+    parser.add_argument(
+        "--cart-naming",
+        default=None,
+        help="comma-separated weights; with --data and --moves candidates: add each many "
+        "times the votes of the catalog pictures matched where the cart band changed "
+        "(cart_naming), one set of lines per weight",
+    )
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     args = parser.parse_args(argv)
     try:
@@ -344,10 +365,22 @@ def main(argv: list[str] | None = None) -> int:
         over, under, spurious = (float(v) for v in args.prices.split(","))
         boosts = [float(b) for b in args.boost.split(",")]
         margins = [float(m) for m in args.margins.split(",")]
-        cart = None
+        weights = (
+            [None] if args.cart_naming is None else [float(w) for w in args.cart_naming.split(",")]
+        )
+        if args.cart_naming is not None and args.data is None:
+            raise ValueError("--cart-naming reads the videos: give --data")
+        cart, votes = None, None
         if args.data is not None:
             dataset = read_dataset(args.data)
-            cart = {s["video_id"]: session_cells(dataset, s) for s in sessions}
+            cart, votes = {}, {}
+            for s in sessions:
+                frames = session_frames(dataset, s)
+                cart[s["video_id"]] = cart_cells(frames)
+                if args.cart_naming is not None:
+                    votes[s["video_id"]] = candidate_votes(
+                        dataset, s, frames, cart[s["video_id"]], settings
+                    )
     except ValueError as error:
         parser.error(str(error))
     unknown = sorted(set(args.moves.split(",")) - set(MOMENTS))
@@ -358,15 +391,25 @@ def main(argv: list[str] | None = None) -> int:
             {"step_confusion": step_confusion(sessions), "direction_auc": direction_auc(sessions)}
         )
     )
-    for moves in args.moves.split(","):
-        for boost in boosts:
-            prices = Prices(over, under, spurious)
-            try:
-                lines = score(sessions, moves, boost, margins, prices, settings, odds, naming, cart)
-            except ValueError as error:
-                parser.error(str(error))
-            for line in lines:
-                print(json.dumps(line))
+    for moves, boost, weight in itertools.product(args.moves.split(","), boosts, weights):
+        try:
+            lines = score(
+                sessions,
+                moves,
+                boost,
+                margins,
+                Prices(over, under, spurious),
+                settings,
+                odds,
+                naming,
+                cart,
+                None if weight is None else votes,
+                weight or 0.0,
+            )
+        except ValueError as error:
+            parser.error(str(error))
+        for line in lines:
+            print(json.dumps(line if weight is None else {**line, "cart_naming": weight}))
     return 0
 
 

@@ -15,6 +15,7 @@ from app.bench.reading_limits import (
     direction_auc,
     main,
     matched_moves,
+    read_moments,
     renamed,
     session_candidates,
     session_moves,
@@ -191,6 +192,10 @@ def test_candidates_carry_log_odds_and_only_the_likely_moves_are_taken_as_moves(
     for m, without, with_band in zip(moments, plain, read, strict=True):
         extra = 4.0 * np.sqrt(0.5) if (m.change, m.start) == (+1, 3) else 0.0
         assert with_band == pytest.approx(without + extra)
+    # the pixels' votes, added to every moment's log answers, can name another product
+    votes = np.tile([0.0, 9.0], (len(moments), 1))
+    voted, _, _ = read_moments(session, "candidates", evidence=votes)
+    assert [int(np.argmax(m.peaks)) for m in voted] == [1] * len(moments)
 
 
 def test_the_odds_decide_which_candidates_are_moves(
