@@ -59,6 +59,8 @@ class Odds:
 
 #: fitted on TUNE20 with the shipped model (see the module's docstring)
 ODDS = Odds(intercept=-1.007, slope=1.429, counted=0.726)
+#: the same with the cart band (``--data``), its unexplained changes candidates too
+CART_ODDS = Odds(intercept=-3.034, slope=1.532, counted=0.693, cart=5.903, put=-1.241)
 
 
 def odds_from_json(text: str) -> Odds:

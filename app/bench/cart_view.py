@@ -15,6 +15,11 @@ arm that reaches from below the frame crosses the band and covers some cells in 
 frames, not the same cells in all. The change is the largest cell's, as a share of the
 band's mean brightness (noise and the wire floor's flicker stay near 0.02; a product that
 appears or disappears, 0.1 to 0.9).
+
+Where the band changed and the answers' path has no candidate near (``cart_events``,
+``event_candidates``), the handling was missed by the answers, so the change becomes a
+candidate of each direction; ``cart_candidates`` gives both kinds with their changes, for
+``candidate_odds`` and ``reading_limits --data``.
 """
 
 from __future__ import annotations
@@ -130,9 +135,13 @@ def event_candidates(
     answer over the run and the odds of ``episode_moments.episode_candidates`` (the
     strongest cart answer against its shelf mirror's); none is counted by the path."""
     skus = list(steps)
+    if not skus:
+        return []
+    length = min(len(steps[sku][cart]) for sku in skus for _, _, cart, _ in CANDIDATE_KINDS)
     out = []
     for start, end in events:
-        if any(m.start <= end + slack and m.end >= start - slack for m in moments):
+        end = min(end, length)  # the video may run a step longer than the answers
+        if start >= end or any(m.start <= end + slack and m.end >= start - slack for m in moments):
             continue
         for change, _states, cart, shelf in CANDIDATE_KINDS:
             peaks = np.array([max(steps[sku][cart][start:end]) for sku in skus])  # (P,)

@@ -11,8 +11,11 @@ the result, and each can be replaced by the annotation to see what the other cos
   handling around it ends in or starts from the cart (``episode_moments``); ``candidates``,
   every handling's end and start, each with the log odds that it is a cart move
   (``candidate_odds``, ``--odds``), which the assignment weighs against the scans and the
-  other readings take where they are positive; ``annotation``, the annotated puts and
-  take-outs, each product's peak answer over the move's own steps.
+  other readings take where they are positive (with ``--data``, the odds also read the
+  video's cart band and its unexplained changes are candidates too, ``cart_view``;
+  ``--cart-naming W`` adds the votes of the catalog pictures matched where the band
+  changed, ``cart_naming``); ``annotation``, the annotated puts and take-outs, each
+  product's peak answer over the move's own steps.
   Every line also counts the moves found, missed and spurious against the annotation, and
   the first line says how the model reads each annotated activity's steps
   (``step_confusion``), which is where misread directions come from, and how well the
@@ -47,7 +50,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from app.bench.candidate_odds import ODDS, Odds, log_odds, odds_from_json
+from app.bench.candidate_odds import CART_ODDS, ODDS, Odds, log_odds, odds_from_json
 from app.bench.cart_naming import candidate_votes
 from app.bench.cart_view import cart_candidates, cart_cells, session_frames
 from app.bench.episode_moments import (
@@ -330,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--odds",
         default=None,
-        help="the candidates' log odds as JSON, as candidate_odds prints them (default: ODDS)",
+        help="the candidates' log odds as JSON, as candidate_odds prints them (default: ODDS, "
+        "with --data CART_ODDS)",
     )
     parser.add_argument(
         "--naming",
@@ -344,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="the dataset of the answers: the candidates' odds also read the cart band "
-        "(cart_view; give --odds fitted with it, candidate_odds --data)",
+        "(cart_view; default odds CART_ODDS, or --odds fitted by candidate_odds --data)",
     )
     parser.add_argument(
         "--cart-naming",
@@ -359,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = (
             SETTINGS if args.episode_settings is None else settings_from_json(args.episode_settings)
         )
-        odds = ODDS if args.odds is None else odds_from_json(args.odds)
+        default_odds = ODDS if args.data is None else CART_ODDS
+        odds = default_odds if args.odds is None else odds_from_json(args.odds)
         sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
         naming = None if args.naming is None else kept_answers(args.naming, None, with_boxes=False)
         over, under, spurious = (float(v) for v in args.prices.split(","))
@@ -370,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.cart_naming is not None and args.data is None:
             raise ValueError("--cart-naming reads the videos: give --data")
+        if args.cart_naming is not None and args.moves != "candidates":
+            raise ValueError("--cart-naming names the cart band's candidates: --moves candidates")
         cart, votes = None, None
         if args.data is not None:
             dataset = read_dataset(args.data)

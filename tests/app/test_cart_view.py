@@ -138,6 +138,9 @@ def test_a_change_no_candidate_explains_becomes_a_candidate_each_way() -> None:
     assert put.odds == pytest.approx(np.log(0.3 + 1e-3) - np.log(0.02 + 1e-3))
     assert take_out.odds == pytest.approx(0.0)  # no answer prefers the cart or the shelf
     assert event_candidates(steps, [(7, 8)], known) == []  # within the slack of 3-5
+    # a change in the video's last step, past the answers' 20 steps, is no candidate
+    assert event_candidates(steps, [(20, 21)], known) == []
+    assert [c.moment.end for c in event_candidates(steps, [(19, 21)], known)] == [20, 20]
 
 
 def test_the_cart_candidates_are_the_paths_and_the_bands_with_their_changes() -> None:

@@ -243,3 +243,17 @@ def test_another_models_answers_can_name_the_moves_the_first_one_found(
     with pytest.raises(SystemExit):
         main([*args, "--naming", str(naming)])
     assert "no answers name the products of v" in capsys.readouterr().err
+
+
+def test_the_cart_bands_pictures_need_the_videos_and_the_candidates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps([_session(0.6)]))
+    for extra, said in (
+        (["--moves", "candidates"], "give --data"),
+        (["--moves", "episodes", "--data", str(tmp_path)], "--moves candidates"),
+    ):
+        with pytest.raises(SystemExit):
+            main(["--answers", str(answers), "--cart-naming", "0.25", *extra])
+        assert said in capsys.readouterr().err
