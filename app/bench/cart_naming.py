@@ -22,7 +22,13 @@ import torch
 from PIL import Image
 from scipy.ndimage import uniform_filter
 
-from app.bench.cart_view import CART_TOP, TOP_MARGIN, WINDOW, cart_candidates
+from app.bench.cart_view import (
+    WINDOW,
+    band_top,
+    cart_band,
+    cart_candidates,
+    pair_differences,
+)
 from app.bench.episode_moments import SETTINGS, Settings
 from app.bench.identify_fusion import TEMPERATURE, catalog_pictures
 from app.bench.scan_repair import Moment
@@ -45,11 +51,9 @@ def changed_box(
     """``(y0, y1, x0, x1)`` in the band of the pixels that changed most across steps
     ``[start, end)`` (near the strongest), from ``band`` ``(L, H, W, 3)`` (each frame a
     share of its band's brightness); None where one side has no frame."""
-    before = band[max(0, start - window) : max(0, start)]
-    after = band[min(len(band), end) : min(len(band), end + window)]
-    if len(before) == 0 or len(after) == 0:
+    pairs = pair_differences(band, start, end, window)  # (B, A, H, W)
+    if pairs is None:
         return None
-    pairs = np.abs(before[:, None] - after[None]).mean(axis=-1)  # (B, A, H, W)
     change = uniform_filter(pairs, size=(1, 1, SMOOTH, SMOOTH)).min(axis=(0, 1))  # (H, W)
     cy, cx = np.unravel_index(int(change.argmax()), change.shape)
     ys, xs = np.nonzero(change >= CHANGED * change.max())
@@ -68,9 +72,8 @@ def moment_crops(
     if not frames:
         return out
     height, width = frames[0].shape[:2]
-    top = round(CART_TOP * height) + TOP_MARGIN
-    band = np.stack([f[top:] for f in frames]).astype(np.float32)  # (L, H, W, 3)
-    band /= band.mean(axis=(1, 2, 3), keepdims=True) + 1e-9
+    top = band_top(height)
+    band = cart_band(frames, dtype=np.float32)  # (L, H, W, 3)
     for i, m in enumerate(moments):
         found = changed_box(band, m.start, m.end, window)
         if found is None:

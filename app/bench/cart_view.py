@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 
 from app.bench.episode_moments import (
-    CANDIDATE_KINDS,
-    FLOOR,
     SETTINGS,
     Candidate,
     Settings,
     episode_candidates,
+    product_answers,
+    run_candidate,
 )
 from app.bench.scan_repair import Moment
 from model.synth.reader import Dataset
@@ -60,33 +60,54 @@ EVENT_CHANGE = 0.15
 SLACK = 2
 
 
+def band_top(height: int, top: float = CART_TOP) -> int:
+    """The first pixel row of the cart band in a frame ``height`` pixels tall."""
+    return round(top * height) + TOP_MARGIN
+
+
+def cart_band(
+    frames: Sequence[np.ndarray], top: float = CART_TOP, dtype: type = np.float64
+) -> np.ndarray:
+    """``(L, H, W, 3)``: each frame's cart band as shares of its mean brightness (lighting
+    drift and flicker scale the whole frame)."""
+    band: np.ndarray = np.stack([f[band_top(f.shape[0], top) :] for f in frames]).astype(dtype)
+    band /= band.mean(axis=(1, 2, 3), keepdims=True) + 1e-9
+    return band
+
+
 def cart_cells(frames: Sequence[np.ndarray], top: float = CART_TOP, cell: int = CELL) -> np.ndarray:
-    """``(L, h, w, 3)``: each frame's cart band ``(H, W, 3)`` in cells of ``cell`` pixels,
-    as shares of the band's mean brightness."""
+    """``(L, h, w, 3)``: ``cart_band`` in cells of ``cell`` pixels."""
     if not frames:
         return np.zeros((0, 0, 0, 3))
-    first = round(top * frames[0].shape[0]) + TOP_MARGIN
-    band = np.stack([f[first:] for f in frames]).astype(np.float64)  # (L, Hb, W, 3)
+    band = cart_band(frames, top)
     count, height, width, channels = band.shape
     rows, columns = height // cell, width // cell
     if rows == 0 or columns == 0:
         raise ValueError(f"the cart band ({height} x {width} pixels) is smaller than a cell")
-    band /= band.mean(axis=(1, 2, 3), keepdims=True) + 1e-9
     cropped = band[:, : rows * cell, : columns * cell]
     return cropped.reshape(count, rows, cell, columns, cell, channels).mean(axis=(2, 4))
 
 
+def pair_differences(
+    track: np.ndarray, start: int, end: int, window: int = WINDOW
+) -> np.ndarray | None:
+    """``(B, A, ...)``: the mean difference over colours of every pair of one of the
+    ``window`` frames of ``track`` ``(L, ..., 3)`` before ``start`` and one of the
+    ``window`` from ``end``; None where one side has no frame (a run at the very start or
+    end of the video)."""
+    before = track[max(0, start - window) : max(0, start)]
+    after = track[min(len(track), end) : min(len(track), end + window)]
+    if len(before) == 0 or len(after) == 0:
+        return None
+    return np.abs(before[:, None] - after[None]).mean(axis=-1)
+
+
 def cart_change(cells: np.ndarray, start: int, end: int, window: int = WINDOW) -> float:
     """How much the cart band differs after steps ``[start, end)`` from before them: the
-    largest cell's difference at its closest pair of frames (one of the ``window`` steps
-    before ``start``, one of the ``window`` steps from ``end``). 0 where one side has no
-    frame (a run at the very start or end of the video)."""
-    before = cells[max(0, start - window) : max(0, start)]
-    after = cells[min(len(cells), end) : min(len(cells), end + window)]
-    if len(before) == 0 or len(after) == 0:
-        return 0.0
-    pairs = np.abs(before[:, None] - after[None]).mean(axis=-1)  # (B, A, h, w)
-    return float(pairs.min(axis=(0, 1)).max())
+    largest cell's difference at its closest pair of frames (``pair_differences``); 0 where
+    one side has no frame."""
+    pairs = pair_differences(cells, start, end, window)  # (B, A, h, w)
+    return 0.0 if pairs is None else float(pairs.min(axis=(0, 1)).max())
 
 
 def moment_changes(
@@ -134,20 +155,16 @@ def event_candidates(
     take-out (the band does not say which), so each gives both, with each product's peak
     answer over the run and the odds of ``episode_moments.episode_candidates`` (the
     strongest cart answer against its shelf mirror's); none is counted by the path."""
-    skus = list(steps)
-    if not skus:
+    if not steps:
         return []
-    length = min(len(steps[sku][cart]) for sku in skus for _, _, cart, _ in CANDIDATE_KINDS)
+    per_product = product_answers(steps)
+    length = min(v.shape[1] for v in per_product.values())
     out = []
     for start, end in events:
         end = min(end, length)  # the video may run a step longer than the answers
         if start >= end or any(m.start <= end + slack and m.end >= start - slack for m in moments):
             continue
-        for change, _states, cart, shelf in CANDIDATE_KINDS:
-            peaks = np.array([max(steps[sku][cart][start:end]) for sku in skus])  # (P,)
-            mirror = max(max(steps[sku][shelf][start:end]) for sku in skus)
-            odds = float(np.log(peaks.max() + FLOOR) - np.log(mirror + FLOOR))
-            out.append(Candidate(Moment(change, start, end, peaks), False, odds))
+        out += [run_candidate(per_product, change, start, end, False) for change in (+1, -1)]
     return out
 
 

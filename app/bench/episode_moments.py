@@ -141,6 +141,8 @@ def episode_moments(
 _ENDS = {"put", "put_back", "return", "return_out"}
 _STARTS = {"take", "take_out"}
 CANDIDATE_KINDS = ((+1, _ENDS, PUT, RETURN), (-1, _STARTS, TAKE_OUT, TAKE))
+#: per direction, the activity that moves an item that way and its shelf mirror
+_ACTIVITIES = {change: (cart, shelf) for change, _, cart, shelf in CANDIDATE_KINDS}
 
 
 @dataclass(frozen=True)
@@ -163,20 +165,36 @@ def episode_candidates(
     a take from the shelf. Keeping the other runs as candidates, each with how strongly the
     answers prefer the cart, lets a reading that knows the till's scans decide them.
     """
-    skus = list(steps)
-    if not skus:
+    if not steps:
         return []
-    per_product = {a: np.array([steps[sku][a] for sku in skus], dtype=np.float64) for a in BIAS}
+    per_product = product_answers(steps)
     path = episode_path({a: v.max(axis=0) for a, v in per_product.items()}, settings)
     candidates = []
-    for change, states, cart, shelf in CANDIDATE_KINDS:
+    for change, states, _cart, _shelf in CANDIDATE_KINDS:
         for start, end in _runs(path, states):
-            peaks = per_product[cart][:, start:end].max(axis=1)  # (P,)
-            mirror = per_product[shelf][:, start:end].max()
-            odds = float(np.log(peaks.max() + FLOOR) - np.log(mirror + FLOOR))
             counted = COUNTED.get(path[start]) == change
-            candidates.append(Candidate(Moment(change, start, end, peaks), counted, odds))
+            candidates.append(run_candidate(per_product, change, start, end, counted))
     return candidates
+
+
+def product_answers(steps: Mapping[str, Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Per activity, every product's per-step answers ``(P, L)``, products in ``steps``
+    order."""
+    skus = list(steps)
+    return {a: np.array([steps[sku][a] for sku in skus], dtype=np.float64) for a in BIAS}
+
+
+def run_candidate(
+    per_product: Mapping[str, np.ndarray], change: int, start: int, end: int, counted: bool
+) -> Candidate:
+    """The candidate move of direction ``change`` over steps ``[start, end)``: each
+    product's peak cart answer there, and its odds (the strongest cart answer against the
+    strongest answer of its shelf mirror, in nats)."""
+    cart, shelf = _ACTIVITIES[change]
+    peaks = per_product[cart][:, start:end].max(axis=1)  # (P,)
+    mirror = per_product[shelf][:, start:end].max()
+    odds = float(np.log(peaks.max() + FLOOR) - np.log(mirror + FLOOR))
+    return Candidate(Moment(change, start, end, peaks), counted, odds)
 
 
 def _runs(path: Sequence[str], states: set[str]) -> list[tuple[int, int]]:
