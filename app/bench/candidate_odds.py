@@ -2,7 +2,7 @@
 
 ``episode_candidates`` keeps every run of a handling's path where an item may have moved
 into or out of the cart, counted by the path or not. The reading of a trip against the
-till's scans (``scan_assignment``) needs, for each, what dropping it costs against counting
+till's scans (``reconcile.assignment``) needs, for each, what dropping it costs against counting
 it: the log odds that it is a cart move. This is a logistic fit of that on the tuning trips,
 
     logit P(cart move) = intercept + slope * odds + counted * (the path counts it)
@@ -25,7 +25,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,75 +33,18 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_expit
 
-from app.bench.cart_view import cart_candidates, session_cells
-from app.bench.episode_moments import (
+from app.bench.cart_view import session_cells
+from app.bench.identify_fusion import kept_answers
+from app.bench.move_matching import matched_moves
+from app.reconcile.cart_changes import cart_candidates
+from app.reconcile.episodes import (
     SETTINGS,
-    Candidate,
     Settings,
     episode_candidates,
     settings_from_json,
 )
-from app.bench.identify_fusion import kept_answers
-from app.bench.move_matching import matched_moves
+from app.reconcile.move_odds import Odds, odds_features
 from model.synth.reader import Dataset, read_dataset
-
-
-@dataclass(frozen=True)
-class Odds:
-    """The coefficients of the log odds that a candidate is a cart move, in nats."""
-
-    intercept: float
-    slope: float
-    counted: float
-    cart: float = 0.0  # per unit of the square root of the cart band's change
-    put: float = 0.0  # added for a put candidate (the cart band read: 0 without it)
-
-
-#: fitted on TUNE20 with the shipped model (see the module's docstring)
-ODDS = Odds(intercept=-1.007, slope=1.429, counted=0.726)
-#: the same with the cart band (``--data``), its unexplained changes candidates too
-CART_ODDS = Odds(intercept=-3.034, slope=1.532, counted=0.693, cart=5.903, put=-1.241)
-
-
-def odds_from_json(text: str) -> Odds:
-    """The coefficients from JSON as ``main`` prints them (other keys are ignored); a
-    ``ValueError`` that says what is wrong otherwise."""
-    try:
-        raw = json.loads(text)
-        return Odds(
-            *(float(raw[k]) for k in ("intercept", "slope", "counted")),
-            **{k: float(raw[k]) for k in ("cart", "put") if k in raw},
-        )
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise ValueError(
-            f'the odds must be {{"intercept": A, "slope": B, "counted": C}} in JSON: {error}'
-        ) from error
-
-
-def log_odds(
-    candidates: Sequence[Candidate], odds: Odds = ODDS, changes: np.ndarray | None = None
-) -> np.ndarray:
-    """``(N,)`` the log odds that each candidate is a cart move: what dropping it costs, in
-    the nats ``scan_assignment`` adds up, against counting it. ``changes``: each
-    candidate's cart band change (``cart_view``); None reads the answers alone."""
-    features = _features(candidates, changes)
-    return features @ np.array(_coefficients(odds)[: features.shape[1]])
-
-
-def _coefficients(odds: Odds) -> tuple[float, ...]:
-    return (odds.intercept, odds.slope, odds.counted, odds.cart, odds.put)
-
-
-def _features(candidates: Sequence[Candidate], changes: np.ndarray | None) -> np.ndarray:
-    """``(N, 3)`` (one, odds, counted), or ``(N, 5)`` with the square root of the cart
-    band's change and whether it is a put candidate."""
-    base = np.array([[1.0, c.odds, float(c.counted)] for c in candidates]).reshape(-1, 3)
-    if changes is None:
-        return base
-    if len(changes) != len(candidates):
-        raise ValueError(f"{len(changes)} cart changes for {len(candidates)} candidates")
-    put = [float(c.moment.change > 0) for c in candidates]
-    return np.column_stack([base, np.sqrt(np.maximum(changes, 0.0)), put])
 
 
 def labelled(
@@ -122,7 +65,7 @@ def labelled(
         else:
             cells = session_cells(dataset, session)
             candidates, changes = cart_candidates(session["steps"], cells, settings)
-        features.append(_features(candidates, changes))
+        features.append(odds_features(candidates, changes))
         moments = [c.moment for c in candidates]
         labels.extend(int(j is not None) for j in matched_moves(session, moments))
     width = 3 if dataset is None else 5

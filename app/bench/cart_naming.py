@@ -22,16 +22,11 @@ import torch
 from PIL import Image
 from scipy.ndimage import uniform_filter
 
-from app.bench.cart_view import (
-    WINDOW,
-    band_top,
-    cart_band,
-    cart_candidates,
-    pair_differences,
-)
-from app.bench.episode_moments import SETTINGS, Settings
 from app.bench.identify_fusion import TEMPERATURE, catalog_pictures
-from app.bench.scan_repair import Moment
+from app.reconcile.cart_changes import WINDOW, cart_candidates, pair_differences
+from app.reconcile.episodes import SETTINGS, Settings
+from app.reconcile.moves import Moment
+from app.video.cart_band import band_top, cart_band
 from model.evaluate.crop_match import CROP_SIZE, square_crop, template_scores
 from model.synth.reader import Dataset
 

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from app.bench.episode_moments import SETTINGS, Settings, episode_moments
 from app.bench.identify_fusion import kept_answers
 from app.bench.move_matching import MOVES, matched_moves
+from app.reconcile.episodes import SETTINGS, Settings, episode_moments
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.bench.scan_repair import FLOOR
+from app.reconcile.moves import FLOOR
 from model.data.split import load_catalog_images
 from model.evaluate.crop_match import CROP_SIZE, picture_at, square_crop, template_scores
 from model.synth.reader import Dataset, read_dataset

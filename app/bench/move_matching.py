@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.bench.scan_repair import Moment
 from app.reconcile.basket import PUT, TAKE_OUT
+from app.reconcile.moves import Moment
 
 #: the annotated activities that move an item, and how
 MOVES = {PUT: +1, TAKE_OUT: -1}

@@ -40,17 +40,18 @@ from app.bench.identify_fusion import (
 from app.bench.move_matching import matched_moves
 from app.bench.reading_limits import MOMENTS, read_moments, session_moves
 from app.bench.reconcile_decode import flag_rates, planted_sessions
-from app.bench.scan_assignment import assign
-from app.bench.scan_repair import Moment, owned_beliefs, owners_after_scans, with_evidence
+from app.bench.scan_repair import owned_beliefs, owners_after_scans
+from app.reconcile.assignment import assign
 from app.reconcile.basket import PUT, TAKE_OUT
 from app.reconcile.compare import compare
+from app.reconcile.moves import Moment, with_evidence
 from model.evaluate.crop_match import CROP_SIZE, square_crop
 from model.synth.reader import Dataset, read_dataset
 from model.synth.video_io import iter_video_frames
 
 #: how each moment's product is read: its strongest alone; in time order, a take-out only
 #: from what is in the cart; as the scans explain it best, greedily (``owners_after_scans``);
-#: or as the most probable whole reading against the scans (``scan_assignment.assign``)
+#: or as the most probable whole reading against the scans (``reconcile.assignment.assign``)
 READINGS = ("alone", "in-cart", "scans-explain", "scans-assign")
 #: seconds the item is held before a put (the take and a look at it) or after a take-out
 HELD_S = 4.0

@@ -2,7 +2,7 @@
 
 Reads kept per-step answers (``reconcile_decode --answers``) into each trip's cart moves,
 reads those against the till's scans (``READINGS``: each move alone, ``scan_repair``'s
-greedy explanation, and the most probable assignment of ``scan_assignment``, per flag
+greedy explanation, and the most probable assignment of ``reconcile.assignment``, per flag
 margin) and counts recall of the planted item, precision and false flags. Two things decide
 the result, and each can be replaced by the annotation to see what the other costs:
 
@@ -50,30 +50,26 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from app.bench.candidate_odds import CART_ODDS, ODDS, Odds, log_odds, odds_from_json
 from app.bench.cart_naming import candidate_votes
-from app.bench.cart_view import cart_candidates, cart_cells, session_frames
-from app.bench.episode_moments import (
+from app.bench.cart_view import session_frames
+from app.bench.identify_fusion import kept_answers
+from app.bench.move_matching import MOVES, matched_moves
+from app.bench.reconcile_decode import flag_rates, planted_sessions
+from app.bench.scan_repair import owned_beliefs, owners_after_scans, step_moments
+from app.reconcile.assignment import PRICES, Prices, assigned_flags
+from app.reconcile.basket import PUT, RETURN, TAKE, TAKE_OUT
+from app.reconcile.cart_changes import cart_candidates
+from app.reconcile.compare import compare
+from app.reconcile.episodes import (
     SETTINGS,
     Settings,
     episode_candidates,
     episode_moments,
     settings_from_json,
 )
-from app.bench.identify_fusion import kept_answers
-from app.bench.move_matching import MOVES, matched_moves
-from app.bench.reconcile_decode import flag_rates, planted_sessions
-from app.bench.scan_assignment import PRICES, Prices, assigned_flags
-from app.bench.scan_repair import (
-    FLOOR,
-    Moment,
-    owned_beliefs,
-    owners_after_scans,
-    step_moments,
-    with_evidence,
-)
-from app.reconcile.basket import PUT, RETURN, TAKE, TAKE_OUT
-from app.reconcile.compare import compare
+from app.reconcile.move_odds import CART_ODDS, ODDS, Odds, log_odds, odds_from_json
+from app.reconcile.moves import FLOOR, Moment, with_evidence
+from app.video.cart_band import cart_cells
 from model.synth.reader import read_dataset
 
 

@@ -15,12 +15,12 @@ is not short, a take-out the model did not see, or the item the till really miss
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from app.reconcile.basket import PUT, TAKE_OUT, Belief, Event, belief
+from app.reconcile.moves import Moment
 
 #: the steps' probability at which a moment counts (lower than the production threshold: a
 #: moment's product is decided by comparison, so it may be found at a weaker peak)
@@ -29,27 +29,6 @@ MOMENT_THRESHOLD = 0.3
 MOMENT_GAP_S = 2.0
 #: a moment may be given to any of its strongest ``TOP_K`` products
 TOP_K = 3
-#: a model answer of 0 would make its logarithm minus infinity
-FLOOR = 1e-4
-
-
-@dataclass(frozen=True)
-class Moment:
-    """One item moved (``change`` +1 in, -1 out) over steps ``[start, end)``."""
-
-    change: int
-    start: int
-    end: int
-    peaks: np.ndarray  # (P,) each product's strongest probability over the moment's steps
-
-
-def with_evidence(moment: Moment, extra: np.ndarray) -> Moment:
-    """``moment`` with each product's log answer raised by ``extra`` ``(P,)`` nats, its peaks
-    as shares summing to one (so that a log ratio of two is their score difference, the
-    cost ``owners_after_scans`` and ``scan_assignment`` read)."""
-    score = np.log(np.asarray(moment.peaks, dtype=np.float64) + FLOOR) + extra
-    score = np.exp(score - score.max())
-    return Moment(moment.change, moment.start, moment.end, score / score.sum())
 
 
 def find_moments(scores: np.ndarray, change: int, threshold: float, gap_steps: int) -> list[Moment]:

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.bench.candidate_odds import Odds, fit_odds, log_odds, main, odds_from_json
-from app.bench.episode_moments import Candidate
-from app.bench.scan_repair import Moment
+from app.bench.candidate_odds import fit_odds, main
+from app.reconcile.episodes import Candidate
+from app.reconcile.move_odds import Odds, log_odds, odds_from_json
+from app.reconcile.moves import Moment
 
 
 def test_the_fit_recovers_the_coefficients_the_labels_were_drawn_with() -> None:

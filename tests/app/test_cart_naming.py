@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from app.bench.cart_naming import changed_box, crop_votes, moment_crops, turned
-from app.bench.cart_view import CART_TOP, TOP_MARGIN
-from app.bench.scan_repair import Moment
+from app.reconcile.moves import Moment
+from app.video.cart_band import CART_TOP, TOP_MARGIN
 from model.evaluate.crop_match import CROP_SIZE
 
 HEIGHT, WIDTH = 144, 192

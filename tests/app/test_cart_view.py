@@ -3,18 +3,15 @@
 import numpy as np
 import pytest
 
-from app.bench.cart_view import (
-    CART_TOP,
-    CELL,
-    TOP_MARGIN,
+from app.reconcile.cart_changes import (
     cart_candidates,
-    cart_cells,
     cart_change,
     cart_events,
     event_candidates,
     moment_changes,
 )
-from app.bench.scan_repair import Moment
+from app.reconcile.moves import Moment
+from app.video.cart_band import CART_TOP, CELL, TOP_MARGIN, cart_cells
 
 HEIGHT, WIDTH = 144, 192
 BAND = round(CART_TOP * HEIGHT) + TOP_MARGIN  # first row of the band

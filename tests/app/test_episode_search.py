@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.bench.episode_moments import Settings
 from app.bench.episode_search import main, moment_errors, search
+from app.reconcile.episodes import Settings
 
 ACTIVITIES = ("take_from_shelf", "put_in_cart", "inspect", "return_to_shelf", "take_out_of_cart")
 

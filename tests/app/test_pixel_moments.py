@@ -18,7 +18,8 @@ from app.bench.pixel_moments import (
     moment_sources,
     score_sessions,
 )
-from app.bench.scan_repair import Moment, step_moments
+from app.bench.scan_repair import step_moments
+from app.reconcile.moves import Moment
 from model.synth import VideoConfig, generate_dataset
 from model.synth.reader import read_dataset
 from tests.small_synth import small_synth_config

@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.bench.candidate_odds import Odds, log_odds
-from app.bench.episode_moments import SETTINGS, Settings, episode_candidates
 from app.bench.reading_limits import (
     annotated_moves,
     boosted,
@@ -20,7 +18,9 @@ from app.bench.reading_limits import (
     session_candidates,
     session_moves,
 )
-from app.bench.scan_repair import Moment
+from app.reconcile.episodes import SETTINGS, Settings, episode_candidates
+from app.reconcile.move_odds import Odds, log_odds
+from app.reconcile.moves import Moment
 
 ZEROS = [0.0] * 10
 

@@ -3,12 +3,12 @@
 import numpy as np
 
 from app.bench.scan_repair import (
-    Moment,
     find_moments,
     owned_beliefs,
     owners_after_scans,
     scan_repaired_beliefs,
 )
+from app.reconcile.moves import Moment
 
 
 def _answer(put: list[float], take_out: list[float] | None = None, n: int = 12) -> dict:

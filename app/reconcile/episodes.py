@@ -1,6 +1,6 @@
 """Cart moves read from per-step answers as whole handlings of an item (a Viterbi path).
 
-``scan_repair.step_moments`` counts a move wherever some product's put or take-out answer
+``app.bench.scan_repair.step_moments`` counts a move wherever some product's put or take-out answer
 reaches a threshold, each direction on its own, and most of its mistakes are a move's
 direction misread: a return to the shelf read as a put, a put as a take-out (the two are
 each other played backwards). A handling has a shape that says more: it starts by taking
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from app.bench.scan_repair import Moment
 from app.reconcile.basket import PUT, RETURN, TAKE, TAKE_OUT
+from app.reconcile.moves import Moment
 
 INSPECT = "inspect"
 #: nats every change of state costs: a path does not flicker between activities
@@ -131,7 +131,7 @@ def episode_moments(
     steps: Mapping[str, Mapping[str, Any]], settings: Settings = SETTINGS
 ) -> list[Moment]:
     """The counted moments of per-step answers (products in ``steps`` order), put moments
-    first, as ``scan_repair.step_moments`` orders them: the candidates the path counts."""
+    first, as ``app.bench.scan_repair.step_moments`` orders them: the candidates the path counts."""
     return [c.moment for c in episode_candidates(steps, settings) if c.counted]
 
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from app.bench.scan_assignment import Prices, assign, assigned_flags
-from app.bench.scan_repair import Moment
+from app.reconcile.assignment import Prices, assign, assigned_flags
+from app.reconcile.moves import Moment
 
 
 def _moment(change: int, at: int, peaks: list[float]) -> Moment:

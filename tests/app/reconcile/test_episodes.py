@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from app.bench.episode_moments import (
+from app.reconcile.episodes import (
     SETTINGS,
     Settings,
     episode_candidates,

@@ -1,6 +1,6 @@
 """The till's scans and the model's cart moves read together, as one most probable assignment.
 
-``scan_repair`` lets the scans move a moment to a runner-up product, greedily and one at a
+``app.bench.scan_repair`` lets the scans move a moment to a runner-up product, greedily and one at a
 time, and counts what is left. This reads a whole trip at once: every moment (an item moved
 into or out of the cart, with each product's peak answer in it) is given to one product or
 to none (a move the model saw that did not happen), and the assignment kept is the most
@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from app.bench.scan_repair import FLOOR, Moment
+from app.reconcile.moves import FLOOR, Moment
 
 
 @dataclass(frozen=True)
