@@ -102,6 +102,11 @@ class Settings:
     evidence_width: int = 160
     evidence_max_frames: int = 1200
     evidence_max_bytes_per_session: int = 4 * 1024 * 1024
+    # where a cart camera's frames show the cart itself, as a share of the height from the
+    # top: the band below it is kept per memory step (a few hundred bytes a step) for
+    # reconciliation to see whether a move changed the cart (``app.video.cart_band``);
+    # the synthetic store's camera mounting (1: keep none)
+    cart_band_top: float = 0.72
     metrics_port: int = 0  # 0: no health and metrics server
     # where that server listens: loopback unless asked, since /metrics tells anyone who
     # reaches it about the store's traffic; containers set 0.0.0.0 (compose.yaml)
@@ -216,6 +221,11 @@ class Settings:
         if self.evidence_fps < 0:
             raise SettingsError(
                 f"{env_name('evidence_fps')} must be 0 (no thumbnails) or positive."
+            )
+        if not 0.0 < self.cart_band_top <= 1.0:
+            raise SettingsError(
+                f"{env_name('cart_band_top')} must be in (0, 1]: a share of the frame's height "
+                "(1 keeps no cart band)."
             )
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"{env_name('metrics_port')} must be a TCP port (0 turns it off).")

@@ -353,6 +353,30 @@ def stored_memory():
 
 
 @pytest.fixture(scope="session")
+def cart_cells_of():
+    """Function: (settings, session id) -> (the cart band's cells stored beside the session's
+    memory, or None; the reference: those of the whole file's frames at the memory's
+    rate, video path given)."""
+    import numpy as np
+
+    from app.video.cart_band import ARRAY_NAME, kept_cells
+
+    def stored(settings: Settings, session_id: str):
+        snap = stored_snapshot(settings, session_id)
+        blobs = [b for b in snap.memory if b.name == ARRAY_NAME]
+        if not blobs:
+            return None
+        blob = blobs[0]
+        return np.frombuffer(blob.data, dtype=np.dtype(blob.dtype)).reshape(blob.shape)
+
+    def reference(path: Path, fps: float, top: float):
+        return kept_cells(decode_at_fps(path, fps), top)
+
+    stored.reference = reference  # type: ignore[attr-defined]
+    return stored
+
+
+@pytest.fixture(scope="session")
 def reference_thumbnails():
     """Function: (video path, settings, fps) -> {time_us: JPEG bytes}: the evidence
     thumbnails an uninterrupted ingest of the whole file keeps."""

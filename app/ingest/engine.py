@@ -547,11 +547,16 @@ class IngestEngine:
                 self.fps,
                 evidence=self.evidence,
                 camera_skew_s=self.settings.camera_skew_s,
+                cart_top=self.settings.cart_band_top,
             )
             memory = Memory.empty(self.cfg, 1)
         else:
             session = LiveSession.from_snapshot(
-                snap, self.fps, self.evidence, self.settings.camera_skew_s
+                snap,
+                self.fps,
+                self.evidence,
+                self.settings.camera_skew_s,
+                self.settings.cart_band_top,
             )
             arrays = memory_arrays(snap)
             memory = Memory.from_arrays(arrays) if arrays else Memory.empty(self.cfg, 1)
@@ -666,6 +671,7 @@ class IngestEngine:
             session.frames_seen = int(memory.frames_seen[i])
             session.written = True
             session.unsaved_clips.append(len(clips[i]))
+            session.keep_cart_cells(clips[i])
             session.dirty = True
         if replay:  # written before a restart: not new work
             self.stats.replayed_clips += len(sessions)

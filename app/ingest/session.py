@@ -19,6 +19,8 @@ from app.ingest.cameras import (
 from app.ingest.records import TopicPartition
 from app.ingest.thumbnails import OFF, KeeperSavepoint, ThumbnailKeeper, ThumbnailPolicy
 from app.video import Timeline
+from app.video.cart_band import ARRAY_NAME as CART_CELLS
+from app.video.cart_band import CART_TOP, kept_cells
 from storage import SessionStatus
 from storage.ingest_state import ArrayBlob, SessionSnapshot
 
@@ -62,6 +64,11 @@ class LiveSession:
     evidence: ThumbnailPolicy = OFF
     thumbnails: ThumbnailKeeper = field(init=False)
     camera_skew_s: float = 30.0  # CARTMEM_CAMERA_SKEW_S
+    # the cart band of every frame written into the memory, a (T, h, w, 3) array a clip
+    # (``app.video.cart_band``), stored with the memory; None: not known from the first
+    # step on (stored before it was kept, frames too small), so none is kept
+    cart_cells: list[np.ndarray] | None = field(default_factory=list)
+    cart_top: float = CART_TOP  # CARTMEM_CART_BAND_TOP
     _stored_after_commit: tuple[dict[str, tuple[int, int]], int, bool] = field(
         default=({}, 0, False), init=False, repr=False
     )
@@ -136,6 +143,28 @@ class LiveSession:
             len(self.unsaved_clips) >= every_clips or self.closed or self.save_memory_now
         )
 
+    def keep_cart_cells(self, clip: np.ndarray) -> None:
+        """The cart band of a clip (T, H, W, 3) just written into the memory: one row of
+        cells per memory step, so the band stays aligned with the memory's steps."""
+        if self.cart_cells is None:
+            return
+        cells = kept_cells(clip, self.cart_top)
+        if cells is None or (self.cart_cells and cells.shape[1:] != self.cart_cells[0].shape[1:]):
+            self.cart_cells = None
+            return
+        self.cart_cells.append(cells)
+
+    def _with_cart_cells(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The memory's arrays and the cart band of its steps, when it is known for each."""
+        if not self.cart_cells:
+            return arrays
+        cells = np.concatenate(self.cart_cells)
+        if len(cells) != self.frames_seen:  # a step without its cells: the band is unknown
+            self.cart_cells = None
+            return arrays
+        self.cart_cells = [cells]
+        return {**arrays, CART_CELLS: cells}
+
     def take_clip(self, frames: int) -> np.ndarray:
         """The next ``frames`` pending frames as a clip (T, H, W, 3)."""
         clip, self.pending = self.pending[:frames], self.pending[frames:]
@@ -152,6 +181,8 @@ class LiveSession:
         first = self.cameras.tracks[0] if self.cameras.tracks else None
         timeline = first.timeline if first else Timeline(self.fps)
         saving = memory_arrays is not None
+        if memory_arrays is not None:
+            memory_arrays = self._with_cart_cells(memory_arrays)
         start, end = self.pending_start, self.cameras.next_step
         unsaved = [] if saving else list(self.unsaved_clips)
         keep_from = start - sum(unsaved)  # the first frame the stored memory lacks
@@ -220,8 +251,10 @@ class LiveSession:
         fps: float,
         evidence: ThumbnailPolicy = OFF,
         camera_skew_s: float = 30.0,
+        cart_top: float = CART_TOP,
     ) -> LiveSession:
         info = snap.pending_info
+        stored_cells = [_array(b) for b in snap.memory if b.name == CART_CELLS]
         session = cls(
             id=snap.session_id,
             fps=fps,
@@ -235,6 +268,8 @@ class LiveSession:
             evidence=evidence,
             camera_skew_s=camera_skew_s,
             saved_frames_seen=snap.frames_seen,
+            cart_cells=stored_cells if stored_cells or snap.frames_seen == 0 else None,
+            cart_top=cart_top,
         )
         session.thumbnails = ThumbnailKeeper(
             evidence,
@@ -299,7 +334,8 @@ class _Savepoint:
 
 
 def memory_arrays(snap: SessionSnapshot) -> dict[str, np.ndarray]:
-    return {b.name: _array(b) for b in snap.memory}
+    """The stored memory's own arrays (the cart band stored beside them left out)."""
+    return {b.name: _array(b) for b in snap.memory if b.name != CART_CELLS}
 
 
 def _blob(name: str, array: np.ndarray) -> ArrayBlob:

@@ -24,6 +24,12 @@ CART_TOP = 0.72
 TOP_MARGIN = 2
 #: a cell's side in pixels: smaller than an item lying in the cart, larger than the noise
 CELL = 8
+#: the name the ingest worker stores a session's cells under, beside its memory's arrays
+ARRAY_NAME = "cart_cells"
+#: what the ingest worker keeps cells in: shares near 1 to three digits, finer than any
+#: change the readings tell apart (noise 0.02, a change 0.15), at a quarter of float64's
+#: bytes (a 24 x 4 cell band: 576 bytes a memory step)
+KEPT_DTYPE = np.float16
 
 
 def band_top(height: int, top: float = CART_TOP) -> int:
@@ -32,7 +38,7 @@ def band_top(height: int, top: float = CART_TOP) -> int:
 
 
 def cart_band(
-    frames: Sequence[np.ndarray], top: float = CART_TOP, dtype: type = np.float64
+    frames: Sequence[np.ndarray] | np.ndarray, top: float = CART_TOP, dtype: type = np.float64
 ) -> np.ndarray:
     """``(L, H, W, 3)``: each frame's cart band as shares of its mean brightness (lighting
     drift and flicker scale the whole frame)."""
@@ -41,9 +47,11 @@ def cart_band(
     return band
 
 
-def cart_cells(frames: Sequence[np.ndarray], top: float = CART_TOP, cell: int = CELL) -> np.ndarray:
+def cart_cells(
+    frames: Sequence[np.ndarray] | np.ndarray, top: float = CART_TOP, cell: int = CELL
+) -> np.ndarray:
     """``(L, h, w, 3)``: ``cart_band`` in cells of ``cell`` pixels."""
-    if not frames:
+    if len(frames) == 0:
         return np.zeros((0, 0, 0, 3))
     band = cart_band(frames, top)
     count, height, width, channels = band.shape
@@ -52,3 +60,13 @@ def cart_cells(frames: Sequence[np.ndarray], top: float = CART_TOP, cell: int = 
         raise ValueError(f"the cart band ({height} x {width} pixels) is smaller than a cell")
     cropped = band[:, : rows * cell, : columns * cell]
     return cropped.reshape(count, rows, cell, columns, cell, channels).mean(axis=(2, 4))
+
+
+def kept_cells(clip: np.ndarray, top: float = CART_TOP, cell: int = CELL) -> np.ndarray | None:
+    """``(T, h, w, 3)`` ``cart_cells`` of a clip's frames ``(T, H, W, 3)`` as the ingest
+    worker keeps them (``KEPT_DTYPE``); None where the band holds no whole cell (frames
+    too small, or ``top`` 1: no band)."""
+    height, width = clip.shape[1:3]
+    if height - band_top(height, top) < cell or width < cell:
+        return None
+    return cart_cells(clip, top, cell).astype(KEPT_DTYPE)

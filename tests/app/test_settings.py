@@ -81,6 +81,8 @@ def test_secrets_never_show(tmp_path: Path) -> None:
         ({"CARTMEM_WEBHOOK_RETRY_S": "0"}, "CARTMEM_WEBHOOK_RETRY_S"),
         ({"CARTMEM_BACKBONE_BATCH_CLIPS": "-1"}, "CARTMEM_BACKBONE_BATCH_CLIPS"),
         ({"CARTMEM_BACKBONE_AUTOCAST": "int8"}, "CARTMEM_BACKBONE_AUTOCAST"),
+        ({"CARTMEM_CART_BAND_TOP": "0"}, "CARTMEM_CART_BAND_TOP"),
+        ({"CARTMEM_CART_BAND_TOP": "1.2"}, "CARTMEM_CART_BAND_TOP"),
         (
             {
                 "CARTMEM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",

@@ -3,6 +3,7 @@
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app import db as database_ops
@@ -32,20 +33,39 @@ def ingest(settings: Settings, videos: list[Path], *, chunk_seconds: float = 3.0
 
 
 def test_memories_equal_populate_on_the_same_frames(
-    settings, synth_videos, reference_memory, stored_memory
+    settings, synth_videos, reference_memory, stored_memory, cart_cells_of
 ) -> None:
     stats, closed = ingest(settings, synth_videos)
     assert sorted(closed) == sorted(v.stem for v in synth_videos)
     assert stats.dead_letters == 0 and stats.duplicates == 0
+    fps = load_model(settings).net.cfg.fps
     for video in synth_videos:
         memory, snap = stored_memory(settings, video.stem)
         assert snap.status == "closed"
         assert memory.equal(reference_memory(video)), video.stem
         assert snap.frames_seen == int(reference_memory(video).frames_seen[0])
+        # the cart band of every memory step is stored beside the memory, as the frames give it
+        cells = cart_cells_of(settings, video.stem)
+        assert cells is not None and len(cells) == snap.frames_seen
+        assert np.array_equal(cells, cart_cells_of.reference(video, fps, settings.cart_band_top))
+
+
+def test_a_cart_band_top_of_one_keeps_no_band(
+    settings, synth_videos, stored_memory, cart_cells_of
+) -> None:
+    ingest(dataclasses.replace(settings, cart_band_top=1.0), synth_videos[:1])
+    memory, _ = stored_memory(settings, synth_videos[0].stem)
+    assert memory is not None and cart_cells_of(settings, synth_videos[0].stem) is None
 
 
 def test_stopping_anywhere_and_resuming_gives_the_same_memories(
-    settings, synth_videos, reference_memory, stored_memory, reference_thumbnails, stored_thumbnails
+    settings,
+    synth_videos,
+    reference_memory,
+    stored_memory,
+    reference_thumbnails,
+    stored_thumbnails,
+    cart_cells_of,
 ) -> None:
     # few thumbnails allowed: each 30 s session is thinned twice, across the restarts
     settings = dataclasses.replace(settings, evidence_max_frames=8)
@@ -62,19 +82,25 @@ def test_stopping_anywhere_and_resuming_gives_the_same_memories(
         kept = stored_thumbnails(settings, video.stem)
         assert kept == reference_thumbnails(video, settings, fps), video.stem
         assert 4 <= len(kept) <= 8 and snap.pending_info["evidence_step"] == 4
+        # the clips replayed after each restart keep their cart band once, in step order
+        cells = cart_cells_of.reference(video, fps, settings.cart_band_top)
+        assert np.array_equal(cart_cells_of(settings, video.stem), cells), video.stem
 
 
 def test_a_pool_smaller_than_the_sessions_evicts_and_reloads_exactly(
-    settings, synth_videos, reference_memory, stored_memory
+    settings, synth_videos, reference_memory, stored_memory, cart_cells_of
 ) -> None:
     # the file source interleaves nothing, so cut chunks small and allow one live session:
     # every new session forces the previous one out to the database and back
     small = dataclasses.replace(settings, max_live_sessions=1)
     _, closed = ingest(small, synth_videos, chunk_seconds=1.0)
     assert len(closed) == len(synth_videos)
+    fps = load_model(settings).net.cfg.fps
     for video in synth_videos:
         memory, _ = stored_memory(small, video.stem)
         assert memory.equal(reference_memory(video))
+        cells = cart_cells_of.reference(video, fps, settings.cart_band_top)
+        assert np.array_equal(cart_cells_of(small, video.stem), cells), video.stem
 
 
 def test_replaying_the_same_files_changes_nothing(settings, synth_videos, stored_memory) -> None:
