@@ -124,7 +124,8 @@ class Settings:
     query_poll_s: float = 1.0  # longest wait between looks at the queue
     answer_cache_sessions: int = 256  # memories the query worker keeps on the device
     # how reconciliation reads a product's put / take-out events: activity questions over
-    # overlapping windows, or one whole-session question answered per memory step
+    # overlapping windows, one whole-session question answered per memory step, or those
+    # answers of every product read as one trip with the cart band and the scans
     reconcile_evidence: str = "windows"
     # a discrepancy becomes a flag only from this confidence on (the probability, under the
     # model's answers, that the cart holds more or fewer items than were scanned); chosen
@@ -177,7 +178,7 @@ class Settings:
         object.__setattr__(self, "log_level", self.log_level.upper())
         _check_choice("log_level", self.log_level, LOG_LEVELS)
         _check_choice("backbone_autocast", self.backbone_autocast, BACKBONE_AUTOCAST)
-        _check_choice("reconcile_evidence", self.reconcile_evidence, ("windows", "steps"))
+        _check_choice("reconcile_evidence", self.reconcile_evidence, ("windows", "steps", "cart"))
         for name in (
             "max_message_bytes",
             "max_frame_pixels",

@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="default: CARTMEM_CHECKPOINT_PATH")
     parser.add_argument(
         "--evidence",
-        choices=("windows", "steps"),
+        choices=("windows", "steps", "cart"),
         default=None,
         help="how events are read (default: CARTMEM_RECONCILE_EVIDENCE)",
     )

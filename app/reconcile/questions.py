@@ -13,7 +13,9 @@ Products without cart activity cost one question, so a large catalog stays affor
 
 With per-step evidence (``evidence="steps"``) the whole-session question asks for the
 answer at every memory step, events are read from those steps (``basket.step_events``) and
-carry their own time evidence: one question per candidate product, no later rounds.
+carry their own time evidence: one question per candidate product, no later rounds. The
+``cart`` evidence asks the same questions and reads the whole trip at once, with the
+session's cart band and the till's scans (``trip``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Question:
     end: float
     activity: str | None = None
     steps: bool = False  # an activity question that also wants the answer per memory step
+    cart: bool = False  # its answers are read as a whole trip (``trip``), not per product
 
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"sku": self.sku, "from": self.start, "to": self.end}
@@ -62,13 +65,16 @@ class Question:
             params["activity"] = self.activity
         if self.steps:
             params["steps"] = True
+        if self.cart:
+            params["cart"] = True
         return params
 
     @classmethod
     def of(cls, kind: str, params: Mapping[str, Any]) -> Question:
         activity = params.get("activity") if kind == "time" else None
         start, end = float(params["from"]), float(params["to"])
-        return cls(kind, params["sku"], start, end, activity, bool(params.get("steps")))
+        steps, cart = bool(params.get("steps")), bool(params.get("cart"))
+        return cls(kind, params["sku"], start, end, activity, steps, cart)
 
 
 #: the answer to each finished question; None when it failed
@@ -97,17 +103,37 @@ def tiles(duration: float) -> list[tuple[float, float]]:
 
 
 #: how reconciliation reads a product's events: from activity questions over overlapping
-#: windows (and a time question per event), or from one question's per-step answer
-EVIDENCE = ("windows", "steps")
+#: windows (and a time question per event), from one question's per-step answer, or from
+#: those of every product together with the cart band and the scans (``trip``)
+EVIDENCE = ("windows", "steps", "cart")
 
 
-def session_question(sku: str, duration: float, *, steps: bool = False) -> Question:
-    return Question("activity", sku, 0.0, duration, steps=steps)
+def session_question(sku: str, duration: float, *, evidence: str = "windows") -> Question:
+    if evidence not in EVIDENCE:
+        raise ValueError(f"evidence {evidence!r}: choose from {', '.join(EVIDENCE)}")
+    steps = evidence in ("steps", "cart")
+    return Question("activity", sku, 0.0, duration, steps=steps, cart=evidence == "cart")
 
 
-def asks_steps(answers: Answers) -> bool:
-    """Whether this session's questions read per-step evidence (its first round says so)."""
-    return any(q.steps for q in answers)
+def session_evidence(answers: Answers) -> str:
+    """How this session's questions are read (its first round says so)."""
+    if any(q.cart for q in answers):
+        return "cart"
+    return "steps" if any(q.steps for q in answers) else "windows"
+
+
+def step_answers(
+    candidates: Sequence[str], duration: float, answers: Answers
+) -> dict[str, dict[str, Any]]:
+    """Each candidate's per-step answer (``StepScores`` JSON) where its whole-session
+    question was answered with one; the others were not checked."""
+    evidence = session_evidence(answers)
+    out = {}
+    for sku in candidates:
+        answer = answers.get(session_question(sku, duration, evidence=evidence))
+        if isinstance(answer, ActivityAnswer) and answer.steps is not None:
+            out[sku] = answer.steps.to_json()
+    return out
 
 
 def needed_questions(
@@ -115,9 +141,10 @@ def needed_questions(
 ) -> list[Question]:
     """Every question the answers so far call for (including those already asked)."""
     needed: dict[Question, None] = {}
-    steps = asks_steps(answers)
+    evidence = session_evidence(answers)
+    steps = evidence != "windows"
     for sku in candidates:
-        first = session_question(sku, duration, steps=steps)
+        first = session_question(sku, duration, evidence=evidence)
         needed[first] = None
         if steps or not _touched(answers.get(first)):
             continue
@@ -137,9 +164,10 @@ def read_beliefs(candidates: Sequence[str], duration: float, answers: Answers) -
     question only removes that piece of evidence.
     """
     beliefs = []
-    steps = asks_steps(answers)
+    evidence = session_evidence(answers)
+    steps = evidence != "windows"
     for sku in candidates:
-        first = session_question(sku, duration, steps=steps)
+        first = session_question(sku, duration, evidence=evidence)
         answer = answers.get(first)
         if not isinstance(answer, ActivityAnswer):
             continue  # never answered: this product was not checked

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -25,19 +26,24 @@ from app.reconcile.announce import announce
 from app.reconcile.basket import Belief
 from app.reconcile.compare import Discrepancy, compare
 from app.reconcile.questions import (
+    EVIDENCE,
     Question,
-    asks_steps,
     candidate_skus,
     needed_questions,
     read_beliefs,
+    session_evidence,
     session_question,
+    step_answers,
 )
 from app.reconcile.report import QuestionCounts, ReconciliationReport, scan_lines
 from app.reconcile.reviews import Review
+from app.reconcile.trip import read_trip
+from app.video.cart_band import ARRAY_NAME as CART_CELLS
 from storage import Answer, Product, QueryStatus, Reconciliation, SessionMemory, SessionStatus
 from storage import query_queue as queue
 from storage import reconciliations as store
 from storage import reviews as review_store
+from storage.answering import memory_array
 
 log = logging.getLogger("cartmem.reconcile")
 
@@ -56,6 +62,8 @@ def request_reconciliation(
     catalog, else the catalog, at most ``cap`` of them. ``evidence``: how events are read
     (``questions.EVIDENCE``); the first round's questions carry it for every later step.
     """
+    if evidence not in EVIDENCE:
+        raise InvalidInputError(f"evidence {evidence!r}: choose from {', '.join(EVIDENCE)}.")
     with database.session() as db:
         session = store.lock_session(db, session_id)
         if session is None:
@@ -76,9 +84,10 @@ def request_reconciliation(
                 f"there is no product to check session {session_id!r} for: "
                 "the catalog is empty (`cartmem catalog add`)."
             )
-        steps = evidence == "steps"
         _enqueue(
-            db, session_id, (session_question(sku, duration, steps=steps) for sku in candidates)
+            db,
+            session_id,
+            (session_question(sku, duration, evidence=evidence) for sku in candidates),
         )
         return len(candidates)
 
@@ -148,8 +157,10 @@ def _advance(
         return None
     duration = _duration(db, session_id)
     answers = {Question.of(q.kind, q.params): _readable(a) for q, a in rows}
-    steps = asks_steps(answers)
-    candidates = [q.sku for q in answers if q == session_question(q.sku, duration, steps=steps)]
+    evidence = session_evidence(answers)
+    candidates = [
+        q.sku for q in answers if q == session_question(q.sku, duration, evidence=evidence)
+    ]
     missing = [q for q in needed_questions(candidates, duration, answers) if q not in answers]
     if missing:
         _enqueue(db, session_id, missing)
@@ -157,17 +168,21 @@ def _advance(
     existing = store.get_reconciliation(db, session_id)
     if existing is not None and not replace:
         return existing
-    beliefs = read_beliefs(candidates, duration, answers)
     scanned = _scanned(db, session_id)
+    if evidence == "cart":
+        steps = step_answers(candidates, duration, answers)
+        trip = read_trip(steps, scanned, _cart_cells(db, session_id), min_confidence=min_confidence)
+        beliefs, discrepancies = trip.beliefs, trip.discrepancies
+    else:
+        beliefs = read_beliefs(candidates, duration, answers)
+        discrepancies = compare(beliefs, scanned, min_confidence=min_confidence)
     versions = sorted({a.model_version for _, a in rows if a is not None})
     row = store.save_reconciliation(
         db,
         session_id=session_id,
         expected=[b.to_json() for b in beliefs if b.qty > 0],
         scanned=scan_lines(scanned),
-        discrepancies=[
-            d.to_json() for d in compare(beliefs, scanned, min_confidence=min_confidence)
-        ],
+        discrepancies=[d.to_json() for d in discrepancies],
         model_version=(",".join(versions) or "no answers")[:128],
     )
     announce(db, row, webhook=webhook)
@@ -241,6 +256,14 @@ def _duration(db: Session, session_id: str) -> float:
             "run `cartmem db upgrade`."
         )
     return round(memory.frames_seen / memory.fps, 3)
+
+
+def _cart_cells(db: Session, session_id: str) -> np.ndarray | None:
+    """The cart band the ingest worker kept beside the session's memory (None: not kept)."""
+    blob = memory_array(db, session_id, CART_CELLS)
+    if blob is None:
+        return None
+    return np.frombuffer(blob.data, dtype=np.dtype(blob.dtype)).reshape(blob.shape)
 
 
 def _scanned(db: Session, session_id: str) -> dict[str, int]:

@@ -93,7 +93,7 @@ def test_failed_questions_remove_only_their_evidence() -> None:
 
 def test_with_per_step_evidence_one_question_per_product_is_the_whole_reconciliation() -> None:
     duration = 20.0
-    first = [session_question(s, duration, steps=True) for s in ("A", "B")]
+    first = [session_question(s, duration, evidence="steps") for s in ("A", "B")]
     assert first[0].params()["steps"] is True
     assert Question.of("activity", first[0].params()) == first[0]  # the flag survives the row
     assert needed_questions(["A", "B"], duration, {}) == [

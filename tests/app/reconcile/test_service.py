@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from app.db import Database
@@ -16,7 +17,8 @@ from app.reconcile import (
     request_reconciliation,
     session_closed_hook,
 )
-from storage import Query, Reconciliation
+from app.video.cart_band import ARRAY_NAME as CART_CELLS
+from storage import ArrayPart, MemoryArray, Query, Reconciliation
 from storage import query_queue as queue
 
 from .conftest import Span
@@ -104,6 +106,65 @@ def test_per_step_evidence_reaches_the_same_verdicts_with_one_question_per_produ
     grabbed = next(d for d in report.discrepancies if d.sku == "GRABBED")
     (put,) = [e for e in grabbed.evidence if e.counted]
     assert put.time is not None and (put.time.start, put.time.end) == (43, 46)
+
+
+#: a trip where every move into or out of the cart changed the cart band, and TOUCHED's
+#: handling ends where the answers cannot tell the cart from the shelf
+CART_SPANS = [s for s in SPANS if s.sku not in ("MISSED-OUT", "TOUCHED")] + [
+    Span("take_from_shelf", "TOUCHED", 100, 103),
+    Span("put_in_cart", "TOUCHED", 103, 106),
+    Span("return_to_shelf", "TOUCHED", 103, 106),
+]
+CART_CHANGES = [(16, 0.5), (23, 0.5), (36, 0.5), (46, 0.5), (53, 0.5), (63, -0.5)]
+
+
+def store_band(database: Database, session_id: str, changes: list[tuple[int, float]]) -> None:
+    """The cart band ingest keeps beside the memory: one cell brighter from each change on
+    (an item that lies there; a negative change, PUT-BACK's item taken out again)."""
+    cells = np.ones((120, 4, 6, 3), dtype=np.float16)
+    for k, (step, change) in enumerate(changes):
+        cell = (k % 4, k // 4) if change > 0 else (2, 0)  # PUT-BACK's item lay in cell 2
+        cells[step:, cell[0], cell[1]] += change
+    with database.session() as db:
+        db.add(
+            MemoryArray(
+                session_id=session_id,
+                part=ArrayPart.MEMORY.value,
+                name=CART_CELLS,
+                dtype=cells.dtype.str,
+                shape=list(cells.shape),
+                data=cells.tobytes(),
+            )
+        )
+
+
+@pytest.mark.parametrize("touched_cart", [False, True])
+def test_cart_evidence_reads_the_trip_with_its_cart_band_and_the_scans(
+    store: Database, answer_all, touched_cart: bool
+) -> None:
+    store_band(store, "s1", CART_CHANGES + ([(106, 1.5)] if touched_cart else []))
+    assert request_reconciliation(store, "s1", evidence="cart") == len(SKUS)
+    answer_all(CART_SPANS)
+    assert questions(store, "s1") == {"activity": len(SKUS)}  # no later round
+    report = reconcile_now(store, "s1")
+    assert report.state == "done"
+    expected = {
+        "GRABBED": (DiscrepancyKind.NOT_SCANNED, 1, 0),
+        "TWO": (DiscrepancyKind.QUANTITY, 2, 1),
+        "PUT-BACK": (DiscrepancyKind.SCANNED_NOT_TAKEN, 0, 1),
+    }
+    if touched_cart:  # the band changed where TOUCHED's handling ended: it went in
+        expected["TOUCHED"] = (DiscrepancyKind.NOT_SCANNED, 1, 0)
+    assert {d.sku: (d.kind, d.expected, d.scanned) for d in report.discrepancies} == expected
+    grabbed = next(d for d in report.discrepancies if d.sku == "GRABBED")
+    (put,) = grabbed.evidence
+    assert put.time is not None and (put.time.start, put.time.end) == (43, 46)
+    assert all(0.5 <= d.confidence <= 1.0 for d in report.discrepancies)
+
+
+def test_unknown_evidence_is_refused_in_a_sentence(store: Database) -> None:
+    with pytest.raises(InvalidInputError, match="choose from windows, steps, cart"):
+        request_reconciliation(store, "s1", evidence="pixels")
 
 
 def test_new_scans_change_the_outcome_on_recompute_only(store: Database, answer_all) -> None:

@@ -1,0 +1,108 @@
+"""A whole trip read against the till's scans: reconciliation's ``cart`` evidence.
+
+Reading each product on its own (``basket.step_events``) counts a put wherever that
+product's put answer is high, and most of what it gets wrong is the shelf and the cart
+swapped (a return read as a put) or one product's move given to a look-alike: a false flag
+either way. A checkout knows more than one product's answers: the whole store's answers at
+each step, the cart band the camera sees below the shelves, and the till's scans. So this
+reads the trip at once, as ``app.bench.reading_limits`` measured it (docs/RESULTS.md, "The
+cart band"):
+
+1. every handling's end and start on the most probable path through the per-step answers
+   of all candidate products (``episodes``) is a candidate move, and so is every change of
+   the cart band that no handling explains (``cart_changes``), each with the log odds that
+   it is a cart move (``move_odds``: ``CART_ODDS`` where the session kept its band,
+   ``ODDS`` from the answers alone where it did not);
+2. the most probable assignment (``assignment``) gives each candidate to one product or to
+   none, weighing its odds and each product's answer against the scans;
+3. a product the best reading leaves over or under its scans is a discrepancy. Its
+   confidence is the logistic of its margin (how much less probable the best reading
+   without that difference is, in nats): 0.5 where another reading explains the trip as
+   well, near 1 where none does.
+
+Each product's belief holds the moves given to it, each with its steps as time evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.reconcile.assignment import PRICES, Prices, assigned_flags
+from app.reconcile.basket import PUT, TAKE_OUT, Belief, Event, TimeEvidence, belief
+from app.reconcile.cart_changes import cart_candidates
+from app.reconcile.compare import Discrepancy, DiscrepancyKind
+from app.reconcile.episodes import SETTINGS, Settings, episode_candidates
+from app.reconcile.move_odds import CART_ODDS, ODDS, log_odds
+from app.reconcile.moves import with_evidence
+
+
+@dataclass(frozen=True)
+class TripReading:
+    beliefs: list[Belief]  # every candidate product's, in the order of the answers
+    discrepancies: list[Discrepancy]  # most certain first
+    band: bool  # whether the cart band was read
+
+
+def read_trip(
+    steps: Mapping[str, Mapping[str, Any]],
+    scanned: Mapping[str, int],
+    cells: np.ndarray | None,
+    *,
+    min_confidence: float = 0.0,
+    settings: Settings = SETTINGS,
+    prices: Prices = PRICES,
+) -> TripReading:
+    """Read per-step answers (SKU -> ``StepScores`` JSON, every candidate product of the
+    session) with the session's cart band ``cells`` ``(L, h, w, 3)`` (None: not kept)
+    against the ``scanned`` counts; discrepancies from ``min_confidence`` on."""
+    skus = list(steps)
+    if not skus:
+        return TripReading([], [], False)
+    fps = float(steps[skus[0]]["fps"])
+    length = min(len(steps[sku][PUT]) for sku in skus)
+    band = cells is not None and len(cells) >= length
+    if band:
+        assert cells is not None
+        candidates, changes = cart_candidates(steps, cells.astype(np.float64), settings)
+        odds = log_odds(candidates, CART_ODDS, changes)
+    else:
+        candidates = episode_candidates(steps, settings)
+        odds = log_odds(candidates, ODDS)
+    share = np.zeros(len(skus))
+    moments = [with_evidence(c.moment, share) for c in candidates]  # shares summing to one
+    counts = np.array([scanned.get(sku, 0) for sku in skus], dtype=np.int64)
+    best, flags = assigned_flags(moments, counts, prices, odds.tolist())
+    events: dict[str, list[Event]] = {sku: [] for sku in skus}
+    for m, owner, nats in zip(moments, best.owner, odds, strict=True):
+        if owner is None:
+            continue
+        start, end = m.start / fps, m.end / fps
+        p = _logistic(float(nats))
+        activity = PUT if m.change > 0 else TAKE_OUT
+        time = TimeEvidence(start, end, p)
+        events[skus[owner]].append(Event(activity, m.change, start, end, p, True, time))
+    beliefs = [belief(sku, events[sku]) for sku in skus]
+    found = []
+    for flag in flags:
+        b, n = beliefs[flag.product], int(counts[flag.product])
+        confidence = _logistic(flag.margin)
+        if confidence < min_confidence:
+            continue
+        found.append(Discrepancy(_kind(b.qty, n), b.sku, b.qty, n, confidence, b.events))
+    found.sort(key=lambda d: (-d.confidence, d.sku))
+    return TripReading(beliefs, found, band)
+
+
+def _kind(expected: int, scanned: int) -> DiscrepancyKind:
+    if expected > scanned:
+        return DiscrepancyKind.NOT_SCANNED if scanned == 0 else DiscrepancyKind.QUANTITY
+    return DiscrepancyKind.SCANNED_NOT_TAKEN if expected == 0 else DiscrepancyKind.QUANTITY
+
+
+def _logistic(nats: float) -> float:
+    return 1.0 if nats == math.inf else 0.5 * (1.0 + math.tanh(nats / 2.0))
