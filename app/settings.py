@@ -125,8 +125,9 @@ class Settings:
     answer_cache_sessions: int = 256  # memories the query worker keeps on the device
     # how reconciliation reads a product's put / take-out events: activity questions over
     # overlapping windows, one whole-session question answered per memory step, or those
-    # answers of every product read as one trip with the cart band and the scans
-    reconcile_evidence: str = "windows"
+    # answers of every product read as one trip with the cart band and the scans (held-out
+    # trips: 1.8 false flags a trip against 16 for steps; docs/RESULTS.md)
+    reconcile_evidence: str = "cart"
     # a discrepancy becomes a flag only from this confidence on (the probability, under the
     # model's answers, that the cart holds more or fewer items than were scanned); chosen
     # on validation stores' sessions for the shipped model (docs/RESULTS.md)

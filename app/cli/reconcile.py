@@ -65,6 +65,7 @@ def reconcile(
         session_id,
         recompute=recompute,
         wait_s=wait_s,
+        evidence=app.settings.reconcile_evidence,
         min_confidence=app.settings.reconcile_min_confidence,
         webhook=bool(app.settings.webhook_url),
     )

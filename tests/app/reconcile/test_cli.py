@@ -11,6 +11,7 @@ from app.cli import AppContext
 from app.cli.reconcile import reconcile
 from app.cli.scans import scans
 from app.db import Database
+from storage import query_queue as queue
 
 from .conftest import Span
 
@@ -48,12 +49,15 @@ def test_scans_add_and_list(run, make_session) -> None:
 
 
 def test_reconcile_waits_for_answers_then_reports(
-    run, make_session, make_catalog, answer_all
+    run, database, make_session, make_catalog, answer_all
 ) -> None:
     make_catalog("JAM", "SOUP")
     make_session("s1")
     run(scans, "add", "--session", "s1", "--sku", "JAM")
     assert "not reconciled yet" in run(reconcile, "s1").output
+    with database.session() as db:  # asked as CARTMEM_RECONCILE_EVIDENCE reads (cart)
+        asked = queue.list_queries(db, session_id="s1", limit=100)
+    assert len(asked) == 2 and all(q.params.get("cart") for q in asked)
     answer_all(SPANS)
 
     shown = run(reconcile, "s1").output
