@@ -48,8 +48,6 @@ GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "sessions": ("SELECT", "UPDATE (store_id)"),
         "session_memories": ("SELECT",),
         "memory_arrays": ("SELECT",),
-        # reconciliation names a cart move from the pictures of where the cart changed
-        "evidence_thumbnails": ("SELECT",),
         "products": ("SELECT",),
         "queries": ("SELECT", "INSERT", "UPDATE"),  # claim, finish, next reconcile round
         "answers": ("SELECT", "INSERT"),

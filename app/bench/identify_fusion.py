@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.reconcile.cart_naming import TEMPERATURE  # the softmax of the templates' votes
 from app.reconcile.moves import FLOOR
 from model.data.split import load_catalog_images
 from model.evaluate.crop_match import CROP_SIZE, picture_at, square_crop, template_scores
@@ -41,6 +40,8 @@ PUT = "put_in_cart"
 #: spans of one item closer than this (seconds) are one handling: an episode's activities
 #: follow each other without a gap
 TOUCH_S = 0.05
+#: the templates' correlations are turned into votes as a softmax at this temperature
+TEMPERATURE = 0.07
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from app.bench.cart_view import candidate_votes, session_frames
+from app.bench.cart_naming import candidate_votes
+from app.bench.cart_view import session_frames
 from app.bench.identify_fusion import kept_answers
 from app.bench.move_matching import MOVES, matched_moves
 from app.bench.reconcile_decode import flag_rates, planted_sessions

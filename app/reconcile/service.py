@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 import sqlalchemy as sa
@@ -24,7 +23,7 @@ from app.answer.payloads import AnswerPayload, PayloadError, answer_from_json
 from app.db import Database
 from app.errors import InvalidInputError, NotFoundError
 from app.reconcile.announce import announce
-from app.reconcile.basket import PUT, Belief
+from app.reconcile.basket import Belief
 from app.reconcile.compare import Discrepancy, compare
 from app.reconcile.questions import (
     EVIDENCE,
@@ -39,14 +38,12 @@ from app.reconcile.questions import (
 from app.reconcile.report import QuestionCounts, ReconciliationReport, scan_lines
 from app.reconcile.reviews import Review
 from app.reconcile.trip import read_trip
-from app.reconcile.trip_pixels import catalog_pictures, step_frames
 from app.video.cart_band import ARRAY_NAME as CART_CELLS
 from storage import Answer, Product, QueryStatus, Reconciliation, SessionMemory, SessionStatus
 from storage import query_queue as queue
 from storage import reconciliations as store
 from storage import reviews as review_store
-from storage.answering import memory_array, product_images
-from storage.evidence import load_thumbnails, thumbnail_index
+from storage.answering import memory_array
 
 log = logging.getLogger("cartmem.reconcile")
 
@@ -174,11 +171,7 @@ def _advance(
     scanned = _scanned(db, session_id)
     if evidence == "cart":
         steps = step_answers(candidates, duration, answers)
-        cells = _cart_cells(db, session_id)
-        frames, pictures = _pixels(db, session_id, steps) if cells is not None else (None, None)
-        trip = read_trip(
-            steps, scanned, cells, frames=frames, pictures=pictures, min_confidence=min_confidence
-        )
+        trip = read_trip(steps, scanned, _cart_cells(db, session_id), min_confidence=min_confidence)
         beliefs, discrepancies = trip.beliefs, trip.discrepancies
     else:
         beliefs = read_beliefs(candidates, duration, answers)
@@ -271,25 +264,6 @@ def _cart_cells(db: Session, session_id: str) -> np.ndarray | None:
     if blob is None:
         return None
     return np.frombuffer(blob.data, dtype=np.dtype(blob.dtype)).reshape(blob.shape)
-
-
-def _pixels(
-    db: Session, session_id: str, steps: Mapping[str, Mapping[str, Any]]
-) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
-    """The session's frames, one per step of its answers (from the evidence thumbnails
-    ingest kept), and the catalog pictures of the answers' products; (None, None) where
-    either is missing (``CARTMEM_EVIDENCE_FPS=0``, an unreadable picture)."""
-    if not steps:
-        return None, None
-    skus = list(steps)
-    pictures = catalog_pictures(product_images(db, skus), skus)
-    if pictures is None:
-        return None, None
-    first = steps[skus[0]]
-    length = min(len(steps[sku][PUT]) for sku in skus)
-    times = [t for t, _ in thumbnail_index(db, session_id)]
-    frames = step_frames(load_thumbnails(db, session_id, times), float(first["fps"]), length)
-    return (None, None) if frames is None else (frames, pictures)
 
 
 def _scanned(db: Session, session_id: str) -> dict[str, int]:

@@ -14,10 +14,7 @@ cart band"):
    it is a cart move (``move_odds``: ``CART_ODDS`` where the session kept its band,
    ``ODDS`` from the answers alone where it did not);
 2. the most probable assignment (``assignment``) gives each candidate to one product or to
-   none, weighing its odds and each product's answer against the scans; where the
-   session's frames and the catalog's pictures are given (the evidence thumbnails,
-   ``trip_pixels``), the pictures matched where the band changed vote too
-   (``cart_naming``, ``WEIGHT`` nats a vote);
+   none, weighing its odds and each product's answer against the scans;
 3. a product the best reading leaves over or under its scans is a discrepancy. Its
    confidence is the logistic of its margin (how much less probable the best reading
    without that difference is, in nats): 0.5 where another reading explains the trip as
@@ -29,7 +26,7 @@ Each product's belief holds the moves given to it, each with its steps as time e
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +35,6 @@ import numpy as np
 from app.reconcile.assignment import PRICES, Prices, assigned_flags
 from app.reconcile.basket import PUT, TAKE_OUT, Belief, Event, TimeEvidence, belief
 from app.reconcile.cart_changes import cart_candidates
-from app.reconcile.cart_naming import WEIGHT, crop_votes, moment_crops
 from app.reconcile.compare import Discrepancy, DiscrepancyKind
 from app.reconcile.episodes import SETTINGS, Settings, episode_candidates
 from app.reconcile.move_odds import CART_ODDS, ODDS, log_odds
@@ -50,7 +46,6 @@ class TripReading:
     beliefs: list[Belief]  # every candidate product's, in the order of the answers
     discrepancies: list[Discrepancy]  # most certain first
     band: bool  # whether the cart band was read
-    named: bool = False  # whether the catalog pictures voted where the band changed
 
 
 def read_trip(
@@ -58,17 +53,13 @@ def read_trip(
     scanned: Mapping[str, int],
     cells: np.ndarray | None,
     *,
-    frames: Sequence[np.ndarray] | None = None,
-    pictures: np.ndarray | None = None,
     min_confidence: float = 0.0,
     settings: Settings = SETTINGS,
     prices: Prices = PRICES,
 ) -> TripReading:
     """Read per-step answers (SKU -> ``StepScores`` JSON, every candidate product of the
     session) with the session's cart band ``cells`` ``(L, h, w, 3)`` (None: not kept)
-    against the ``scanned`` counts; discrepancies from ``min_confidence`` on. ``frames``
-    (one per step) and ``pictures`` (``(P, s, s, 3)``, the answers' order) name the moves
-    where the band changed too."""
+    against the ``scanned`` counts; discrepancies from ``min_confidence`` on."""
     skus = list(steps)
     if not skus:
         return TripReading([], [], False)
@@ -82,14 +73,8 @@ def read_trip(
     else:
         candidates = episode_candidates(steps, settings)
         odds = log_odds(candidates, ODDS)
-    votes = np.zeros((len(candidates), len(skus)))  # (N, P) nats
-    named = band and frames is not None and pictures is not None and len(pictures) == len(skus)
-    if named:
-        assert frames is not None and pictures is not None
-        crops = moment_crops(frames, [c.moment for c in candidates])
-        votes = WEIGHT * crop_votes(crops, pictures)
-    # each product's log answer and its votes, as shares summing to one
-    moments = [with_evidence(c.moment, v) for c, v in zip(candidates, votes, strict=True)]
+    share = np.zeros(len(skus))
+    moments = [with_evidence(c.moment, share) for c in candidates]  # shares summing to one
     counts = np.array([scanned.get(sku, 0) for sku in skus], dtype=np.int64)
     best, flags = assigned_flags(moments, counts, prices, odds.tolist())
     events: dict[str, list[Event]] = {sku: [] for sku in skus}
@@ -110,7 +95,7 @@ def read_trip(
             continue
         found.append(Discrepancy(_kind(b.qty, n), b.sku, b.qty, n, confidence, b.events))
     found.sort(key=lambda d: (-d.confidence, d.sku))
-    return TripReading(beliefs, found, band, named)
+    return TripReading(beliefs, found, band)
 
 
 def _kind(expected: int, scanned: int) -> DiscrepancyKind:

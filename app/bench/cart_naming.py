@@ -3,36 +3,33 @@
 An item put in lies still in the cart afterwards, and one taken out lay there before, so
 the band shows the moved product at rest, away from the hand, in the frames on one side of
 the move. This finds the pixels that changed across a candidate (each pixel at its closest
-pair of frames, one before and one after, as ``cart_changes`` reads cells), cuts a square
+pair of frames, one before and one after, as ``cart_view`` reads cells), cuts a square
 around them from the per-pixel median of the frames on the side where the item lies (the
 median drops an arm that crosses in some of them), and matches the store's catalog
 pictures to it as templates (``model.evaluate.crop_match.template_scores``), each turned a
 little either way since items lie tilted in the cart. Its votes are the log-softmax of
-the best fits at ``TEMPERATURE``, as ``app.bench.identify_fusion``'s are; the trip's
-reading (``trip``) adds ``WEIGHT`` times them to each candidate's log answers, and
-``app.bench.reading_limits --cart-naming W`` measures other weights.
+the best fits at ``TEMPERATURE``, as ``identify_fusion``'s are; ``reading_limits
+--cart-naming W`` adds ``W`` times them to each candidate's log answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from scipy.ndimage import uniform_filter
 
-from app.reconcile.cart_changes import WINDOW, pair_differences
+from app.bench.identify_fusion import TEMPERATURE, catalog_pictures
+from app.reconcile.cart_changes import WINDOW, cart_candidates, pair_differences
+from app.reconcile.episodes import SETTINGS, Settings
 from app.reconcile.moves import Moment
 from app.video.cart_band import band_top, cart_band
 from model.evaluate.crop_match import CROP_SIZE, square_crop, template_scores
+from model.synth.reader import Dataset
 
-#: the vote's temperature: template correlations are shares of one, and a few hundredths
-#: apart decide (``app.bench.identify_fusion`` reads pixels at the same scale)
-TEMPERATURE = 0.07
-#: nats each vote adds to a candidate's log answers in the trip's reading, chosen on the
-#: tuning trips (``reading_limits --cart-naming``: 0.25 named best of 0.25, 0.5 and 1)
-WEIGHT = 0.25
 #: degrees each catalog picture is turned to, as items lie in the cart (up to 25 degrees)
 ANGLES = (-20.0, 0.0, 20.0)
 #: a pixel changed where its change reaches this share of the strongest change
@@ -114,3 +111,17 @@ def crop_votes(crops: np.ndarray, pictures: np.ndarray) -> np.ndarray:
     images = torch.from_numpy(np.ascontiguousarray(crops))
     best = torch.stack([template_scores(images, turned(pictures, a)) for a in ANGLES]).amax(0)
     return (best / TEMPERATURE).log_softmax(-1).numpy().astype(np.float64)
+
+
+def candidate_votes(
+    dataset: Dataset,
+    session: dict[str, Any],
+    frames: Sequence[np.ndarray],
+    cells: np.ndarray,
+    settings: Settings = SETTINGS,
+) -> np.ndarray:
+    """``(N, P)``: the votes of each of the session's ``cart_view.cart_candidates`` (in its
+    order) over the store's products (the answers' order)."""
+    candidates, _ = cart_candidates(session["steps"], cells, settings)
+    crops = moment_crops(frames, [c.moment for c in candidates])
+    return crop_votes(crops, catalog_pictures(dataset, list(session["steps"])))

@@ -1,22 +1,15 @@
-"""Naming a cart move's product from where the cart band changed, and the trip read so."""
-
-import io
+"""Naming a cart move's product from where the cart band changed."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from app.reconcile.cart_naming import changed_box, crop_votes, moment_crops, turned
-from app.reconcile.compare import DiscrepancyKind
+from app.bench.cart_naming import changed_box, crop_votes, moment_crops, turned
 from app.reconcile.moves import Moment
-from app.reconcile.trip import read_trip
-from app.reconcile.trip_pixels import catalog_pictures, step_frames
-from app.video.cart_band import CART_TOP, TOP_MARGIN, cart_cells
+from app.video.cart_band import CART_TOP, TOP_MARGIN
 from model.evaluate.crop_match import CROP_SIZE
-from storage.evidence import Thumbnail
 
 HEIGHT, WIDTH = 144, 192
-ACTIVITIES = ("take_from_shelf", "put_in_cart", "inspect", "return_to_shelf", "take_out_of_cart")
 BAND = round(CART_TOP * HEIGHT) + TOP_MARGIN
 
 
@@ -97,62 +90,3 @@ def test_pictures_turn_on_their_own_background() -> None:
     assert tilted.shape == pictures.shape
     assert (tilted[:, 0, 0] == 255).all()  # corners stay the background, not black
     assert not np.array_equal(tilted[0], pictures[0])
-
-
-def _steps(peaks: dict[str, float], steps: int) -> dict:
-    """Per product: a take at 4-7 (all alike), then a put at 7-10 answered ``peaks[sku]``."""
-    out = {}
-    for sku, peak in peaks.items():
-        answers = {a: [0.02] * steps for a in ACTIVITIES}
-        answers["take_from_shelf"][4:7] = [0.9] * 3
-        answers["put_in_cart"][7:10] = [peak] * 3
-        out[sku] = {"fps": 1.0, **answers}
-    return out
-
-
-def test_the_trip_gives_a_put_to_the_product_the_cart_shows() -> None:
-    # the answers lean to A (0.6 against 0.5), and the item that appeared in the cart is B's
-    pictures = _pictures()
-    frames = _frames(30, seed=2)
-    after = frames[10:]
-    _lay(after, pictures[1], x=70, angle=12)
-    frames[10:] = after
-    steps = _steps({"A": 0.6, "B": 0.5, "C": 0.02}, 30)
-    cells = cart_cells(frames)
-    blind = read_trip(steps, {}, cells)
-    assert [(d.sku, d.kind) for d in blind.discrepancies] == [("A", DiscrepancyKind.NOT_SCANNED)]
-    named = read_trip(steps, {}, cells, frames=frames, pictures=pictures)
-    assert named.named and not blind.named
-    assert [(d.sku, d.kind) for d in named.discrepancies] == [("B", DiscrepancyKind.NOT_SCANNED)]
-    # pictures that are not the answers' products are not read
-    assert not read_trip(steps, {}, cells, frames=frames, pictures=pictures[:2]).named
-
-
-def test_thumbnails_become_one_frame_per_step_the_latest_held() -> None:
-    jpegs = [_thumbnail(t, colour) for t, colour in ((0, 10), (2_000_000, 200), (4_000_000, 90))]
-    frames = step_frames(jpegs, 1.0, 6)
-    assert frames is not None and len(frames) == 6
-    assert [int(f.mean() > 150) for f in frames] == [0, 0, 1, 1, 0, 0]
-    assert frames[0] is frames[1]  # held, not copied
-    assert step_frames([], 1.0, 6) is None
-    assert step_frames([Thumbnail(0, 4, 4, b"not a jpeg")], 1.0, 3) is None
-
-
-def test_catalog_pictures_are_at_the_crops_size_or_none_when_one_is_missing() -> None:
-    png = _png(_pictures()[0])
-    pictures = catalog_pictures({"A": png, "B": png}, ["A", "B"])
-    assert pictures is not None and pictures.shape == (2, CROP_SIZE, CROP_SIZE, 3)
-    assert catalog_pictures({"A": png}, ["A", "B"]) is None
-    assert catalog_pictures({"A": b"junk"}, ["A"]) is None
-
-
-def _thumbnail(time_us: int, colour: int) -> Thumbnail:
-    out = io.BytesIO()
-    Image.fromarray(np.full((12, 16, 3), colour, dtype=np.uint8)).save(out, "JPEG")
-    return Thumbnail(time_us, 16, 12, out.getvalue())
-
-
-def _png(picture: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(picture).save(out, "PNG")
-    return out.getvalue()
