@@ -169,9 +169,16 @@ def _advance(
     if existing is not None and not replace:
         return existing
     scanned = _scanned(db, session_id)
+    trip = None
     if evidence == "cart":
         steps = step_answers(candidates, duration, answers)
-        trip = read_trip(steps, scanned, _cart_cells(db, session_id), min_confidence=min_confidence)
+        try:
+            trip = read_trip(
+                steps, scanned, _cart_cells(db, session_id), min_confidence=min_confidence
+            )
+        except ValueError as exc:  # (a model of other activities) each product on its own
+            log.warning("session %s is read product by product: %s", session_id, exc)
+    if trip is not None:
         beliefs, discrepancies = trip.beliefs, trip.discrepancies
     else:
         beliefs = read_beliefs(candidates, duration, answers)

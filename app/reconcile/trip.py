@@ -36,7 +36,7 @@ from app.reconcile.assignment import PRICES, Prices, assigned_flags
 from app.reconcile.basket import PUT, TAKE_OUT, Belief, Event, TimeEvidence, belief
 from app.reconcile.cart_changes import cart_candidates
 from app.reconcile.compare import Discrepancy, DiscrepancyKind
-from app.reconcile.episodes import SETTINGS, Settings, episode_candidates
+from app.reconcile.episodes import BIAS, SETTINGS, Settings, episode_candidates
 from app.reconcile.move_odds import CART_ODDS, ODDS, log_odds
 from app.reconcile.moves import with_evidence
 
@@ -59,10 +59,16 @@ def read_trip(
 ) -> TripReading:
     """Read per-step answers (SKU -> ``StepScores`` JSON, every candidate product of the
     session) with the session's cart band ``cells`` ``(L, h, w, 3)`` (None: not kept)
-    against the ``scanned`` counts; discrepancies from ``min_confidence`` on."""
+    against the ``scanned`` counts; discrepancies from ``min_confidence`` on. A
+    ``ValueError`` where the answers lack an activity the path reads."""
     skus = list(steps)
     if not skus:
         return TripReading([], [], False)
+    lacking = sorted({a for sku in skus for a in BIAS if not steps[sku].get(a)})
+    if lacking:
+        raise ValueError(
+            f"the per-step answers lack {', '.join(lacking)}, which a trip's reading needs"
+        )
     fps = float(steps[skus[0]]["fps"])
     length = min(len(steps[sku][PUT]) for sku in skus)
     band = cells is not None and len(cells) >= length

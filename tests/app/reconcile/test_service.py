@@ -274,3 +274,21 @@ def test_the_session_closed_hook_asks_once_and_never_stops_ingest(
     hook("empty")  # no video: logged, not raised into the ingest engine
     assert questions(database, "s5") == {"activity": len(SKUS)}
     assert "session empty is not reconciled" in caplog.text
+
+
+def test_a_trip_that_cannot_be_read_whole_is_read_product_by_product(
+    store: Database, answer_all, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(*_args, **_kwargs):
+        raise ValueError("the per-step answers lack inspect, which a trip's reading needs")
+
+    monkeypatch.setattr("app.reconcile.service.read_trip", unreadable)
+    request_reconciliation(store, "s1", evidence="cart")
+    answer_all(SPANS)
+    report = reconcile_now(store, "s1")
+    assert report.state == "done"  # the same verdicts as the per-step reading
+    assert {d.sku: (d.kind, d.expected, d.scanned) for d in report.discrepancies} == {
+        "GRABBED": (DiscrepancyKind.NOT_SCANNED, 1, 0),
+        "TWO": (DiscrepancyKind.QUANTITY, 2, 1),
+        "PUT-BACK": (DiscrepancyKind.SCANNED_NOT_TAKEN, 0, 1),
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.reconcile.compare import DiscrepancyKind
 from app.reconcile.trip import read_trip
@@ -105,3 +106,10 @@ def test_a_band_shorter_than_the_answers_is_not_read_and_no_answers_read_nothing
     assert not read_trip(STEPS_AB, {}, _band((8, 0.5))[:20]).band
     empty = read_trip({}, {"A": 1}, None)
     assert empty.beliefs == [] and empty.discrepancies == []
+
+
+def test_answers_without_an_activity_the_path_reads_are_refused_in_a_sentence() -> None:
+    steps = _steps(A=CLEAR_PUT)
+    del steps["A"]["inspect"]
+    with pytest.raises(ValueError, match="lack inspect"):
+        read_trip(steps, {}, None)
