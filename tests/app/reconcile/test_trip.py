@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.reconcile.assignment import Prices
 from app.reconcile.compare import DiscrepancyKind
 from app.reconcile.trip import read_trip
 
@@ -113,3 +114,16 @@ def test_answers_without_an_activity_the_path_reads_are_refused_in_a_sentence() 
     del steps["A"]["inspect"]
     with pytest.raises(ValueError, match="lack inspect"):
         read_trip(steps, {}, None)
+
+
+def test_a_scanned_item_the_answers_saw_weakly_is_explained_rather_than_flagged() -> None:
+    # C's handling ends where the answers cannot tell the cart from the shelf and the band
+    # did not change, and the till scanned a C: the scan is strong evidence, so the weak
+    # put is believed at the trip's prices
+    steps = _steps(A=CLEAR_PUT, C=UNSURE_END, D=[])
+    band = _band((8, 0.5))
+    assert read_trip(steps, {"A": 1, "C": 1}, band).discrepancies == []
+    even = read_trip(steps, {"A": 1, "C": 1}, band, prices=Prices(1.0, 1.0, 6.0))
+    assert [(d.sku, d.kind) for d in even.discrepancies] == [
+        ("C", DiscrepancyKind.SCANNED_NOT_TAKEN)
+    ]
