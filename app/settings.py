@@ -126,7 +126,7 @@ class Settings:
     # how reconciliation reads a product's put / take-out events: activity questions over
     # overlapping windows, one whole-session question answered per memory step, or those
     # answers of every product read as one trip with the cart band and the scans (held-out
-    # trips: 1.8 false flags a trip against 16 for steps; docs/RESULTS.md)
+    # trips: 0.9 false flags a trip against 16 for steps; docs/RESULTS.md)
     reconcile_evidence: str = "cart"
     # a discrepancy becomes a flag only from this confidence on (the probability, under the
     # model's answers, that the cart holds more or fewer items than were scanned); chosen
