@@ -357,8 +357,8 @@ def cart_cells_of():
     """Function: (settings, session id) -> (the cart band's cells stored beside the session's
     memory, or None; the reference: those of the whole file's frames at the memory's
     rate, video path given)."""
-    import numpy as np
 
+    from app.array_blobs import array_of
     from app.video.cart_band import ARRAY_NAME, kept_cells
 
     def stored(settings: Settings, session_id: str):
@@ -366,8 +366,7 @@ def cart_cells_of():
         blobs = [b for b in snap.memory if b.name == ARRAY_NAME]
         if not blobs:
             return None
-        blob = blobs[0]
-        return np.frombuffer(blob.data, dtype=np.dtype(blob.dtype)).reshape(blob.shape)
+        return array_of(blobs[0])
 
     def reference(path: Path, fps: float, top: float):
         return kept_cells(decode_at_fps(path, fps), top)

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-import numpy as np
-
+from app.array_blobs import array_of
 from model import Memory, PreparedMemory
 from storage.ingest_state import ArrayBlob
 
@@ -42,9 +41,7 @@ class MemoryCache:
         return entry[1]
 
     def put(self, session_id: str, version: object, blobs: list[ArrayBlob]) -> PreparedMemory:
-        arrays = {
-            b.name: np.frombuffer(b.data, dtype=np.dtype(b.dtype)).reshape(b.shape) for b in blobs
-        }
+        arrays = {b.name: array_of(b) for b in blobs}
         memory = self.prepare(Memory.from_arrays(arrays, device=self.device))
         self._entries[session_id] = (version, memory)
         self._entries.move_to_end(session_id)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from app.array_blobs import array_of, blob_of
 from app.ingest.cameras import (
     CameraSet,
     CamerasSavepoint,
@@ -195,13 +196,13 @@ class LiveSession:
             self.fresh, self.fresh_start = self.fresh[new_from - self.fresh_start :], new_from
         if new_from < end:  # frames since the last commit, in one array named by its step
             frames = np.stack(self.fresh[new_from - self.fresh_start :])
-            pending.append(_blob(f"frames.{new_from}", frames))
+            pending.append(blob_of(f"frames.{new_from}", frames))
             kept[f"frames.{new_from}"] = (new_from, end)
         self._stored_after_commit = (kept, end, saving)
         if timeline.held is not None:
-            pending.append(_blob("held", timeline.held))
+            pending.append(blob_of("held", timeline.held))
         cameras = camera_state(self.cameras)
-        pending += [_blob(name, array) for name, array in sorted(cameras.arrays.items())]
+        pending += [blob_of(name, array) for name, array in sorted(cameras.arrays.items())]
         return SessionSnapshot(
             session_id=self.id,
             status=self.status,
@@ -227,7 +228,7 @@ class LiveSession:
                 "unsaved_clips": unsaved,
                 **cameras.info,
             },
-            memory=tuple(_blob(k, v) for k, v in sorted((memory_arrays or {}).items())),
+            memory=tuple(blob_of(k, v) for k, v in sorted((memory_arrays or {}).items())),
             pending=tuple(pending),
             pending_kept=tuple(sorted((set(kept) | set(cameras.kept)) - {b.name for b in pending})),
             thumbnails=self.thumbnails.added(),
@@ -254,7 +255,7 @@ class LiveSession:
         cart_top: float = CART_TOP,
     ) -> LiveSession:
         info = snap.pending_info
-        stored_cells = [_array(b) for b in snap.memory if b.name == CART_CELLS]
+        stored_cells = [array_of(b, writable=True) for b in snap.memory if b.name == CART_CELLS]
         session = cls(
             id=snap.session_id,
             fps=fps,
@@ -277,7 +278,7 @@ class LiveSession:
             step=int(info.get("evidence_step") or 0) or None,
             stored=dict(snap.thumbnail_sizes),
         )
-        arrays = {b.name: _array(b) for b in snap.pending}
+        arrays = {b.name: array_of(b, writable=True) for b in snap.pending}
         first = None
         if "camera" in info or snap.last_seq >= 0:  # (before cameras were tracked: no "camera")
             timeline = Timeline(
@@ -335,13 +336,4 @@ class _Savepoint:
 
 def memory_arrays(snap: SessionSnapshot) -> dict[str, np.ndarray]:
     """The stored memory's own arrays (the cart band stored beside them left out)."""
-    return {b.name: _array(b) for b in snap.memory if b.name != CART_CELLS}
-
-
-def _blob(name: str, array: np.ndarray) -> ArrayBlob:
-    array = np.ascontiguousarray(array)
-    return ArrayBlob(name, array.dtype.str, tuple(array.shape), array.tobytes())
-
-
-def _array(blob: ArrayBlob) -> np.ndarray:
-    return np.frombuffer(blob.data, dtype=np.dtype(blob.dtype)).reshape(blob.shape).copy()
+    return {b.name: array_of(b, writable=True) for b in snap.memory if b.name != CART_CELLS}

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.answer.payloads import AnswerPayload, PayloadError, answer_from_json
+from app.array_blobs import array_of
 from app.db import Database
 from app.errors import InvalidInputError, NotFoundError
 from app.reconcile.announce import announce
@@ -268,9 +269,7 @@ def _duration(db: Session, session_id: str) -> float:
 def _cart_cells(db: Session, session_id: str) -> np.ndarray | None:
     """The cart band the ingest worker kept beside the session's memory (None: not kept)."""
     blob = memory_array(db, session_id, CART_CELLS)
-    if blob is None:
-        return None
-    return np.frombuffer(blob.data, dtype=np.dtype(blob.dtype)).reshape(blob.shape)
+    return None if blob is None else array_of(blob)
 
 
 def _scanned(db: Session, session_id: str) -> dict[str, int]:

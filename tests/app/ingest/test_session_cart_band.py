@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.array_blobs import array_of
 from app.ingest.session import LiveSession, memory_arrays
 from app.video.cart_band import ARRAY_NAME
 
@@ -25,7 +26,7 @@ def _stored_cells(snapshot) -> np.ndarray | None:
     blobs = [b for b in snapshot.memory if b.name == ARRAY_NAME]
     if not blobs:
         return None
-    return np.frombuffer(blobs[0].data, dtype=blobs[0].dtype).reshape(blobs[0].shape)
+    return array_of(blobs[0])
 
 
 def test_the_band_is_stored_with_the_memory_and_resumed_from_it() -> None:
