@@ -66,17 +66,13 @@ def product_images(db: Session, skus: Collection[str]) -> dict[str, bytes]:
     return {sku: png for sku, png in rows}
 
 
-def memory_arrays(
-    db: Session, session_ids: Collection[str], *, leave_out: Collection[str] = ()
-) -> dict[str, list[ArrayBlob]]:
-    """The stored memory arrays (not pending clips) of those of ``session_ids`` that have one,
-    but those named in ``leave_out`` (arrays stored beside the memory that a reader does
-    not need)."""
+def memory_arrays(db: Session, session_ids: Collection[str]) -> dict[str, list[ArrayBlob]]:
+    """The stored memory arrays (not pending clips, not the band) of those of
+    ``session_ids`` that have one."""
     rows = db.scalars(
         sa.select(MemoryArray).where(
             MemoryArray.session_id.in_(list(session_ids)),
             MemoryArray.part == ArrayPart.MEMORY.value,
-            MemoryArray.name.not_in(list(leave_out)),
         )
     ).all()
     out: dict[str, list[ArrayBlob]] = {}
@@ -85,12 +81,12 @@ def memory_arrays(
     return out
 
 
-def memory_array(db: Session, session_id: str, name: str) -> ArrayBlob | None:
-    """One named array stored with the session's memory, or None."""
+def band_array(db: Session, session_id: str, name: str) -> ArrayBlob | None:
+    """One named array of the band stored beside the session's memory, or None."""
     row = db.scalars(
         sa.select(MemoryArray).where(
             MemoryArray.session_id == session_id,
-            MemoryArray.part == ArrayPart.MEMORY.value,
+            MemoryArray.part == ArrayPart.BAND.value,
             MemoryArray.name == name,
         )
     ).one_or_none()

@@ -59,10 +59,12 @@ class SessionSnapshot:
     # saving: the memory's arrays when it changed since the last commit (none: unchanged),
     # pending arrays to write (each replaces the stored one of its name), and the names of
     # stored pending arrays to keep as they are; every other stored pending array goes.
-    # Loading: every stored array.
+    # The band's arrays are written with the memory and replace the stored ones (none: the
+    # stored memory has no band). Loading: every stored array.
     memory: tuple[ArrayBlob, ...] = ()
     pending: tuple[ArrayBlob, ...] = ()
     pending_kept: tuple[str, ...] = ()
+    band: tuple[ArrayBlob, ...] = ()
     # evidence thumbnails (``storage.evidence``): those taken since the last commit and the
     # times (microseconds) of stored ones that thinning removed; a loaded snapshot has
     # neither, but the (time, bytes) of every stored one, which thinning goes on from
@@ -195,6 +197,7 @@ def load_session(db: Session, session_id: str) -> SessionSnapshot | None:
         pending_info=dict(memory.pending_info or {}) if memory else {},
         memory=part(ArrayPart.MEMORY),
         pending=part(ArrayPart.PENDING),
+        band=part(ArrayPart.BAND),
         thumbnail_sizes=tuple(thumbnail_index(db, session_id)),
     )
 
@@ -289,7 +292,7 @@ def _save_session(db: Session, snap: SessionSnapshot) -> None:
     # changed, not what the session holds
     stale = [(ArrayPart.PENDING, snap.pending_kept)]
     if snap.memory:
-        stale.append((ArrayPart.MEMORY, ()))
+        stale += [(ArrayPart.MEMORY, ()), (ArrayPart.BAND, ())]
     for part, keep in stale:
         db.execute(
             sa.delete(MemoryArray)
@@ -309,7 +312,11 @@ def _save_session(db: Session, snap: SessionSnapshot) -> None:
             "shape": list(blob.shape),
             "data": blob.data,
         }
-        for part, blobs in ((ArrayPart.MEMORY, snap.memory), (ArrayPart.PENDING, snap.pending))
+        for part, blobs in (
+            (ArrayPart.MEMORY, snap.memory),
+            (ArrayPart.PENDING, snap.pending),
+            (ArrayPart.BAND, snap.band if snap.memory else ()),
+        )
         for blob in blobs
     ]
     if rows:

@@ -135,6 +135,9 @@ class SessionMemory(Base):
 class ArrayPart(enum.StrEnum):
     MEMORY = "memory"  # the written memory: tokens, time and spatial index, ...
     PENDING = "pending"  # frames of the clip being filled
+    # kept beside the memory and rewritten with it, never read to answer: the cart band of
+    # each memory step (``app.video.cart_band``), which reconciliation reads
+    BAND = "band"
 
 
 class MemoryArray(Base):

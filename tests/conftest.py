@@ -363,7 +363,7 @@ def cart_cells_of():
 
     def stored(settings: Settings, session_id: str):
         snap = stored_snapshot(settings, session_id)
-        blobs = [b for b in snap.memory if b.name == ARRAY_NAME]
+        blobs = [b for b in snap.band if b.name == ARRAY_NAME]
         if not blobs:
             return None
         return array_of(blobs[0])

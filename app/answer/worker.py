@@ -39,7 +39,6 @@ from app.db import Database
 from app.errors import CartmemError
 from app.model_runtime import LoadedModel
 from app.settings import Settings
-from app.video.cart_band import ARRAY_NAME as CART_CELLS
 from model import PreparedMemory
 from storage import answering as store
 from storage import query_queue as queue
@@ -173,7 +172,7 @@ class AnswerWorker:
                     missing.append(sid)
                 else:
                     memories[sid] = cached
-            loaded = store.memory_arrays(db, missing, leave_out=(CART_CELLS,))
+            loaded = store.memory_arrays(db, missing)
         for sid, blobs in loaded.items():
             memories[sid] = self.cache.put(sid, states[sid].memory_version, blobs)
             self.metrics.memory_loads.inc()

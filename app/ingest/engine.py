@@ -810,7 +810,7 @@ def _context(record: Record, session_id: str | None) -> dict[str, object]:
 
 def _snapshot_bytes(snapshot: SessionSnapshot) -> int:
     """What a commit writes of one session: its arrays and new thumbnails."""
-    blobs = (*snapshot.memory, *snapshot.pending)
+    blobs = (*snapshot.memory, *snapshot.pending, *snapshot.band)
     return sum(len(b.data) for b in blobs) + sum(len(t.data) for t in snapshot.thumbnails)
 
 

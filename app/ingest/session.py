@@ -155,16 +155,16 @@ class LiveSession:
             return
         self.cart_cells.append(cells)
 
-    def _with_cart_cells(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The memory's arrays and the cart band of its steps, when it is known for each."""
+    def _band(self) -> tuple[ArrayBlob, ...]:
+        """The cart band of the memory's steps, stored with it, when it is known for each."""
         if not self.cart_cells:
-            return arrays
+            return ()
         cells = np.concatenate(self.cart_cells)
         if len(cells) != self.frames_seen:  # a step without its cells: the band is unknown
             self.cart_cells = None
-            return arrays
+            return ()
         self.cart_cells = [cells]
-        return {**arrays, CART_CELLS: cells}
+        return (blob_of(CART_CELLS, cells),)
 
     def take_clip(self, frames: int) -> np.ndarray:
         """The next ``frames`` pending frames as a clip (T, H, W, 3)."""
@@ -182,8 +182,7 @@ class LiveSession:
         first = self.cameras.tracks[0] if self.cameras.tracks else None
         timeline = first.timeline if first else Timeline(self.fps)
         saving = memory_arrays is not None
-        if memory_arrays is not None:
-            memory_arrays = self._with_cart_cells(memory_arrays)
+        band = self._band() if saving else ()
         start, end = self.pending_start, self.cameras.next_step
         unsaved = [] if saving else list(self.unsaved_clips)
         keep_from = start - sum(unsaved)  # the first frame the stored memory lacks
@@ -231,6 +230,7 @@ class LiveSession:
             memory=tuple(blob_of(k, v) for k, v in sorted((memory_arrays or {}).items())),
             pending=tuple(pending),
             pending_kept=tuple(sorted((set(kept) | set(cameras.kept)) - {b.name for b in pending})),
+            band=band,
             thumbnails=self.thumbnails.added(),
             thumbnails_dropped=self.thumbnails.dropped_times_us(),
         )
@@ -255,7 +255,7 @@ class LiveSession:
         cart_top: float = CART_TOP,
     ) -> LiveSession:
         info = snap.pending_info
-        stored_cells = [array_of(b, writable=True) for b in snap.memory if b.name == CART_CELLS]
+        stored_cells = [array_of(b, writable=True) for b in snap.band if b.name == CART_CELLS]
         session = cls(
             id=snap.session_id,
             fps=fps,
@@ -335,5 +335,5 @@ class _Savepoint:
 
 
 def memory_arrays(snap: SessionSnapshot) -> dict[str, np.ndarray]:
-    """The stored memory's own arrays (the cart band stored beside them left out)."""
-    return {b.name: array_of(b, writable=True) for b in snap.memory if b.name != CART_CELLS}
+    """The stored memory's arrays."""
+    return {b.name: array_of(b, writable=True) for b in snap.memory}

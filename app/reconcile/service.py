@@ -44,7 +44,7 @@ from storage import Answer, Product, QueryStatus, Reconciliation, SessionMemory,
 from storage import query_queue as queue
 from storage import reconciliations as store
 from storage import reviews as review_store
-from storage.answering import memory_array
+from storage.answering import band_array
 
 log = logging.getLogger("cartmem.reconcile")
 
@@ -268,7 +268,7 @@ def _duration(db: Session, session_id: str) -> float:
 
 def _cart_cells(db: Session, session_id: str) -> np.ndarray | None:
     """The cart band the ingest worker kept beside the session's memory (None: not kept)."""
-    blob = memory_array(db, session_id, CART_CELLS)
+    blob = band_array(db, session_id, CART_CELLS)
     return None if blob is None else array_of(blob)
 
 

@@ -23,7 +23,7 @@ def _written(session: LiveSession, clip: np.ndarray) -> None:
 
 
 def _stored_cells(snapshot) -> np.ndarray | None:
-    blobs = [b for b in snapshot.memory if b.name == ARRAY_NAME]
+    blobs = [b for b in snapshot.band if b.name == ARRAY_NAME]
     if not blobs:
         return None
     return array_of(blobs[0])

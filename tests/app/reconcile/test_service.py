@@ -129,7 +129,7 @@ def store_band(database: Database, session_id: str, changes: list[tuple[int, flo
         db.add(
             MemoryArray(
                 session_id=session_id,
-                part=ArrayPart.MEMORY.value,
+                part=ArrayPart.BAND.value,
                 name=CART_CELLS,
                 dtype=cells.dtype.str,
                 shape=list(cells.shape),
