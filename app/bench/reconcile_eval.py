@@ -24,6 +24,7 @@ import numpy as np
 from app import catalog as catalog_ops
 from app import db as database_ops
 from app.answer import AnswerWorker
+from app.bench.flag_calibration import reliability
 from app.bench.machine import describe_machine
 from app.bench.planting import plant
 from app.db import Database
@@ -189,7 +190,8 @@ def score(
 ) -> dict[str, Any]:
     """Recall of the planted item, precision of the flags (discrepancies from
     ``min_confidence`` on, as the setting makes the service write them; the curve
-    ``by_min_confidence`` shows every threshold), how good the baskets were, and how well
+    ``by_min_confidence`` shows every threshold), how often the flags of each confidence
+    were real (``reliability``), how good the baskets were, and how well
     the activity answers separate (window, product) pairs with an activity from those
     without (what every count rests on)."""
     rows: list[dict[str, Any]] = []
@@ -262,6 +264,7 @@ def score(
             for kind in ("not_scanned", "scanned_not_taken", "quantity")
         },
         "by_min_confidence": curve,
+        "reliability": reliability([c for c, _ in flags], [real for _, real in flags]),
         "separability": separability(trials, windows),
         "basket": {
             "sku_precision": basket_tp / (basket_tp + basket_fp) if basket_tp + basket_fp else None,

@@ -15,10 +15,10 @@ cart band"):
    ``ODDS`` from the answers alone where it did not);
 2. the most probable assignment (``assignment``) gives each candidate to one product or to
    none, weighing its odds and each product's answer against the scans (``TRIP_PRICES``);
-3. a product the best reading leaves over or under its scans is a discrepancy. Its
-   confidence is the logistic of its margin (how much less probable the best reading
-   without that difference is, in nats): 0.5 where another reading explains the trip as
-   well, near 1 where none does.
+3. a product the best reading leaves over or under its scans is a discrepancy. Its margin
+   is how much less probable the best reading without that difference is, in nats (0
+   where another reading explains the trip as well), and its confidence the share of
+   flags of that margin that were real on validation trips (``flag_confidence``).
 
 Each product's belief holds the moves given to it, each with its steps as time evidence.
 """
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from app.reconcile.basket import PUT, TAKE_OUT, Belief, Event, TimeEvidence, bel
 from app.reconcile.cart_changes import cart_candidates
 from app.reconcile.compare import Discrepancy, DiscrepancyKind
 from app.reconcile.episodes import BIAS, SETTINGS, Settings, episode_candidates
+from app.reconcile.flag_confidence import FLAG_CALIBRATION, FlagCalibration, flag_confidence
 from app.reconcile.move_odds import CART_ODDS, ODDS, log_odds
 from app.reconcile.moves import with_evidence
 
@@ -54,6 +55,7 @@ class TripReading:
     beliefs: list[Belief]  # every candidate product's, in the order of the answers
     discrepancies: list[Discrepancy]  # most certain first
     band: bool  # whether the cart band was read
+    margins: list[float] = field(default_factory=list)  # each discrepancy's, in nats
 
 
 def read_trip(
@@ -64,10 +66,12 @@ def read_trip(
     min_confidence: float = 0.0,
     settings: Settings = SETTINGS,
     prices: Prices = TRIP_PRICES,
+    calibration: FlagCalibration = FLAG_CALIBRATION,
 ) -> TripReading:
     """Read per-step answers (SKU -> ``StepScores`` JSON, every candidate product of the
     session) with the session's cart band ``cells`` ``(L, h, w, 3)`` (None: not kept)
-    against the ``scanned`` counts; discrepancies from ``min_confidence`` on. A
+    against the ``scanned`` counts; discrepancies from ``min_confidence`` on, their
+    confidence read from their margin by ``calibration``. A
     ``ValueError`` where the answers lack an activity the path reads."""
     skus = list(steps)
     if not skus:
@@ -104,12 +108,13 @@ def read_trip(
     found = []
     for flag in flags:
         b, n = beliefs[flag.product], int(counts[flag.product])
-        confidence = _logistic(flag.margin)
+        confidence = flag_confidence(flag.margin, calibration)
         if confidence < min_confidence:
             continue
-        found.append(Discrepancy(_kind(b.qty, n), b.sku, b.qty, n, confidence, b.events))
-    found.sort(key=lambda d: (-d.confidence, d.sku))
-    return TripReading(beliefs, found, band)
+        discrepancy = Discrepancy(_kind(b.qty, n), b.sku, b.qty, n, confidence, b.events)
+        found.append((discrepancy, flag.margin))
+    found.sort(key=lambda f: (-f[1], f[0].sku))
+    return TripReading(beliefs, [d for d, _ in found], band, [m for _, m in found])
 
 
 def _kind(expected: int, scanned: int) -> DiscrepancyKind:

@@ -1,0 +1,73 @@
+"""What a flag's confidence means: the share of flags like it that are real.
+
+A trip's reading (``trip``) raises a flag where the most probable reading of its moves
+leaves a product over or under its scans, with a margin: how many nats less probable the
+best reading without that difference is. The logistic of the margin would be the flag's
+probability if the reading's odds were the world's, and they are not: most flags have a
+margin near 0 (the logistic's 0.5) and far fewer than half of those are real. So the
+confidence is ``logistic(intercept + slope * min(margin, MARGIN_CAP))``, its two numbers
+fitted on the flags of validation trips, each planted with one unscanned item, by
+``app.bench.flag_calibration`` (the measurement is in docs/RESULTS.md). A checkout can then
+read 0.3 as "three such flags in ten are real", in trips like those.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+#: margins above this many nats are read as this many: an infinite margin (no reading
+#: without the flag exists, e.g. a scanned product no move was found for) is not surer
+#: than a large one
+MARGIN_CAP = 8.0
+
+
+@dataclass(frozen=True)
+class FlagCalibration:
+    """The log odds that a flag is real: ``intercept + slope * margin`` (nats)."""
+
+    intercept: float
+    slope: float
+
+
+#: the logistic of the margin itself, as if the reading's odds were the world's
+UNCALIBRATED = FlagCalibration(intercept=0.0, slope=1.0)
+#: fitted on the 205 flags of five plantings of the 24 validation trips of ``VAL20``, the
+#: shipped model's answers read with the cart band (58 real; Brier score 0.277 -> 0.196
+#: there): a flag at margin 0 is real about one time in four (docs/RESULTS.md, "What a
+#: trip's flag confidence means")
+FLAG_CALIBRATION = FlagCalibration(intercept=-1.277, slope=1.093)
+
+
+def flag_confidence(margin: float, calibration: FlagCalibration = FLAG_CALIBRATION) -> float:
+    """The probability that a flag of ``margin`` nats is real, under ``calibration``."""
+    log_odds = calibration.intercept + calibration.slope * min(margin, MARGIN_CAP)
+    return 0.5 * (1.0 + math.tanh(log_odds / 2.0))
+
+
+def fit_calibration(margins: Sequence[float], real: Sequence[bool]) -> FlagCalibration:
+    """The calibration under which flags of these ``margins`` are most probably ``real``
+    or not (logistic regression on the capped margin; the slope kept at 0 or above, since a
+    wider margin never makes a flag less likely). A ``ValueError`` without both real and
+    false flags, which cannot be told apart then."""
+    if len(margins) != len(real):
+        raise ValueError(f"{len(margins)} margins for {len(real)} flags")
+    y = np.asarray(real, dtype=np.float64)
+    if y.size == 0 or y.min() == y.max():
+        raise ValueError("a calibration needs real flags and false ones")
+    x = np.minimum(np.asarray(margins, dtype=np.float64), MARGIN_CAP)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = theta[0] + theta[1] * x
+        p = 0.5 * (1.0 + np.tanh(z / 2.0))
+        # log(1 + e^z) - y z, the negative log likelihood, without overflow
+        nll = float(np.sum(np.logaddexp(0.0, z) - y * z))
+        error = p - y
+        return nll, np.array([error.sum(), (error * x).sum()])
+
+    fitted = minimize(loss, np.zeros(2), jac=True, bounds=[(None, None), (0.0, None)])
+    return FlagCalibration(intercept=float(fitted.x[0]), slope=float(fitted.x[1]))
