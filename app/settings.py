@@ -7,6 +7,7 @@ setting has an embedded default so that ``cartmem demo`` runs with nothing set.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -132,6 +133,10 @@ class Settings:
     # model's answers, that the cart holds more or fewer items than were scanned); chosen
     # on validation stores' sessions for the shipped model (docs/RESULTS.md)
     reconcile_min_confidence: float = 0.0
+    # a trip's flag confidence from its margin, "intercept,slope" in nats, as `cartmem
+    # reviews calibrate` fits it on the staff's verdicts (empty: the calibration fitted on
+    # validation trips, app.reconcile.flag_confidence)
+    reconcile_flag_calibration: str = ""
     # rows of the video that publishing re-encodes (codecs other than H.264, a rotated
     # video, a key-frame interval too big for a message): the memory reads at most 448
     publish_max_height: int = 480
@@ -237,6 +242,7 @@ class Settings:
             )
         if not 0.0 <= self.reconcile_min_confidence <= 1.0:
             raise SettingsError(f"{env_name('reconcile_min_confidence')} must be in [0, 1].")
+        self.flag_calibration  # noqa: B018 (parsed here so that a bad value stops the start)
         for name in (
             "retention_memories_days",
             "retention_evidence_days",
@@ -289,6 +295,29 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """These settings as ``CARTMEM_*`` variables (secrets included: for child processes)."""
         return {env_name(f.name): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @property
+    def flag_calibration(self) -> tuple[float, float] | None:
+        """(intercept, slope) of ``reconcile_flag_calibration``, None where it is empty."""
+        text = self.reconcile_flag_calibration.strip()
+        if not text:
+            return None
+        parts = text.split(",")
+        try:
+            intercept, slope = (float(p) for p in parts)
+        except ValueError:
+            intercept = slope = math.nan
+        if len(parts) != 2 or not (math.isfinite(intercept) and math.isfinite(slope)):
+            raise SettingsError(
+                f"{env_name('reconcile_flag_calibration')} must be two numbers, "
+                f"'intercept,slope' (as `cartmem reviews calibrate` prints them), not {text!r}."
+            )
+        if slope < 0:
+            raise SettingsError(
+                f"{env_name('reconcile_flag_calibration')}: the slope must be 0 or more (a "
+                "wider margin never makes a flag less likely)."
+            )
+        return intercept, slope
 
     @property
     def uses_kafka(self) -> bool:

@@ -39,10 +39,12 @@ def run_answer_worker(
     )
     if after_batch is None:  # reconciliation moves on as its questions are answered
         from app.reconcile import answer_batch_hook
+        from app.reconcile.flag_confidence import configured
 
         after_batch = answer_batch_hook(
             database,
             min_confidence=settings.reconcile_min_confidence,
+            calibration=configured(settings.flag_calibration),
             webhook=bool(settings.webhook_url),
         )
     try:

@@ -10,6 +10,7 @@ from rich.console import Console
 from app import reconcile as reconcile_ops
 from app.cli._output import emit, json_option, table
 from app.reconcile import Event, ReconciliationReport
+from app.reconcile.flag_confidence import configured
 from app.reconcile.reviews import Review, review_flag
 
 
@@ -67,6 +68,7 @@ def reconcile(
         wait_s=wait_s,
         evidence=app.settings.reconcile_evidence,
         min_confidence=app.settings.reconcile_min_confidence,
+        calibration=configured(app.settings.flag_calibration),
         webhook=bool(app.settings.webhook_url),
     )
     sku = confirm_sku or dismiss_sku

@@ -24,6 +24,7 @@ from app.evidence import write_evidence
 from app.ingest import FileSource, IngestEngine
 from app.model_runtime import load_model
 from app.reconcile import add_scan, answer_batch_hook, reconcile_now, session_closed_hook
+from app.reconcile.flag_confidence import configured
 from app.settings import Settings
 from storage import query_queue as queue
 
@@ -136,7 +137,11 @@ def run_demo(
         demo,
         database,
         model,
-        after_batch=answer_batch_hook(database, min_confidence=demo.reconcile_min_confidence),
+        after_batch=answer_batch_hook(
+            database,
+            min_confidence=demo.reconcile_min_confidence,
+            calibration=configured(demo.flag_calibration),
+        ),
     ).run(until_idle_s=0.2)
     timings["answer_and_reconcile"] = _lap(t)
     answers = {}
@@ -152,7 +157,10 @@ def run_demo(
                 "error": row.error,
             }
     report = reconcile_now(
-        database, session_id, min_confidence=demo.reconcile_min_confidence
+        database,
+        session_id,
+        min_confidence=demo.reconcile_min_confidence,
+        calibration=configured(demo.flag_calibration),
     ).to_json()
     flagged = any(
         d["sku"] == planted and d["kind"] == "not_scanned" for d in report["discrepancies"]

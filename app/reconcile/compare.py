@@ -23,6 +23,9 @@ class Discrepancy:
     ``confidence`` is the probability, under the belief's count distribution, that the
     cart really holds more (under-scan) or fewer (over-scan) items than were scanned.
     ``evidence`` holds the events behind the belief, with their windows and time answers.
+    A trip's reading (``trip``) also gives the flag's ``margin`` in nats, as its
+    calibration reads it, so that staff's verdicts can calibrate it again
+    (``review_calibration``); other readings have none.
     """
 
     kind: DiscrepancyKind
@@ -31,14 +34,17 @@ class Discrepancy:
     scanned: int
     confidence: float
     evidence: tuple[Event, ...]
+    margin: float | None = None
 
     def to_json(self) -> dict[str, Any]:
+        margin = {} if self.margin is None else {"margin": round(self.margin, 6)}
         return {
             "kind": self.kind.value,
             "sku": self.sku,
             "expected": self.expected,
             "scanned": self.scanned,
             "confidence": round(self.confidence, 6),
+            **margin,
             "evidence": [e.to_json() for e in self.evidence],
         }
 
@@ -51,6 +57,7 @@ class Discrepancy:
             data["scanned"],
             data["confidence"],
             tuple(Event.from_json(e) for e in data["evidence"]),
+            data.get("margin"),
         )
 
 

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
 #: margins above this many nats are read as this many: an infinite margin (no reading
 #: without the flag exists, e.g. a scanned product no move was found for) is not surer
@@ -43,9 +42,21 @@ UNCALIBRATED = FlagCalibration(intercept=0.0, slope=1.0)
 FLAG_CALIBRATION = FlagCalibration(intercept=-1.277, slope=1.093)
 
 
+def configured(values: tuple[float, float] | None) -> FlagCalibration:
+    """The calibration a deployment set (``CARTMEM_RECONCILE_FLAG_CALIBRATION``: intercept
+    and slope), or the shipped one."""
+    return FLAG_CALIBRATION if values is None else FlagCalibration(*values)
+
+
+def capped(margin: float) -> float:
+    """A flag's margin as a calibration reads it (and as a flag keeps it: JSON has no
+    infinity)."""
+    return min(margin, MARGIN_CAP)
+
+
 def flag_confidence(margin: float, calibration: FlagCalibration = FLAG_CALIBRATION) -> float:
     """The probability that a flag of ``margin`` nats is real, under ``calibration``."""
-    log_odds = calibration.intercept + calibration.slope * min(margin, MARGIN_CAP)
+    log_odds = calibration.intercept + calibration.slope * capped(margin)
     return 0.5 * (1.0 + math.tanh(log_odds / 2.0))
 
 
@@ -60,6 +71,7 @@ def fit_calibration(margins: Sequence[float], real: Sequence[bool]) -> FlagCalib
     if y.size == 0 or y.min() == y.max():
         raise ValueError("a calibration needs real flags and false ones")
     x = np.minimum(np.asarray(margins, dtype=np.float64), MARGIN_CAP)
+    from scipy.optimize import minimize  # only fitting needs it, not reading a flag
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         z = theta[0] + theta[1] * x

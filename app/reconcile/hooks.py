@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from app.db import Database
 from app.errors import CartmemError
+from app.reconcile.flag_confidence import FLAG_CALIBRATION, FlagCalibration
 from app.reconcile.service import DEFAULT_CAP, ORIGIN, maybe_reconcile, request_reconciliation
 from storage.reconciliations import sessions_of_queries
 
@@ -35,13 +36,21 @@ def session_closed_hook(
 
 
 def answer_batch_hook(
-    database: Database, *, min_confidence: float = 0.0, webhook: bool = False
+    database: Database,
+    *,
+    min_confidence: float = 0.0,
+    calibration: FlagCalibration = FLAG_CALIBRATION,
+    webhook: bool = False,
 ) -> Callable[[list[int]], None]:
     def after_batch(query_ids: list[int]) -> None:
         with database.session() as db:
             session_ids = sessions_of_queries(db, query_ids, origin=ORIGIN)
         reconciled = maybe_reconcile(
-            database, session_ids, min_confidence=min_confidence, webhook=webhook
+            database,
+            session_ids,
+            min_confidence=min_confidence,
+            calibration=calibration,
+            webhook=webhook,
         )
         for session_id in reconciled:
             log.info("session %s reconciled", session_id)

@@ -26,6 +26,7 @@ from app.errors import InvalidInputError, NotFoundError
 from app.reconcile.announce import announce
 from app.reconcile.basket import Belief
 from app.reconcile.compare import Discrepancy, compare
+from app.reconcile.flag_confidence import FLAG_CALIBRATION, FlagCalibration
 from app.reconcile.questions import (
     EVIDENCE,
     Question,
@@ -98,10 +99,12 @@ def maybe_reconcile(
     session_ids: Iterable[str],
     *,
     min_confidence: float = 0.0,
+    calibration: FlagCalibration = FLAG_CALIBRATION,
     webhook: bool = False,
 ) -> list[str]:
     """Advance each session: next questions, or its row once all are finished (flags from
-    ``min_confidence`` on; a webhook delivery owed for each row stored when ``webhook``).
+    ``min_confidence`` on, a trip's confidence read by ``calibration``; a webhook
+    delivery owed for each row stored when ``webhook``).
 
     Returns the sessions that have their row now.
     """
@@ -109,7 +112,11 @@ def maybe_reconcile(
     for session_id in session_ids:
         with database.session() as db:
             row = _advance(
-                db, session_id, replace=False, min_confidence=min_confidence, webhook=webhook
+                db,
+                session_id,
+                replace=False,
+                flags=(min_confidence, calibration),
+                webhook=webhook,
             )
             if row is not None:
                 done.append(session_id)
@@ -125,6 +132,7 @@ def reconcile_now(
     cap: int = DEFAULT_CAP,
     evidence: str = "windows",
     min_confidence: float = 0.0,
+    calibration: FlagCalibration = FLAG_CALIBRATION,
     webhook: bool = False,
 ) -> ReconciliationReport:
     """The session's reconciliation, asking its questions first if nobody has.
@@ -132,14 +140,19 @@ def reconcile_now(
     ``recompute`` derives the row again from the stored answers and the scans as they are
     now (the answers are not asked again). Waits up to ``wait_s`` seconds for the answer
     worker to finish the questions; the report says ``waiting`` if it has not. A row
-    written now flags discrepancies from ``min_confidence`` on.
+    written now flags discrepancies from ``min_confidence`` on (a trip's confidence read
+    by ``calibration``).
     """
     request_reconciliation(database, session_id, cap=cap, evidence=evidence)
     deadline = time.monotonic() + wait_s
     while True:
         with database.session() as db:
             row = _advance(
-                db, session_id, replace=recompute, min_confidence=min_confidence, webhook=webhook
+                db,
+                session_id,
+                replace=recompute,
+                flags=(min_confidence, calibration),
+                webhook=webhook,
             )
             if row is not None or time.monotonic() >= deadline:
                 return _report(db, session_id, row)
@@ -147,10 +160,17 @@ def reconcile_now(
 
 
 def _advance(
-    db: Session, session_id: str, *, replace: bool, min_confidence: float, webhook: bool
+    db: Session,
+    session_id: str,
+    *,
+    replace: bool,
+    flags: tuple[float, FlagCalibration],
+    webhook: bool,
 ) -> Reconciliation | None:
     """Enqueue the next round of questions, or store (and announce) the row; None while
-    questions are open."""
+    questions are open. ``flags``: the least confidence a flag is stored from, and the
+    calibration of a trip's flags."""
+    min_confidence, calibration = flags
     if store.lock_session(db, session_id) is None:
         return None
     rows = store.session_queries(db, session_id, origin=ORIGIN)
@@ -174,8 +194,9 @@ def _advance(
     if evidence == "cart":
         steps = step_answers(candidates, duration, answers)
         try:
+            cells = _cart_cells(db, session_id)
             trip = read_trip(
-                steps, scanned, _cart_cells(db, session_id), min_confidence=min_confidence
+                steps, scanned, cells, min_confidence=min_confidence, calibration=calibration
             )
         except ValueError as exc:  # (a model of other activities) each product on its own
             log.warning("session %s is read product by product: %s", session_id, exc)

@@ -37,7 +37,12 @@ from app.reconcile.basket import PUT, TAKE_OUT, Belief, Event, TimeEvidence, bel
 from app.reconcile.cart_changes import cart_candidates
 from app.reconcile.compare import Discrepancy, DiscrepancyKind
 from app.reconcile.episodes import BIAS, SETTINGS, Settings, episode_candidates
-from app.reconcile.flag_confidence import FLAG_CALIBRATION, FlagCalibration, flag_confidence
+from app.reconcile.flag_confidence import (
+    FLAG_CALIBRATION,
+    FlagCalibration,
+    capped,
+    flag_confidence,
+)
 from app.reconcile.move_odds import CART_ODDS, ODDS, log_odds
 from app.reconcile.moves import with_evidence
 
@@ -111,7 +116,8 @@ def read_trip(
         confidence = flag_confidence(flag.margin, calibration)
         if confidence < min_confidence:
             continue
-        discrepancy = Discrepancy(_kind(b.qty, n), b.sku, b.qty, n, confidence, b.events)
+        kind = _kind(b.qty, n)
+        discrepancy = Discrepancy(kind, b.sku, b.qty, n, confidence, b.events, capped(flag.margin))
         found.append((discrepancy, flag.margin))
     found.sort(key=lambda f: (-f[1], f[0].sku))
     return TripReading(beliefs, [d for d, _ in found], band, [m for _, m in found])

@@ -138,3 +138,20 @@ def test_the_backbone_run_follows_the_device_unless_set(
     net = LongVMNet.load(tiny_checkpoint)
     run = backbone_run(Settings.from_env(env), LoadedModel(net, "v", device, tiny_checkpoint))
     assert (run.batch_frames, run.autocast) == expected
+
+
+def test_a_flag_calibration_is_two_numbers_with_a_slope_of_zero_or_more(tmp_path: Path) -> None:
+    base = {"CARTMEM_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).flag_calibration is None
+    given = {**base, "CARTMEM_RECONCILE_FLAG_CALIBRATION": " -2.5, 1.25 "}
+    assert Settings.from_env(given).flag_calibration == (-2.5, 1.25)
+    for bad, message in (
+        ("-2.5", "two numbers"),
+        ("1,2,3", "two numbers"),
+        ("a,b", "two numbers"),
+        ("nan,1", "two numbers"),
+        ("1,inf", "two numbers"),
+        ("-1,-0.5", "slope must be 0 or more"),
+    ):
+        with pytest.raises(SettingsError, match=message):
+            Settings.from_env({**base, "CARTMEM_RECONCILE_FLAG_CALIBRATION": bad})

@@ -67,3 +67,11 @@ def test_evidence_carries_the_events_and_survives_json() -> None:
     ]
     again = Discrepancy.from_json(d.to_json())
     assert (again.kind, again.sku, again.evidence) == (d.kind, d.sku, d.evidence)
+
+
+def test_a_flags_margin_survives_json_and_only_a_trips_flag_has_one() -> None:
+    (d,) = compare([belief("TAKEN", [put(0.9, 24.0)])], {})
+    assert d.margin is None and "margin" not in d.to_json()
+    with_margin = Discrepancy(d.kind, d.sku, d.expected, d.scanned, 0.3, d.evidence, 1.2345678)
+    assert with_margin.to_json()["margin"] == 1.234568
+    assert Discrepancy.from_json(with_margin.to_json()).margin == 1.234568

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -17,7 +18,7 @@ from app.reconcile import (
     request_reconciliation,
     session_closed_hook,
 )
-from app.reconcile.flag_confidence import flag_confidence
+from app.reconcile.flag_confidence import FlagCalibration, flag_confidence
 from app.video.cart_band import ARRAY_NAME as CART_CELLS
 from storage import ArrayPart, MemoryArray, Query, Reconciliation
 from storage import query_queue as queue
@@ -164,6 +165,28 @@ def test_cart_evidence_reads_the_trip_with_its_cart_band_and_the_scans(
     # a flag's margin is 0 or more: never less sure than a flag another reading explains
     # (stored to 6 decimals)
     assert all(flag_confidence(0.0) - 1e-6 <= d.confidence < 1.0 for d in report.discrepancies)
+
+
+def test_a_trips_flags_are_read_by_the_calibration_given_and_keep_their_margin(
+    store: Database, answer_all
+) -> None:
+    store_band(store, "s1", CART_CHANGES)
+    request_reconciliation(store, "s1", evidence="cart")
+    answer_all(CART_SPANS)
+    # a store where one flag in ten is real, whatever its margin
+    tenth = FlagCalibration(intercept=-math.log(9.0), slope=0.0)
+    shipped = reconcile_now(store, "s1")  # stored by the answer worker's hook
+    report = reconcile_now(store, "s1", recompute=True, calibration=tenth)
+    (grabbed,) = report.discrepancies
+    assert grabbed.sku == "GRABBED" and grabbed.confidence == pytest.approx(0.1)
+    assert grabbed.margin is not None and grabbed.margin >= 0.0
+    assert shipped.discrepancies[0].margin == grabbed.margin  # the margin is the reading's
+    assert shipped.discrepancies[0].confidence == pytest.approx(
+        flag_confidence(grabbed.margin), abs=1e-6
+    )
+    # a recomputation with a floor above it flags nothing
+    quiet = reconcile_now(store, "s1", recompute=True, min_confidence=0.2, calibration=tenth)
+    assert quiet.discrepancies == []
 
 
 def test_unknown_evidence_is_refused_in_a_sentence(store: Database) -> None:

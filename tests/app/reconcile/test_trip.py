@@ -57,6 +57,7 @@ def test_an_unscanned_put_is_flagged_with_its_time_and_a_scanned_one_is_not() ->
     )
     assert reading.margins[0] > 3.0  # no other reading comes near
     assert flag.confidence == pytest.approx(flag_confidence(reading.margins[0]))
+    assert flag.margin == min(reading.margins[0], 8.0)  # kept with the flag, as read
     (put,) = flag.evidence
     assert put.time is not None and (put.time.start, put.time.end) == (5.0, 8.0)
     scanned = read_trip(STEPS_AB, {"A": 1}, _band((8, 0.5)))
