@@ -37,7 +37,7 @@ class FlagCalibration:
 UNCALIBRATED = FlagCalibration(intercept=0.0, slope=1.0)
 #: fitted on the 205 flags of five plantings of the 24 validation trips of ``VAL20``, the
 #: shipped model's answers read with the cart band (58 real; Brier score 0.277 -> 0.196
-#: there): a flag at margin 0 is real about one time in four (docs/RESULTS.md, "What a
+#: there): a flag at margin 0 is real about one time in five (docs/RESULTS.md, "What a
 #: trip's flag confidence means")
 FLAG_CALIBRATION = FlagCalibration(intercept=-1.277, slope=1.093)
 
