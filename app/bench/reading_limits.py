@@ -72,6 +72,9 @@ from app.reconcile.moves import FLOOR, Moment, with_evidence
 from app.video.cart_band import cart_cells
 from model.synth.reader import read_dataset
 
+#: each session's candidates by (video id, moves), read once for every boost and weight
+KnownCandidates = dict[tuple[str, str], tuple[list[Moment], np.ndarray | None]]
+
 
 def annotated_moves(session: dict[str, Any]) -> list[Moment]:
     """The annotation's puts and take-outs as moments, each product's peak answer over the
@@ -137,13 +140,21 @@ def read_moments(
     namers: Mapping[str, dict[str, Any]] | None = None,
     cells: np.ndarray | None = None,
     evidence: np.ndarray | None = None,
+    known: KnownCandidates | None = None,
 ) -> tuple[list[Moment], np.ndarray | None, list[bool]]:
     """``session_candidates``, each moment named by ``namers``' answers of the session
     (video id: per-step answers) where given, each product's log answer raised by
     ``evidence`` ``(N, P)`` nats where given (the pixels' votes), and whether each is taken
     as a move (its log odds are positive, or it has none); a ``ValueError`` if ``namers``
-    lack the session."""
-    moments, dropped = session_candidates(session, moves, settings, odds, cells)
+    lack the session. ``known`` keeps each session's candidates for the next call with the
+    same settings, odds and band (reading the band's changes is the slow part)."""
+    if known is None:
+        moments, dropped = session_candidates(session, moves, settings, odds, cells)
+    else:
+        key = (str(session["video_id"]), moves)
+        if key not in known:
+            known[key] = session_candidates(session, moves, settings, odds, cells)
+        moments, dropped = known[key]
     if namers is not None:
         steps = namers.get(session["video_id"], {})
         if list(steps) != list(session["steps"]):
@@ -187,6 +198,7 @@ def score(
     cart: Mapping[str, np.ndarray] | None = None,
     votes: Mapping[str, np.ndarray] | None = None,
     vote_weight: float = 0.0,
+    known: KnownCandidates | None = None,
 ) -> list[dict[str, Any]]:
     """Recall, precision and false flags over the planted sessions: one line per reading,
     the assignment's once per margin; each line also counts the moves found, missed and
@@ -195,7 +207,8 @@ def score(
     product, the moves still read from ``sessions``. ``cart``: each session's cart band
     (video id: ``cart_view.cart_cells``), which the candidates' odds then read; ``votes``:
     per session, each of those candidates' ``cart_naming.crop_votes``, added to its log
-    answers ``vote_weight`` times."""
+    answers ``vote_weight`` times. ``known``: the candidates of earlier calls with the same
+    settings, odds and band (``read_moments``)."""
     namers = None if naming is None else {s["video_id"]: s["steps"] for s in naming}
     flagged: dict[str, list[list[tuple[bool, float]]]] = {r: [] for r in READINGS}
     named = found = spurious = annotated = 0
@@ -204,7 +217,7 @@ def score(
         cells = None if cart is None else cart[session["video_id"]]
         evidence = None if votes is None else vote_weight * votes[session["video_id"]]
         moments, dropped, believed = read_moments(
-            session, moves, settings, odds, namers, cells, evidence
+            session, moves, settings, odds, namers, cells, evidence, known
         )
         match = matched_moves(session, moments)
         read = []
@@ -394,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             {"step_confusion": step_confusion(sessions), "direction_auc": direction_auc(sessions)}
         )
     )
+    known: KnownCandidates = {}
     for moves, boost, weight in itertools.product(args.moves.split(","), boosts, weights):
         try:
             lines = score(
@@ -408,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                 cart,
                 None if weight is None else votes,
                 weight or 0.0,
+                known,
             )
         except ValueError as error:
             parser.error(str(error))

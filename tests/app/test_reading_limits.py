@@ -257,3 +257,27 @@ def test_the_cart_bands_pictures_need_the_videos_and_the_candidates(
         with pytest.raises(SystemExit):
             main(["--answers", str(answers), "--cart-naming", "0.25", *extra])
         assert said in capsys.readouterr().err
+
+
+def test_a_sessions_candidates_are_read_once_for_every_boost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import app.bench.reading_limits as limits
+
+    calls = []
+    real = limits.session_candidates
+
+    def counted(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(limits, "session_candidates", counted)
+    session = _session(0.6)
+    known: dict = {}
+    first = limits.read_moments(session, "candidates", known=known)
+    again = limits.read_moments(session, "candidates", known=known)
+    assert calls == ["candidates"] and list(known) == [("v", "candidates")]
+    assert [m.start for m in first[0]] == [m.start for m in again[0]]
+    limits.read_moments(session, "episodes", known=known)
+    limits.read_moments(session, "episodes")  # nothing kept without a dict
+    assert calls == ["candidates", "episodes", "episodes"]
