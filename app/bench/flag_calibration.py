@@ -60,7 +60,9 @@ def trip_flags(
             band = None if cells is None else cells[session["video_id"]]
             reading = read_trip(session["steps"], scans, band, calibration=UNCALIBRATED)
             real = [d.sku == planted and d.expected > d.scanned for d in reading.discrepancies]
-            flags += list(zip(reading.margins, real, strict=True))
+            flags += [
+                (d.margin or 0.0, r) for d, r in zip(reading.discrepancies, real, strict=True)
+            ]
             if seed == 0:
                 first.append(real)
     return flags, first

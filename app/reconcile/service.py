@@ -115,7 +115,8 @@ def maybe_reconcile(
                 db,
                 session_id,
                 replace=False,
-                flags=(min_confidence, calibration),
+                min_confidence=min_confidence,
+                calibration=calibration,
                 webhook=webhook,
             )
             if row is not None:
@@ -151,7 +152,8 @@ def reconcile_now(
                 db,
                 session_id,
                 replace=recompute,
-                flags=(min_confidence, calibration),
+                min_confidence=min_confidence,
+                calibration=calibration,
                 webhook=webhook,
             )
             if row is not None or time.monotonic() >= deadline:
@@ -164,13 +166,12 @@ def _advance(
     session_id: str,
     *,
     replace: bool,
-    flags: tuple[float, FlagCalibration],
+    min_confidence: float,
+    calibration: FlagCalibration,
     webhook: bool,
 ) -> Reconciliation | None:
     """Enqueue the next round of questions, or store (and announce) the row; None while
-    questions are open. ``flags``: the least confidence a flag is stored from, and the
-    calibration of a trip's flags."""
-    min_confidence, calibration = flags
+    questions are open."""
     if store.lock_session(db, session_id) is None:
         return None
     rows = store.session_queries(db, session_id, origin=ORIGIN)

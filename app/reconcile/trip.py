@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,7 +60,6 @@ class TripReading:
     beliefs: list[Belief]  # every candidate product's, in the order of the answers
     discrepancies: list[Discrepancy]  # most certain first
     band: bool  # whether the cart band was read
-    margins: list[float] = field(default_factory=list)  # each discrepancy's, in nats
 
 
 def read_trip(
@@ -116,11 +115,10 @@ def read_trip(
         confidence = flag_confidence(flag.margin, calibration)
         if confidence < min_confidence:
             continue
-        kind = _kind(b.qty, n)
-        discrepancy = Discrepancy(kind, b.sku, b.qty, n, confidence, b.events, capped(flag.margin))
-        found.append((discrepancy, flag.margin))
-    found.sort(key=lambda f: (-f[1], f[0].sku))
-    return TripReading(beliefs, [d for d, _ in found], band, [m for _, m in found])
+        margin = capped(flag.margin)
+        found.append(Discrepancy(_kind(b.qty, n), b.sku, b.qty, n, confidence, b.events, margin))
+    found.sort(key=lambda d: (-(d.margin or 0.0), d.sku))
+    return TripReading(beliefs, found, band)
 
 
 def _kind(expected: int, scanned: int) -> DiscrepancyKind:
