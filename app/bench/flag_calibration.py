@@ -18,7 +18,6 @@ Fit on validation trips; check on held-out ones, which then chose nothing:
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import sys
@@ -38,12 +37,10 @@ from app.reconcile.flag_confidence import (
     FlagCalibration,
     fit_calibration,
     flag_confidence,
+    reliability,
 )
 from app.reconcile.trip import read_trip
 from model.synth.reader import read_dataset
-
-#: confidence bins of the reliability table: [lower, upper), the last one closed
-BINS = tuple(i / 10 for i in range(11))
 
 
 def trip_flags(
@@ -66,36 +63,6 @@ def trip_flags(
             if seed == 0:
                 first.append(real)
     return flags, first
-
-
-def reliability(confidences: Sequence[float], real: Sequence[bool]) -> dict[str, Any]:
-    """Per confidence bin: its flags, their mean confidence and the share of them that are
-    real; with the Brier score and the log loss over all flags (None without flags)."""
-    confidence = np.asarray(confidences, dtype=np.float64)
-    truth = np.asarray(real, dtype=np.float64)
-    bins = []
-    for lower, upper in itertools.pairwise(BINS):
-        inside = (confidence >= lower) & ((confidence < upper) | (upper == 1.0))
-        if inside.any():
-            bins.append(
-                {
-                    "confidence": [lower, upper],
-                    "flags": int(inside.sum()),
-                    "mean_confidence": float(confidence[inside].mean()),
-                    "real": float(truth[inside].mean()),
-                }
-            )
-    if confidence.size == 0:
-        return {"flags": 0, "real": 0, "brier": None, "log_loss": None, "bins": bins}
-    clipped = np.clip(confidence, 1e-6, 1 - 1e-6)
-    log_loss = -np.mean(truth * np.log(clipped) + (1 - truth) * np.log(1 - clipped))
-    return {
-        "flags": int(confidence.size),
-        "real": int(truth.sum()),
-        "brier": float(np.mean((confidence - truth) ** 2)),
-        "log_loss": float(log_loss),
-        "bins": bins,
-    }
 
 
 def plot(tables: Mapping[str, dict[str, Any]], path: Path, title: str) -> None:

@@ -24,7 +24,6 @@ import numpy as np
 from app import catalog as catalog_ops
 from app import db as database_ops
 from app.answer import AnswerWorker
-from app.bench.flag_calibration import reliability
 from app.bench.machine import describe_machine
 from app.bench.planting import plant
 from app.db import Database
@@ -39,6 +38,7 @@ from app.reconcile import (
     reconcile_now,
     session_closed_hook,
 )
+from app.reconcile.flag_confidence import reliability
 from app.settings import Settings
 from model.synth import ACTIVITIES, SynthConfig, generate_dataset, read_dataset
 from storage.reconciliations import session_queries

@@ -13,9 +13,11 @@ read 0.3 as "three such flags in ten are real", in trips like those.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +34,9 @@ class FlagCalibration:
     intercept: float
     slope: float
 
+
+#: confidence bins of ``reliability``: [lower, upper), the last one closed
+BINS = tuple(i / 10 for i in range(11))
 
 #: the logistic of the margin itself, as if the reading's odds were the world's
 UNCALIBRATED = FlagCalibration(intercept=0.0, slope=1.0)
@@ -83,3 +88,33 @@ def fit_calibration(margins: Sequence[float], real: Sequence[bool]) -> FlagCalib
 
     fitted = minimize(loss, np.zeros(2), jac=True, bounds=[(None, None), (0.0, None)])
     return FlagCalibration(intercept=float(fitted.x[0]), slope=float(fitted.x[1]))
+
+
+def reliability(confidences: Sequence[float], real: Sequence[bool]) -> dict[str, Any]:
+    """Per confidence bin: its flags, their mean confidence and the share of them that are
+    real; with the Brier score and the log loss over all flags (None without flags)."""
+    confidence = np.asarray(confidences, dtype=np.float64)
+    truth = np.asarray(real, dtype=np.float64)
+    bins = []
+    for lower, upper in itertools.pairwise(BINS):
+        inside = (confidence >= lower) & ((confidence < upper) | (upper == 1.0))
+        if inside.any():
+            bins.append(
+                {
+                    "confidence": [lower, upper],
+                    "flags": int(inside.sum()),
+                    "mean_confidence": float(confidence[inside].mean()),
+                    "real": float(truth[inside].mean()),
+                }
+            )
+    if confidence.size == 0:
+        return {"flags": 0, "real": 0, "brier": None, "log_loss": None, "bins": bins}
+    clipped = np.clip(confidence, 1e-6, 1 - 1e-6)
+    log_loss = -np.mean(truth * np.log(clipped) + (1 - truth) * np.log(1 - clipped))
+    return {
+        "flags": int(confidence.size),
+        "real": int(truth.sum()),
+        "brier": float(np.mean((confidence - truth) ** 2)),
+        "log_loss": float(log_loss),
+        "bins": bins,
+    }

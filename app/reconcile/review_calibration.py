@@ -17,8 +17,13 @@ from typing import Any
 
 from app.db import Database
 from app.errors import InvalidInputError
-from app.reconcile.flag_confidence import FlagCalibration, fit_calibration, flag_confidence
-from app.reconcile.reviews import Review, current_verdicts
+from app.reconcile.flag_confidence import (
+    FlagCalibration,
+    fit_calibration,
+    flag_confidence,
+    reliability,
+)
+from app.reconcile.reviews import Review, verdicts_by_session
 from storage import reviews as review_store
 from storage.models import ReviewVerdict
 
@@ -63,7 +68,7 @@ def calibrate_from_reviews(
     ``minimum`` of them, or no verdict of one kind."""
     with database.session() as db:
         reviews = [Review.of(row) for row in review_store.all_reviews(db)]
-    verdicts = _current(reviews)
+    verdicts = [v for current in verdicts_by_session(reviews).values() for v in current]
     labelled = [
         (float(r.flag["margin"]), r.verdict == ReviewVerdict.CONFIRMED.value)
         for r in verdicts
@@ -92,14 +97,6 @@ def calibrate_from_reviews(
     )
 
 
-def _current(reviews: Sequence[Review]) -> list[Review]:
-    """The latest verdict of each (session, SKU)."""
-    by_session: dict[str, list[Review]] = {}
-    for r in reviews:  # oldest first within a session
-        by_session.setdefault(r.session_id, []).append(r)
-    return [v for history in by_session.values() for v in current_verdicts(history).values()]
-
-
 def _brier(margins: Sequence[float], real: Sequence[bool], calibration: FlagCalibration) -> float:
-    gaps = [(flag_confidence(m, calibration) - r) ** 2 for m, r in zip(margins, real, strict=True)]
-    return sum(gaps) / len(gaps)
+    brier = reliability([flag_confidence(m, calibration) for m in margins], real)["brier"]
+    return float(brier)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.db import Database
-from app.reconcile.reviews import Review, current_verdicts
+from app.reconcile.reviews import Review, verdicts_by_session
 from storage import reviews as review_store
 from storage.models import ShoppingSession
 
@@ -46,14 +46,11 @@ def export_reviews(
             r.session_id: (db.get(ShoppingSession, r.session_id) or ShoppingSession()).store_id
             for r in reviews
         }
-    by_session: dict[str, list[Review]] = {}
-    for r in reviews:
-        by_session.setdefault(r.session_id, []).append(r)
+    by_session = verdicts_by_session(reviews)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     files = []
     verdicts: list[Review] = []
-    for session_id, history in sorted(by_session.items()):
-        current = list(current_verdicts(history).values())
+    for session_id, current in by_session.items():
         verdicts += current
         path = out / "annotations" / f"{_UNSAFE.sub('_', session_id)}.json"
         path.write_text(json.dumps(_annotation(session_id, stores[session_id], current), indent=2))

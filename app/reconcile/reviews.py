@@ -117,3 +117,12 @@ def current_verdicts(reviews: Sequence[Review]) -> dict[str, Review]:
     for r in reviews:  # oldest first, so the last one wins
         latest[r.sku] = r
     return latest
+
+
+def verdicts_by_session(reviews: Sequence[Review]) -> dict[str, list[Review]]:
+    """Session id -> the latest review of each of its flagged products, sessions in order;
+    ``reviews`` by session, oldest first (as ``storage.reviews.all_reviews`` gives them)."""
+    by_session: dict[str, list[Review]] = {}
+    for r in reviews:
+        by_session.setdefault(r.session_id, []).append(r)
+    return {sid: list(current_verdicts(h).values()) for sid, h in sorted(by_session.items())}

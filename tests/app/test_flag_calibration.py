@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.bench.flag_calibration import calibration_from_json, main, reliability, trip_flags
-from app.reconcile.flag_confidence import FlagCalibration
+from app.bench.flag_calibration import calibration_from_json, main, trip_flags
+from app.reconcile.flag_confidence import FlagCalibration, reliability
 
 LABELS = ("take_from_shelf", "put_in_cart", "inspect", "return_to_shelf", "take_out_of_cart")
 STEPS = 40
