@@ -13,6 +13,7 @@ from app.settings import Settings, env_name
 if TYPE_CHECKING:  # for the type checker only: importing torch here would slow every CLI call
     from model import LongVMNet
     from model.backbone_run import BackboneRun
+    from model.pair import Served
 
 #: Clips per backbone call and backbone precision when the settings say "by device": on CPU
 #: one clip per call in float32 (larger calls ran no faster there, docs/BENCHMARKS.md);
@@ -22,7 +23,7 @@ DEVICE_BACKBONE_DEFAULTS = {"cpu": (1, "off"), "cuda": (8, "bf16")}
 
 @dataclass(frozen=True)
 class LoadedModel:
-    net: LongVMNet
+    net: Served  # one network, or a pair of them that names products together (model.pair)
     version: (
         str  # "<preset>@<sha256[:12] of config + weights>", stored with every memory and answer
     )
@@ -56,12 +57,26 @@ def checkpoint_dir(settings: Settings) -> Path:
 
 def load_model(settings: Settings) -> LoadedModel:
     """The checkpoint named by the settings (or the shipped one), on the configured device."""
-    from model import LongVMNet
+    from model.pair import ModelPair, load_served
 
     directory = checkpoint_dir(settings)
     device = resolve_device(settings.device)
-    net = LongVMNet.load(directory, device=device)
-    return LoadedModel(net, model_version(net.cfg.name, directory), device, directory)
+    net = load_served(directory, device=device)
+    name = net.name if isinstance(net, ModelPair) else net.cfg.name
+    return LoadedModel(net, model_version(name, directory), device, directory)
+
+
+def one_network(loaded: LoadedModel, purpose: str) -> LongVMNet:
+    """The loaded network where ``purpose`` measures one network's parts; a
+    ``SettingsError`` that says so for a model pair."""
+    from model import LongVMNet
+
+    if not isinstance(loaded.net, LongVMNet):
+        raise SettingsError(
+            f"{purpose} measures one network, and {loaded.checkpoint} is a model pair: "
+            "give one of its member checkpoints."
+        )
+    return loaded.net
 
 
 def backbone_run(settings: Settings, loaded: LoadedModel) -> BackboneRun:
@@ -77,7 +92,11 @@ def backbone_run(settings: Settings, loaded: LoadedModel) -> BackboneRun:
 
 def model_version(name: str, directory: Path) -> str:
     """``<preset>@<12 hex digits>``: a hash of the weights and the config, since the config
-    alone can change answers (memory size, calibration) with the same weights."""
-    digest = hashlib.sha256((directory / "model.safetensors").read_bytes())
-    digest.update((directory / "config.json").read_bytes())
+    alone can change answers (memory size, calibration) with the same weights; a pair's
+    covers its config and both members' weights and configs."""
+    from model.pair import checkpoint_files
+
+    digest = hashlib.sha256()
+    for path in checkpoint_files(directory):
+        digest.update(path.read_bytes())
     return f"{name}@{digest.hexdigest()[:12]}"

@@ -31,12 +31,17 @@ def _check_image(image: Image) -> None:
 
 @dataclass(frozen=True, eq=False)
 class ActivityQuery:
-    """What was done with this object in ``[start, end)``? (multi-label over activities)"""
+    """What was done with this object in ``[start, end)``? (multi-label over activities)
+
+    ``naming``: a model pair (``model.pair``) also asks its second model, whose per-step
+    answers help name a moved product (``ActivityPrediction.naming``); one model ignores it.
+    """
 
     memory_index: int
     object_image: Image
     start: int
     end: int
+    naming: bool = False
 
     def __post_init__(self) -> None:
         _check_window(self.start, self.end)
@@ -118,10 +123,14 @@ Target = ActivityTarget | ObjectTarget | TimeTarget
 class ActivityPrediction:
     """``probabilities``: ``(num_activities,)`` independent per-class probabilities over the
     window; ``steps``: ``(L, num_activities)`` the same per window step (row i for step
-    ``query.start + i``), whose maximum is ``probabilities``: when each activity happened."""
+    ``query.start + i``), whose maximum is ``probabilities``: when each activity happened.
+    ``naming``: ``(L, num_activities)`` where a model pair answered a query that asked for
+    it (``model.pair``): the geometric mean of both models' ``steps``, which names a moved
+    product more often than either model alone."""
 
     probabilities: np.ndarray
     steps: np.ndarray | None = None
+    naming: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)

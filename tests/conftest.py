@@ -244,6 +244,23 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_pair_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Path:
+    """A model pair (``model.pair``): ``tiny_checkpoint`` leads, a second tiny-preset
+    checkpoint of other fixed random weights and a smaller memory (128 slots) names."""
+    import torch
+
+    from model import LongVMNet, ModelConfig
+    from model.pair import write_pair_checkpoint
+
+    torch.manual_seed(4321)
+    root = tmp_path_factory.mktemp("pair")
+    partner = root / "partner"
+    LongVMNet(ModelConfig.preset("tiny", memory_size=128)).save(partner)
+    write_pair_checkpoint(root / "pair", "tiny-pair", tiny_checkpoint, partner)
+    return root / "pair"
+
+
+@pytest.fixture(scope="session")
 def synth_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three short synthetic shopping sessions (real H.264 files), made once per run."""
     from model.synth import generate_dataset

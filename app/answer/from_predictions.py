@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from app.answer.payloads import (
     ActivityAnswer,
     Answering,
@@ -55,13 +57,8 @@ def build_answer(
         }
         steps = None
         if params.get("steps") and prediction.steps is not None:
-            steps = StepScores(
-                fps,
-                {
-                    label: [round(float(p), 4) for p in prediction.steps[:, k]]
-                    for k, label in enumerate(labels)
-                },
-            )
+            naming = None if prediction.naming is None else _by_label(prediction.naming, labels)
+            steps = StepScores(fps, _by_label(prediction.steps, labels), naming)
         return ActivityAnswer(answering, params.get("sku"), scores, steps)
     assert request.activity is not None
     if isinstance(prediction, ObjectPrediction):
@@ -79,6 +76,11 @@ def build_answer(
         prediction.end / fps,
         round(float(prediction.score), 6),
     )
+
+
+def _by_label(steps: np.ndarray, labels: tuple[str, ...]) -> dict[str, list[float]]:
+    """Per-step answers ``(L, A)`` as JSON lists by activity label, to 4 decimals."""
+    return {label: [round(float(p), 4) for p in steps[:, k]] for k, label in enumerate(labels)}
 
 
 def _all(

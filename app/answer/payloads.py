@@ -13,6 +13,10 @@ from typing import Any
 
 from app.errors import CartmemError
 
+#: the key of a ``StepScores``' JSON under which a model pair's per-step answers that name
+#: products sit beside the labels' (``model.pair``)
+NAMING = "naming"
+
 PAYLOAD_VERSION = 1
 PRESENT = 0.5  # an activity counts as present at this probability
 
@@ -69,17 +73,29 @@ class Answering:
 
 @dataclass(frozen=True)
 class StepScores:
-    """An activity answer per step of the window: step i is at ``window_from + i / fps``."""
+    """An activity answer per step of the window: step i is at ``window_from + i / fps``.
+    ``naming``: where a model pair answered (``model.pair``), the same per step from both
+    models together, which names a moved product more often (under ``"naming"`` in JSON)."""
 
     fps: float
     by_label: dict[str, list[float]]
+    naming: dict[str, list[float]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"fps": self.fps, **self.by_label}
+        out: dict[str, Any] = {"fps": self.fps, **self.by_label}
+        if self.naming is not None:
+            out[NAMING] = self.naming
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> StepScores:
-        return cls(float(d["fps"]), {k: list(v) for k, v in d.items() if k != "fps"})
+        labels = {k: list(v) for k, v in d.items() if k not in ("fps", NAMING)}
+        naming = d.get(NAMING)
+        return cls(
+            float(d["fps"]),
+            labels,
+            None if naming is None else {k: list(v) for k, v in naming.items()},
+        )
 
 
 @dataclass(frozen=True)

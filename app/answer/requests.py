@@ -83,7 +83,11 @@ def build_request(
     if kind == "activity":
         sku = p.get("sku")
         if sku is not None:
-            request.model_queries = [ActivityQuery(0, _image(sku, product_images), start, end)]
+            # per-step answers are what reconciliation names moves with: a model pair adds
+            # its second model's there (``model.pair``)
+            image = _image(sku, product_images)
+            naming = bool(p.get("steps"))
+            request.model_queries = [ActivityQuery(0, image, start, end, naming=naming)]
         else:  # which product: every candidate SKU through the activity head in one batch
             request.activity = _activity(p, labels)
             skus = [s for s in (p.get("skus") or catalog) if s in product_images][

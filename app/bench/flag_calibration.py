@@ -30,7 +30,7 @@ import numpy as np
 
 from app.bench.cart_view import session_cells
 from app.bench.identify_fusion import kept_answers
-from app.bench.reconcile_decode import flag_rates, planted_sessions
+from app.bench.reconcile_decode import flag_rates, planted_sessions, with_naming
 from app.reconcile.flag_confidence import (
     FLAG_CALIBRATION,
     UNCALIBRATED,
@@ -118,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", type=Path, default=None, help="the answers' dataset: read its cart band too"
     )
+    parser.add_argument(
+        "--naming",
+        type=Path,
+        default=None,
+        help="answers of the same sessions that name the moves, as a model pair's do "
+        "(reconcile_decode --average-with --geometric --keep-average)",
+    )
     parser.add_argument("--plantings", type=int, default=5, help="plantings of each session")
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")
     parser.add_argument("--fit", action="store_true", help="fit a calibration on these flags")
@@ -136,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--plantings must be 1 or more")
         checked = [calibration_from_json(text) for text in args.calibration]
         sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
+        if args.naming is not None:
+            naming = kept_answers(args.naming, args.sessions, with_boxes=False)
+            sessions = with_naming(sessions, naming)
         cells = None
         if args.data is not None:
             dataset = read_dataset(args.data)

@@ -26,7 +26,7 @@ from app.bench.stopwatch import Stopwatch
 from app.bench.synthetic import FULL_SESSION, QUICK_SESSION, SessionSpec, cached_session
 from app.bench.video_window import decode_window
 from app.ingest.session import LiveSession
-from app.model_runtime import LoadedModel
+from app.model_runtime import LoadedModel, one_network
 from model import Memory
 
 NOISE = 0.1  # of the clip tokens' standard deviation
@@ -75,7 +75,7 @@ def run(
 ) -> MemoryResult:
     plan = QUICK if quick else FULL
     machine = describe_machine()
-    net = model.net
+    net = one_network(model, "the memory benchmark")
     fps = memory_fps or net.cfg.fps
     t = net.cfg.clip_frames
     session = cached_session(cache, plan.session, log)

@@ -42,7 +42,7 @@ from app.bench.video_window import decode_window
 from app.catalog import add_product
 from app.db import Database
 from app.ingest.session import LiveSession
-from app.model_runtime import LoadedModel
+from app.model_runtime import LoadedModel, one_network
 from app.settings import Settings
 from model import LongVMNet, Memory
 from model.synth import ActivityQueryRecord, QueryRecord, TimeQueryRecord
@@ -101,7 +101,7 @@ def run(
 ) -> QueriesResult:
     plan = QUICK if quick else FULL
     machine = describe_machine()
-    net = model.net
+    net = one_network(model, "the query benchmark")
     fps = settings.memory_fps or net.cfg.fps
     session = cached_session(cache, plan.session, log)
     frames = session_frames(session, fps)

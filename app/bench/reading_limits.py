@@ -68,7 +68,7 @@ from app.reconcile.episodes import (
     settings_from_json,
 )
 from app.reconcile.move_odds import CART_ODDS, ODDS, Odds, log_odds, odds_from_json
-from app.reconcile.moves import FLOOR, Moment, with_evidence
+from app.reconcile.moves import FLOOR, Moment, renamed, with_evidence
 from app.video.cart_band import cart_cells
 from model.synth.reader import read_dataset
 
@@ -176,14 +176,6 @@ def boosted(moment: Moment, product: int, boost: float) -> Moment:
 #: how a trip's moves are read against the scans: each move's strongest product alone;
 #: ``scan_repair``'s greedy explanation by the scans; the assignment, at each margin
 READINGS = ("alone", "scans-explain", "scans-assign")
-
-
-def renamed(moment: Moment, steps: dict[str, Any]) -> Moment:
-    """``moment`` with each product's peak answer over its steps taken from other per-step
-    answers of the same session (``steps``, products in the same order)."""
-    activity = PUT if moment.change > 0 else TAKE_OUT
-    peaks = [max(answers[activity][moment.start : moment.end]) for answers in steps.values()]
-    return Moment(moment.change, moment.start, moment.end, np.array(peaks, dtype=np.float64))
 
 
 def score(

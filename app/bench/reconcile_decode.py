@@ -35,7 +35,7 @@ import numpy as np
 
 from app.bench.planting import plant
 from app.bench.scan_repair import scan_repaired_beliefs
-from app.reconcile.basket import Belief, belief, step_events
+from app.reconcile.basket import NAMING, Belief, belief, step_events
 from app.reconcile.compare import compare
 from app.reconcile.exclusive import one_product_per_moment
 
@@ -146,6 +146,26 @@ def planted_sessions(
     call with the same seed (every decoder is judged against the same scans)."""
     rng = np.random.default_rng(seed)
     return [(s, *plant(s["basket"], rng)) for s in sessions if s["basket"]]
+
+
+def with_naming(
+    sessions: list[dict[str, Any]], naming: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each session's per-step answers carrying other answers of the same session under
+    ``NAMING``, as a model pair's answers carry its two models' together (``model.pair``):
+    what ``app.reconcile.trip.read_trip`` names the moves with."""
+    by_video = {s["video_id"]: s["steps"] for s in naming}
+    out = []
+    for session in sessions:
+        other = by_video.get(session["video_id"])
+        if other is None or list(other) != list(session["steps"]):
+            raise ValueError(f"no naming answers for the products of {session['video_id']}")
+        steps = {
+            sku: {**payload, NAMING: {k: v for k, v in other[sku].items() if k != "fps"}}
+            for sku, payload in session["steps"].items()
+        }
+        out.append({**session, "steps": steps})
+    return out
 
 
 def averaged(

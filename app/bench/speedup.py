@@ -50,7 +50,7 @@ from app.bench.synthetic import (
     session_frames,
 )
 from app.bench.video_window import decode_window
-from app.model_runtime import LoadedModel
+from app.model_runtime import LoadedModel, one_network
 from model import (
     LongVMNet,
     Memory,
@@ -160,7 +160,7 @@ def run(
     """
     plan = QUICK if quick else FULL
     machine = describe_machine()
-    net = model.net
+    net = one_network(model, "the speed-up benchmark")
     fps = memory_fps or net.cfg.fps
     session = cached_session(cache, plan.session, log)
     questions = _questions(session, net, fps, max(plan.questions))

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from app.answer.payloads import NAMING
+
 TAKE = "take_from_shelf"
 PUT = "put_in_cart"
 RETURN = "return_to_shelf"
@@ -189,7 +191,7 @@ def step_events(steps: Mapping[str, Any], start: float) -> list[Event]:
     evidence, so no time question is needed.
     """
     fps = float(steps["fps"])
-    labels = [k for k in steps if k != "fps"]
+    labels = [k for k in steps if k not in ("fps", NAMING)]
     count = len(steps[labels[0]]) if labels else 0
     windows = [
         WindowScores(

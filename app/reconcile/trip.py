@@ -13,9 +13,13 @@ cart band"):
    the cart band that no handling explains (``cart_changes``), each with the log odds that
    it is a cart move (``move_odds``: ``CART_ODDS`` where the session kept its band,
    ``ODDS`` from the answers alone where it did not);
-2. the most probable assignment (``assignment``) gives each candidate to one product or to
+2. each candidate's product answers are read where it lies: from the same answers, or,
+   where a model pair answered (``model.pair``), from its two models' answers together,
+   which name the moved product more often (docs/RESULTS.md, "Two models' answers
+   served"); the moves are always the lead model's;
+3. the most probable assignment (``assignment``) gives each candidate to one product or to
    none, weighing its odds and each product's answer against the scans (``TRIP_PRICES``);
-3. a product the best reading leaves over or under its scans is a discrepancy. Its margin
+4. a product the best reading leaves over or under its scans is a discrepancy. Its margin
    is how much less probable the best reading without that difference is, in nats (0
    where another reading explains the trip as well), and its confidence the share of
    flags of that margin that were real on validation trips (``flag_confidence``).
@@ -33,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from app.reconcile.assignment import Prices, assigned_flags
-from app.reconcile.basket import PUT, TAKE_OUT, Belief, Event, TimeEvidence, belief
+from app.reconcile.basket import NAMING, PUT, TAKE_OUT, Belief, Event, TimeEvidence, belief
 from app.reconcile.cart_changes import cart_candidates
 from app.reconcile.compare import Discrepancy, DiscrepancyKind
 from app.reconcile.episodes import BIAS, SETTINGS, Settings, episode_candidates
@@ -44,7 +48,7 @@ from app.reconcile.flag_confidence import (
     flag_confidence,
 )
 from app.reconcile.move_odds import CART_ODDS, ODDS, log_odds
-from app.reconcile.moves import with_evidence
+from app.reconcile.moves import renamed, with_evidence
 
 #: the assignment's prices (nats an item): a scanned item the reading does not see moved
 #: costs 4, an item seen and not scanned 1. A till's scan is strong evidence that the item
@@ -95,8 +99,11 @@ def read_trip(
     else:
         candidates = episode_candidates(steps, settings)
         odds = log_odds(candidates, ODDS)
+    found_by = [c.moment for c in candidates]
+    if all(steps[sku].get(NAMING) for sku in skus):  # a model pair answered: both name moves
+        found_by = [renamed(m, {sku: steps[sku][NAMING] for sku in skus}) for m in found_by]
     share = np.zeros(len(skus))
-    moments = [with_evidence(c.moment, share) for c in candidates]  # shares summing to one
+    moments = [with_evidence(m, share) for m in found_by]  # shares summing to one
     counts = np.array([scanned.get(sku, 0) for sku in skus], dtype=np.int64)
     best, flags = assigned_flags(moments, counts, prices, odds.tolist())
     events: dict[str, list[Event]] = {sku: [] for sku in skus}

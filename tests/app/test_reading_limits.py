@@ -14,13 +14,12 @@ from app.bench.reading_limits import (
     main,
     matched_moves,
     read_moments,
-    renamed,
     session_candidates,
     session_moves,
 )
 from app.reconcile.episodes import SETTINGS, Settings, episode_candidates
 from app.reconcile.move_odds import Odds, log_odds
-from app.reconcile.moves import Moment
+from app.reconcile.moves import Moment, renamed
 
 ZEROS = [0.0] * 10
 

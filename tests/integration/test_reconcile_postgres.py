@@ -32,7 +32,8 @@ from app.reconcile import (
 )
 from app.reconcile.questions import Question, needed_questions, session_question
 from app.settings import Settings
-from storage import QueryStatus, Reconciliation
+from storage import QueryStatus, Reconciliation, SessionMemory
+from storage.answering import memory_arrays
 from storage.reconciliations import session_queries
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -50,8 +51,23 @@ class Shop:
 @pytest.fixture
 def shop(pg_settings: Settings, tiny_checkpoint: Path, synth_videos: list[Path]) -> Iterator[Shop]:
     """One synthetic session ingested with the reconciliation hook; the catalog loaded."""
+    yield from _open_shop(pg_settings, tiny_checkpoint, synth_videos)
+
+
+@pytest.fixture
+def pair_shop(
+    pg_settings: Settings, tiny_pair_checkpoint: Path, synth_videos: list[Path]
+) -> Iterator[Shop]:
+    """The same, served by a model pair (``model.pair``) and read as a whole trip (the
+    served default, ``cart``)."""
+    yield from _open_shop(pg_settings, tiny_pair_checkpoint, synth_videos, evidence="cart")
+
+
+def _open_shop(
+    pg_settings: Settings, checkpoint: Path, synth_videos: list[Path], evidence: str = "windows"
+) -> Iterator[Shop]:
     settings = dataclasses.replace(
-        pg_settings, checkpoint_path=str(tiny_checkpoint), device="cpu", query_poll_s=0.2
+        pg_settings, checkpoint_path=str(checkpoint), device="cpu", query_poll_s=0.2
     )
     database_ops.upgrade(settings)
     database = Database(settings)
@@ -70,7 +86,7 @@ def shop(pg_settings: Settings, tiny_checkpoint: Path, synth_videos: list[Path])
         database,
         load_model(settings),
         source,
-        on_session_closed=session_closed_hook(database),
+        on_session_closed=session_closed_hook(database, evidence=evidence),
     ).run(until_idle_s=0.3)
     yield Shop(database, basket, dict(list(basket.items())[1:]))
     database.dispose()
@@ -130,3 +146,33 @@ def test_the_answer_worker_completes_the_reconciliation(shop: Shop) -> None:
     ]
     same = reconcile_now(database, SESSION, recompute=True)
     assert same.discrepancies == again.discrepancies and same.expected == again.expected
+
+
+def test_a_model_pair_keeps_two_memories_and_names_the_trip_with_both(pair_shop: Shop) -> None:
+    database = pair_shop.database
+    for sku, qty in pair_shop.scans.items():
+        add_scan(database, SESSION, sku, qty=qty)
+    loaded = load_model(database.settings)
+    assert loaded.version.startswith("tiny-pair@")
+    with database.session() as db:
+        memory = db.get(SessionMemory, SESSION)
+        assert memory is not None and memory.model_version == loaded.version
+        (valid,) = [b for b in memory_arrays(db, [SESSION])[SESSION] if b.name == "valid"]
+    slots = valid.shape[-1]
+    assert slots == loaded.net.cfg.memory_size == 256 + 128  # the lead's, then the partner's
+
+    AnswerWorker(database.settings, database, loaded, after_batch=answer_batch_hook(database)).run(
+        until_idle_s=1.0
+    )
+    with database.session() as db:
+        rows = session_queries(db, SESSION, origin=ORIGIN)
+        assert rows and {q.status for q, _ in rows} == {QueryStatus.DONE.value}
+        steps = [a.payload["steps"] for _, a in rows if a is not None and "steps" in a.payload]
+        assert db.query(Reconciliation).filter_by(session_id=SESSION).count() == 1
+    assert steps, "reconciliation asks whole-session per-step questions"
+    for answer in steps:  # every per-step answer carries both models' naming, step by step
+        labels = [k for k in answer if k not in ("fps", "naming")]
+        assert sorted(answer["naming"]) == sorted(labels)
+        assert all(len(answer["naming"][k]) == len(answer[k]) for k in labels)
+    report = reconcile_now(database, SESSION)
+    assert report.state == "done" and report.model_version == loaded.version

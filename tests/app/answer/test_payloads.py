@@ -26,6 +26,12 @@ SCORES = {"take_from_shelf": 0.1, "put_in_cart": 0.75, "inspect": 0.5}
 EVERY_KIND = [
     ActivityAnswer(ANSWERING, "SKU-1", SCORES),
     ActivityAnswer(ANSWERING, "SKU-1", SCORES, StepScores(1.0, {"put_in_cart": [0.1, 0.9]})),
+    ActivityAnswer(
+        ANSWERING,
+        "SKU-1",
+        SCORES,
+        StepScores(1.0, {"put_in_cart": [0.1, 0.9]}, {"put_in_cart": [0.2, 0.7]}),
+    ),
     ProductRanking(ANSWERING, "put_in_cart", [RankedProduct("SKU-2", "Tea", 0.8)]),
     ObjectAnswer(
         Answering("object", 2.0, 4.0, True, False, 4),
@@ -44,6 +50,15 @@ def test_every_kind_reads_back_as_written_through_json(answer) -> None:
     stored = json.loads(json.dumps(answer.to_json()))
     assert stored["version"] == PAYLOAD_VERSION
     assert answer_from_json(stored) == answer
+
+
+def test_a_model_pairs_naming_answers_sit_beside_the_labels_and_are_not_one() -> None:
+    steps = StepScores(2.0, {"put_in_cart": [0.1, 0.9]}, {"put_in_cart": [0.3, 0.6]})
+    stored = json.loads(json.dumps(steps.to_json()))
+    assert stored == {"fps": 2.0, "put_in_cart": [0.1, 0.9], "naming": {"put_in_cart": [0.3, 0.6]}}
+    assert StepScores.from_json(stored) == steps
+    # one model's answers (and answers stored before pairs) carry none
+    assert StepScores.from_json({"fps": 1.0, "inspect": [0.5]}).naming is None
 
 
 def test_present_lists_the_activities_at_one_half_or_more() -> None:

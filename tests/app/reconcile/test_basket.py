@@ -121,6 +121,9 @@ def test_steps_put_take_out_and_put_again_end_with_one_item_in_time_order() -> N
     assert counted(events) == [(PUT, 1, 1.0, 3.0), (TAKE_OUT, -1, 6.0, 8.0), (PUT, 1, 12.0, 14.0)]
     b = belief("SKU-1", events)
     assert b.qty == 1
+    # a model pair's naming answers beside the labels are not an activity of their own
+    steps = per_step(**{PUT: put, TAKE_OUT: out}) | {"naming": {PUT: put, TAKE_OUT: out}}
+    assert step_events(steps, start=0.0) == events
     # each counted event carries its own steps as time evidence: no time question needed
     assert [(e.time.start, e.time.end) for e in events if e.counted and e.time] == [
         (1.0, 3.0),

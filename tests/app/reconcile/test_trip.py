@@ -146,3 +146,35 @@ def test_a_scanned_item_the_answers_saw_weakly_is_explained_rather_than_flagged(
     assert [(d.sku, d.kind) for d in even.discrepancies] == [
         ("C", DiscrepancyKind.SCANNED_NOT_TAKEN)
     ]
+
+
+def _with_naming(steps: dict, naming: dict) -> dict:
+    """``steps`` carrying other per-step answers under ``naming``, as a model pair's do."""
+    return {
+        sku: {**payload, "naming": {k: v for k, v in naming[sku].items() if k != "fps"}}
+        for sku, payload in steps.items()
+    }
+
+
+def test_a_model_pairs_naming_decides_whose_move_it_was_and_the_lead_where_it_was() -> None:
+    # the lead sees a put at steps 5-8 and gives it to A; both models together name B there
+    lead = _steps(A=CLEAR_PUT, B=[("put_in_cart", 5, 8, 0.3)])
+    both = _steps(A=[("put_in_cart", 5, 8, 0.2)], B=[("put_in_cart", 5, 8, 0.9)])
+    band = _band((8, 0.5))
+    assert [d.sku for d in read_trip(lead, {}, band).discrepancies] == ["A"]
+    named = read_trip(_with_naming(lead, both), {}, band)
+    (flag,) = named.discrepancies
+    assert (flag.sku, flag.kind) == ("B", DiscrepancyKind.NOT_SCANNED)
+    (put,) = flag.evidence
+    assert put.time is not None and (put.time.start, put.time.end) == (5.0, 8.0)
+    # where the naming answers see no put at all, the lead's moves are still the moves
+    quiet = _steps(A=[], B=[])
+    assert read_trip(_with_naming(lead, quiet), {}, band).discrepancies != []
+
+
+def test_naming_answers_are_read_only_where_every_product_has_them() -> None:
+    lead = _steps(A=CLEAR_PUT, B=[("put_in_cart", 5, 8, 0.3)])
+    both = _steps(A=[("put_in_cart", 5, 8, 0.2)], B=[("put_in_cart", 5, 8, 0.9)])
+    partly = _with_naming(lead, both)
+    del partly["A"]["naming"]  # a product asked before the pair was deployed
+    assert [d.sku for d in read_trip(partly, {}, _band((8, 0.5))).discrepancies] == ["A"]
