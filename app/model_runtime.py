@@ -47,12 +47,12 @@ def checkpoint_dir(settings: Settings) -> Path:
         if not (path / "config.json").is_file():
             raise SettingsError(
                 f"{env_name('checkpoint_path')} = {path} is not a checkpoint directory "
-                "(it needs config.json and model.safetensors)."
+                "(it needs config.json and model.safetensors, or a model pair's config.json)."
             )
         return path
-    from model.shipped import default_checkpoint
+    from model.shipped import SERVED, default_checkpoint
 
-    return default_checkpoint()
+    return default_checkpoint(SERVED)
 
 
 def load_model(settings: Settings) -> LoadedModel:
@@ -66,17 +66,19 @@ def load_model(settings: Settings) -> LoadedModel:
     return LoadedModel(net, model_version(name, directory), device, directory)
 
 
-def one_network(loaded: LoadedModel, purpose: str) -> LongVMNet:
-    """The loaded network where ``purpose`` measures one network's parts; a
-    ``SettingsError`` that says so for a model pair."""
+def one_network(loaded: LoadedModel) -> tuple[LoadedModel, LongVMNet]:
+    """``loaded`` and its network where it is one network; for a model pair, its lead under
+    the lead's own version and checkpoint. The benchmarks that time one network's parts
+    measure the network that writes, finds the moves and answers every question."""
     from model import LongVMNet
+    from model.pair import pair_members
 
-    if not isinstance(loaded.net, LongVMNet):
-        raise SettingsError(
-            f"{purpose} measures one network, and {loaded.checkpoint} is a model pair: "
-            "give one of its member checkpoints."
-        )
-    return loaded.net
+    if isinstance(loaded.net, LongVMNet):
+        return loaded, loaded.net
+    lead = loaded.net.lead
+    _name, directory, _partner = pair_members(loaded.checkpoint)
+    version = model_version(lead.cfg.name, directory)
+    return LoadedModel(lead, version, loaded.device, directory), lead
 
 
 def backbone_run(settings: Settings, loaded: LoadedModel) -> BackboneRun:

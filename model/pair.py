@@ -18,13 +18,17 @@ backbones' tokens side by side on the channel axis ``(T, S, C_lead + C_partner)`
 A pair checkpoint is a directory whose ``config.json`` names the two member checkpoints
 (paths relative to it): ``{"format": "cartmem.pair", "format_version": 1, "name": ...,
 "lead": "../tiny", "partner": "../tiny-early"}``. Nothing else is stored: the weights are
-the members' safetensors.
+the members' safetensors. Write one with
+
+    python -m model.pair --lead LEAD_DIR --partner PARTNER_DIR --name tiny-pair --out DIR
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -297,3 +301,23 @@ def _slots(memory: Memory, start: int, end: int) -> Memory:
 
 #: what the service runs: one network or a pair, which it drives the same way
 Served = LongVMNet | ModelPair
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write a model pair's checkpoint directory.")
+    parser.add_argument("--lead", type=Path, required=True, help="finds moves, answers all")
+    parser.add_argument("--partner", type=Path, required=True, help="helps name products")
+    parser.add_argument("--name", required=True, help="the pair's name in its model version")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        path = write_pair_checkpoint(args.out, args.name, args.lead, args.partner)
+        ModelPair.load(args.out)  # members that cannot pair are refused here, not at serving
+    except CheckpointError as exc:
+        parser.error(str(exc))
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,8 +6,10 @@ a random point of an hour-long timeline, and read with m = 4,096 tokens a sessio
 sampler attending in blocks of 64 candidates. ``tiny-early`` is the paper's early fusion
 (every question re-encodes the memory; the default until session 14) and ``tiny-mamba``
 ``tiny``'s recipe with the Mamba mixer (issue 14; m = 4,096, its scans read every
-candidate), both for ``CARTMEM_CHECKPOINT_PATH``. How each was trained (commands, seed,
-time, machine) is in ``docs/RESULTS.md``.
+candidate), both for ``CARTMEM_CHECKPOINT_PATH``. The service runs ``tiny-pair`` (``SERVED``):
+``tiny`` and ``tiny-early`` together, each keeping a memory of the session, the second
+helping to name the moved products. How each was trained (commands, seed, time, machine)
+is in ``docs/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,20 @@ from model.errors import CheckpointError
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 
+#: what the service runs unless ``CARTMEM_CHECKPOINT_PATH`` says otherwise: the model pair
+#: of ``tiny`` (which finds the moves and answers every question) and ``tiny-early`` (which
+#: helps name the moved products; ``model.pair``)
+SERVED = "tiny-pair"
+
+
 def default_checkpoint(preset: str = "tiny") -> Path:
-    """Directory of the shipped checkpoint named ``preset``: ``tiny``, ``tiny-early`` or
-    ``tiny-mamba``."""
+    """Directory of the shipped checkpoint named ``preset``: ``tiny``, ``tiny-early``,
+    ``tiny-mamba``, or the model pair ``tiny-pair`` (``SERVED``)."""
+    from model.pair import is_pair_checkpoint
+
     path = CHECKPOINTS / preset
-    if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+    weights = is_pair_checkpoint(path) or (path / "model.safetensors").is_file()
+    if not (path / "config.json").is_file() or not weights:
         raise CheckpointError(
             f"No shipped {preset!r} checkpoint in {CHECKPOINTS}; pass a checkpoint directory."
         )

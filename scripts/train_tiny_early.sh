@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The paper's early fusion (every question re-encodes the memory; the default model until
-# session 14): model/checkpoints/tiny-early and its rows of docs/RESULTS.md. Reuses
+# session 14): model/checkpoints/tiny-early and its rows of docs/RESULTS.md, and the model
+# pair the service runs (model/checkpoints/tiny-pair: WORKDIR/shipped leads, this names). Reuses
 # WORKDIR/data, WORKDIR/backbone and the tuning and held-out sets that
 # scripts/train_tiny.sh WORKDIR drew.
 #
@@ -28,3 +29,5 @@ for set in data heldout-20 heldout-40; do
 done
 python -m app.bench.reconcile_eval --data "$work/reconcile-20" --sessions 20 \
   --checkpoint "$work/early-shipped" --evidence steps --out "$work/eval/reconcile-20-early"
+python -m model.pair --lead "$work/shipped" --partner "$work/early-shipped" --name tiny-pair \
+  --out "$work/pair"

@@ -75,7 +75,7 @@ def run(
 ) -> MemoryResult:
     plan = QUICK if quick else FULL
     machine = describe_machine()
-    net = one_network(model, "the memory benchmark")
+    model, net = one_network(model)  # a pair: its lead
     fps = memory_fps or net.cfg.fps
     t = net.cfg.clip_frames
     session = cached_session(cache, plan.session, log)

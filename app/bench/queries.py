@@ -101,7 +101,7 @@ def run(
 ) -> QueriesResult:
     plan = QUICK if quick else FULL
     machine = describe_machine()
-    net = one_network(model, "the query benchmark")
+    model, net = one_network(model)  # a pair: its lead
     fps = settings.memory_fps or net.cfg.fps
     session = cached_session(cache, plan.session, log)
     frames = session_frames(session, fps)

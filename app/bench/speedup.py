@@ -160,7 +160,7 @@ def run(
     """
     plan = QUICK if quick else FULL
     machine = describe_machine()
-    net = one_network(model, "the speed-up benchmark")
+    model, net = one_network(model)  # a pair: its lead
     fps = memory_fps or net.cfg.fps
     session = cached_session(cache, plan.session, log)
     questions = _questions(session, net, fps, max(plan.questions))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import SettingsError
 from app.model_runtime import load_model, model_version, one_network
 from app.settings import Settings
 from model import LongVMNet
@@ -25,9 +24,10 @@ def test_a_pair_checkpoint_loads_as_a_pair_under_its_own_name(
     assert pair.version.startswith("tiny-pair@") and pair.net.cfg.memory_size == 256 + 128
     one = load_model(dataclasses.replace(sqlite_settings, checkpoint_path=str(tiny_checkpoint)))
     assert isinstance(one.net, LongVMNet) and one.version.startswith("tiny@")
-    assert one_network(one, "a benchmark") is one.net
-    with pytest.raises(SettingsError, match="a benchmark measures one network"):
-        one_network(pair, "a benchmark")
+    assert one_network(one) == (one, one.net)
+    lead_model, lead = one_network(pair)  # what the one-network benchmarks measure
+    assert lead is pair.net.lead and lead_model.net is lead
+    assert lead_model.version == one.version and lead_model.checkpoint == tiny_checkpoint.resolve()
 
 
 def test_a_pair_naming_a_missing_member_is_refused_at_load(

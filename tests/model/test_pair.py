@@ -191,3 +191,30 @@ def test_a_pair_version_covers_both_members_weights(
     write_pair_checkpoint(tmp_path / "pair", "tiny-pair", lead, copy)
     assert model_version("tiny-pair", tmp_path / "pair") != before
     assert before.startswith("tiny-pair@")
+
+
+def test_the_command_writes_a_pair_that_loads_and_refuses_members_that_cannot_pair(
+    tiny_pair_checkpoint: Path, tiny_checkpoint: Path, tmp_path: Path, capsys
+) -> None:
+    from model.pair import main
+
+    _name, lead, partner = pair_members(tiny_pair_checkpoint)
+    args = ["--lead", str(lead), "--partner", str(partner), "--name", "mine"]
+    assert main([*args, "--out", str(tmp_path / "ok")]) == 0
+    assert pair_members(tmp_path / "ok")[0] == "mine"
+    odd = tmp_path / "odd"
+    LongVMNet(ModelConfig.preset("tiny", clip_frames=8), pretrained_backbone=False).save(odd)
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "--lead",
+                str(lead),
+                "--partner",
+                str(odd),
+                "--name",
+                "x",
+                "--out",
+                str(tmp_path / "no"),
+            ]
+        )
+    assert "clip_frames" in capsys.readouterr().err

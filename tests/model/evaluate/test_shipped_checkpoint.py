@@ -48,3 +48,20 @@ def test_a_shipped_checkpoint_answers_from_a_memory(name: str, mixer: str, fusio
     assert isinstance(box, ObjectPrediction) and box.boxes.shape == (8, 4)
     assert ((box.boxes >= 0) & (box.boxes <= 1)).all()
     assert isinstance(when, TimePrediction) and 2 <= when.start < when.end <= 30
+
+
+def test_the_served_pair_is_the_shipped_tiny_and_tiny_early_within_the_size_limit() -> None:
+    from model.pair import ModelPair, load_served, pair_members
+    from model.shipped import SERVED
+
+    path = default_checkpoint(SERVED)
+    name, lead, partner = pair_members(path)
+    assert (name, lead, partner) == (
+        SERVED,
+        default_checkpoint("tiny"),
+        default_checkpoint("tiny-early"),
+    )
+    size = sum(f.stat().st_size for d in (path, lead, partner) for f in d.iterdir())
+    assert size <= 25 * 2**20, f"{size / 2**20:.1f} MB"
+    pair = load_served(path)
+    assert isinstance(pair, ModelPair) and pair.cfg.memory_size == 4096 + 2048
