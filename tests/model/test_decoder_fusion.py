@@ -167,6 +167,9 @@ def test_answers_do_not_depend_on_their_company(fused_net: LongVMNet, make_frame
     for mine, single in zip(shared, shared_alone, strict=True):
         for field in dataclasses.fields(mine):
             ours, theirs = getattr(mine, field.name), getattr(single, field.name)
+            if ours is None:  # a field only a model pair fills (``naming``)
+                assert theirs is None, field.name
+                continue
             assert np.allclose(np.asarray(ours), np.asarray(theirs), rtol=0, atol=1e-6)
 
 

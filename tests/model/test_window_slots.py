@@ -105,6 +105,9 @@ def test_answers_from_the_window_slots_equal_those_from_the_whole_memory(
     for a, b in zip(near, whole, strict=True):
         for field, value in dataclasses.asdict(a).items():
             other = dataclasses.asdict(b)[field]
+            if value is None:  # a field only a model pair fills (``naming``)
+                assert other is None, field
+                continue
             # the same numbers up to float rounding: matrix products over fewer rows may
             # sum in another order (measured: 4e-7 at most on a shipped model's answers)
             assert np.allclose(value, other, rtol=0, atol=1e-5), field
