@@ -54,6 +54,12 @@ def read_config(directory: str | Path) -> ModelConfig:
         document = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} is not valid JSON ({exc}).") from None
+    if document.get("format") == "cartmem.pair":  # model.pair.PAIR_FORMAT (no import cycle)
+        raise CheckpointError(
+            f"{path} is a model pair's config (model/pair.py), which only the service runs: "
+            f"give one of its member checkpoints ({document.get('lead')!r}, "
+            f"{document.get('partner')!r}, relative to it)."
+        )
     if document.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} config.")
     if document.get("format_version") != FORMAT_VERSION:

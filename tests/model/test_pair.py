@@ -218,3 +218,11 @@ def test_the_command_writes_a_pair_that_loads_and_refuses_members_that_cannot_pa
             ]
         )
     assert "clip_frames" in capsys.readouterr().err
+
+
+def test_one_network_loaded_from_a_pair_checkpoint_is_refused_naming_the_members(
+    tiny_pair_checkpoint: Path,
+) -> None:
+    """What ``cartmem eval`` or training say when given the pair instead of a member."""
+    with pytest.raises(CheckpointError, match="model pair's config.*member checkpoints"):
+        LongVMNet.load(tiny_pair_checkpoint)
