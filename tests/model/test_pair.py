@@ -224,5 +224,5 @@ def test_one_network_loaded_from_a_pair_checkpoint_is_refused_naming_the_members
     tiny_pair_checkpoint: Path,
 ) -> None:
     """What ``cartmem eval`` or training say when given the pair instead of a member."""
-    with pytest.raises(CheckpointError, match="model pair's config.*member checkpoints"):
+    with pytest.raises(CheckpointError, match=r"model pair's config.*member checkpoints"):
         LongVMNet.load(tiny_pair_checkpoint)
