@@ -96,7 +96,10 @@ def build_request(
             if not skus:
                 raise InvalidQuery("there is no product in the catalog to rank.")
             request.ranked_skus = skus
-            request.model_queries = [ActivityQuery(0, product_images[s], start, end) for s in skus]
+            # naming a product is what a pair's second model is for (``model.pair``)
+            request.model_queries = [
+                ActivityQuery(0, product_images[s], start, end, naming=True) for s in skus
+            ]
     elif kind == "object":
         request.activity = _activity(p, labels)
         request.model_queries = [ObjectQuery(0, labels.index(request.activity), start, end)]

@@ -32,7 +32,8 @@ from app.reconcile import (
 )
 from app.reconcile.questions import Question, needed_questions, session_question
 from app.settings import Settings
-from storage import QueryStatus, Reconciliation, SessionMemory
+from storage import Answer, QueryStatus, Reconciliation, SessionMemory
+from storage import query_queue as queue
 from storage.answering import memory_arrays
 from storage.reconciliations import session_queries
 
@@ -176,3 +177,18 @@ def test_a_model_pair_keeps_two_memories_and_names_the_trip_with_both(pair_shop:
         assert all(len(answer["naming"][k]) == len(answer[k]) for k in labels)
     report = reconcile_now(database, SESSION)
     assert report.state == "done" and report.model_version == loaded.version
+
+    # a "which product" question is ranked by both models as well
+    with database.session() as db:
+        asked = queue.enqueue(
+            db,
+            session_id=SESSION,
+            kind="activity",
+            params={"activity": "put_in_cart", "from": 0.0, "to": 8.0},
+        )
+    AnswerWorker(database.settings, database, loaded).run(until_idle_s=0.5)
+    with database.session() as db:
+        answer = db.query(Answer).filter_by(query_id=asked).one()
+    ranked = answer.payload["products"]
+    assert len(ranked) == 5 and answer.model_version == loaded.version
+    assert [p["score"] for p in ranked] == sorted((p["score"] for p in ranked), reverse=True)
