@@ -8,6 +8,9 @@ logistic of the margin (``uncalibrated``), the shipped ``FLAG_CALIBRATION`` and 
 ``--calibration`` given, it prints how often the flags of each confidence bin were real,
 the Brier score and the log loss. ``--fit`` fits the calibration on these flags
 (``fit_calibration``) and prints it, ready for ``--calibration`` or ``FLAG_CALIBRATION``.
+``--naming`` reads the trips as a model pair's answers are read: the moves from
+``--answers``, each move's product from the given answers (both models' geometric mean,
+``reconcile_decode --average-with --geometric --keep-average``).
 
 Fit on validation trips; check on held-out ones, which then chose nothing:
 

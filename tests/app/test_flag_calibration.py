@@ -102,3 +102,29 @@ def test_the_cli_refuses_no_plantings(tmp_path: Path) -> None:
     answers.write_text(json.dumps([_session("v1")]))
     with pytest.raises(SystemExit):
         main(["--answers", str(answers), "--plantings", "0"])
+
+
+def test_naming_answers_decide_whose_move_it_was_and_must_name_the_same_products(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--naming``: the moves from ``--answers``, each one's product from the others."""
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps([_session("v1")]))
+    argv = ["--answers", str(answers), "--plantings", "3"]
+    assert main(argv) == 0
+    alone = json.loads(capsys.readouterr().out.splitlines()[1])
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps([_session("v1")]))
+    assert main([*argv, "--naming", str(same)]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[1]) == alone  # the same names
+    # naming answers that see nothing name no product surely: the same moves, other flags
+    blind = _session("v1")
+    blind["steps"] = {sku: _answers([], rest=0.3) for sku in blind["steps"]}
+    (tmp_path / "blind.json").write_text(json.dumps([blind]))
+    assert main([*argv, "--naming", str(tmp_path / "blind.json")]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[1]) != alone
+    other = _session("v2")
+    (tmp_path / "other.json").write_text(json.dumps([other]))
+    with pytest.raises(SystemExit):
+        main([*argv, "--naming", str(tmp_path / "other.json")])
+    assert "no naming answers" in capsys.readouterr().err
