@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -115,8 +116,6 @@ def write_pair_checkpoint(directory: str | Path, name: str, lead: Path, partner:
 
 
 def _relative(member: Path, directory: Path) -> str:
-    import os
-
     return os.path.relpath(Path(member).resolve(), directory.resolve())
 
 
