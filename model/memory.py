@@ -161,6 +161,35 @@ class Memory:
             **{f: getattr(self, f).index_select(0, idx) for f in _FIELDS}, features=features
         )
 
+    def slot_range(self, start: int, end: int) -> Memory:
+        """Slots ``[start, end)`` of every session, as views (features too where kept): one
+        of several memories kept side by side (``side_by_side``, ``model.pair``)."""
+        return Memory(
+            tokens=self.tokens[:, start:end],
+            time_index=self.time_index[:, start:end],
+            spatial_index=self.spatial_index[:, start:end],
+            valid=self.valid[:, start:end],
+            frames_seen=self.frames_seen,
+            features=None if self.features is None else self.features[:, start:end],
+        )
+
+    @classmethod
+    def side_by_side(cls, memories: Sequence[Memory]) -> Memory:
+        """One memory of the same sessions' memories laid along the slot axis, in order
+        (each must have seen the same frames); features only where all keep them."""
+        first = memories[0]
+        if any(not torch.equal(x.frames_seen, first.frames_seen) for x in memories[1:]):
+            raise ValueError("Memories side by side must have seen the same frames.")
+        features = [x.features for x in memories if x.features is not None]
+        return cls(
+            **{
+                f: torch.cat([getattr(x, f) for x in memories], dim=1)
+                for f in ("tokens", "time_index", "spatial_index", "valid")
+            },
+            frames_seen=first.frames_seen,
+            features=torch.cat(features, dim=1) if len(features) == len(memories) else None,
+        )
+
     def padded_to(self, m: int) -> Memory:
         """The same sessions with ``m`` >= ``size`` slots: empty slots added after the
         others, as in a memory not yet full (the canonical layout is kept)."""

@@ -157,25 +157,13 @@ class ModelPair:
             raise ValueError(
                 f"A pair memory has {self.cfg.memory_size} slots, this one {memory.size}."
             )
-        cut = self.lead_slots
-        return _slots(memory, 0, cut), _slots(memory, cut, memory.size)
+        cut = self.lead_slots  # views: each member's writer and projection make new tensors
+        return memory.slot_range(0, cut), memory.slot_range(cut, memory.size)
 
     @staticmethod
     def joined(lead: Memory, partner: Memory) -> Memory:
         """One pair memory of the halves (sessions in the same order, the same frames seen)."""
-        if not torch.equal(lead.frames_seen, partner.frames_seen):
-            raise ValueError("A pair's two memories must have seen the same frames.")
-        features = None
-        if lead.features is not None and partner.features is not None:
-            features = torch.cat([lead.features, partner.features], dim=1)
-        return Memory(
-            tokens=torch.cat([lead.tokens, partner.tokens], dim=1),
-            time_index=torch.cat([lead.time_index, partner.time_index], dim=1),
-            spatial_index=torch.cat([lead.spatial_index, partner.spatial_index], dim=1),
-            valid=torch.cat([lead.valid, partner.valid], dim=1),
-            frames_seen=lead.frames_seen,
-            features=features,
-        )
+        return Memory.side_by_side([lead, partner])
 
     @torch.no_grad()
     def fit_memory(self, memory: Memory) -> Memory:
@@ -284,18 +272,6 @@ def checkpoint_files(directory: str | Path) -> list[Path]:
         directory / "config.json",
         *(member / f for member in (lead, partner) for f in ("model.safetensors", "config.json")),
     ]
-
-
-def _slots(memory: Memory, start: int, end: int) -> Memory:
-    """Slots ``[start, end)`` of every session (copies; features too where kept)."""
-    return Memory(
-        tokens=memory.tokens[:, start:end].clone(),
-        time_index=memory.time_index[:, start:end].clone(),
-        spatial_index=memory.spatial_index[:, start:end].clone(),
-        valid=memory.valid[:, start:end].clone(),
-        frames_seen=memory.frames_seen.clone(),
-        features=None if memory.features is None else memory.features[:, start:end].clone(),
-    )
 
 
 #: what the service runs: one network or a pair, which it drives the same way

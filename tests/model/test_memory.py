@@ -35,6 +35,21 @@ def test_select_cat_and_stack_invert_each_other(tiny_cfg: ModelConfig) -> None:
     assert torch.equal(swapped.frames_seen, memory.frames_seen[[3, 0]])
 
 
+def test_slot_ranges_laid_side_by_side_give_the_memory_back(tiny_cfg: ModelConfig) -> None:
+    memory = _filled(tiny_cfg, 2)
+    memory.features = torch.randn(2, memory.size, 8)
+    first, second = memory.slot_range(0, 100), memory.slot_range(100, memory.size)
+    assert (first.size, second.size) == (100, 156)
+    joined = Memory.side_by_side([first, second])
+    assert joined.equal(memory) and joined.features is not None
+    assert torch.equal(joined.features, memory.features)
+    second.features = None  # features are laid out only where every part keeps them
+    assert Memory.side_by_side([first, second]).features is None
+    other = _filled(tiny_cfg, 2, seed=1).slot_range(0, 10)
+    with pytest.raises(ValueError, match="same frames"):
+        Memory.side_by_side([first, other])
+
+
 def test_put_overwrites_sessions_in_place(tiny_cfg: ModelConfig) -> None:
     pool = Memory.empty(tiny_cfg, 5)
     written = _filled(tiny_cfg, 2, seed=1)
