@@ -12,12 +12,13 @@ its product doing something else, nothing) to show where a decoder's counts go w
 validation or tuning sets only; held-out figures come from ``reconcile_eval``.
 
     python -m app.bench.reconcile_decode --data DATA --split val --checkpoint RUN --answers A
-    python -m app.bench.reconcile_decode --from-answers A --average-with B [--geometric]
-        [--keep-average E]
+    python -m app.bench.reconcile_decode --from-answers A --average-with B [--average-with C]
+        [--geometric] [--keep-average E]
 
 ``--answers`` keeps the answers so that later runs read them without the model;
-``--average-with`` reads two models' answers averaged step by step (their mistakes differ),
-by their mean or (``--geometric``) their geometric mean; ``--keep-average`` keeps those.
+``--average-with`` (given once or more) reads models' answers averaged step by step (their
+mistakes differ), by their mean or (``--geometric``) their geometric mean; ``--keep-average``
+keeps those.
 """
 
 from __future__ import annotations
@@ -169,24 +170,29 @@ def with_naming(
 
 
 def averaged(
-    first: list[dict[str, Any]], second: list[dict[str, Any]], *, geometric: bool = False
+    first: list[dict[str, Any]], *others: list[dict[str, Any]], geometric: bool = False
 ) -> list[dict[str, Any]]:
-    """The two models' per-step answers averaged, session by session (the same sessions):
-    their mean, or (``geometric``) the square root of their product, which a model sure
+    """Several models' per-step answers averaged, session by session (the same sessions):
+    their mean, or (``geometric``) the n-th root of their product, which a model sure
     that a product was not handled pulls down more than the mean does."""
 
-    def mean(x: float, y: float) -> float:
-        return math.sqrt(x * y) if geometric else (x + y) / 2
+    def mean(values: tuple[float, ...]) -> float:
+        if geometric:
+            return math.prod(values) ** (1 / len(values))
+        return sum(values) / len(values)
 
     out = []
-    for a, b in zip(first, second, strict=True):
-        if a["video_id"] != b["video_id"]:
-            raise ValueError(f"answers of {a['video_id']} and {b['video_id']} cannot be averaged")
+    for a, *rest in zip(first, *others, strict=True):
+        for b in rest:
+            if a["video_id"] != b["video_id"]:
+                raise ValueError(
+                    f"answers of {a['video_id']} and {b['video_id']} cannot be averaged"
+                )
         steps = {
             sku: {
                 k: v
                 if k == "fps"
-                else [mean(x, y) for x, y in zip(v, b["steps"][sku][k], strict=True)]
+                else [mean(xs) for xs in zip(v, *(b["steps"][sku][k] for b in rest), strict=True)]
                 for k, v in payload.items()
             }
             for sku, payload in a["steps"].items()
@@ -310,8 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--average-with",
         type=Path,
+        action="append",
         default=None,
-        help="average the per-step answers with another model's, kept by --answers",
+        help="average the per-step answers with another model's, kept by --answers "
+        "(repeat it for more models)",
     )
     parser.add_argument(
         "--geometric", action="store_true", help="average by the geometric mean, not the mean"
@@ -335,9 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.answers is not None:
         args.answers.write_text(json.dumps(sessions))
     if args.average_with is not None:
-        second = json.loads(args.average_with.read_text())
+        others = [json.loads(path.read_text()) for path in args.average_with]
         try:
-            sessions = averaged(sessions, second, geometric=args.geometric)
+            sessions = averaged(sessions, *others, geometric=args.geometric)
         except ValueError as error:
             parser.error(str(error))
         if args.keep_average is not None:

@@ -73,6 +73,23 @@ def test_averaged_answers_are_the_mean_of_two_models_per_step() -> None:
         averaged([_session()], [other])
 
 
+def test_three_models_average_by_the_cube_root_of_their_product() -> None:
+    second, third = _session(), _session()
+    first = _session()
+    first["steps"]["B"] = _answer([0, 0, 0.8, 0.5])
+    second["steps"]["B"] = _answer([0, 0, 0.4, 0.5])
+    third["steps"]["B"] = _answer([0, 0, 0.025, 0.5])
+    # one model sure that B was not handled at 2 s: the cube root of 0.008 is 0.2, where
+    # the mean would leave 0.41
+    geometric = averaged([first], [second], [third], geometric=True)[0]["steps"]
+    assert geometric["B"]["put_in_cart"][:4] == pytest.approx([0, 0, 0.2, 0.5])
+    mean = averaged([first], [second], [third])[0]["steps"]
+    assert mean["B"]["put_in_cart"][2] == pytest.approx(1.225 / 3)
+    third["video_id"] = "w"
+    with pytest.raises(ValueError, match="cannot be averaged"):
+        averaged([first], [second], [third])
+
+
 def test_the_cli_keeps_the_geometric_average_and_refuses_it_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
