@@ -76,7 +76,7 @@ def one_network(loaded: LoadedModel) -> tuple[LoadedModel, LongVMNet]:
     if isinstance(loaded.net, LongVMNet):
         return loaded, loaded.net
     lead = loaded.net.lead
-    _name, directory, _partner = pair_members(loaded.checkpoint)
+    _name, directory, _partners = pair_members(loaded.checkpoint)
     version = model_version(lead.cfg.name, directory)
     return LoadedModel(lead, version, loaded.device, directory), lead
 

@@ -27,14 +27,14 @@ class PreparedMemory:
         timelines: per session, its whole-session per-step activity answers by product,
             kept for the long windows asked later (``model.timelines``); a batch made by
             ``cat`` shares each session's with the memory it came from.
-        partner: the same sessions' memories of a model pair's second model, prepared by
-            it (``model.pair``); None for one model.
+        partners: the same sessions' memories of a model pair's partners, each prepared
+            by its model (``model.pair``); empty for one model.
     """
 
     memory: Memory
     model_key: str
     timelines: tuple[Timelines, ...] = ()
-    partner: PreparedMemory | None = None
+    partners: tuple[PreparedMemory, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.timelines:  # frozen: set once, here
@@ -54,8 +54,8 @@ class PreparedMemory:
         if len(keys) != 1:
             raise ValueError(f"Prepared memories of {len(keys)} models cannot share a batch.")
         timelines = tuple(t for p in prepared for t in p.timelines)
-        partners = [p.partner for p in prepared if p.partner is not None]
-        if partners and len(partners) != len(prepared):
+        counts = {len(p.partners) for p in prepared}
+        if len(counts) != 1:
             raise ValueError("Memories prepared by a model pair cannot share a batch with others.")
-        partner = cls.cat(partners) if partners else None
-        return cls(Memory.cat([p.memory for p in prepared]), keys.pop(), timelines, partner)
+        partners = tuple(cls.cat([p.partners[i] for p in prepared]) for i in range(counts.pop()))
+        return cls(Memory.cat([p.memory for p in prepared]), keys.pop(), timelines, partners)

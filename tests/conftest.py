@@ -256,7 +256,7 @@ def tiny_pair_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoi
     root = tmp_path_factory.mktemp("pair")
     partner = root / "partner"
     LongVMNet(ModelConfig.preset("tiny", memory_size=128)).save(partner)
-    write_pair_checkpoint(root / "pair", "tiny-pair", tiny_checkpoint, partner)
+    write_pair_checkpoint(root / "pair", "tiny-pair", tiny_checkpoint, [partner])
     return root / "pair"
 
 
