@@ -6,10 +6,11 @@ a random point of an hour-long timeline, and read with m = 4,096 tokens a sessio
 sampler attending in blocks of 64 candidates. ``tiny-early`` is the paper's early fusion
 (every question re-encodes the memory; the default until session 14) and ``tiny-mamba``
 ``tiny``'s recipe with the Mamba mixer (issue 14; m = 4,096, its scans read every
-candidate), both for ``CARTMEM_CHECKPOINT_PATH``. The service runs ``tiny-pair`` (``SERVED``):
-``tiny`` and ``tiny-early`` together, each keeping a memory of the session, the second
-helping to name the moved products. How each was trained (commands, seed, time, machine)
-is in ``docs/RESULTS.md``.
+candidate), both for ``CARTMEM_CHECKPOINT_PATH``. ``tiny-b160`` is ``tiny``'s recipe on a
+backbone pretrained on 160 stores. The service runs ``tiny-pair`` (``SERVED``): ``tiny``,
+``tiny-early`` and ``tiny-b160`` together, each keeping a memory of the session, the last
+two helping to name the moved products. How each was trained (commands, seed, time,
+machine) is in ``docs/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 
 #: what the service runs unless ``CARTMEM_CHECKPOINT_PATH`` says otherwise: the model pair
-#: of ``tiny`` (which finds the moves and answers every question) and ``tiny-early`` (which
-#: helps name the moved products; ``model.pair``)
+#: of ``tiny`` (which finds the moves and answers every question) and its partners
+#: ``tiny-early`` and ``tiny-b160`` (which help name the moved products; ``model.pair``)
 SERVED = "tiny-pair"
 
 
 def default_checkpoint(preset: str = "tiny") -> Path:
     """Directory of the shipped checkpoint named ``preset``: ``tiny``, ``tiny-early``,
-    ``tiny-mamba``, or the model pair ``tiny-pair`` (``SERVED``)."""
+    ``tiny-mamba``, ``tiny-b160``, or the model pair ``tiny-pair`` (``SERVED``)."""
     from model.pair import is_pair_checkpoint
 
     path = CHECKPOINTS / preset

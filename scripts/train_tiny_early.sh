@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The paper's early fusion (every question re-encodes the memory; the default model until
-# session 14): model/checkpoints/tiny-early and its rows of docs/RESULTS.md, and the model
-# pair the service runs (model/checkpoints/tiny-pair: WORKDIR/shipped leads, this names). Reuses
+# session 14): model/checkpoints/tiny-early and its rows of docs/RESULTS.md, and session 34's
+# model pair (WORKDIR/pair-early: WORKDIR/shipped leads, this names; the served pair adds
+# scripts/train_tiny_b160.sh's model as a second partner). Reuses
 # WORKDIR/data, WORKDIR/backbone and the tuning and held-out sets that
 # scripts/train_tiny.sh WORKDIR drew.
 #
@@ -29,5 +30,6 @@ for set in data heldout-20 heldout-40; do
 done
 python -m app.bench.reconcile_eval --data "$work/reconcile-20" --sessions 20 \
   --checkpoint "$work/early-shipped" --evidence steps --out "$work/eval/reconcile-20-early"
+# session 34's pair (one partner); scripts/train_tiny_b160.sh writes the served one
 python -m model.pair --lead "$work/shipped" --partner "$work/early-shipped" --name tiny-pair \
-  --out "$work/pair"
+  --out "$work/pair-early"

@@ -50,7 +50,7 @@ def test_a_shipped_checkpoint_answers_from_a_memory(name: str, mixer: str, fusio
     assert isinstance(when, TimePrediction) and 2 <= when.start < when.end <= 30
 
 
-def test_the_served_pair_is_the_shipped_tiny_and_tiny_early_within_the_size_limit() -> None:
+def test_the_served_pair_is_tiny_led_with_two_partners_within_the_size_limit() -> None:
     from model.pair import ModelPair, load_served, pair_members
     from model.shipped import SERVED
 
@@ -59,9 +59,9 @@ def test_the_served_pair_is_the_shipped_tiny_and_tiny_early_within_the_size_limi
     assert (name, lead, partners) == (
         SERVED,
         default_checkpoint("tiny"),
-        (default_checkpoint("tiny-early"),),
+        (default_checkpoint("tiny-early"), default_checkpoint("tiny-b160")),
     )
     size = sum(f.stat().st_size for d in (path, lead, *partners) for f in d.iterdir())
     assert size <= 25 * 2**20, f"{size / 2**20:.1f} MB"
     pair = load_served(path)
-    assert isinstance(pair, ModelPair) and pair.cfg.memory_size == 4096 + 2048
+    assert isinstance(pair, ModelPair) and pair.cfg.memory_size == 4096 + 2048 + 4096
