@@ -14,7 +14,7 @@ cart band"):
    it is a cart move (``move_odds``: ``CART_ODDS`` where the session kept its band,
    ``ODDS`` from the answers alone where it did not);
 2. each candidate's product answers are read where it lies: from the same answers, or,
-   where a model pair answered (``model.pair``), from its two models' answers together,
+   where a model pair answered (``model.pair``), from all its models' answers together,
    which name the moved product more often (docs/RESULTS.md, "Two models' answers
    served"); the moves are always the lead model's;
 3. the most probable assignment (``assignment``) gives each candidate to one product or to
