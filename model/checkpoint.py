@@ -55,10 +55,11 @@ def read_config(directory: str | Path) -> ModelConfig:
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} is not valid JSON ({exc}).") from None
     if document.get("format") == "cartmem.pair":  # model.pair.PAIR_FORMAT (no import cycle)
+        partners = document.get("partners") or [document.get("partner")]  # version 2 or 1
+        members = ", ".join(repr(m) for m in [document.get("lead"), *partners])
         raise CheckpointError(
             f"{path} is a model pair's config (model/pair.py), which only the service runs: "
-            f"give one of its member checkpoints ({document.get('lead')!r}, "
-            f"{document.get('partner')!r}, relative to it)."
+            f"give one of its member checkpoints ({members}, relative to it)."
         )
     if document.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} config.")

@@ -231,8 +231,10 @@ def test_one_network_loaded_from_a_pair_checkpoint_is_refused_naming_the_members
     tiny_pair_checkpoint: Path,
 ) -> None:
     """What ``cartmem eval`` or training say when given the pair instead of a member."""
-    with pytest.raises(CheckpointError, match=r"model pair's config.*member checkpoints"):
+    with pytest.raises(CheckpointError, match=r"model pair's config.*member checkpoints") as info:
         LongVMNet.load(tiny_pair_checkpoint)
+    config = json.loads((tiny_pair_checkpoint / "config.json").read_text())
+    assert config["lead"] in str(info.value) and config["partners"][0] in str(info.value)
 
 
 def test_a_version_1_config_names_its_one_partner(
