@@ -197,16 +197,23 @@ class ModelPair:
 
     @torch.no_grad()
     def fit_memory(self, memory: Memory) -> Memory:
-        """``memory`` as this pair keeps it. A memory of another size was written by one
-        model (the checkpoint changed while the session was live): it is taken as the
-        lead's, fitted to its size, and the partners start empty at the same frame count,
-        so they name from the frames that come after."""
+        """``memory`` as this pair keeps it. A memory of another size was written under
+        another checkpoint while the session was live. Where its size is the lead's and
+        the first partners' (a pair that has since gained a partner), those parts are kept
+        as they are; otherwise it is taken as the lead's, fitted to its size. The members
+        it lacks start empty at the same frame count, so they name from the frames that
+        come after."""
         if memory.size == self.cfg.memory_size:
             return memory
-        lead = self.lead.fit_memory(memory)
-        parts = [lead]
-        for partner in self.partners:
-            empty = Memory.empty(partner.cfg, lead.batch_size, device=lead.device)
+        ends = [end for _start, end in self.cuts]
+        if memory.size in ends:
+            kept = [memory.slot_range(start, end) for start, end in self.cuts if end <= memory.size]
+        else:
+            kept = [self.lead.fit_memory(memory)]
+        lead = kept[0]
+        parts = list(kept)
+        for member in self.members[len(kept) :]:
+            empty = Memory.empty(member.cfg, lead.batch_size, device=lead.device)
             empty.frames_seen = lead.frames_seen.clone()
             parts.append(empty)
         return self.joined(parts)
@@ -276,12 +283,13 @@ class ModelPair:
         if len(memory.partners) != len(self.partners):
             raise ValueError("This memory was not prepared by this model pair; prepare it again.")
         predictions = self.lead.answer(memory, queries, **options)
-        # the partners began writing together, so the first one's memory speaks for all
-        seen = memory.partners[0].memory.valid.any(dim=1).tolist()
+        # a row is named where every partner's memory of its session holds something
+        seen = torch.stack([p.memory.valid.any(dim=1) for p in memory.partners]).all(dim=0)
+        seen_rows = seen.tolist()
         rows = [
             i
             for i, q in enumerate(queries)
-            if isinstance(q, ActivityQuery) and q.naming and seen[q.memory_index]
+            if isinstance(q, ActivityQuery) and q.naming and seen_rows[q.memory_index]
         ]
         if not rows:
             return predictions

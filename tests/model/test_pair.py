@@ -266,3 +266,20 @@ def test_three_members_name_by_the_cube_root_of_their_answers(pair: ModelPair) -
     assert isinstance(theirs, ActivityPrediction) and theirs.steps is not None
     expected = np.cbrt(mine.steps * theirs.steps * theirs.steps)
     np.testing.assert_allclose(answer.naming, expected, rtol=1e-4)
+
+
+def test_a_pair_that_gained_a_partner_keeps_the_parts_it_had(pair: ModelPair) -> None:
+    """A session written under session 34's pair of two, read by a pair of three: the lead's
+    and the first partner's parts stay as they were; the new partner starts empty, and no
+    row is named until it has seen frames."""
+    (partner,) = pair.partners
+    three = ModelPair(pair.lead, [partner, partner], "three")
+    two_parts = _written(pair, [_clips(1, 16)])
+    fitted = three.fit_memory(two_parts)
+    lead, first, new = three.parts(fitted)
+    old_lead, old_first = pair.parts(two_parts)
+    assert lead.equal(old_lead) and first.equal(old_first)
+    assert not new.valid.any() and new.frames_seen.tolist() == [16]
+    image = np.zeros((32, 32, 3), dtype=np.uint8)
+    [answer] = three.answer(fitted, [ActivityQuery(0, image, 0, 16, naming=True)])
+    assert isinstance(answer, ActivityPrediction) and answer.naming is None
