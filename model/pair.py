@@ -158,7 +158,6 @@ class ModelPair:
         self.lead, self.partners, self.name = lead, tuple(partners), name
         self.members = (lead, *self.partners)
         sizes = [member.cfg.memory_size for member in self.members]
-        self.lead_slots = sizes[0]
         #: where each member's slots start and end in the pair memory, the lead's first
         ends = list(itertools.accumulate(sizes))
         self.cuts = tuple(zip([0, *ends[:-1]], ends, strict=True))
@@ -211,12 +210,11 @@ class ModelPair:
         else:
             kept = [self.lead.fit_memory(memory)]
         lead = kept[0]
-        parts = list(kept)
         for member in self.members[len(kept) :]:
             empty = Memory.empty(member.cfg, lead.batch_size, device=lead.device)
             empty.frames_seen = lead.frames_seen.clone()
-            parts.append(empty)
-        return self.joined(parts)
+            kept.append(empty)
+        return self.joined(kept)
 
     @property
     def write_features(self) -> int:
