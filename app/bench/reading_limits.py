@@ -26,7 +26,10 @@ the result, and each can be replaced by the annotation to see what the other cos
   model names it first (``moved_product_top1``, printed). This measures what the model
   must reach, not what it reaches; ``--boost 0`` is the model as it is. ``--naming``
   takes each moment's product answers from other kept answers of the same sessions
-  (another model's, or two averaged), the moves still read from ``--answers``.
+  (another model's, or several averaged), the moves still read from ``--answers``; as the
+  service reads a model pair's trips, the candidates' odds then read them too
+  (``PAIR_ODDS``, ``PAIR_CART_ODDS``; ``--odds`` without a ``naming`` coefficient reads
+  the moves from ``--answers`` alone).
 
 Validation or tuning sets only.
 
@@ -65,9 +68,18 @@ from app.reconcile.episodes import (
     Settings,
     episode_candidates,
     episode_moments,
+    named_odds,
     settings_from_json,
 )
-from app.reconcile.move_odds import CART_ODDS, ODDS, Odds, log_odds, odds_from_json
+from app.reconcile.move_odds import (
+    CART_ODDS,
+    ODDS,
+    PAIR_CART_ODDS,
+    PAIR_ODDS,
+    Odds,
+    log_odds,
+    odds_from_json,
+)
 from app.reconcile.moves import FLOOR, Moment, renamed, with_evidence
 from app.video.cart_band import cart_cells
 from model.synth.reader import read_dataset
@@ -101,6 +113,7 @@ def session_candidates(
     settings: Settings = SETTINGS,
     odds: Odds = ODDS,
     cells: np.ndarray | None = None,
+    naming: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[Moment], np.ndarray | None]:
     """A session's moments read from the model's answers by a threshold (``steps``) or as
     whole handlings with ``settings`` (``episodes``), or the annotation's moves; with
@@ -108,13 +121,17 @@ def session_candidates(
     move (``candidate_odds``; otherwise None: every moment is taken as one). Where
     ``cells`` (the video's ``cart_view.cart_cells``) are given, the odds also read how the
     cart band changed, and the band's changes that no candidate explains are candidates
-    too (``cart_view.cart_candidates``)."""
-    if moves == "candidates" and cells is not None:
-        candidates, changes = cart_candidates(session["steps"], cells, settings)
-        return [c.moment for c in candidates], log_odds(candidates, odds, changes)
+    too (``cart_view.cart_candidates``); where ``odds`` read a pair's answers (a
+    ``naming`` coefficient), each candidate's odds are read from ``naming`` too."""
     if moves == "candidates":
-        candidates = episode_candidates(session["steps"], settings)
-        return [c.moment for c in candidates], log_odds(candidates, odds)
+        changes = None
+        if cells is None:
+            candidates = episode_candidates(session["steps"], settings)
+        else:
+            candidates, changes = cart_candidates(session["steps"], cells, settings)
+        if odds.naming != 0.0 and naming is not None:
+            candidates = named_odds(candidates, naming)
+        return [c.moment for c in candidates], log_odds(candidates, odds, changes)
     if moves == "steps":
         return step_moments(session["steps"]), None
     if moves == "episodes":
@@ -148,17 +165,19 @@ def read_moments(
     as a move (its log odds are positive, or it has none); a ``ValueError`` if ``namers``
     lack the session. ``known`` keeps each session's candidates for the next call with the
     same settings, odds and band (reading the band's changes is the slow part)."""
-    if known is None:
-        moments, dropped = session_candidates(session, moves, settings, odds, cells)
-    else:
-        key = (str(session["video_id"]), moves)
-        if key not in known:
-            known[key] = session_candidates(session, moves, settings, odds, cells)
-        moments, dropped = known[key]
+    steps = None
     if namers is not None:
         steps = namers.get(session["video_id"], {})
         if list(steps) != list(session["steps"]):
             raise ValueError(f"no answers name the products of {session['video_id']}")
+    if known is None:
+        moments, dropped = session_candidates(session, moves, settings, odds, cells, steps)
+    else:
+        key = (str(session["video_id"]), moves)
+        if key not in known:
+            known[key] = session_candidates(session, moves, settings, odds, cells, steps)
+        moments, dropped = known[key]
+    if steps is not None:
         moments = [renamed(m, steps) for m in moments]
     if evidence is not None:
         moments = [with_evidence(m, e) for m, e in zip(moments, evidence, strict=True)]
@@ -334,8 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--odds",
         default=None,
-        help="the candidates' log odds as JSON, as candidate_odds prints them (default: ODDS, "
-        "with --data CART_ODDS)",
+        help="the candidates' log odds as JSON, as candidate_odds prints them (default: ODDS; "
+        "with --data CART_ODDS; with --naming PAIR_ODDS, and with both PAIR_CART_ODDS, as "
+        "the service reads a model pair's trips)",
     )
     parser.add_argument(
         "--naming",
@@ -364,7 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = (
             SETTINGS if args.episode_settings is None else settings_from_json(args.episode_settings)
         )
-        default_odds = ODDS if args.data is None else CART_ODDS
+        default_odds = {
+            (False, False): ODDS,
+            (True, False): CART_ODDS,
+            (False, True): PAIR_ODDS,
+            (True, True): PAIR_CART_ODDS,
+        }[(args.data is not None, args.naming is not None)]
         odds = default_odds if args.odds is None else odds_from_json(args.odds)
         sessions = kept_answers(args.answers, args.sessions, with_boxes=False)
         naming = None if args.naming is None else kept_answers(args.naming, None, with_boxes=False)

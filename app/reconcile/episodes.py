@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -153,6 +153,9 @@ class Candidate:
     moment: Moment
     counted: bool  # the path reads it as the cart move (a put, a take-out)
     odds: float  # nats: the strongest cart answer over its steps against the shelf mirror's
+    #: nats: the same odds read from other answers of the session (a model pair's, which
+    #: its members give together: ``named_odds``); None where only one model answered
+    naming: float | None = None
 
 
 def episode_candidates(
@@ -195,6 +198,21 @@ def run_candidate(
     mirror = per_product[shelf][:, start:end].max()
     odds = float(np.log(peaks.max() + FLOOR) - np.log(mirror + FLOOR))
     return Candidate(Moment(change, start, end, peaks), counted, odds)
+
+
+def named_odds(
+    candidates: Sequence[Candidate], naming: Mapping[str, Mapping[str, Any]]
+) -> list[Candidate]:
+    """``candidates`` with their odds read from ``naming`` too (SKU -> per-step answers of
+    every activity, the products in the order the candidates' answers had them): a model
+    pair's members together tell a put in the cart from a return to the shelf more surely
+    than its lead alone (docs/RESULTS.md, "Counting with the pair's answers")."""
+    per_product = product_answers(naming)
+    return [
+        replace(c, naming=run_candidate(per_product, m.change, m.start, m.end, c.counted).odds)
+        for c in candidates
+        for m in (c.moment,)
+    ]
 
 
 def _runs(path: Sequence[str], states: set[str]) -> list[tuple[int, int]]:

@@ -12,11 +12,13 @@ cart band"):
    of all candidate products (``episodes``) is a candidate move, and so is every change of
    the cart band that no handling explains (``cart_changes``), each with the log odds that
    it is a cart move (``move_odds``: ``CART_ODDS`` where the session kept its band,
-   ``ODDS`` from the answers alone where it did not);
+   ``ODDS`` from the answers alone where it did not; where a model pair answered
+   (``model.pair``), ``PAIR_CART_ODDS`` and ``PAIR_ODDS`` also read the odds from all its
+   models' answers together, which tell a put from a return more surely);
 2. each candidate's product answers are read where it lies: from the same answers, or,
-   where a model pair answered (``model.pair``), from all its models' answers together,
-   which name the moved product more often (docs/RESULTS.md, "Two models' answers
-   served"); the moves are always the lead model's;
+   where a model pair answered, from all its models' answers together, which name the
+   moved product more often (docs/RESULTS.md, "Two models' answers served"); the
+   candidates are always the lead model's;
 3. the most probable assignment (``assignment``) gives each candidate to one product or to
    none, weighing its odds and each product's answer against the scans (``TRIP_PRICES``);
 4. a product the best reading leaves over or under its scans is a discrepancy. Its margin
@@ -40,14 +42,14 @@ from app.reconcile.assignment import Prices, assigned_flags
 from app.reconcile.basket import NAMING, PUT, TAKE_OUT, Belief, Event, TimeEvidence, belief
 from app.reconcile.cart_changes import cart_candidates
 from app.reconcile.compare import Discrepancy, DiscrepancyKind
-from app.reconcile.episodes import BIAS, SETTINGS, Settings, episode_candidates
+from app.reconcile.episodes import BIAS, SETTINGS, Settings, episode_candidates, named_odds
 from app.reconcile.flag_confidence import (
     FLAG_CALIBRATION,
     FlagCalibration,
     capped,
     flag_confidence,
 )
-from app.reconcile.move_odds import CART_ODDS, ODDS, log_odds
+from app.reconcile.move_odds import CART_ODDS, ODDS, PAIR_CART_ODDS, PAIR_ODDS, log_odds
 from app.reconcile.moves import renamed, with_evidence
 
 #: the assignment's prices (nats an item): a scanned item the reading does not see moved
@@ -92,16 +94,21 @@ def read_trip(
     fps = float(steps[skus[0]]["fps"])
     length = min(len(steps[sku][PUT]) for sku in skus)
     band = cells is not None and len(cells) >= length
+    changes = None
     if band:
         assert cells is not None
         candidates, changes = cart_candidates(steps, cells.astype(np.float64), settings)
-        odds = log_odds(candidates, CART_ODDS, changes)
     else:
         candidates = episode_candidates(steps, settings)
-        odds = log_odds(candidates, ODDS)
-    found_by = [c.moment for c in candidates]
-    if all(steps[sku].get(NAMING) for sku in skus):  # a model pair answered: both name moves
-        found_by = [renamed(m, {sku: steps[sku][NAMING] for sku in skus}) for m in found_by]
+    paired = all(steps[sku].get(NAMING) for sku in skus)  # a model pair answered
+    if paired:  # its members' answers together count and name the moves
+        naming = {sku: steps[sku][NAMING] for sku in skus}
+        candidates = named_odds(candidates, naming)
+        odds = log_odds(candidates, PAIR_CART_ODDS if band else PAIR_ODDS, changes)
+        found_by = [renamed(c.moment, naming) for c in candidates]
+    else:
+        odds = log_odds(candidates, CART_ODDS if band else ODDS, changes)
+        found_by = [c.moment for c in candidates]
     share = np.zeros(len(skus))
     moments = [with_evidence(m, share) for m in found_by]  # shares summing to one
     counts = np.array([scanned.get(sku, 0) for sku in skus], dtype=np.int64)

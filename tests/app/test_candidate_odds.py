@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from app.bench.candidate_odds import fit_odds, main
-from app.reconcile.episodes import Candidate
+from app.reconcile.episodes import Candidate, episode_candidates, named_odds
 from app.reconcile.move_odds import Odds, log_odds, odds_from_json
 from app.reconcile.moves import Moment
 
@@ -106,3 +106,49 @@ def test_the_fit_with_the_cart_band_recovers_its_coefficients() -> None:
     got = [fitted.intercept, fitted.slope, fitted.counted, fitted.cart, fitted.put]
     assert got == pytest.approx(truth, abs=0.3)
     assert odds_from_json(json.dumps(fitted.__dict__)) == fitted
+
+
+def test_a_pairs_odds_read_each_candidates_odds_from_its_answers_together() -> None:
+    put = Moment(+1, 0, 2, np.ones(2))
+    candidates = [Candidate(put, True, 1.0, naming=-3.0), Candidate(put, False, 1.0, naming=2.0)]
+    odds = Odds(intercept=-1.0, slope=2.0, counted=3.0, cart=4.0, put=-0.5, naming=0.5)
+    got = log_odds(candidates, odds, np.array([0.25, 0.0]))
+    assert got.tolist() == [-1.0 + 2.0 + 3.0 + 2.0 - 0.5 - 1.5, -1.0 + 2.0 - 0.5 + 1.0]
+    assert log_odds(candidates, odds).tolist() == [-1.0 + 2.0 + 3.0 - 1.5, -1.0 + 2.0 + 1.0]
+    with pytest.raises(ValueError, match="only one model gave"):
+        log_odds([Candidate(put, True, 1.0)], odds)
+    # odds without a naming coefficient do not need the pair's answers
+    assert log_odds([Candidate(put, True, 1.0)], Odds(0.0, 1.0, 0.0)).tolist() == [1.0]
+
+
+def test_named_odds_read_the_same_runs_from_the_other_answers() -> None:
+    lead = _session(0.9)["steps"]
+    other = _session(0.02)["steps"]  # the other answers see a return at the lead's put
+    (end,) = [c for c in episode_candidates(lead) if c.moment.change > 0 and c.counted]
+    (named,) = named_odds([end], other)
+    assert (named.moment, named.counted, named.odds) == (end.moment, end.counted, end.odds)
+    assert named.naming is not None and named.naming < 0 < end.odds
+
+
+def test_the_cli_fits_the_pairs_coefficient_from_other_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the lead's answers are alike for a move and not; the naming answers tell them apart
+    sessions, naming = [], []
+    for k in range(12):
+        moved = k % 2 == 0
+        s = _session(0.5)
+        s["video_id"] = f"v{k}"
+        s["spans"] = s["spans"] if moved else []
+        sessions.append(s)
+        naming.append({**_session(0.9 if moved else 0.02), "video_id": f"v{k}"})
+    answers, names = tmp_path / "answers.json", tmp_path / "naming.json"
+    answers.write_text(json.dumps(sessions))
+    names.write_text(json.dumps(naming))
+    assert main(["--answers", str(answers), "--naming", str(names)]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["naming"] > 1.0 and (line["cart"], line["put"]) == (0.0, 0.0)
+    names.write_text(json.dumps(naming[:3]))
+    with pytest.raises(SystemExit):
+        main(["--answers", str(answers), "--naming", str(names)])
+    assert "no naming answers for the products of v3" in capsys.readouterr().err

@@ -191,6 +191,18 @@ def test_candidates_carry_log_odds_and_only_the_likely_moves_are_taken_as_moves(
     for m, without, with_band in zip(moments, plain, read, strict=True):
         extra = 4.0 * np.sqrt(0.5) if (m.change, m.start) == (+1, 3) else 0.0
         assert with_band == pytest.approx(without + extra)
+    # a pair's odds read each candidate's odds from its models' answers together too: where
+    # they see B's end as a put, it becomes a move; odds that read them need them
+    pair_odds = Odds(intercept=-1.0, slope=0.0, counted=0.0, naming=2.0)
+    both = session["steps"] | {
+        "B": answers(take_from_shelf=(6, 8, 0.9), put_in_cart=(8, 10, 0.9)),
+    }
+    _, paired = session_candidates(session, "candidates", odds=pair_odds, naming=both)
+    assert paired is not None
+    ends = {(m.start, m.end): o for m, o in zip(moments, paired, strict=True) if m.change > 0}
+    assert ends[(8, 10)] > 0
+    with pytest.raises(ValueError, match="only one model gave"):
+        session_candidates(session, "candidates", odds=pair_odds)
     # the pixels' votes, added to every moment's log answers, can name another product
     votes = np.tile([0.0, 9.0], (len(moments), 1))
     voted, _, _ = read_moments(session, "candidates", evidence=votes)

@@ -167,9 +167,21 @@ def test_a_model_pairs_naming_decides_whose_move_it_was_and_the_lead_where_it_wa
     assert (flag.sku, flag.kind) == ("B", DiscrepancyKind.NOT_SCANNED)
     (put,) = flag.evidence
     assert put.time is not None and (put.time.start, put.time.end) == (5.0, 8.0)
-    # where the naming answers see no put at all, the lead's moves are still the moves
-    quiet = _steps(A=[], B=[])
-    assert read_trip(_with_naming(lead, quiet), {}, band).discrepancies != []
+
+
+def test_a_model_pairs_answers_decide_whether_the_leads_candidate_moved_an_item() -> None:
+    # the lead cannot tell B's put from a return (both 0.6) and the band is still; the
+    # pair's models together see a put, or a return, clearly
+    lead = _steps(B=UNSURE_END, C=[])
+    took = [("take_from_shelf", 20, 23, 0.9)]
+    into_cart = _steps(B=[*took, ("put_in_cart", 23, 26, 0.9)], C=[])
+    onto_shelf = _steps(B=[*took, ("return_to_shelf", 23, 26, 0.9)], C=[])
+    still = _band()
+    (flag,) = read_trip(_with_naming(lead, into_cart), {}, still).discrepancies
+    assert (flag.sku, flag.kind) == ("B", DiscrepancyKind.NOT_SCANNED)
+    assert read_trip(_with_naming(lead, onto_shelf), {}, still).discrepancies == []
+    # the candidates are the lead's: where it saw no handling, the pair's put is not read
+    assert read_trip(_with_naming(_steps(B=[], C=[]), into_cart), {}, still).discrepancies == []
 
 
 def test_naming_answers_are_read_only_where_every_product_has_them() -> None:
