@@ -71,7 +71,7 @@ def one_network(loaded: LoadedModel) -> tuple[LoadedModel, LongVMNet]:
     the lead's own version and checkpoint. The benchmarks that time one network's parts
     measure the network that writes, finds the moves and answers every question."""
     from model import LongVMNet
-    from model.pair import pair_members
+    from model.pair_config import pair_members
 
     if isinstance(loaded.net, LongVMNet):
         return loaded, loaded.net
@@ -96,7 +96,7 @@ def model_version(name: str, directory: Path) -> str:
     """``<preset>@<12 hex digits>``: a hash of the weights and the config, since the config
     alone can change answers (memory size, calibration) with the same weights; a pair's
     covers its config and both members' weights and configs."""
-    from model.pair import checkpoint_files
+    from model.pair_config import checkpoint_files
 
     digest = hashlib.sha256()
     for path in checkpoint_files(directory):

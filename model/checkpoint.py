@@ -17,6 +17,7 @@ from torch import nn
 
 from model.config import ModelConfig
 from model.errors import CheckpointError, ConfigError
+from model.pair_config import PAIR_FORMAT, listed_members
 
 FORMAT = "cartmem.longvmnet"
 FORMAT_VERSION = 1
@@ -54,9 +55,8 @@ def read_config(directory: str | Path) -> ModelConfig:
         document = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} is not valid JSON ({exc}).") from None
-    if document.get("format") == "cartmem.pair":  # model.pair.PAIR_FORMAT (no import cycle)
-        partners = document.get("partners") or [document.get("partner")]  # version 2 or 1
-        members = ", ".join(repr(m) for m in [document.get("lead"), *partners])
+    if document.get("format") == PAIR_FORMAT:
+        members = ", ".join(repr(m) for m in listed_members(document))
         raise CheckpointError(
             f"{path} is a model pair's config (model/pair.py), which only the service runs: "
             f"give one of its member checkpoints ({members}, relative to it)."

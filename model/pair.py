@@ -18,10 +18,7 @@ is), and its backbone tokens are all backbones' tokens side by side on the chann
 ``(T, S, C_lead + C_1 + ...)``.
 
 A pair checkpoint is a directory whose ``config.json`` names the member checkpoints
-(paths relative to it): ``{"format": "cartmem.pair", "format_version": 2, "name": ...,
-"lead": "../tiny", "partners": ["../tiny-early", "../tiny-b160"]}`` (version 1 names one
-``"partner"``). Nothing else is stored: the weights are the members' safetensors. Write
-one with
+(``model.pair_config``); nothing else is stored. Write one with
 
     python -m model.pair --lead LEAD_DIR --partner DIR [--partner DIR2] --name tiny-pair --out DIR
 """
@@ -31,8 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import json
-import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -48,95 +43,14 @@ from model.config import ModelConfig
 from model.errors import CheckpointError
 from model.memory import Memory
 from model.network import LongVMNet
+from model.pair_config import is_pair_checkpoint, pair_members, write_pair_checkpoint
+from model.pair_naming import geometric_mean
 from model.prepared import PreparedMemory
 from model.queries import ActivityPrediction, ActivityQuery, Prediction, Query
-
-PAIR_FORMAT = "cartmem.pair"
-PAIR_FORMAT_VERSION = 2
-#: the versions this code reads: 1 names one ``partner``, 2 a list of ``partners``
-READABLE_PAIR_VERSIONS = (1, 2)
 
 #: the fields both members must share: what the service reads off one config (frames,
 #: clips, questions' activities) and what lets their tokens and slots lie side by side
 SHARED_FIELDS = ("clip_frames", "fps", "image_size", "grid", "activity_labels")
-
-
-def is_pair_checkpoint(directory: str | Path) -> bool:
-    """Whether ``directory``'s config.json is a pair's (it names member checkpoints)."""
-    path = Path(directory) / "config.json"
-    try:
-        return json.loads(path.read_text()).get("format") == PAIR_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def pair_members(directory: str | Path) -> tuple[str, Path, tuple[Path, ...]]:
-    """The pair's name, its lead's checkpoint directory and its partners'; a
-    ``CheckpointError`` that says what is wrong with the config."""
-    directory = Path(directory)
-    path = directory / "config.json"
-    try:
-        raw: Any = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not readable JSON: {exc}") from exc
-    if not isinstance(raw, dict) or raw.get("format") != PAIR_FORMAT:
-        raise CheckpointError(f"{path} is not a model pair's config (format {PAIR_FORMAT!r}).")
-    version = raw.get("format_version")
-    if version not in READABLE_PAIR_VERSIONS:
-        raise CheckpointError(
-            f"{path} has pair format version {version!r}; this code reads "
-            f"{', '.join(map(str, READABLE_PAIR_VERSIONS))}."
-        )
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise CheckpointError(f"{path} needs a non-empty 'name'.")
-    lead = _member(directory, path, "lead", raw.get("lead"))
-    if version == 1:
-        partners = [_member(directory, path, "partner", raw.get("partner"))]
-    else:
-        listed = raw.get("partners")
-        if not isinstance(listed, list) or not listed:
-            raise CheckpointError(
-                f"{path} needs 'partners': a list of checkpoint directories' paths."
-            )
-        partners = [_member(directory, path, f"partner {i + 1}", v) for i, v in enumerate(listed)]
-    return name, lead, tuple(partners)
-
-
-def _member(directory: Path, path: Path, role: str, value: object) -> Path:
-    """The checkpoint directory a pair config names for ``role``, checked to be one."""
-    if not isinstance(value, str) or not value:
-        raise CheckpointError(f"{path} needs '{role}': the path of a checkpoint directory.")
-    member = (directory / value).resolve()
-    if not (member / "config.json").is_file() or not (member / "model.safetensors").is_file():
-        raise CheckpointError(
-            f"{path}: its {role} {value!r} ({member}) is not a checkpoint directory."
-        )
-    return member
-
-
-def write_pair_checkpoint(
-    directory: str | Path, name: str, lead: Path, partners: Sequence[Path]
-) -> Path:
-    """A pair checkpoint in ``directory`` naming ``lead`` and ``partners`` (stored relative
-    to it, so they move together)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = {
-        "format": PAIR_FORMAT,
-        "format_version": PAIR_FORMAT_VERSION,
-        "name": name,
-        "lead": _relative(lead, directory),
-        "partners": [_relative(partner, directory) for partner in partners],
-    }
-    path = directory / "config.json"
-    path.write_text(json.dumps(config, indent=2) + "\n")
-    pair_members(directory)  # refuses a pair that would not load
-    return path
-
-
-def _relative(member: Path, directory: Path) -> str:
-    return os.path.relpath(Path(member).resolve(), directory.resolve())
 
 
 class ModelPair:
@@ -307,10 +221,7 @@ class ModelPair:
             ]
             if len(steps) != len(answers):
                 continue
-            # the geometric mean, the n-th root of the members' product (L, A), in float64
-            # so that three small probabilities' product does not underflow
-            product = np.prod(np.stack(steps).astype(np.float64), axis=0)
-            naming = (product ** (1.0 / len(steps))).astype(steps[0].dtype)
+            naming = geometric_mean(steps).astype(steps[0].dtype)  # (L, A)
             assert isinstance(mine, ActivityPrediction)
             out[i] = dataclasses.replace(mine, naming=naming)
         return out
@@ -321,19 +232,6 @@ def load_served(directory: str | Path, *, device: torch.device | str | None = No
     if is_pair_checkpoint(directory):
         return ModelPair.load(directory, device=device)
     return LongVMNet.load(directory, device=device)
-
-
-def checkpoint_files(directory: str | Path) -> list[Path]:
-    """Every file whose bytes decide a checkpoint's answers, in a fixed order: its config,
-    and its weights or, for a pair, each member's config and weights."""
-    directory = Path(directory)
-    if not is_pair_checkpoint(directory):
-        return [directory / "model.safetensors", directory / "config.json"]
-    _name, lead, partners = pair_members(directory)
-    return [
-        directory / "config.json",
-        *(member / f for member in (lead, *partners) for f in ("model.safetensors", "config.json")),
-    ]
 
 
 #: what the service runs: one network or a pair, which it drives the same way

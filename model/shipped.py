@@ -31,7 +31,7 @@ SERVED = "tiny-pair"
 def default_checkpoint(preset: str = "tiny") -> Path:
     """Directory of the shipped checkpoint named ``preset``: ``tiny``, ``tiny-early``,
     ``tiny-mamba``, ``tiny-b160``, or the model pair ``tiny-pair`` (``SERVED``)."""
-    from model.pair import is_pair_checkpoint
+    from model.pair_config import is_pair_checkpoint
 
     path = CHECKPOINTS / preset
     weights = is_pair_checkpoint(path) or (path / "model.safetensors").is_file()

@@ -250,7 +250,7 @@ def tiny_pair_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoi
     import torch
 
     from model import LongVMNet, ModelConfig
-    from model.pair import write_pair_checkpoint
+    from model.pair_config import write_pair_checkpoint
 
     torch.manual_seed(4321)
     root = tmp_path_factory.mktemp("pair")

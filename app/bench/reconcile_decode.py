@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ from app.bench.scan_repair import scan_repaired_beliefs
 from app.reconcile.basket import NAMING, Belief, belief, step_events
 from app.reconcile.compare import compare
 from app.reconcile.exclusive import one_product_per_moment
+from model.pair_naming import geometric_mean
 
 #: decoder name -> beliefs of every product from its per-step answers (and the scans, for
 #: ``scan-repair``, a measurement of what the scans can explain: ``app.bench.scan_repair``)
@@ -176,10 +176,10 @@ def averaged(
     their mean, or (``geometric``) the n-th root of their product, which a model sure
     that a product was not handled pulls down more than the mean does."""
 
-    def mean(values: tuple[float, ...]) -> float:
+    def mean(rows: list[list[float]]) -> list[float]:
         if geometric:
-            return math.prod(values) ** (1 / len(values))
-        return sum(values) / len(values)
+            return [float(x) for x in geometric_mean(rows)]
+        return [float(x) for x in np.mean(np.asarray(rows, dtype=np.float64), axis=0)]
 
     out = []
     for a, *rest in zip(first, *others, strict=True):
@@ -190,9 +190,7 @@ def averaged(
                 )
         steps = {
             sku: {
-                k: v
-                if k == "fps"
-                else [mean(xs) for xs in zip(v, *(b["steps"][sku][k] for b in rest), strict=True)]
+                k: v if k == "fps" else mean([v, *(b["steps"][sku][k] for b in rest)])
                 for k, v in payload.items()
             }
             for sku, payload in a["steps"].items()

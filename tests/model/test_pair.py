@@ -13,11 +13,10 @@ import torch
 
 from model import ActivityPrediction, ActivityQuery, LongVMNet, Memory, ModelConfig, ObjectQuery
 from model.errors import CheckpointError
-from model.pair import (
-    ModelPair,
+from model.pair import ModelPair, load_served
+from model.pair_config import (
     checkpoint_files,
     is_pair_checkpoint,
-    load_served,
     pair_members,
     write_pair_checkpoint,
 )

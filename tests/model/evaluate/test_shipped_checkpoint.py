@@ -51,7 +51,8 @@ def test_a_shipped_checkpoint_answers_from_a_memory(name: str, mixer: str, fusio
 
 
 def test_the_served_pair_is_tiny_led_with_two_partners_within_the_size_limit() -> None:
-    from model.pair import ModelPair, load_served, pair_members
+    from model.pair import ModelPair, load_served
+    from model.pair_config import pair_members
     from model.shipped import SERVED
 
     path = default_checkpoint(SERVED)
