@@ -103,6 +103,7 @@ def read_trip(
     paired = all(steps[sku].get(NAMING) for sku in skus)  # a model pair answered
     if paired:  # its members' answers together count and name the moves
         naming = {sku: steps[sku][NAMING] for sku in skus}
+        _check_naming(steps, naming)
         candidates = named_odds(candidates, naming)
         odds = log_odds(candidates, PAIR_CART_ODDS if band else PAIR_ODDS, changes)
         found_by = [renamed(c.moment, naming) for c in candidates]
@@ -133,6 +134,21 @@ def read_trip(
         found.append(Discrepancy(_kind(b.qty, n), b.sku, b.qty, n, confidence, b.events, margin))
     found.sort(key=lambda d: (-(d.margin or 0.0), d.sku))
     return TripReading(beliefs, found, band)
+
+
+def _check_naming(
+    steps: Mapping[str, Mapping[str, Any]], naming: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """A ``ValueError`` in a sentence where a pair's naming answers lack an activity the
+    path reads or cover other steps than the lead's answers of the same product."""
+    for sku, answers in naming.items():
+        for activity in BIAS:
+            values = answers.get(activity)
+            if not values or len(values) != len(steps[sku][activity]):
+                raise ValueError(
+                    f"the model pair's naming answers of {sku} lack {activity} or cover "
+                    "other steps than its answers"
+                )
 
 
 def _kind(expected: int, scanned: int) -> DiscrepancyKind:

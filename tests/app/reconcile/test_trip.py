@@ -184,6 +184,20 @@ def test_a_model_pairs_answers_decide_whether_the_leads_candidate_moved_an_item(
     assert read_trip(_with_naming(_steps(B=[], C=[]), into_cart), {}, still).discrepancies == []
 
 
+@pytest.mark.parametrize("cut", ["inspect", "put_in_cart"])
+def test_naming_answers_that_lack_an_activity_or_steps_are_refused_in_a_sentence(
+    cut: str,
+) -> None:
+    lead = _steps(A=CLEAR_PUT, B=[])
+    named = _with_naming(lead, lead)
+    if cut == "inspect":
+        del named["B"]["naming"]["inspect"]
+    else:
+        named["A"]["naming"]["put_in_cart"] = named["A"]["naming"]["put_in_cart"][:-3]
+    with pytest.raises(ValueError, match=f"naming answers of {'B' if cut == 'inspect' else 'A'}"):
+        read_trip(named, {}, _band((8, 0.5)))
+
+
 def test_naming_answers_are_read_only_where_every_product_has_them() -> None:
     lead = _steps(A=CLEAR_PUT, B=[("put_in_cart", 5, 8, 0.3)])
     both = _steps(A=[("put_in_cart", 5, 8, 0.2)], B=[("put_in_cart", 5, 8, 0.9)])
