@@ -95,7 +95,7 @@ def backbone_run(settings: Settings, loaded: LoadedModel) -> BackboneRun:
 def model_version(name: str, directory: Path) -> str:
     """``<preset>@<12 hex digits>``: a hash of the weights and the config, since the config
     alone can change answers (memory size, calibration) with the same weights; a pair's
-    covers its config and both members' weights and configs."""
+    covers its config and every member's weights and config."""
     from model.pair_config import checkpoint_files
 
     digest = hashlib.sha256()

@@ -125,8 +125,8 @@ class ActivityPrediction:
     window; ``steps``: ``(L, num_activities)`` the same per window step (row i for step
     ``query.start + i``), whose maximum is ``probabilities``: when each activity happened.
     ``naming``: ``(L, num_activities)`` where a model pair answered a query that asked for
-    it (``model.pair``): the geometric mean of both models' ``steps``, which names a moved
-    product more often than either model alone."""
+    it (``model.pair``): the geometric mean of all its members' ``steps``, which names a
+    moved product more often than any model alone."""
 
     probabilities: np.ndarray
     steps: np.ndarray | None = None

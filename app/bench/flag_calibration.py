@@ -8,9 +8,10 @@ logistic of the margin (``uncalibrated``), the shipped ``FLAG_CALIBRATION`` and 
 ``--calibration`` given, it prints how often the flags of each confidence bin were real,
 the Brier score and the log loss. ``--fit`` fits the calibration on these flags
 (``fit_calibration``) and prints it, ready for ``--calibration`` or ``FLAG_CALIBRATION``.
-``--naming`` reads the trips as a model pair's answers are read: the moves from
-``--answers``, each move's product from the given answers (both models' geometric mean,
-``reconcile_decode --average-with --geometric --keep-average``).
+``--naming`` reads the trips as a model pair's answers are read: the candidate moves from
+``--answers``, whether each moved an item from both, and each move's product from the
+given answers (all members' geometric mean, ``reconcile_decode --average-with --geometric
+--keep-average``).
 
 Fit on validation trips; check on held-out ones, which then chose nothing:
 
@@ -125,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         "--naming",
         type=Path,
         default=None,
-        help="answers of the same sessions that name the moves, as a model pair's do "
-        "(reconcile_decode --average-with --geometric --keep-average)",
+        help="answers of the same sessions that name and weigh the moves, as a model pair's "
+        "do (reconcile_decode --average-with --geometric --keep-average)",
     )
     parser.add_argument("--plantings", type=int, default=5, help="plantings of each session")
     parser.add_argument("--sessions", type=int, default=None, help="only the first N")

@@ -153,8 +153,8 @@ def with_naming(
     sessions: list[dict[str, Any]], naming: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Each session's per-step answers carrying other answers of the same session under
-    ``NAMING``, as a model pair's answers carry its two models' together (``model.pair``):
-    what ``app.reconcile.trip.read_trip`` names the moves with."""
+    ``NAMING``, as a model pair's answers carry all its models' together (``model.pair``):
+    what ``app.reconcile.trip.read_trip`` names and weighs the moves with."""
     by_video = {s["video_id"]: s["steps"] for s in naming}
     out = []
     for session in sessions:
